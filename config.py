@@ -1,0 +1,99 @@
+"""Configuration: every setting read from the environment once, with embedded defaults.
+
+The embedded default (no environment at all) is SQLite in ./instance, the task queue on
+SQLite, the built-in CPO simulator and the demo payment gateway.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("SCANCHARGE_INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+class Config:
+    """Settings shared by every environment; each reads its environment variable."""
+
+    ENV = os.environ.get("SCANCHARGE_ENV", "development")  # development | production
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'scancharge.db'}"
+    )
+    # Task queue: "sqlite:///path" (embedded default), "redis://host:port/db" (scale-out),
+    # or "memory" (tests that do not need background work).
+    QUEUE_URL = os.environ.get("QUEUE_URL", f"sqlite:///{INSTANCE_DIR / 'queue.db'}")
+    # Seconds a worker waits at most between polls of an idle queue.
+    QUEUE_MAX_POLL_DELAY = float(os.environ.get("QUEUE_MAX_POLL_DELAY", "0.5"))
+    QUEUE_WORKERS = _int("QUEUE_WORKERS", 4)
+
+    # The address drivers' phones and CPOs reach ScanCharge at: QR codes and OCPI URLs use it.
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+
+    # ScanCharge's own OCPI identity, sent in credentials and routing headers.
+    OCPI_COUNTRY_CODE = os.environ.get("OCPI_COUNTRY_CODE", "SE")
+    OCPI_PARTY_ID = os.environ.get("OCPI_PARTY_ID", "SCN")
+    OCPI_BUSINESS_NAME = os.environ.get("OCPI_BUSINESS_NAME", "ScanCharge")
+    OCPI_HTTP_TIMEOUT = float(os.environ.get("OCPI_HTTP_TIMEOUT", "10"))
+    # Used when a CPO answers a command without a usable timeout.
+    OCPI_DEFAULT_COMMAND_TIMEOUT = _int("OCPI_DEFAULT_COMMAND_TIMEOUT", 60)
+
+    # Payments. Without STRIPE_SECRET_KEY the demo gateway serves (never in production).
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # e.g. http://127.0.0.1:12111
+    STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+
+    # The hold placed before charging, in minor units of the tariff's currency.
+    DEFAULT_HOLD_MINOR = _int("DEFAULT_HOLD_MINOR", 30000)
+    # A charge nobody paid for is given up after this many seconds.
+    UNPAID_CHARGE_TTL = _int("UNPAID_CHARGE_TTL", 900)
+
+    # The seller on receipts.
+    SELLER_NAME = os.environ.get("SELLER_NAME", "ScanCharge Demo AB")
+    SELLER_ORG_NUMBER = os.environ.get("SELLER_ORG_NUMBER", "559000-0000")
+    SELLER_VAT_NUMBER = os.environ.get("SELLER_VAT_NUMBER", "SE559000000001")
+    SELLER_ADDRESS = os.environ.get("SELLER_ADDRESS", "Storgatan 1, 111 22 Stockholm")
+
+    # How often Locations and Tariffs are pulled from every connected CPO (seconds).
+    OCPI_PULL_INTERVAL = _int("OCPI_PULL_INTERVAL", 3600)
+
+    # The built-in CPO simulator (embedded default only).
+    SIMULATOR_ENABLED = _bool("SIMULATOR_ENABLED", True)
+    SIMULATOR_PORT = _int("SIMULATOR_PORT", 0)  # 0: PORT + 1
+    SIMULATOR_TIME_FACTOR = float(os.environ.get("SIMULATOR_TIME_FACTOR", "60"))
+
+    # Operator dashboard: the first operator account, created if no operator exists.
+    OPERATOR_EMAIL = os.environ.get("OPERATOR_EMAIL", "operator@example.com")
+    OPERATOR_PASSWORD = os.environ.get("OPERATOR_PASSWORD", "")
+
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    TESTING = False
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENV == "production"
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    QUEUE_URL = "memory"
+    STRIPE_SECRET_KEY = ""
+    SIMULATOR_ENABLED = False
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"

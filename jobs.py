@@ -1,0 +1,147 @@
+"""Background work on huey: embedded on SQLite by default, on Redis when scaled out.
+
+Tasks are declared with @background_task("name") anywhere in the code; TaskQueue.init_app
+registers them all on the app's huey instance, each wrapped in an app context, so the web
+process (which enqueues) and the worker process (which runs) agree on names.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
+from huey.consumer import Consumer
+
+log = logging.getLogger(__name__)
+
+_TASKS: dict[str, Callable[..., Any]] = {}
+_PERIODIC: dict[str, tuple[Callable[..., Any], str]] = {}
+
+
+def background_task(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a function as a background task known by `name`."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _TASKS[name] = fn
+        return fn
+
+    return register
+
+
+def periodic_task(name: str, setting: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a task run every app.config[setting] seconds by the worker."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _PERIODIC[name] = (fn, setting)
+        return fn
+
+    return register
+
+
+def build_huey(url: str, name: str = "scancharge") -> Huey:
+    if url == "memory":
+        return MemoryHuey(name, immediate=False)
+    if url.startswith("redis://"):
+        return RedisHuey(name, url=url)
+    if url.startswith("sqlite:///"):
+        return SqliteHuey(name, filename=url.removeprefix("sqlite:///"))
+    raise ValueError(f"QUEUE_URL {url!r}: expected sqlite:///PATH, redis://HOST:PORT/DB or memory")
+
+
+def _every(seconds: int) -> Callable[[Any], bool]:
+    minutes = max(1, seconds // 60)
+    return crontab(minute=f"*/{minutes}") if minutes < 60 else crontab(minute="0")
+
+
+class TaskQueue:
+    """Flask extension owning the huey instance of one app."""
+
+    def init_app(self, app: Flask) -> None:
+        huey = build_huey(app.config["QUEUE_URL"])
+        tasks = {}
+        for name, fn in _TASKS.items():
+            tasks[name] = huey.task(name=name, retries=0)(_in_app_context(app, fn))
+        for name, (fn, setting) in _PERIODIC.items():
+            huey.periodic_task(_every(app.config[setting]), name=name)(_in_app_context(app, fn))
+        app.extensions["queue"] = _AppQueue(huey, tasks)
+
+    @staticmethod
+    def _for(app: Flask) -> _AppQueue:
+        return app.extensions["queue"]
+
+    def enqueue(self, name: str, *args: Any, delay: float | None = None) -> None:
+        from flask import current_app
+
+        self._for(current_app).enqueue(name, *args, delay=delay)
+
+    def huey(self, app: Flask) -> Huey:
+        return self._for(app).huey
+
+
+class _AppQueue:
+    def __init__(self, huey: Huey, tasks: dict[str, Any]) -> None:
+        self.huey = huey
+        self.tasks = tasks
+
+    def enqueue(self, name: str, *args: Any, delay: float | None = None) -> None:
+        task = self.tasks[name]
+        if delay:
+            task.schedule(args=args, delay=timedelta(seconds=delay).total_seconds())
+        else:
+            task(*args)
+
+
+def _in_app_context(app: Flask, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with app.app_context():
+            return fn(*args, **kwargs)
+
+    run.__name__ = fn.__name__
+    run.__qualname__ = fn.__qualname__
+    return run
+
+
+class _QuietConsumer(Consumer):
+    # Signal handlers belong to the host process (the web server or pytest), not to us.
+    def _set_signal_handlers(self) -> None:  # noqa: D401
+        pass
+
+
+class EmbeddedWorker:
+    """Queue workers as threads inside the current process (embedded default and tests)."""
+
+    def __init__(self, app: Flask, workers: int | None = None) -> None:
+        self.consumer = _QuietConsumer(
+            TaskQueue._for(app).huey,
+            workers=workers or app.config["QUEUE_WORKERS"],
+            worker_type="thread",
+            periodic=True,
+            initial_delay=0.05,
+            max_delay=app.config["QUEUE_MAX_POLL_DELAY"],
+            scheduler_interval=1,
+            check_worker_health=False,
+        )
+        self._lock = threading.Lock()
+
+    def start(self) -> EmbeddedWorker:
+        self.consumer.start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            self.consumer.stop(graceful=True)
+
+
+def run_worker(app: Flask) -> None:
+    """Run a standalone worker process in the foreground (scale-out)."""
+    consumer = TaskQueue._for(app).huey.create_consumer(
+        workers=app.config["QUEUE_WORKERS"],
+        worker_type="thread",
+        max_delay=app.config["QUEUE_MAX_POLL_DELAY"],
+    )
+    consumer.run()

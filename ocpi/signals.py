@@ -1,0 +1,18 @@
+"""What the protocol edge announces after storing what a CPO sent.
+
+Each signal is sent with sender="ocpi" after the object is committed, so a receiver can
+read it from the database. Receivers must be idempotent: a CPO may send anything twice.
+"""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# command_uid, command_type, result (CommandResultType value), message
+command_result_received = _signals.signal("command-result-received")
+# session_pk (ocpi_sessions.pk), status, authorization_reference, token_uid
+session_updated = _signals.signal("session-updated")
+# cdr_pk (ocpi_cdrs.pk), authorization_reference, token_uid, session_id
+cdr_received = _signals.signal("cdr-received")
+# party_pk, location_id, evse_uid (or None for the whole location)
+location_updated = _signals.signal("location-updated")

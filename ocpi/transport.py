@@ -1,0 +1,186 @@
+"""OCPI transport rules (transport_and_format, status_codes): the response envelope,
+status codes, credentials-token encoding, routing headers and pagination.
+
+Pure functions and small types only, shared by ScanCharge's server, its client and the
+CPO simulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+
+class StatusCode(IntEnum):
+    SUCCESS = 1000
+    CLIENT_ERROR = 2000
+    INVALID_PARAMETERS = 2001
+    NOT_ENOUGH_INFORMATION = 2002
+    UNKNOWN_LOCATION = 2003
+    UNKNOWN_TOKEN = 2004
+    SERVER_ERROR = 3000
+    UNABLE_TO_USE_CLIENT_API = 3001
+    UNSUPPORTED_VERSION = 3002
+    NO_MATCHING_ENDPOINTS = 3003
+    HUB_ERROR = 4000
+    HUB_UNKNOWN_RECEIVER = 4001
+    HUB_TIMEOUT = 4002
+    HUB_CONNECTION_PROBLEM = 4003
+
+
+class OcpiError(Exception):
+    """An error answered to the peer in the OCPI envelope.
+
+    http_status follows status_codes.asciidoc: 401 for a missing or unknown token, 404 for
+    an unknown object, 405 for credentials misuse; otherwise a request that reached the OCPI
+    layer is answered with HTTP 200 and the OCPI status code carries the error.
+    """
+
+    def __init__(self, status_code: int, message: str, http_status: int = 200) -> None:
+        super().__init__(message)
+        self.status_code = int(status_code)
+        self.message = message
+        self.http_status = http_status
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_datetime(value: datetime) -> str:
+    """OCPI DateTime: UTC, ISO 8601, 'Z', no more than second precision needed."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse an OCPI DateTime; a value without offset is UTC (types.asciidoc)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def envelope(
+    data: Any = None,
+    status_code: int = StatusCode.SUCCESS,
+    status_message: str | None = None,
+    include_data: bool = True,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if include_data and data is not None:
+        body["data"] = data
+    body["status_code"] = int(status_code)
+    if status_message:
+        body["status_message"] = status_message
+    body["timestamp"] = format_datetime(now_utc())
+    return body
+
+
+def encode_token(token: str) -> str:
+    """Credentials token as sent in 'Authorization: Token <...>' for OCPI 2.2.x (Base64 of UTF-8)."""
+    return base64.b64encode(token.encode("utf-8")).decode("ascii")
+
+
+def authorization_header(token: str, version: str = "2.2.1") -> str:
+    # 2.1.1 peers expect the token as it is; 2.2.x requires Base64.
+    if version.startswith("2.1"):
+        return f"Token {token}"
+    return f"Token {encode_token(token)}"
+
+
+def token_candidates(header: str | None) -> list[str]:
+    """The credentials tokens an Authorization header may carry, most likely first.
+
+    Many peers send the token unencoded (the spec's note in transport_and_format), so a
+    value that decodes as Base64 to printable ASCII is tried decoded and as it is.
+    """
+    if not header:
+        return []
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "token" or not value.strip():
+        return []
+    value = value.strip()
+    candidates = []
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    decoded = decoded.rstrip("\n")  # the spec's own example encodes a trailing newline
+    if decoded and all(0x21 <= ord(ch) <= 0x7E for ch in decoded):
+        candidates.append(decoded)
+    candidates.append(value)
+    return candidates
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+ROUTING_HEADERS = (
+    "OCPI-from-country-code",
+    "OCPI-from-party-id",
+    "OCPI-to-country-code",
+    "OCPI-to-party-id",
+)
+
+
+def routing_headers(from_cc: str, from_pid: str, to_cc: str, to_pid: str) -> dict[str, str]:
+    return {
+        "OCPI-from-country-code": from_cc,
+        "OCPI-from-party-id": from_pid,
+        "OCPI-to-country-code": to_cc,
+        "OCPI-to-party-id": to_pid,
+    }
+
+
+def pagination_headers(
+    url: str, offset: int, limit: int, total: int, returned: int
+) -> dict[str, str]:
+    """Link (next page, keeping the request's filters), X-Total-Count and X-Limit."""
+    headers = {"X-Total-Count": str(total), "X-Limit": str(limit)}
+    if offset + returned < total:
+        parts = urlsplit(url)
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"offset", "limit"}]
+        query = [("offset", str(offset + returned)), ("limit", str(limit)), *query]
+        next_url = urlunsplit(parts._replace(query=urlencode(query)))
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return headers
+
+
+def next_link(link_header: str | None) -> str | None:
+    """The URL of rel="next" in a Link header, if any."""
+    if not link_header:
+        return None
+    for part in link_header.split(","):
+        section = part.split(";")
+        if len(section) < 2:
+            continue
+        url = section[0].strip()
+        if not (url.startswith("<") and url.endswith(">")):
+            continue
+        params = [p.strip().lower().replace(" ", "") for p in section[1:]]
+        if 'rel="next"' in params or "rel=next" in params:
+            return url[1:-1]
+    return None
+
+
+def unwrap(body: bytes | str) -> dict[str, Any]:
+    """Parse a peer's response envelope; raise OcpiError if it is not one."""
+    try:
+        payload = json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise OcpiError(StatusCode.SERVER_ERROR, f"peer answered non-JSON: {exc}") from exc
+    if not isinstance(payload, dict) or "status_code" not in payload:
+        raise OcpiError(StatusCode.SERVER_ERROR, "peer answered without an OCPI envelope")
+    return payload

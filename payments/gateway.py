@@ -1,0 +1,76 @@
+"""The payment gateway interface: what the domain may ask of any gateway.
+
+A hold is a card authorization placed before charging (Stripe: a PaymentIntent with
+capture_method=manual). Every call that moves money takes an idempotency key derived from
+the charge and the step, so a retry after a crash cannot move money twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class HoldStatus(StrEnum):
+    # Stripe's PaymentIntent statuses, which the demo gateway uses too.
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: str  # the gateway's reference (Stripe: PaymentIntent id, "pi_...")
+    status: HoldStatus
+    amount_minor: int  # amount asked for
+    currency: str  # ISO 4217, upper case
+    client_secret: str | None = None  # handed to the driver's page to confirm the payment
+    amount_capturable_minor: int = 0
+    amount_received_minor: int = 0
+    payment_method_brand: str | None = None
+    payment_method_last4: str | None = None
+    decline_message: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class PaymentError(Exception):
+    """The gateway refused or failed; `retryable` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = False, code: str | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+
+class PaymentGateway(Protocol):
+    kind: str  # "stripe" or "demo"
+
+    def create_hold(
+        self,
+        amount_minor: int,
+        currency: str,
+        *,
+        description: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+        receipt_email: str | None = None,
+    ) -> Hold: ...
+
+    def retrieve(self, hold_id: str) -> Hold: ...
+
+    def capture(self, hold_id: str, amount_minor: int, *, idempotency_key: str) -> Hold:
+        """Capture `amount_minor` (never more than capturable) and release the rest."""
+        ...
+
+    def cancel(self, hold_id: str, *, idempotency_key: str) -> Hold:
+        """Release the whole hold."""
+        ...
+
+    def page_config(self) -> dict[str, str]:
+        """What the driver's page needs to confirm a payment with this gateway."""
+        ...
