@@ -1,0 +1,59 @@
+"""Run the CPO simulator on its own: python -m ocpi.simulator --port 5001 --token-a TOKEN."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import threading
+from types import FrameType
+
+from ocpi.simulator import SimulatorSettings, create_simulator
+from servers import ServerThread
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ocpi.simulator",
+                                     description="OCPI 2.2.1 CPO simulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5001)
+    parser.add_argument("--token-a", default="",
+                        help="credentials token A for registration (random if omitted)")
+    parser.add_argument("--base-url", default="",
+                        help="public URL if not http://HOST:PORT (e.g. behind a proxy)")
+    parser.add_argument("--time-factor", type=float, default=60.0,
+                        help="simulated seconds per real second")
+    parser.add_argument("--tick-seconds", type=float, default=1.0,
+                        help="real seconds between session updates")
+    args = parser.parse_args(argv)
+
+    settings = SimulatorSettings(
+        base_url=args.base_url,
+        token_a=args.token_a or secrets.token_urlsafe(24),
+        time_factor=args.time_factor,
+        tick_seconds=args.tick_seconds,
+    )
+    simulator = create_simulator(settings)
+    server = ServerThread(simulator.app, args.host, args.port)
+    if not settings.base_url:
+        settings.base_url = server.url
+    server.start()
+    print(f"CPO simulator versions URL: {settings.base_url}/ocpi/versions", flush=True)
+    print(f"Token A: {settings.token_a}", flush=True)
+
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not done.wait(0.5):  # short waits keep the main thread responsive to signals
+        pass
+    simulator.shutdown()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

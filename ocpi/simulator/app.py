@@ -1,0 +1,289 @@
+"""The simulator's HTTP face: OCPI 2.2.1 CPO endpoints under /ocpi and, unauthenticated,
+test controls under /sim.
+
+Routes stay thin: authentication, envelopes, pagination and the message log are done here
+once, the behaviour lives in ocpi.simulator.core and the JSON shapes in the dialect.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from ocpi.simulator.jsonio import dumps, loads
+from ocpi.transport import (
+    ROUTING_HEADERS,
+    OcpiError,
+    StatusCode,
+    envelope,
+    new_request_id,
+    now_utc,
+    pagination_headers,
+    parse_datetime,
+    token_candidates,
+)
+
+if TYPE_CHECKING:
+    from ocpi.simulator.core import Simulator
+
+logger = logging.getLogger(__name__)
+
+# Modules token A may use: registration must be possible before anything else is.
+CONFIGURATION_MODULES = {"versions", "credentials"}
+
+
+def module_of(path: str) -> str:
+    """'versions' for /ocpi/versions and /ocpi/<version>, else the segment after the version."""
+    parts = [p for p in path.split("/") if p]
+    return parts[2] if len(parts) >= 3 else "versions"
+
+
+def create_app(sim: Simulator) -> Flask:
+    app = Flask("ocpi.simulator")
+    app.url_map.strict_slashes = False  # '/locations' and '/locations/' are both in use
+    version = sim.dialect.version
+    prefix = f"/ocpi/{version}"
+
+    def public_base() -> str:
+        return (sim.settings.base_url or request.host_url).rstrip("/")
+
+    def versions_url() -> str:
+        return f"{public_base()}/ocpi/versions"
+
+    def version_url() -> str:
+        return f"{public_base()}{prefix}"
+
+    def ocpi_response(
+        data: Any = None,
+        status_code: int = StatusCode.SUCCESS,
+        message: str | None = None,
+        http_status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        body = envelope(data, status_code, message)
+        return Response(dumps(body), status=http_status, headers=headers,
+                        mimetype="application/json")
+
+    def json_body() -> Any:
+        raw = request.get_data()
+        if not raw:
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "A JSON body is required", 400)
+        try:
+            return loads(raw)
+        except ValueError as exc:
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, f"Invalid JSON: {exc}", 400) from exc
+
+    # --- authentication, headers and the message log ----------------------------------
+
+    @app.before_request
+    def authenticate() -> Response | None:
+        g.request_id = request.headers.get("X-Request-ID") or new_request_id()
+        g.correlation_id = request.headers.get("X-Correlation-ID") or new_request_id()
+        if not request.path.startswith("/ocpi"):
+            return None
+        g.module = module_of(request.path)
+        who = sim.authenticate(token_candidates(request.headers.get("Authorization")))
+        if who is None:
+            return ocpi_response(status_code=StatusCode.CLIENT_ERROR,
+                                 message="Missing or unknown credentials token",
+                                 http_status=401)
+        if who == "token_a" and g.module not in CONFIGURATION_MODULES:
+            return ocpi_response(status_code=StatusCode.CLIENT_ERROR,
+                                 message="Token A only gives access to versions and credentials",
+                                 http_status=401)
+        g.who = who
+        return None
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        if not request.path.startswith("/ocpi"):
+            return response
+        response.headers["X-Request-ID"] = g.get("request_id") or new_request_id()
+        response.headers["X-Correlation-ID"] = g.get("correlation_id") or new_request_id()
+        module = g.get("module") or module_of(request.path)
+        if module not in CONFIGURATION_MODULES:
+            # A direct response goes back to whoever the request came from.
+            incoming = {h.lower(): request.headers.get(h) for h in ROUTING_HEADERS}
+            response.headers["OCPI-from-country-code"] = sim.settings.country_code
+            response.headers["OCPI-from-party-id"] = sim.settings.party_id
+            for theirs, ours in (("OCPI-from-country-code", "OCPI-to-country-code"),
+                                 ("OCPI-from-party-id", "OCPI-to-party-id")):
+                if incoming.get(theirs.lower()):
+                    response.headers[ours] = incoming[theirs.lower()]
+        sim.record(_log_entry(module, response))
+        return response
+
+    # --- errors ---------------------------------------------------------------------
+
+    @app.errorhandler(OcpiError)
+    def ocpi_error(exc: OcpiError) -> Response:
+        return ocpi_response(status_code=exc.status_code, message=exc.message,
+                             http_status=exc.http_status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = exc.code or 500
+        if request.path.startswith("/ocpi"):
+            return ocpi_response(status_code=StatusCode.CLIENT_ERROR,
+                                 message=f"{code} {exc.name}", http_status=code)
+        return Response(dumps({"error": exc.description}), status=code,
+                        mimetype="application/json")
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Response:
+        logger.exception("simulator request failed")
+        return ocpi_response(status_code=StatusCode.SERVER_ERROR,
+                             message=f"Internal error: {type(exc).__name__}", http_status=500)
+
+    # --- versions and credentials -----------------------------------------------------
+
+    @app.get("/ocpi/versions")
+    def versions() -> Response:
+        return ocpi_response(sim.dialect.versions(version_url()))
+
+    @app.get(prefix)
+    def version_details() -> Response:
+        return ocpi_response(sim.dialect.version_details(version_url()))
+
+    @app.route(f"{prefix}/credentials", methods=["GET", "POST", "PUT", "DELETE"])
+    def credentials() -> Response:
+        if request.method == "GET":
+            return ocpi_response(sim.own_credentials(versions_url()))
+        if request.method == "DELETE":
+            sim.unregister()
+            return ocpi_response()
+        update = request.method == "PUT"
+        return ocpi_response(sim.register(json_body(), versions_url(), update=update))
+
+    # --- Sender interfaces --------------------------------------------------------------
+
+    def paginated(items: list[tuple[datetime, dict[str, Any]]]) -> Response:
+        date_from = _date_arg("date_from")
+        date_to = _date_arg("date_to")
+        offset = _int_arg("offset", 0)
+        limit = _int_arg("limit", sim.settings.page_limit)
+        if offset < 0 or limit < 1:
+            raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                            "offset must be 0 or more and limit 1 or more")
+        limit = min(limit, sim.settings.page_limit)
+        matching = [doc for updated, doc in items
+                    if (date_from is None or updated >= date_from)
+                    and (date_to is None or updated < date_to)]
+        page = matching[offset:offset + limit]
+        query = request.query_string.decode("utf-8")
+        url = f"{public_base()}{request.path}" + (f"?{query}" if query else "")
+        headers = pagination_headers(url, offset, limit, len(matching), len(page))
+        return ocpi_response(page, headers=headers)
+
+    @app.get(f"{prefix}/locations")
+    def locations() -> Response:
+        return paginated(sim.location_items())
+
+    @app.get(f"{prefix}/locations/<location_id>")
+    @app.get(f"{prefix}/locations/<location_id>/<evse_uid>")
+    @app.get(f"{prefix}/locations/<location_id>/<evse_uid>/<connector_id>")
+    def location_object(
+        location_id: str, evse_uid: str | None = None, connector_id: str | None = None
+    ) -> Response:
+        return ocpi_response(sim.location_object(location_id, evse_uid, connector_id))
+
+    @app.get(f"{prefix}/tariffs")
+    def tariffs() -> Response:
+        return paginated(sim.tariff_items())
+
+    @app.get(f"{prefix}/sessions")
+    def sessions() -> Response:
+        return paginated(sim.session_items())
+
+    @app.get(f"{prefix}/cdrs")
+    def cdrs() -> Response:
+        return paginated(sim.cdr_items())
+
+    # --- commands (Receiver) ------------------------------------------------------------
+
+    @app.post(f"{prefix}/commands/<command>")
+    def command(command: str) -> Response:
+        outcome = sim.command(command, json_body(), g.correlation_id)
+        return ocpi_response(outcome.response, outcome.status_code, outcome.message)
+
+    # --- test controls, unauthenticated ------------------------------------------------
+
+    def plain_json(data: Any, status: int = 200) -> Response:
+        return Response(dumps(data), status=status, mimetype="application/json")
+
+    @app.route("/sim/behaviour", methods=["GET", "POST"])
+    def behaviour() -> Response:
+        if request.method == "POST":
+            try:
+                changes = loads(request.get_data() or b"{}")
+                if not isinstance(changes, dict):
+                    raise TypeError("expected a JSON object of behaviour keys")
+                sim.set_behaviour(**changes)
+            except (ValueError, TypeError) as exc:
+                return plain_json({"error": str(exc)}, 400)
+        return plain_json(sim.behaviour.to_json())
+
+    @app.get("/sim/log")
+    def message_log() -> Response:
+        return plain_json(sim.log)
+
+    @app.post("/sim/reset")
+    def reset() -> Response:
+        sim.reset()
+        return plain_json({"reset": True, "behaviour": sim.behaviour.to_json()})
+
+    @app.get("/sim/state")
+    def state() -> Response:
+        return plain_json(sim.state())
+
+    return app
+
+
+def _date_arg(name: str) -> datetime | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError as exc:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                        f"{name} is not an OCPI DateTime: {value!r}") from exc
+
+
+def _int_arg(name: str, default: int) -> int:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                        f"{name} is not an integer: {value!r}") from exc
+
+
+def _log_entry(module: str, response: Response) -> dict[str, Any]:
+    def parsed(raw: bytes) -> Any:
+        try:
+            return loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    body = parsed(response.get_data())
+    entry: dict[str, Any] = {
+        "direction": "in",
+        "method": request.method,
+        "url": request.path,
+        "module": module,
+        "http_status": response.status_code,
+        "ocpi_status": body.get("status_code") if isinstance(body, dict) else None,
+        "request": parsed(request.get_data()),
+        "response": body,
+        "at": now_utc().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    if request.query_string:
+        entry["query"] = request.query_string.decode("utf-8")
+    return entry

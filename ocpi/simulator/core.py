@@ -1,0 +1,792 @@
+"""The simulated CPO: its state, its registration with one eMSP, and its charge points.
+
+All state lives in memory behind one lock. The lock is never held while talking HTTP, so a
+slow or dead eMSP cannot stall the simulator's own API. Each accepted START_SESSION gets a
+daemon thread that plays the charge point: posts the command result, opens the session,
+pushes a charging period every tick and finally the completed session and its CDR.
+
+Besides the forced misbehaviour (set_behaviour), a well-behaved START_SESSION still fails the
+way a real charge point would: EVSE_OCCUPIED on an EVSE that is charging, blocked, reserved
+or promised to another start, EVSE_INOPERATIVE on one that is out of order (SIM-GBG-2).
+Without evse_uid the first free EVSE of the location is used; without connector_id its
+first connector.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import requests
+
+from ocpi.simulator.app import create_app
+from ocpi.simulator.demo_data import build_locations, build_tariffs
+from ocpi.simulator.dialect import DIALECTS
+from ocpi.simulator.jsonio import dumps, loads
+from ocpi.simulator.model import Period, SimSession, StopRequest
+from ocpi.simulator.settings import Behaviour, SimulatorSettings
+from ocpi.transport import (
+    OcpiError,
+    StatusCode,
+    new_request_id,
+    now_utc,
+    routing_headers,
+)
+from ocpi.wire import (
+    CdrLocation,
+    CdrToken,
+    CommandResponseType,
+    CommandResultType,
+    Connector,
+    Evse,
+    EvseStatus,
+    Location,
+    PowerType,
+    StartSession,
+    Tariff,
+)
+
+logger = logging.getLogger(__name__)
+
+BUSINESS_NAME = "ScanCharge CPO Simulator"
+DEFAULT_CURRENCY = "SEK"
+WH = Decimal("0.001")  # meters report whole watt-hours
+MAX_LOG_ENTRIES = 10_000
+
+_OCCUPIED = {EvseStatus.CHARGING, EvseStatus.BLOCKED, EvseStatus.RESERVED}
+_FORCED_START_RESULTS = {
+    "failed": CommandResultType.FAILED,
+    "timeout_result": CommandResultType.TIMEOUT,
+    "evse_occupied": CommandResultType.EVSE_OCCUPIED,
+}
+
+
+@dataclass
+class Peer:
+    """The registered eMSP: how to reach it and the token it uses with us."""
+
+    token_b: str
+    token_c: str
+    versions_url: str
+    endpoints: dict[tuple[str, str], str]
+    country_code: str
+    party_id: str
+
+    def url(self, identifier: str, role: str = "RECEIVER") -> str | None:
+        return self.endpoints.get((identifier, role))
+
+
+@dataclass(frozen=True)
+class Reply:
+    http_status: int
+    body: Any
+    headers: Mapping[str, str]  # case-insensitive, as HTTP header names are
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """The envelope status and CommandResponse document to answer a command with."""
+
+    status_code: int
+    message: str | None
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PendingStart:
+    command: StartSession
+    location_id: str
+    evse_uid: str
+    connector_id: str
+    result: CommandResultType
+    correlation_id: str
+    result_delay: float
+
+
+@dataclass
+class CdrRecord:
+    document: dict[str, Any]
+    last_updated: datetime
+    # The URL the eMSP answered with (Location header), where the CDR can be fetched back.
+    emsp_location: str | None = None
+
+
+class Simulator:
+    """One simulated CPO platform speaking OCPI 2.2.1 to one eMSP."""
+
+    def __init__(self, settings: SimulatorSettings) -> None:
+        self.settings = settings
+        self.dialect = DIALECTS["2.2.1"]
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._log: list[dict[str, Any]] = []
+        self._behaviour = Behaviour.defaults(settings)
+        self._peer: Peer | None = None
+        self._locations: dict[str, Location] = {
+            loc.id: loc for loc in build_locations(settings.country_code, settings.party_id)
+        }
+        self._tariffs: dict[str, Tariff] = {
+            t.id: t for t in build_tariffs(settings.country_code, settings.party_id)
+        }
+        self._sessions: dict[str, SimSession] = {}
+        self._cdrs: dict[str, CdrRecord] = {}
+        # EVSEs promised to an accepted START_SESSION whose session is not open yet.
+        self._busy: set[tuple[str, str]] = set()
+        self.app = create_app(self)
+
+    # --- control ----------------------------------------------------------------------
+
+    @property
+    def behaviour(self) -> Behaviour:
+        with self._lock:
+            return self._behaviour
+
+    def set_behaviour(self, **changes: Any) -> Behaviour:
+        """Change what the charge points do next: start, stop, cdr, result_delay,
+        command_timeout, time_factor, session_max_kwh. ValueError on unknown keys/values."""
+        with self._lock:
+            self._behaviour = self._behaviour.updated(changes)
+            return self._behaviour
+
+    def reset(self) -> None:
+        """Back to well-behaved and an empty message log; registration, sessions and CDRs
+        stay, so a connected eMSP keeps working."""
+        with self._lock:
+            self._behaviour = Behaviour.defaults(self.settings)
+            self._log.clear()
+
+    def shutdown(self) -> None:
+        """Stop every background thread (sessions stay as they are, ACTIVE ones too)."""
+        self._stopping.set()
+        with self._lock:
+            for session in self._sessions.values():
+                session.wake.set()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=2)
+
+    @property
+    def registered(self) -> bool:
+        with self._lock:
+            return self._peer is not None
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session as OCPI JSON (numbers as Decimal), oldest first."""
+        with self._lock:
+            return [self._session_doc(s) for s in self._sessions.values()]
+
+    @property
+    def cdrs(self) -> list[dict[str, Any]]:
+        """Every CDR as OCPI JSON (numbers as Decimal), including ones never sent."""
+        with self._lock:
+            return [record.document for record in self._cdrs.values()]
+
+    def cdr_location(self, cdr_id: str) -> str | None:
+        """The Location header the eMSP answered when the CDR was posted."""
+        with self._lock:
+            record = self._cdrs.get(cdr_id)
+            return record.emsp_location if record else None
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            peer = self._peer
+            return {
+                "registered": peer is not None,
+                "emsp": None if peer is None else {
+                    "versions_url": peer.versions_url,
+                    "country_code": peer.country_code,
+                    "party_id": peer.party_id,
+                    "endpoints": [
+                        {"identifier": ident, "role": role, "url": url}
+                        for (ident, role), url in peer.endpoints.items()
+                    ],
+                },
+                "behaviour": self._behaviour.to_json(),
+                "sessions": [self._session_doc(s) for s in self._sessions.values()],
+                "cdrs": [record.document for record in self._cdrs.values()],
+                "cdr_locations": {
+                    cdr_id: record.emsp_location for cdr_id, record in self._cdrs.items()
+                },
+            }
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Append to the message log, dropping the oldest entries past MAX_LOG_ENTRIES."""
+        with self._lock:
+            self._log.append(entry)
+            if len(self._log) > MAX_LOG_ENTRIES:
+                del self._log[: len(self._log) - MAX_LOG_ENTRIES]
+
+    # --- authentication and registration -------------------------------------------------
+
+    def authenticate(self, candidates: list[str]) -> str | None:
+        """'peer' for token C, 'token_a' for token A while unregistered, else None."""
+        with self._lock:
+            if self._peer is not None:
+                expected, who = self._peer.token_c, "peer"
+            else:
+                # Token A is thrown away once registered and valid again after DELETE.
+                expected, who = self.settings.token_a, "token_a"
+        for candidate in candidates:
+            if hmac.compare_digest(candidate.encode(), expected.encode()):
+                return who
+        return None
+
+    def own_credentials(self, versions_url: str) -> dict[str, Any]:
+        with self._lock:
+            token = self._peer.token_c if self._peer else self.settings.token_a
+        return self.dialect.credentials(
+            token, versions_url, self.settings.country_code, self.settings.party_id,
+            BUSINESS_NAME,
+        )
+
+    def register(self, body: Any, versions_url: str, *, update: bool) -> dict[str, Any]:
+        """POST (update=False) or PUT (update=True) of the eMSP's credentials: fetch its
+        endpoints with its token B, then answer our credentials with a new token C."""
+        credentials = self.dialect.parse_credentials(body)
+        with self._lock:
+            if (self._peer is not None) != update:
+                raise OcpiError(StatusCode.CLIENT_ERROR, _REGISTRATION_STATE[update], 405)
+        endpoints = self._fetch_peer_endpoints(credentials.url, credentials.token)
+        role = next((r for r in credentials.roles if r.role.value == "EMSP"), None)
+        role = role or credentials.roles[0]
+        token_c = secrets.token_urlsafe(32)
+        with self._lock:
+            # A concurrent POST/DELETE may have won while we were fetching.
+            if (self._peer is not None) != update:
+                raise OcpiError(StatusCode.CLIENT_ERROR, _REGISTRATION_STATE[update], 405)
+            self._peer = Peer(
+                token_b=credentials.token,
+                token_c=token_c,
+                versions_url=credentials.url,
+                endpoints=endpoints,
+                country_code=role.country_code,
+                party_id=role.party_id,
+            )
+        return self.own_credentials(versions_url)
+
+    def unregister(self) -> None:
+        with self._lock:
+            if self._peer is None:
+                raise OcpiError(StatusCode.CLIENT_ERROR, _REGISTRATION_STATE[True], 405)
+            self._peer = None
+
+    def _fetch_peer_endpoints(self, versions_url: str, token_b: str) -> dict[tuple[str, str], str]:
+        versions = self._fetch_data(versions_url, token_b)
+        version_url = self.dialect.pick_version(versions)
+        if version_url is None:
+            raise OcpiError(
+                StatusCode.UNSUPPORTED_VERSION,
+                f"The eMSP at {versions_url} offers no OCPI {self.dialect.version}",
+            )
+        details = self._fetch_data(version_url, token_b)
+        try:
+            endpoints = self.dialect.parse_version_details(details)
+        except (OcpiError, ValueError) as exc:
+            message = getattr(exc, "message", str(exc))
+            raise OcpiError(
+                StatusCode.UNABLE_TO_USE_CLIENT_API,
+                f"Unusable version details at {version_url}: {message}",
+            ) from exc
+        missing = [f"{i} {r}" for i, r in self.dialect.required_peer_endpoints
+                   if (i, r) not in endpoints]
+        if missing:
+            raise OcpiError(
+                StatusCode.NO_MATCHING_ENDPOINTS,
+                "The eMSP lacks endpoints this CPO needs: " + ", ".join(missing),
+            )
+        return endpoints
+
+    def _fetch_data(self, url: str, token: str) -> Any:
+        reply = self._send("GET", url, "versions", token=token, routing=False)
+        body = reply.body if reply else None
+        if (
+            reply is None
+            or reply.http_status != 200
+            or not isinstance(body, dict)
+            or body.get("status_code") != StatusCode.SUCCESS
+        ):
+            why = "no answer" if reply is None else f"HTTP {reply.http_status}"
+            if isinstance(body, dict) and "status_code" in body:
+                why += f", OCPI status {body.get('status_code')}"
+            raise OcpiError(StatusCode.UNABLE_TO_USE_CLIENT_API, f"GET {url} failed: {why}")
+        return body.get("data")
+
+    # --- catalogue ----------------------------------------------------------------------
+
+    def location_items(self) -> list[tuple[datetime, dict[str, Any]]]:
+        """(last_updated, document) in creation order, for paginated GETs."""
+        with self._lock:
+            return [(loc.last_updated, self.dialect.location(loc))
+                    for loc in self._locations.values()]
+
+    def tariff_items(self) -> list[tuple[datetime, dict[str, Any]]]:
+        with self._lock:
+            return [(t.last_updated, self.dialect.tariff(t)) for t in self._tariffs.values()]
+
+    def session_items(self) -> list[tuple[datetime, dict[str, Any]]]:
+        with self._lock:
+            return [(s.last_updated, self._session_doc(s)) for s in self._sessions.values()]
+
+    def cdr_items(self) -> list[tuple[datetime, dict[str, Any]]]:
+        with self._lock:
+            return [(r.last_updated, r.document) for r in self._cdrs.values()]
+
+    def location_object(
+        self, location_id: str, evse_uid: str | None = None, connector_id: str | None = None
+    ) -> dict[str, Any]:
+        """One Location, EVSE or Connector; OcpiError 2003/HTTP 404 when unknown."""
+        with self._lock:
+            location = _find(self._locations.values(), location_id, "id")
+            if location is None:
+                raise OcpiError(StatusCode.UNKNOWN_LOCATION,
+                                f"Unknown location {location_id!r}", 404)
+            if evse_uid is None:
+                return self.dialect.location(location)
+            evse = _find(location.evses or [], evse_uid, "uid")
+            if evse is None:
+                raise OcpiError(StatusCode.UNKNOWN_LOCATION,
+                                f"Unknown EVSE {evse_uid!r} at {location.id}", 404)
+            if connector_id is None:
+                return self.dialect.evse(evse)
+            connector = _find(evse.connectors, connector_id, "id")
+            if connector is None:
+                raise OcpiError(StatusCode.UNKNOWN_LOCATION,
+                                f"Unknown connector {connector_id!r} on {evse.uid}", 404)
+            return self.dialect.connector(connector)
+
+    # --- commands -----------------------------------------------------------------------
+
+    def command(self, name: str, body: Any, correlation_id: str) -> CommandOutcome:
+        handlers: dict[str, Callable[[Any, str], CommandOutcome]] = {
+            "START_SESSION": self._start_session,
+            "STOP_SESSION": self._stop_session,
+            "UNLOCK_CONNECTOR": self._unlock_connector,
+        }
+        handler = handlers.get(name.upper())
+        if handler is None:
+            return self._outcome(CommandResponseType.NOT_SUPPORTED,
+                                 f"{name} is not supported by this CPO")
+        return handler(body, correlation_id)
+
+    def _outcome(
+        self, result: CommandResponseType, message: str | None = None,
+        status_code: int = StatusCode.SUCCESS,
+    ) -> CommandOutcome:
+        timeout = self.behaviour.command_timeout
+        response = self.dialect.command_response(result, timeout, message)
+        return CommandOutcome(int(status_code), message if status_code != 1000 else None,
+                              response)
+
+    def _start_session(self, body: Any, correlation_id: str) -> CommandOutcome:
+        command = self.dialect.parse_start(body)
+        with self._lock:
+            behaviour = self._behaviour
+            found = self._resolve(command.location_id, command.evse_uid, command.connector_id)
+            if found is None:
+                return self._outcome(
+                    CommandResponseType.REJECTED,
+                    "Unknown location, EVSE or connector",
+                    StatusCode.UNKNOWN_LOCATION,
+                )
+            location, evse, connector = found
+            if behaviour.start == "reject":
+                return self._outcome(CommandResponseType.REJECTED,
+                                     "The CPO rejected the command")
+            if behaviour.start == "no_result":
+                # The charge point never answers: no result, no session, EVSE untouched.
+                return self._outcome(CommandResponseType.ACCEPTED)
+            result = _FORCED_START_RESULTS.get(behaviour.start) or self._availability(
+                location, evse)
+            if result is CommandResultType.ACCEPTED:
+                self._busy.add((location.id, evse.uid))
+            pending = PendingStart(
+                command=command,
+                location_id=location.id,
+                evse_uid=evse.uid,
+                connector_id=connector.id,
+                result=result,
+                correlation_id=correlation_id,
+                result_delay=behaviour.result_delay,
+            )
+        self._spawn(self._start_worker, pending, name=f"sim-start-{evse.uid}")
+        return self._outcome(CommandResponseType.ACCEPTED)
+
+    def _resolve(
+        self, location_id: str, evse_uid: str | None, connector_id: str | None
+    ) -> tuple[Location, Evse, Connector] | None:
+        location = _find(self._locations.values(), location_id, "id")
+        if location is None or not location.evses:
+            return None
+        if evse_uid is None:
+            # The charge point may choose: the first free EVSE, else the first at all (whose
+            # state then decides the result).
+            free = [e for e in location.evses
+                    if self._availability(location, e) is CommandResultType.ACCEPTED]
+            evse: Evse | None = (free or location.evses)[0]
+        else:
+            evse = _find(location.evses, evse_uid, "uid")
+        if evse is None:
+            return None
+        if connector_id is None:
+            return location, evse, evse.connectors[0]
+        connector = _find(evse.connectors, connector_id, "id")
+        return (location, evse, connector) if connector is not None else None
+
+    def _availability(self, location: Location, evse: Evse) -> CommandResultType:
+        if (location.id, evse.uid) in self._busy or evse.status in _OCCUPIED:
+            return CommandResultType.EVSE_OCCUPIED
+        if evse.status != EvseStatus.AVAILABLE:
+            return CommandResultType.EVSE_INOPERATIVE
+        return CommandResultType.ACCEPTED
+
+    def _stop_session(self, body: Any, correlation_id: str) -> CommandOutcome:
+        command = self.dialect.parse_stop(body)
+        with self._lock:
+            behaviour = self._behaviour
+            session = self._sessions.get(command.session_id)
+            if session is None:
+                return self._outcome(CommandResponseType.UNKNOWN_SESSION,
+                                     f"Unknown session {command.session_id}")
+            if behaviour.stop == "reject":
+                return self._outcome(CommandResponseType.REJECTED,
+                                     "The CPO rejected the command")
+            if session.status != "ACTIVE" or session.stop is not None or session.finishing:
+                return self._outcome(CommandResponseType.REJECTED,
+                                     "The session is already completed or stopping")
+            session.stop = StopRequest(
+                response_url=command.response_url,
+                correlation_id=correlation_id,
+                result_delay=behaviour.result_delay,
+                received=time.monotonic(),
+            )
+            session.wake.set()
+        return self._outcome(CommandResponseType.ACCEPTED)
+
+    def _unlock_connector(self, body: Any, correlation_id: str) -> CommandOutcome:
+        command = self.dialect.parse_unlock(body)
+        with self._lock:
+            resolved = self._resolve(command.location_id, command.evse_uid,
+                                     command.connector_id)
+            delay = self._behaviour.result_delay
+        if resolved is None:
+            return self._outcome(CommandResponseType.REJECTED,
+                                 "Unknown location, EVSE or connector",
+                                 StatusCode.UNKNOWN_LOCATION)
+
+        def answer() -> None:
+            if not self._pause(delay):
+                self._post_result(command.response_url, CommandResultType.ACCEPTED,
+                                  correlation_id)
+
+        self._spawn(answer, name=f"sim-unlock-{command.evse_uid}")
+        return self._outcome(CommandResponseType.ACCEPTED)
+
+    # --- the charge point ---------------------------------------------------------------
+
+    def _start_worker(self, pending: PendingStart) -> None:
+        key = (pending.location_id, pending.evse_uid)
+        try:
+            if self._pause(pending.result_delay):
+                return
+            self._post_result(pending.command.response_url, pending.result,
+                              pending.correlation_id)
+            if pending.result is not CommandResultType.ACCEPTED:
+                return
+            with self._lock:
+                session = self._open_session(pending)
+                document = self._session_doc(session)
+        finally:
+            with self._lock:
+                self._busy.discard(key)  # from here the EVSE's CHARGING status guards it
+        self._send("PUT", self._session_url(session.id), "sessions", document)
+        self._push_evse_status(session.location_id, session.evse_uid, EvseStatus.CHARGING)
+        self._run_session(session)
+
+    def _open_session(self, pending: PendingStart) -> SimSession:
+        location = self._locations[pending.location_id]
+        evse = _find(location.evses or [], pending.evse_uid, "uid")
+        assert evse is not None
+        connector = _find(evse.connectors, pending.connector_id, "id")
+        assert connector is not None
+        tariff = next((self._tariffs[t] for t in connector.tariff_ids or []
+                       if t in self._tariffs), None)
+        token = pending.command.token
+        start = now_utc().replace(microsecond=0)
+        session = SimSession(
+            id=str(uuid.uuid4()),
+            location_id=location.id,
+            evse_uid=evse.uid,
+            connector_id=connector.id,
+            cdr_token=CdrToken(
+                country_code=token.country_code, party_id=token.party_id, uid=token.uid,
+                type=token.type, contract_id=token.contract_id,
+            ),
+            authorization_reference=pending.command.authorization_reference,
+            tariff=tariff,
+            currency=tariff.currency if tariff else DEFAULT_CURRENCY,
+            power_w=_power_w(connector),
+            cdr_location=CdrLocation(
+                id=location.id, name=location.name, address=location.address,
+                city=location.city, postal_code=location.postal_code, state=location.state,
+                country=location.country, coordinates=location.coordinates,
+                evse_uid=evse.uid, evse_id=evse.evse_id or evse.uid,
+                connector_id=connector.id, connector_standard=connector.standard,
+                connector_format=connector.format,
+                connector_power_type=connector.power_type.value,
+            ),
+            start=start,
+            last_updated=start,
+        )
+        self._sessions[session.id] = session
+        self._set_evse_status(location.id, evse.uid, EvseStatus.CHARGING)
+        return session
+
+    def _run_session(self, session: SimSession) -> None:
+        """Tick until stopped by command, by a full battery, or by shutdown."""
+        while True:
+            patch: dict[str, Any] | None = None
+            full = False
+            session.wake.wait(self.settings.tick_seconds)
+            if self._stopping.is_set():
+                return
+            with self._lock:
+                session.wake.clear()
+                stop = session.stop
+                if stop is None:
+                    period, full = self._advance(session, self._tick_simulated_seconds())
+                    patch = (self.dialect.session_progress(session, period)
+                             if period is not None else None)
+            if stop is not None:
+                self._finish_stopped(session, stop)
+                return
+            if patch is not None:
+                self._send("PATCH", self._session_url(session.id), "sessions", patch)
+            if full:
+                self._complete(session)
+                return
+
+    def _tick_simulated_seconds(self) -> int:
+        # Whole seconds, because OCPI DateTimes carry seconds and periods must add up.
+        return max(1, round(self.settings.tick_seconds * self._behaviour.time_factor))
+
+    def _advance(self, session: SimSession, seconds: int) -> tuple[Period | None, bool]:
+        """Charge at the connector's full power for `seconds` simulated seconds, up to the
+        battery limit; returns the new period (None if already full) and whether it is full."""
+        remaining = self._behaviour.session_max_kwh - session.kwh
+        if remaining <= 0:
+            session.finishing = True
+            return None, True
+        power_kw = Decimal(session.power_w) / 1000
+        kwh = (power_kw * seconds / 3600).quantize(WH, rounding=ROUND_HALF_UP)
+        full = kwh >= remaining
+        if full:
+            # Decided under the lock, so a STOP_SESSION racing the full battery is refused
+            # rather than accepted and never answered.
+            session.finishing = True
+            kwh = remaining
+            # The battery fills part-way through the tick: charge only as long as needed.
+            seconds = max(1, math.ceil(kwh * 3600 / power_kw)) if power_kw > 0 else seconds
+        period = Period(start=session.clock, kwh=kwh, seconds=seconds)
+        session.periods.append(period)
+        session.last_updated = session.clock
+        session.last_tick = time.monotonic()
+        return period, full
+
+    def _finish_stopped(self, session: SimSession, stop: StopRequest) -> None:
+        waited = time.monotonic() - stop.received
+        if self._pause(max(0.0, stop.result_delay - waited)):
+            return
+        self._post_result(stop.response_url, CommandResultType.ACCEPTED, stop.correlation_id)
+        with self._lock:
+            # Energy flowed from the last tick until the stop arrived.
+            real = max(0.0, stop.received - session.last_tick)
+            seconds = int(real * self._behaviour.time_factor)
+            if seconds >= 1:
+                self._advance(session, seconds)
+        self._complete(session)
+
+    def _complete(self, session: SimSession) -> None:
+        with self._lock:
+            if not session.periods:
+                # A CDR needs a charging period, even for a session that charged nothing.
+                session.periods.append(Period(start=session.start, kwh=Decimal("0.000"),
+                                              seconds=0))
+            session.status = "COMPLETED"
+            session.end = session.clock
+            session.last_updated = session.end
+            self._set_evse_status(session.location_id, session.evse_uid, EvseStatus.AVAILABLE)
+            cdr_id = f"CDR-{uuid.uuid4().hex[:16].upper()}"
+            session.cdr_id = cdr_id
+            cdr = self.dialect.cdr(session, cdr_id, self.settings.country_code,
+                                   self.settings.party_id)
+            self._cdrs[cdr_id] = CdrRecord(document=cdr, last_updated=session.end)
+            document = self._session_doc(session)
+            send_cdr = self._behaviour.cdr == "send"
+            cdrs_url = self._peer.url("cdrs") if self._peer else None
+        self._send("PUT", self._session_url(session.id), "sessions", document)
+        self._push_evse_status(session.location_id, session.evse_uid, EvseStatus.AVAILABLE)
+        if send_cdr and cdrs_url:
+            reply = self._send("POST", cdrs_url, "cdrs", cdr)
+            location = reply.headers.get("Location") if reply else None
+            if location:
+                with self._lock:
+                    self._cdrs[cdr_id].emsp_location = location
+
+    def _set_evse_status(self, location_id: str, evse_uid: str, status: EvseStatus) -> None:
+        location = self._locations[location_id]
+        evse = _find(location.evses or [], evse_uid, "uid")
+        assert evse is not None
+        # Status is real-world state, so it is stamped with real time; the parent Location's
+        # last_updated moves too, as date_from filtering on Locations requires.
+        now = now_utc().replace(microsecond=0)
+        evse.status = status
+        evse.last_updated = now
+        location.last_updated = now
+
+    def _push_evse_status(self, location_id: str, evse_uid: str, status: EvseStatus) -> None:
+        with self._lock:
+            base = self._peer.url("locations") if self._peer else None
+            evse = _find(self._locations[location_id].evses or [], evse_uid, "uid")
+            if base is None or evse is None:
+                return  # the eMSP pulls Locations instead
+            url = (f"{base.rstrip('/')}/{self.settings.country_code}/"
+                   f"{self.settings.party_id}/{location_id}/{evse_uid}")
+            body = self.dialect.evse_status_patch(status.value, evse.last_updated)
+        self._send("PATCH", url, "locations", body)
+
+    def _session_doc(self, session: SimSession) -> dict[str, Any]:
+        return self.dialect.session(session, self.settings.country_code, self.settings.party_id)
+
+    def _session_url(self, session_id: str) -> str | None:
+        with self._lock:
+            base = self._peer.url("sessions") if self._peer else None
+        if base is None:
+            return None
+        return (f"{base.rstrip('/')}/{self.settings.country_code}/"
+                f"{self.settings.party_id}/{session_id}")
+
+    def _post_result(self, url: str, result: CommandResultType, correlation_id: str) -> None:
+        self._send("POST", url, "commands", self.dialect.command_result(result),
+                   correlation_id=correlation_id)
+
+    # --- outgoing HTTP ------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str | None,
+        module: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        routing: bool = True,
+        correlation_id: str | None = None,
+    ) -> Reply | None:
+        """One request to the eMSP, logged; None if it could not be made or got no answer.
+        Never raises for the eMSP's failures: a CPO carries on when an eMSP misbehaves."""
+        with self._lock:
+            peer = self._peer
+        if token is None:
+            if peer is None:
+                return None  # unregistered: all automated communication has ended
+            token = peer.token_b
+        if url is None:
+            return None
+        headers = {
+            "Authorization": self.dialect.authorization(token),
+            "X-Request-ID": new_request_id(),
+            "X-Correlation-ID": correlation_id or new_request_id(),
+        }
+        if routing and peer is not None:
+            headers.update(routing_headers(self.settings.country_code, self.settings.party_id,
+                                           peer.country_code, peer.party_id))
+        data = None
+        if body is not None:
+            data = dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        entry: dict[str, Any] = {
+            "direction": "out", "method": method, "url": url, "module": module,
+            "http_status": None, "ocpi_status": None, "request": body, "response": None,
+            "at": _stamp(),
+        }
+        try:
+            response = requests.request(method, url, data=data, headers=headers,
+                                        timeout=self.settings.http_timeout)
+        except requests.RequestException as exc:
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+            self.record(entry)
+            return None
+        try:
+            parsed = loads(response.content) if response.content else None
+        except ValueError:
+            parsed = None
+            entry["error"] = "the answer is not JSON: " + response.text[:200]
+        entry["http_status"] = response.status_code
+        entry["response"] = parsed
+        if isinstance(parsed, dict) and isinstance(parsed.get("status_code"), int):
+            entry["ocpi_status"] = parsed["status_code"]
+        self.record(entry)
+        return Reply(response.status_code, parsed, response.headers)
+
+    # --- threads ------------------------------------------------------------------------
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep, waking early on shutdown; True means: shutting down, stop working."""
+        return self._stopping.wait(max(0.0, seconds))
+
+    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Exception:  # a broken session must not take the simulator down
+                logger.exception("simulator thread %s failed", name)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+
+_REGISTRATION_STATE = {
+    False: "Already registered: use PUT to update or DELETE to unregister",
+    True: "Not registered: use POST to register",
+}
+
+
+def _find(items: Any, key: str, attribute: str) -> Any:
+    """The item whose `attribute` equals `key`, compared as the spec's CiStrings are."""
+    wanted = key.casefold()
+    return next((i for i in items if str(getattr(i, attribute)).casefold() == wanted), None)
+
+
+def _power_w(connector: Connector) -> int:
+    if connector.max_electric_power:
+        return connector.max_electric_power
+    phases = 3 if connector.power_type == PowerType.AC_3_PHASE else 1
+    return connector.max_voltage * connector.max_amperage * phases
+
+
+def _stamp() -> str:
+    return now_utc().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def create_simulator(settings: SimulatorSettings) -> Simulator:
+    return Simulator(settings)
