@@ -212,6 +212,7 @@
         cardInput.focus();
         return;
       }
+      setBusy(true, T.paying);
       for (let attempt = 0; attempt < 2; attempt += 1) {
         const created = await ensureCharge();
         let result;
@@ -310,11 +311,17 @@
       express.on("confirm", async (event) => {
         showError("");
         setBusy(true, T.paying);
-        const result = await stripe.confirmPayment({ elements, confirmParams, redirect: "if_required" });
-        if (result.error && typeof event.paymentFailed === "function") {
-          event.paymentFailed({ reason: "fail" });
+        try {
+          const result = await stripe.confirmPayment({ elements, confirmParams, redirect: "if_required" });
+          if (result.error && typeof event.paymentFailed === "function") {
+            event.paymentFailed({ reason: "fail" });
+          }
+          afterStripeConfirm(created, result);
+        } catch (err) {
+          showError(messageOf(err, T));
+        } finally {
+          if (!navigating) setBusy(false);
         }
-        if (!afterStripeConfirm(created, result)) setBusy(false);
       });
       express.mount(expressBox);
       $("payment-element").hidden = false;
