@@ -71,6 +71,8 @@ class Config:
 
     # How often Locations and Tariffs are pulled from every connected CPO (seconds).
     OCPI_PULL_INTERVAL = _int("OCPI_PULL_INTERVAL", 3600)
+    # How often the sweeper re-drives charges whose next step is overdue (seconds).
+    SWEEP_INTERVAL = _int("SWEEP_INTERVAL", 60)
 
     # The built-in CPO simulator (embedded default only).
     SIMULATOR_ENABLED = _bool("SIMULATOR_ENABLED", True)

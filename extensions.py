@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm import Session as OrmSession
 
 from jobs import TaskQueue
 
@@ -20,8 +23,32 @@ NAMING_CONVENTION = {
 }
 
 
+class UtcDateTime(TypeDecorator):
+    """Timestamps stored as naive UTC and read back as aware UTC, on every database.
+
+    SQLite keeps no offset and PostgreSQL's plain timestamp would shift by the session's
+    time zone; storing UTC and attaching it on the way out gives the same value on both.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={datetime: UtcDateTime},
+    )
 
 
 db = SQLAlchemy(model_class=Base)
@@ -39,3 +66,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def after_commit(callback) -> None:
+    """Run `callback()` once the current transaction commits; forget it on rollback.
+
+    Work that must only happen if the change is durable (enqueueing a task that reads the
+    change, notifying the outside world) is registered here instead of run in place.
+    """
+    db.session.info.setdefault("after_commit", []).append(callback)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _run_after_commit(session: OrmSession) -> None:
+    callbacks = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        callback()
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget_after_commit(session: OrmSession) -> None:
+    session.info.pop("after_commit", None)

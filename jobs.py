@@ -99,7 +99,11 @@ class _AppQueue:
 def _in_app_context(app: Flask, fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         with app.app_context():
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                log.exception("task %s%r failed", fn.__name__, args)
+                raise
 
     run.__name__ = fn.__name__
     run.__qualname__ = fn.__qualname__
@@ -108,7 +112,7 @@ def _in_app_context(app: Flask, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 class _QuietConsumer(Consumer):
     # Signal handlers belong to the host process (the web server or pytest), not to us.
-    def _set_signal_handlers(self) -> None:  # noqa: D401
+    def _set_signal_handlers(self) -> None:
         pass
 
 

@@ -1,0 +1,286 @@
+"""ScanCharge: the application factory, the operator CLI, and the embedded default.
+
+    python app.py                # everything on one machine: SQLite, CPO simulator, demo gateway
+    flask --app app cpo connect --versions-url URL --token TOKEN_A
+    flask --app app worker       # a standalone queue worker (scale-out)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, render_template
+from sqlalchemy import select
+
+import config as config_module
+from extensions import db, migrate, queue
+
+log = logging.getLogger("scancharge")
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+
+
+def create_app(config: type | dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
+    app.config.from_object(config_module.Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+
+    # Every module that declares tasks or models is imported before the extensions bind.
+    import charging.models
+    import charging.tasks  # noqa: F401
+    import dashboard.models  # noqa: F401
+    import ocpi.models
+    import ocpi.sync  # noqa: F401
+    import payments.demo
+    import payments.models  # noqa: F401
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    queue.init_app(app)
+
+    from payments.setup import init_payments
+
+    init_payments(app)
+
+    from charging import listeners
+
+    listeners.connect()
+
+    from dashboard import bp as dashboard_bp
+    from driver import bp as driver_bp
+    from driver.api import bp as api_bp
+    from ocpi.server import bp as ocpi_bp
+    from payments.webhooks import bp as payments_bp
+
+    for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp):
+        app.register_blueprint(blueprint)
+
+    @app.errorhandler(404)
+    def not_found(_exc: Exception) -> tuple[str, int]:
+        return render_template("error.html", message_key="page_not_found"), 404
+
+    register_cli(app)
+    return app
+
+
+# --- Database ---------------------------------------------------------------------------
+
+
+def upgrade_database(app: Flask) -> None:
+    """Create or migrate the schema to the newest Alembic revision."""
+    from flask_migrate import upgrade
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+
+
+# --- CLI --------------------------------------------------------------------------------
+
+
+def register_cli(app: Flask) -> None:
+    cpo = app.cli.group("cpo", help="Connections to charge point operators (OCPI).")(lambda: None)
+
+    @cpo.command("connect")
+    @click.option("--versions-url", required=True, help="The CPO's OCPI versions URL.")
+    @click.option("--token", "token_a", required=True, help="Token A the CPO gave you.")
+    @click.option("--name", default=None, help="A name for this CPO in the dashboard.")
+    @click.option("--no-pull", is_flag=True, help="Do not import Locations and Tariffs now.")
+    def cpo_connect(versions_url: str, token_a: str, name: str | None, no_pull: bool) -> None:
+        """Register ScanCharge with a CPO (credentials handshake)."""
+        from ocpi.credentials import connect
+        from ocpi.sync import pull
+        from ocpi.transport import OcpiError
+
+        try:
+            party = connect(versions_url, token_a, name)
+        except OcpiError as exc:
+            raise click.ClickException(f"could not connect (OCPI {exc.status_code}): {exc.message}")
+        click.echo(f"Connected to {party.name} ({party.country_code}/{party.party_id}), "
+                   f"OCPI {party.version}.")
+        if not no_pull:
+            report = pull(party, full=True)
+            click.echo(f"Imported {report.locations} locations and {report.tariffs} tariffs.")
+            for problem in report.rejected:
+                click.echo(f"  rejected: {problem}", err=True)
+
+    @cpo.command("invite")
+    @click.option("--name", required=True, help="The CPO's name.")
+    def cpo_invite(name: str) -> None:
+        """Issue a token A for a CPO that will register with ScanCharge."""
+        from ocpi.credentials import invite, our_versions_url
+
+        _party, token_a = invite(name)
+        click.echo(f"Give {name} these, over a secure channel:")
+        click.echo(f"  versions URL: {our_versions_url()}")
+        click.echo(f"  token A:      {token_a}")
+
+    @cpo.command("list")
+    def cpo_list() -> None:
+        """Show every CPO connection."""
+        from ocpi.models import Party
+
+        parties = db.session.scalars(select(Party).order_by(Party.pk)).all()
+        if not parties:
+            click.echo("No CPO connections. Use 'cpo connect' or 'cpo invite'.")
+        for p in parties:
+            click.echo(f"{p.pk:>3}  {p.status:<12} {p.country_code or '--'}/{p.party_id or '---'}"
+                       f"  OCPI {p.version or '-':<6} {p.name}  {p.versions_url or ''}")
+
+    @cpo.command("sync")
+    @click.option("--full", is_flag=True, help="Import everything, not only what changed.")
+    def cpo_sync(full: bool) -> None:
+        """Pull Locations and Tariffs from every connected CPO now."""
+        from ocpi.models import Party
+        from ocpi.sync import pull
+        from ocpi.transport import OcpiError
+
+        for party in db.session.scalars(select(Party).where(Party.status == "CONNECTED")).all():
+            try:
+                report = pull(party, full=full)
+                click.echo(f"{party.name}: {report.locations} locations, "
+                           f"{report.tariffs} tariffs")
+            except OcpiError as exc:
+                click.echo(f"{party.name}: failed: {exc.message}", err=True)
+
+    @app.cli.command("qr")
+    @click.argument("evse_id")
+    @click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png")
+    @click.option("--out", type=click.Path(dir_okay=False), help="File (default EVSE-ID.fmt).")
+    def qr_command(evse_id: str, fmt: str, out: str | None) -> None:
+        """Write the QR sticker of a charger: its page URL, with the EVSE ID beneath."""
+        import qrcodes
+
+        url = qrcodes.charger_url(app.config["PUBLIC_BASE_URL"], evse_id)
+        data = qrcodes.qr_png(url, evse_id) if fmt == "png" else qrcodes.qr_svg(url, evse_id)
+        path = Path(out or f"{evse_id.replace('*', '_')}.{fmt}")
+        path.write_bytes(data)
+        click.echo(f"{path}: {url}")
+
+    @app.cli.command("worker")
+    def worker_command() -> None:
+        """Run a queue worker in the foreground (for QUEUE_URL=redis://...)."""
+        from jobs import run_worker
+
+        run_worker(app)
+
+    @app.cli.command("operator")
+    @click.option("--email", required=True)
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def operator_command(email: str, password: str) -> None:
+        """Create or reset an operator's dashboard login."""
+        from dashboard.models import set_operator
+
+        set_operator(email, password)
+        click.echo(f"Operator {email} can sign in at /dashboard.")
+
+
+# --- The embedded default ---------------------------------------------------------------
+
+
+def ensure_operator(app: Flask) -> tuple[str, str | None]:
+    """The first operator account; returns (email, password if it was just created)."""
+    from dashboard.models import Operator, set_operator
+
+    email = app.config["OPERATOR_EMAIL"]
+    if db.session.scalar(select(Operator).limit(1)) is not None:
+        return email, None
+    password = app.config["OPERATOR_PASSWORD"] or secrets.token_urlsafe(9)
+    set_operator(email, password)
+    return email, password
+
+
+def run_embedded(port: int, host: str = "127.0.0.1") -> None:
+    from jobs import EmbeddedWorker
+    from ocpi.credentials import connect
+    from ocpi.simulator import SimulatorSettings, create_simulator
+    from ocpi.sync import pull
+    from servers import ServerThread
+
+    base_url = os.environ.get("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    app = create_app({"PUBLIC_BASE_URL": base_url})
+    upgrade_database(app)
+
+    simulator = None
+    if app.config["SIMULATOR_ENABLED"]:
+        sim_port = app.config["SIMULATOR_PORT"] or port + 1
+        token_a = secrets.token_urlsafe(24)
+        simulator = create_simulator(SimulatorSettings(
+            base_url=f"http://{host}:{sim_port}", token_a=token_a,
+            time_factor=app.config["SIMULATOR_TIME_FACTOR"],
+        ))
+        sim_server = ServerThread(simulator.app, host, sim_port).start()
+
+    server = ServerThread(app, host, port)
+    server.start()
+    worker = EmbeddedWorker(app).start()
+    with app.app_context():
+        email, password = ensure_operator(app)
+        demo_evse = None
+        if simulator is not None:
+            party = connect(f"{sim_server.url}/ocpi/versions", token_a, "CPO simulator")
+            report = pull(party, full=True)
+            log.info("simulator: %d locations, %d tariffs", report.locations, report.tariffs)
+            from ocpi.models import OcpiEvse
+
+            demo_evse = db.session.scalar(
+                select(OcpiEvse).where(OcpiEvse.status == "AVAILABLE").order_by(OcpiEvse.pk)
+            )
+        gateway = app.extensions["payment_gateway"].kind
+
+    print(f"\nScanCharge is running at {base_url}  (payments: {gateway} gateway)")
+    if demo_evse is not None:
+        from ocpi.models import OcpiLocation
+
+        with app.app_context():
+            location = db.session.get(OcpiLocation, demo_evse.location_pk)
+            evse = next(e for e in location.data["evses"]
+                        if e["uid"].upper() == demo_evse.evse_uid)
+        print(f"  Demo charger:       {base_url}/c/{evse['evse_id']}")
+        print(f"  All demo chargers:  {base_url}/dashboard/chargers")
+    print(f"  Operator dashboard: {base_url}/dashboard  ({email}"
+          + (f" / {password})" if password else ", password as set before)"))
+    print(f"  OCPI versions:      {base_url}/ocpi/versions")
+    if simulator is not None:
+        print(f"  CPO simulator:      {sim_server.url}/ocpi/versions")
+    if gateway == "demo":
+        print("  Demo card: 4242 4242 4242 4242 (any date, any CVC). No real money moves.")
+    print("Press Ctrl+C to stop.\n")
+    try:
+        server._thread.join()
+    except KeyboardInterrupt:
+        print("Stopping…")
+    finally:
+        worker.stop()
+        server.stop()
+        if simulator is not None:
+            simulator.shutdown()
+            sim_server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run ScanCharge on the embedded default.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    run_embedded(args.port, args.host)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

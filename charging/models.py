@@ -1,0 +1,98 @@
+"""A charge and its timeline."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from charging.states import ChargeStatus
+from extensions import db
+from ocpi.transport import now_utc
+
+
+def _public_id() -> str:
+    # The driver's only credential: whoever holds the link sees the charge and may stop it.
+    return secrets.token_urlsafe(16)
+
+
+class Charge(db.Model):
+    __tablename__ = "charges"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_public_id)
+    status: Mapped[str] = mapped_column(String(16), default=ChargeStatus.CREATED.value)
+    # Bumped by every locked update: the lock itself, and a cheap change counter.
+    lock_version: Mapped[int] = mapped_column(default=0)
+
+    # Where: a snapshot of what the driver chose, in the CPO's own identifiers.
+    party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk"))
+    location_id: Mapped[str] = mapped_column(String(36))
+    evse_uid: Mapped[str] = mapped_column(String(36))
+    evse_id: Mapped[str] = mapped_column(String(48))
+    connector_id: Mapped[str] = mapped_column(String(36))
+    tariff_id: Mapped[str | None] = mapped_column(String(36))
+
+    # Money: integer minor units, currency beside them.
+    currency: Mapped[str] = mapped_column(String(3))
+    hold_minor: Mapped[int]
+    captured_minor: Mapped[int | None]
+    gateway: Mapped[str] = mapped_column(String(16))
+    hold_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+
+    # OCPI: the Token we issued and the reference the CPO echoes in Sessions and CDRs.
+    token_uid: Mapped[str] = mapped_column(String(36), unique=True)
+    authorization_reference: Mapped[str] = mapped_column(String(36), unique=True)
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    start_command_uid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    stop_command_uid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    cdr_pk: Mapped[int | None] = mapped_column(ForeignKey("ocpi_cdrs.pk"))
+
+    # Live figures from the CPO's Session pushes.
+    energy_kwh: Mapped[Decimal] = mapped_column(db.Numeric(12, 4), default=Decimal(0))
+    cost_incl_vat: Mapped[Decimal | None] = mapped_column(db.Numeric(18, 4))
+    session_started_at: Mapped[datetime | None]
+    session_ended_at: Mapped[datetime | None]
+
+    # Why it failed, as a code the pages translate (e.g. "START_REJECTED") and the CPO's words.
+    failure_code: Mapped[str | None] = mapped_column(String(32))
+    failure_detail: Mapped[str | None] = mapped_column(Text)
+
+    language: Mapped[str] = mapped_column(String(2), default="sv")
+    email: Mapped[str | None] = mapped_column(String(255))
+    receipt_pk: Mapped[int | None] = mapped_column(ForeignKey("receipts.pk"))
+
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+
+    events: Mapped[list[ChargeEvent]] = relationship(
+        back_populates="charge", order_by="ChargeEvent.pk", cascade="all, delete-orphan"
+    )
+
+    @property
+    def state(self) -> ChargeStatus:
+        return ChargeStatus(self.status)
+
+
+class ChargeEvent(db.Model):
+    """One line of a charge's timeline: a transition and what caused it. Append-only."""
+
+    __tablename__ = "charge_events"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    charge_pk: Mapped[int] = mapped_column(ForeignKey("charges.pk"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    # What caused it: "driver", "operator", "payment", "ocpi", "deadline", "system".
+    cause: Mapped[str] = mapped_column(String(16))
+    # The cause's own reference: a webhook event id, an OCPI command uid, a CDR id...
+    cause_ref: Mapped[str | None] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=now_utc)
+
+    charge: Mapped[Charge] = relationship(back_populates="events")

@@ -1,0 +1,593 @@
+"""The charge lifecycle: what happens when a driver, a CPO or the payment gateway acts.
+
+Rules kept here:
+- Every change of a charge happens under its row lock (lock_charge) and through move(),
+  which checks the transition table and appends the move, with its cause, to the timeline.
+- Functions named on_* run inside the caller's transaction and never commit; task
+  functions (run by the queue) own their transaction.
+- Slow or external work (OCPI commands, captures) is enqueued after commit, never done
+  while a driver's request or a webhook waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from charging.models import Charge, ChargeEvent
+from charging.states import ChargeStatus as S
+from charging.states import check_transition
+from extensions import after_commit, db, queue
+from ocpi import store as ocpi_store
+from ocpi import wire
+from ocpi.models import IssuedToken, OcpiCdr, OcpiCommand, OcpiEvse, OcpiLocation, Party, dump_json
+from ocpi.transport import now_utc
+from payments.gateway import Hold, PaymentError
+from payments.money import to_minor
+from payments.setup import current_gateway
+
+log = logging.getLogger(__name__)
+
+# EVSE statuses a driver may start on. UNKNOWN is allowed: many CPOs never push status.
+STARTABLE_EVSE_STATUSES = {"AVAILABLE", "UNKNOWN"}
+
+
+@dataclass(frozen=True)
+class Cause:
+    kind: str  # driver | operator | payment | ocpi | deadline | system
+    ref: str | None = None
+    note: str | None = None
+
+
+class DriverError(Exception):
+    """Something the driver asked for cannot be done; `code` is translated on the page."""
+
+    def __init__(self, code: str, http_status: int = 409, detail: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.http_status = http_status
+        self.detail = detail
+
+
+# --- Locking and moving -----------------------------------------------------------------
+
+
+def lock_charge(charge_pk: int) -> Charge:
+    """The charge, re-read under a row lock held until the transaction ends.
+
+    The lock is an UPDATE of lock_version: on PostgreSQL a row lock, on SQLite the
+    database write lock; either way concurrent handlers of the same charge queue here.
+    """
+    db.session.execute(
+        update(Charge).where(Charge.pk == charge_pk).values(lock_version=Charge.lock_version + 1)
+    )
+    return db.session.scalars(
+        select(Charge).where(Charge.pk == charge_pk).execution_options(populate_existing=True)
+    ).one()
+
+
+def move(charge: Charge, target: S, cause: Cause) -> None:
+    """Apply one allowed transition and record it; raises IllegalTransition otherwise."""
+    current = charge.state
+    check_transition(current, target)
+    charge.status = target.value
+    db.session.add(
+        ChargeEvent(
+            charge_pk=charge.pk, from_status=current.value, to_status=target.value,
+            cause=cause.kind, cause_ref=cause.ref, note=cause.note,
+        )
+    )
+
+
+def note(charge: Charge, cause: Cause) -> None:
+    """A timeline entry that is not a transition (a decline, a refused stop...)."""
+    db.session.add(
+        ChargeEvent(
+            charge_pk=charge.pk, from_status=charge.status, to_status=charge.status,
+            cause=cause.kind, cause_ref=cause.ref, note=cause.note,
+        )
+    )
+
+
+def enqueue_after_commit(task: str, *args: Any, delay: float | None = None) -> None:
+    after_commit(lambda: queue.enqueue(task, *args, delay=delay))
+
+
+def fail(charge: Charge, code: str, detail: str | None) -> None:
+    charge.failure_code = code
+    charge.failure_detail = detail
+
+
+# --- The driver -------------------------------------------------------------------------
+
+
+def find_evse(evse_id: str) -> tuple[OcpiEvse, OcpiLocation, Party] | None:
+    row = db.session.execute(
+        select(OcpiEvse, OcpiLocation, Party)
+        .join(OcpiLocation, OcpiEvse.location_pk == OcpiLocation.pk)
+        .join(Party, OcpiLocation.party_pk == Party.pk)
+        .where(OcpiEvse.evse_id == OcpiEvse.normalise_evse_id(evse_id))
+        .where(Party.status == "CONNECTED")
+        .order_by(OcpiEvse.last_updated.desc())
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def evse_data(location: OcpiLocation, evse_uid: str) -> dict[str, Any]:
+    for evse in location.data.get("evses") or []:
+        if str(evse.get("uid", "")).upper() == evse_uid.upper():
+            return evse
+    raise DriverError("unknown_charger", 404)
+
+
+def connector_tariff(location: OcpiLocation, connector: dict[str, Any]) -> dict[str, Any] | None:
+    """The tariff for an ad-hoc charge at this connector: AD_HOC_PAYMENT first."""
+    tariffs = []
+    for tariff_id in connector.get("tariff_ids") or []:
+        row = ocpi_store.find_tariff(location.country_code, location.party_id, tariff_id)
+        if row is not None:
+            tariffs.append(row.data)
+    tariffs.sort(key=lambda t: t.get("type") != "AD_HOC_PAYMENT")
+    return tariffs[0] if tariffs else None
+
+
+def hold_amount(tariff: dict[str, Any] | None, currency: str) -> int:
+    """The amount held before charging: the configured hold, never below the tariff's
+    minimum price incl. VAT."""
+    amount = current_app.config["DEFAULT_HOLD_MINOR"]
+    if tariff and tariff.get("min_price"):
+        minimum = tariff["min_price"].get("incl_vat") or tariff["min_price"]["excl_vat"]
+        amount = max(amount, to_minor(Decimal(str(minimum)), currency))
+    return amount
+
+
+def create_charge(
+    evse_id: str, connector_id: str | None, language: str, email: str | None
+) -> tuple[Charge, Hold]:
+    found = find_evse(evse_id)
+    if found is None:
+        raise DriverError("unknown_charger", 404)
+    evse_row, location, party = found
+    evse = evse_data(location, evse_row.evse_uid)
+    if evse_row.status not in STARTABLE_EVSE_STATUSES:
+        code = "charger_occupied" if evse_row.status in {"CHARGING", "BLOCKED", "RESERVED"} \
+            else "charger_unavailable"
+        raise DriverError(code, 409, evse_row.status)
+    connectors = evse.get("connectors") or []
+    connector = next(
+        (c for c in connectors if connector_id is None or str(c["id"]) == str(connector_id)), None
+    )
+    if connector is None:
+        raise DriverError("unknown_connector", 404)
+    tariff = connector_tariff(location, connector)
+    currency = (tariff or {}).get("currency", "SEK").upper()
+
+    charge = Charge(
+        party_pk=party.pk,
+        location_id=location.location_id,
+        evse_uid=evse_row.evse_uid,
+        evse_id=evse.get("evse_id") or evse_row.evse_uid,
+        connector_id=str(connector["id"]),
+        tariff_id=(tariff or {}).get("id"),
+        currency=currency,
+        hold_minor=hold_amount(tariff, currency),
+        gateway=current_gateway().kind,
+        token_uid=uuid.uuid4().hex.upper(),
+        authorization_reference=uuid.uuid4().hex.upper(),
+        language=language,
+        email=email or None,
+        status=S.CREATED.value,
+    )
+    db.session.add(charge)
+    db.session.flush()
+    db.session.add(ChargeEvent(charge_pk=charge.pk, from_status=None, to_status=S.CREATED.value,
+                               cause="driver", note=f"{charge.evse_id} connector {connector['id']}"))
+    try:
+        hold = current_gateway().create_hold(
+            charge.hold_minor,
+            currency,
+            description=f"EV charging at {charge.evse_id}",
+            metadata={"charge": charge.public_id, "evse_id": charge.evse_id},
+            idempotency_key=f"charge-{charge.public_id}-hold",
+            receipt_email=charge.email,
+        )
+    except PaymentError as exc:
+        db.session.rollback()
+        raise DriverError("payment_unavailable", 503, str(exc)) from exc
+    charge.hold_id = hold.id
+    enqueue_after_commit(
+        "charging.expire_unpaid", charge.pk, delay=current_app.config["UNPAID_CHARGE_TTL"]
+    )
+    db.session.commit()
+    return charge, hold
+
+
+def request_stop(charge_pk: int) -> Charge:
+    charge = lock_charge(charge_pk)
+    if charge.state == S.STOPPING:
+        db.session.rollback()
+        return charge
+    if charge.state != S.CHARGING:
+        db.session.rollback()
+        raise DriverError("not_charging", 409, charge.status)
+    move(charge, S.STOPPING, Cause("driver", note="stop requested from the phone"))
+    enqueue_after_commit("charging.send_stop", charge.pk)
+    db.session.commit()
+    return charge
+
+
+def cancel(charge_pk: int) -> Charge:
+    """The driver gives up before charging starts: release whatever is held."""
+    charge = lock_charge(charge_pk)
+    if charge.state not in {S.CREATED, S.AUTHORIZED}:
+        db.session.rollback()
+        raise DriverError("cannot_cancel", 409, charge.status)
+    move(charge, S.CANCELLED, Cause("driver", note="cancelled before charging started"))
+    enqueue_after_commit("charging.release_hold", charge.pk)
+    db.session.commit()
+    return charge
+
+
+# --- The payment gateway (signal receivers: inside the event's transaction) -------------
+
+
+def _charge_for_hold(hold: Hold) -> Charge | None:
+    pk = db.session.scalar(select(Charge.pk).where(Charge.hold_id == hold.id))
+    return lock_charge(pk) if pk is not None else None
+
+
+def on_hold_authorized(hold: Hold, event_id: str) -> None:
+    charge = _charge_for_hold(hold)
+    if charge is None:
+        log.warning("authorised hold %s belongs to no charge", hold.id)
+        return
+    charge.card_brand = hold.payment_method_brand or charge.card_brand
+    charge.card_last4 = hold.payment_method_last4 or charge.card_last4
+    if charge.state == S.CREATED:
+        move(charge, S.AUTHORIZED, Cause("payment", event_id, f"{hold.amount_capturable_minor} "
+                                          f"{hold.currency} held"))
+        enqueue_after_commit("charging.start", charge.pk)
+    elif charge.state in {S.EXPIRED, S.CANCELLED}:
+        # Paid after giving up: nothing will start, so the money must not stay held.
+        note(charge, Cause("payment", event_id, "authorised after the charge ended; releasing"))
+        enqueue_after_commit("charging.release_hold", charge.pk)
+
+
+def on_hold_failed(hold: Hold, event_id: str) -> None:
+    charge = _charge_for_hold(hold)
+    if charge is not None:
+        note(charge, Cause("payment", event_id, f"payment failed: {hold.decline_message}"))
+
+
+def on_hold_canceled(hold: Hold, event_id: str) -> None:
+    charge = _charge_for_hold(hold)
+    if charge is not None and charge.state == S.START_FAILED:
+        move(charge, S.RELEASED, Cause("payment", event_id, "hold released"))
+
+
+def on_hold_captured(hold: Hold, event_id: str) -> None:
+    charge = _charge_for_hold(hold)
+    if charge is not None:
+        note(charge, Cause("payment", event_id,
+                           f"gateway confirms {hold.amount_received_minor} {hold.currency} captured"))
+
+
+# --- Background tasks (each owns its transaction) ---------------------------------------
+
+
+def start(charge_pk: int) -> None:
+    """Issue the ad-hoc Token and send START_SESSION."""
+    charge = lock_charge(charge_pk)
+    if charge.state != S.AUTHORIZED:
+        db.session.rollback()
+        return
+    move(charge, S.STARTING, Cause("system", note="sending START_SESSION"))
+    token = _issue_token(charge)
+    db.session.commit()
+
+    party = db.session.get(Party, charge.party_pk)
+    body = wire.StartSession.model_validate({
+        "response_url": "pending",
+        "token": token,
+        "location_id": charge.location_id,
+        "evse_uid": charge.evse_uid,
+        "connector_id": charge.connector_id,
+        "authorization_reference": charge.authorization_reference,
+    }).to_json()
+    body.pop("response_url")
+    command = ocpi_commands().send_command(
+        party, wire.CommandType.START_SESSION, body, correlation_id=charge.public_id
+    )
+
+    charge = lock_charge(charge_pk)
+    charge.start_command_uid = command.uid
+    if command.response_result == "ACCEPTED":
+        note(charge, Cause("ocpi", command.uid,
+                           f"START_SESSION accepted; result due within {command.timeout_seconds} s"))
+        enqueue_after_commit("charging.command_deadline", command.uid,
+                             delay=command.timeout_seconds)
+    elif charge.state == S.STARTING:
+        code = "CPO_UNREACHABLE" if command.response_result == "ERROR" \
+            else f"START_{command.response_result}"
+        fail(charge, code, command.response_message)
+        move(charge, S.START_FAILED, Cause("ocpi", command.uid,
+                                           f"START_SESSION {command.response_result}"))
+        enqueue_after_commit("charging.release_hold", charge.pk)
+    db.session.commit()
+
+
+def ocpi_commands():  # the module, imported late: it needs an app context for its config
+    from ocpi import commands
+
+    return commands
+
+
+def _issue_token(charge: Charge) -> dict[str, Any]:
+    cfg = current_app.config
+    token = {
+        "country_code": cfg["OCPI_COUNTRY_CODE"],
+        "party_id": cfg["OCPI_PARTY_ID"],
+        "uid": charge.token_uid,
+        "type": "AD_HOC_USER",
+        "contract_id": f"{cfg['OCPI_COUNTRY_CODE']}{cfg['OCPI_PARTY_ID']}{charge.token_uid[:20]}",
+        "issuer": cfg["OCPI_BUSINESS_NAME"],
+        "valid": True,
+        "whitelist": "ALLOWED",
+        "language": charge.language,
+        "last_updated": now_utc(),
+    }
+    parsed = wire.Token.model_validate(token).to_json()
+    existing = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == charge.token_uid))
+    if existing is None:
+        db.session.add(IssuedToken(uid=charge.token_uid, type="AD_HOC_USER",
+                                   contract_id=parsed["contract_id"], raw=dump_json(parsed)))
+    return parsed
+
+
+def command_deadline(command_uid: str) -> None:
+    """No CommandResult before the CPO's own timeout: the start has failed."""
+    command = db.session.scalar(select(OcpiCommand).where(OcpiCommand.uid == command_uid))
+    pk = db.session.scalar(select(Charge.pk).where(Charge.start_command_uid == command_uid))
+    if command is None or pk is None:
+        return
+    charge = lock_charge(pk)
+    if charge.state == S.STARTING and command.result is None:
+        fail(charge, "START_NO_RESULT", "The charger did not answer in time.")
+        move(charge, S.START_FAILED, Cause("deadline", command_uid,
+                                           f"no CommandResult within {command.timeout_seconds} s"))
+        enqueue_after_commit("charging.release_hold", charge.pk)
+    db.session.commit()
+
+
+def release_hold(charge_pk: int) -> None:
+    charge = lock_charge(charge_pk)
+    if charge.state not in {S.START_FAILED, S.CANCELLED, S.EXPIRED, S.ENDED} or not charge.hold_id:
+        db.session.rollback()
+        return
+    try:
+        current_gateway().cancel(charge.hold_id, idempotency_key=f"charge-{charge.public_id}-release")
+    except PaymentError as exc:
+        db.session.rollback()
+        if exc.retryable:
+            raise
+        charge = lock_charge(charge_pk)
+        note(charge, Cause("payment", note=f"release failed: {exc}"))
+        db.session.commit()
+        return
+    if charge.state in {S.START_FAILED, S.ENDED}:
+        move(charge, S.RELEASED, Cause("payment", charge.hold_id, "hold released, nothing charged"))
+    else:
+        note(charge, Cause("payment", charge.hold_id, "hold released"))
+    db.session.commit()
+
+
+def send_stop(charge_pk: int) -> None:
+    charge = db.session.get(Charge, charge_pk)
+    if charge is None or charge.state != S.STOPPING:
+        return
+    if not charge.session_id:
+        charge = lock_charge(charge_pk)
+        move(charge, S.CHARGING, Cause("system", note="no Session known yet: cannot stop"))
+        db.session.commit()
+        return
+    party = db.session.get(Party, charge.party_pk)
+    command = ocpi_commands().send_command(
+        party, wire.CommandType.STOP_SESSION, {"session_id": charge.session_id},
+        correlation_id=charge.public_id,
+    )
+    charge = lock_charge(charge_pk)
+    charge.stop_command_uid = command.uid
+    if command.response_result != "ACCEPTED" and charge.state == S.STOPPING:
+        fail(charge, f"STOP_{command.response_result}", command.response_message)
+        move(charge, S.CHARGING, Cause("ocpi", command.uid,
+                                       f"STOP_SESSION {command.response_result}"))
+    db.session.commit()
+
+
+def expire_unpaid(charge_pk: int) -> None:
+    charge = lock_charge(charge_pk)
+    if charge.state != S.CREATED:
+        db.session.rollback()
+        return
+    move(charge, S.EXPIRED, Cause("deadline", note="not paid in time"))
+    enqueue_after_commit("charging.release_hold", charge.pk)
+    db.session.commit()
+
+
+def settle(charge_pk: int) -> None:
+    """Capture what the CDR says (never more than held), or release a zero-cost charge,
+    and issue the receipt."""
+    charge = lock_charge(charge_pk)
+    if charge.state != S.ENDED or charge.cdr_pk is None:
+        db.session.rollback()
+        return
+    cdr = db.session.get(OcpiCdr, charge.cdr_pk)
+    if cdr.currency != charge.currency:
+        fail(charge, "CURRENCY_MISMATCH", f"CDR in {cdr.currency}, hold in {charge.currency}")
+        note(charge, Cause("system", cdr.cdr_id, "CDR currency differs from the hold: flagged"))
+        db.session.commit()
+        return
+    total = cdr.total_cost_incl_vat if cdr.total_cost_incl_vat is not None \
+        else cdr.total_cost_excl_vat
+    cost_minor = to_minor(total, cdr.currency)
+    if cost_minor <= 0:
+        db.session.commit()
+        release_hold(charge_pk)
+        return
+    amount = min(cost_minor, charge.hold_minor)
+    try:
+        hold = current_gateway().capture(
+            charge.hold_id, amount, idempotency_key=f"charge-{charge.public_id}-capture"
+        )
+    except PaymentError as exc:
+        db.session.rollback()
+        if exc.retryable:
+            raise
+        charge = lock_charge(charge_pk)
+        fail(charge, "CAPTURE_FAILED", str(exc))
+        note(charge, Cause("payment", note=f"capture failed: {exc}"))
+        db.session.commit()
+        return
+    charge.captured_minor = hold.amount_received_minor or amount
+    if cost_minor > charge.hold_minor:
+        fail(charge, "COST_ABOVE_HOLD", f"cost {cost_minor}, held {charge.hold_minor}")
+    move(charge, S.CAPTURED, Cause("payment", charge.hold_id,
+                                   f"captured {charge.captured_minor} of {charge.hold_minor} held"))
+    from charging.receipts import issue_for
+
+    receipt = issue_for(charge, cdr)
+    charge.receipt_pk = receipt.pk
+    db.session.commit()
+
+
+# --- The CPO (signal receivers: the OCPI object is already committed) -------------------
+
+
+def _charge_for(authorization_reference: str | None, token_uid: str | None) -> int | None:
+    conditions = []
+    if authorization_reference:
+        conditions.append(Charge.authorization_reference == authorization_reference.upper())
+    if token_uid:
+        conditions.append(Charge.token_uid == token_uid.upper())
+    if not conditions:
+        return None
+    return db.session.scalar(select(Charge.pk).where(or_(*conditions)))
+
+
+def on_command_result(command_uid: str, command_type: str, result: str, message: str | None) -> None:
+    column = Charge.start_command_uid if command_type == "START_SESSION" else Charge.stop_command_uid
+    pk = db.session.scalar(select(Charge.pk).where(column == command_uid))
+    if pk is None:
+        return
+    charge = lock_charge(pk)
+    cause = Cause("ocpi", command_uid, f"{command_type} result {result}"
+                  + (f": {message}" if message else ""))
+    if command_type == "START_SESSION":
+        if charge.state != S.STARTING:
+            note(charge, cause)
+        elif result == "ACCEPTED":
+            move(charge, S.CHARGING, cause)
+        else:
+            fail(charge, f"START_{result}", message)
+            move(charge, S.START_FAILED, cause)
+            enqueue_after_commit("charging.release_hold", charge.pk)
+    elif command_type == "STOP_SESSION":
+        if result != "ACCEPTED" and charge.state == S.STOPPING:
+            fail(charge, f"STOP_{result}", message)
+            move(charge, S.CHARGING, cause)
+        else:
+            note(charge, cause)
+    db.session.commit()
+
+
+def on_session_updated(session_pk: int, status: str, authorization_reference: str | None,
+                       token_uid: str | None) -> None:
+    pk = _charge_for(authorization_reference, token_uid)
+    if pk is None:
+        log.warning("Session %s matches no charge", session_pk)
+        return
+    from ocpi.models import OcpiSession
+
+    figures = ocpi_store.session_figures(db.session.get(OcpiSession, session_pk))
+    charge = lock_charge(pk)
+    charge.session_id = figures["session_id"]
+    charge.energy_kwh = figures["kwh"]
+    if figures["cost_incl_vat"] is not None:
+        charge.cost_incl_vat = figures["cost_incl_vat"]
+    charge.session_started_at = figures["start_date_time"]
+    charge.session_ended_at = figures["end_date_time"]
+    cause = Cause("ocpi", f"session {figures['session_id']}", f"Session {status}")
+    if status == "ACTIVE" and charge.state == S.STARTING:
+        move(charge, S.CHARGING, cause)
+    elif status in {"COMPLETED", "INVALID"} and charge.state in {S.CHARGING, S.STOPPING}:
+        move(charge, S.ENDED, cause)
+        if charge.cdr_pk is not None:
+            enqueue_after_commit("charging.settle", charge.pk)
+    db.session.commit()
+
+
+def on_cdr_received(cdr_pk: int, authorization_reference: str | None, token_uid: str | None,
+                    session_id: str | None) -> None:
+    pk = _charge_for(authorization_reference, token_uid)
+    if pk is None:
+        log.warning("CDR %s matches no charge", cdr_pk)
+        return
+    charge = lock_charge(pk)
+    if charge.cdr_pk is None:
+        charge.cdr_pk = cdr_pk
+    cdr = db.session.get(OcpiCdr, cdr_pk)
+    cause = Cause("ocpi", f"cdr {cdr.cdr_id}", "CDR received")
+    if charge.state == S.STARTING:  # the Session never reached us; the CDR says it happened
+        move(charge, S.CHARGING, cause)
+    if charge.state in {S.CHARGING, S.STOPPING}:
+        move(charge, S.ENDED, cause)
+    else:
+        note(charge, cause)
+    if charge.state == S.ENDED:
+        enqueue_after_commit("charging.settle", charge.pk)
+    db.session.commit()
+
+
+# --- Sweeping: nothing is lost if a task or a signal was ---------------------------------
+
+
+def sweep() -> dict[str, int]:
+    """Re-drive charges whose next step should already have happened."""
+    now = now_utc()
+    counts = {"start": 0, "deadline": 0, "expire": 0, "settle": 0, "release": 0}
+    grace = timedelta(seconds=60)
+
+    def due(status: S, older_than: timedelta) -> list[Charge]:
+        return list(db.session.scalars(
+            select(Charge).where(Charge.status == status.value,
+                                 Charge.updated_at < now - older_than)
+        ))
+
+    for charge in due(S.AUTHORIZED, grace):
+        queue.enqueue("charging.start", charge.pk)
+        counts["start"] += 1
+    for charge in due(S.STARTING, timedelta(0)):
+        command = db.session.scalar(
+            select(OcpiCommand).where(OcpiCommand.uid == charge.start_command_uid)
+        ) if charge.start_command_uid else None
+        if command and command.result is None and command.deadline \
+                and command.deadline < now:
+            queue.enqueue("charging.command_deadline", command.uid)
+            counts["deadline"] += 1
+    for charge in due(S.CREATED, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"])):
+        queue.enqueue("charging.expire_unpaid", charge.pk)
+        counts["expire"] += 1
+    for charge in due(S.ENDED, grace):
+        queue.enqueue("charging.settle", charge.pk)
+        counts["settle"] += 1
+    for charge in due(S.START_FAILED, grace):
+        queue.enqueue("charging.release_hold", charge.pk)
+        counts["release"] += 1
+    return counts

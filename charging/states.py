@@ -1,0 +1,69 @@
+"""The charge state machine: every allowed transition, in one table.
+
+    CREATED → AUTHORIZED → STARTING → CHARGING → STOPPING → ENDED → CAPTURED → REFUNDED
+       │          │            │          └──────────────────→ ENDED    └→ RELEASED
+       │          │            └→ START_FAILED → RELEASED
+       └→ EXPIRED └→ CANCELLED
+
+A charge leaves CHARGING for ENDED directly when the CPO ends the session by itself (the car
+is full); STOPPING returns to CHARGING when the CPO refuses the STOP_SESSION command.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ChargeStatus(StrEnum):
+    CREATED = "CREATED"  # the driver chose a connector; the hold is being placed
+    AUTHORIZED = "AUTHORIZED"  # the hold is in place
+    STARTING = "STARTING"  # START_SESSION sent, waiting for the Charge Point
+    CHARGING = "CHARGING"
+    STOPPING = "STOPPING"  # STOP_SESSION sent
+    ENDED = "ENDED"  # the session is over; waiting for the CDR
+    CAPTURED = "CAPTURED"  # the cost is captured and the receipt issued
+    REFUNDED = "REFUNDED"
+    START_FAILED = "START_FAILED"  # the Charge Point never started; the hold is being released
+    RELEASED = "RELEASED"  # the hold is released; nothing was charged
+    EXPIRED = "EXPIRED"  # nobody paid in time
+    CANCELLED = "CANCELLED"  # the driver gave up before charging started
+
+
+S = ChargeStatus
+
+TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
+    S.CREATED: frozenset({S.AUTHORIZED, S.EXPIRED, S.CANCELLED}),
+    S.AUTHORIZED: frozenset({S.STARTING, S.CANCELLED}),
+    S.STARTING: frozenset({S.CHARGING, S.START_FAILED}),
+    S.CHARGING: frozenset({S.STOPPING, S.ENDED}),
+    S.STOPPING: frozenset({S.ENDED, S.CHARGING}),
+    S.ENDED: frozenset({S.CAPTURED, S.RELEASED}),
+    S.CAPTURED: frozenset({S.REFUNDED}),
+    S.START_FAILED: frozenset({S.RELEASED}),
+    S.RELEASED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+
+# States in which the driver's money is still held and the charge is not finished.
+OPEN_STATES = frozenset({S.CREATED, S.AUTHORIZED, S.STARTING, S.CHARGING, S.STOPPING, S.ENDED})
+FINAL_STATES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+
+
+class IllegalTransition(Exception):
+    """A move the table does not allow; the charge is left as it was."""
+
+    def __init__(self, current: ChargeStatus, target: ChargeStatus) -> None:
+        super().__init__(f"a charge cannot go from {current} to {target}")
+        self.current = current
+        self.target = target
+
+
+def check_transition(current: ChargeStatus, target: ChargeStatus) -> None:
+    if target not in TRANSITIONS[current]:
+        raise IllegalTransition(current, target)
+
+
+def can_transition(current: ChargeStatus, target: ChargeStatus) -> bool:
+    return target in TRANSITIONS[current]

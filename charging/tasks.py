@@ -1,0 +1,14 @@
+"""The domain's background tasks, by name."""
+
+from __future__ import annotations
+
+from charging import service
+from jobs import background_task, periodic_task
+
+background_task("charging.start")(service.start)
+background_task("charging.command_deadline")(service.command_deadline)
+background_task("charging.release_hold")(service.release_hold)
+background_task("charging.send_stop")(service.send_stop)
+background_task("charging.expire_unpaid")(service.expire_unpaid)
+background_task("charging.settle")(service.settle)
+periodic_task("charging.sweep", "SWEEP_INTERVAL")(service.sweep)

@@ -1,0 +1,71 @@
+"""The driver's pages: the charger (the QR code's target), the live charge, the receipt.
+
+No account and no app: the charge's unguessable link is the driver's handle on it.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, make_response, render_template, request
+
+from driver import api
+from driver.i18n import pick_language
+from driver.texts import error_text
+from extensions import db
+from payments.models import Receipt
+from payments.money import Money
+from payments.receipts import find_by_token
+
+bp = Blueprint("driver", __name__)
+
+
+def _page(template: str, status: int = 200, **context) -> Response:
+    language = context["lang"]
+    response = make_response(render_template(template, **context), status)
+    if request.args.get("lang") in ("sv", "en"):
+        response.set_cookie("lang", language, max_age=365 * 24 * 3600, samesite="Lax")
+    return response
+
+
+@bp.get("/c/<path:evse_id>")
+def charger_page(evse_id: str) -> Response:
+    language = pick_language()
+    try:
+        charger = api.charger_info(evse_id, language)
+    except api.ApiError as exc:
+        return _page("error.html", exc.http_status, lang=language,
+                     message=error_text(exc.code, language))
+    return _page("driver/charger.html", lang=language, charger=charger, evse_id=evse_id,
+                 stripe_js_url=_stripe_js())
+
+
+@bp.get("/charge/<public_id>")
+def charge_page(public_id: str) -> Response:
+    language = pick_language()
+    try:
+        charge = api.charge_json(api._charge(public_id), language)
+    except api.ApiError as exc:
+        return _page("error.html", exc.http_status, lang=language,
+                     message=error_text(exc.code, language))
+    return _page("driver/charge.html", lang=language, charge=charge,
+                 payment=api.current_gateway().page_config(), stripe_js_url=_stripe_js())
+
+
+@bp.get("/r/<token>")
+def receipt(token: str) -> Response:
+    found: Receipt | None = find_by_token(token)
+    if found is None:
+        abort(404)
+    language = request.args.get("lang") if request.args.get("lang") in ("sv", "en") \
+        else found.language
+    data = api.receipt_json(found, language)
+    return _page("driver/receipt.html", lang=language, receipt=data, r=found,
+                 money=lambda minor: Money(minor, found.currency).format(language))
+
+
+def _stripe_js() -> str:
+    from flask import current_app
+
+    return current_app.config["STRIPE_JS_URL"]
+
+
+__all__ = ["bp", "db"]

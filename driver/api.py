@@ -1,0 +1,283 @@
+"""The JSON API behind the driver's pages, for scripts and native apps too (docs/api.md).
+
+Errors are {"error": {"code": ..., "message": ...}} with an HTTP status; `code` is stable,
+`message` is in the requested language and says what to do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from sqlalchemy import select
+
+from charging import service
+from charging.models import Charge
+from charging.states import ChargeStatus as S
+from driver.i18n import pick_language
+from driver.texts import error_text, status_text
+from extensions import db
+from ocpi.models import OcpiEvse
+from payments.models import Receipt
+from payments.money import Money, to_minor
+from payments.setup import current_gateway
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, http_status: int, detail: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.http_status = http_status
+        self.detail = detail
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> tuple[Response, int]:
+    return _error(exc.code, exc.http_status, exc.detail)
+
+
+@bp.errorhandler(service.DriverError)
+def _driver_error(exc: service.DriverError) -> tuple[Response, int]:
+    return _error(exc.code, exc.http_status, exc.detail)
+
+
+def _error(code: str, status: int, detail: str | None) -> tuple[Response, int]:
+    language = pick_language()
+    body: dict[str, Any] = {"code": code, "message": error_text(code, language)}
+    if detail:
+        body["detail"] = detail
+    return jsonify(error=body), status
+
+
+def money_json(amount_minor: int | None, currency: str, language: str) -> dict[str, Any] | None:
+    if amount_minor is None:
+        return None
+    money = Money(amount_minor, currency)
+    return {"amount_minor": amount_minor, "currency": currency,
+            "formatted": money.format(language)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+# --- Chargers ---------------------------------------------------------------------------
+
+
+def charger_info(evse_id: str, language: str) -> dict[str, Any]:
+    found = service.find_evse(evse_id)
+    if found is None:
+        raise ApiError("unknown_charger", 404)
+    evse_row, location, party = found
+    evse = service.evse_data(location, evse_row.evse_uid)
+    data = location.data
+    connectors = []
+    for connector in evse.get("connectors") or []:
+        tariff = service.connector_tariff(location, connector)
+        connectors.append({
+            "id": str(connector["id"]),
+            "standard": connector["standard"],
+            "format": connector["format"],
+            "power_type": connector["power_type"],
+            "max_power_kw": _kw(connector),
+            "tariff": tariff_summary(tariff, language) if tariff else None,
+            "hold": money_json(service.hold_amount(tariff, (tariff or {}).get("currency", "SEK")
+                                                   .upper()),
+                               (tariff or {}).get("currency", "SEK").upper(), language),
+        })
+    return {
+        "evse_id": evse.get("evse_id") or evse_row.evse_uid,
+        "status": evse_row.status,
+        "status_text": status_text(evse_row.status, language),
+        "available": evse_row.status in service.STARTABLE_EVSE_STATUSES,
+        "location": {
+            "name": data.get("name"),
+            "address": data.get("address"),
+            "postal_code": data.get("postal_code"),
+            "city": data.get("city"),
+            "time_zone": data.get("time_zone"),
+            "operator": (data.get("operator") or {}).get("name") or party.name,
+        },
+        "connectors": connectors,
+        "payment": current_gateway().page_config(),
+    }
+
+
+def _kw(connector: dict[str, Any]) -> str:
+    watts = connector.get("max_electric_power")
+    if not watts:
+        phases = 3 if connector.get("power_type") == "AC_3_PHASE" else 1
+        watts = connector["max_voltage"] * connector["max_amperage"] * phases
+    return str((Decimal(watts) / 1000).quantize(Decimal("0.1")).normalize())
+
+
+def tariff_summary(tariff: dict[str, Any], language: str) -> dict[str, Any]:
+    """The tariff's price components with VAT included, in the driver's words.
+
+    A first cut: unrestricted components of the first element are shown; the full engine
+    (restrictions, what applies now and later today) is the tariff engine's work.
+    """
+    currency = tariff["currency"].upper()
+    parts = []
+    for element in tariff.get("elements") or []:
+        if element.get("restrictions"):
+            continue
+        for component in element["price_components"]:
+            price = Decimal(str(component["price"]))
+            vat = Decimal(str(component.get("vat") or 0))
+            incl = price * (100 + vat) / 100
+            parts.append({
+                "type": component["type"],
+                "price_incl_vat": money_json(to_minor(incl, currency), currency, language),
+                "vat_percent": str(vat.normalize()),
+            })
+        break
+    alt = {t["language"]: t["text"] for t in tariff.get("tariff_alt_text") or []}
+    return {
+        "id": tariff["id"],
+        "currency": currency,
+        "type": tariff.get("type"),
+        "components": parts,
+        "alt_text": alt.get(language) or alt.get("en") or next(iter(alt.values()), None),
+    }
+
+
+@bp.get("/chargers/<path:evse_id>")
+def charger(evse_id: str) -> Response:
+    return jsonify(charger_info(evse_id, pick_language()))
+
+
+# --- Charges ----------------------------------------------------------------------------
+
+
+def _charge(public_id: str) -> Charge:
+    charge = db.session.scalar(select(Charge).where(Charge.public_id == public_id))
+    if charge is None:
+        raise ApiError("unknown_charge", 404)
+    return charge
+
+
+def charge_json(charge: Charge, language: str | None = None) -> dict[str, Any]:
+    language = language or charge.language
+    elapsed = None
+    if charge.session_started_at:
+        end = charge.session_ended_at or datetime.now(charge.session_started_at.tzinfo)
+        elapsed = max(0, int((end - charge.session_started_at).total_seconds()))
+    cost = None
+    if charge.cost_incl_vat is not None:
+        cost = money_json(to_minor(charge.cost_incl_vat, charge.currency), charge.currency,
+                          language)
+    receipt_url = None
+    if charge.receipt_pk:
+        receipt = db.session.get(Receipt, charge.receipt_pk)
+        receipt_url = url_for("driver.receipt", token=receipt.public_token, _external=True)
+    return {
+        "id": charge.public_id,
+        "status": charge.status,
+        "status_text": status_text(charge.status, language),
+        "evse_id": charge.evse_id,
+        "connector_id": charge.connector_id,
+        "hold": money_json(charge.hold_minor, charge.currency, language),
+        "captured": money_json(charge.captured_minor, charge.currency, language),
+        "energy_kwh": format(charge.energy_kwh or Decimal(0), "f"),
+        "elapsed_seconds": elapsed,
+        "cost_so_far": cost,
+        "can_stop": charge.state == S.CHARGING,
+        "can_cancel": charge.state in {S.CREATED, S.AUTHORIZED},
+        "failure": (
+            {"code": charge.failure_code, "message": error_text(charge.failure_code, language),
+             "detail": charge.failure_detail}
+            if charge.failure_code else None
+        ),
+        "receipt_url": receipt_url,
+        "page_url": url_for("driver.charge_page", public_id=charge.public_id, _external=True),
+        "updated_at": _iso(charge.updated_at),
+    }
+
+
+@bp.post("/charges")
+def create_charge() -> tuple[Response, int]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not body.get("evse_id"):
+        raise ApiError("invalid_request", 400, "JSON body with evse_id is required")
+    language = pick_language(body.get("language"))
+    email = body.get("email")
+    if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > 254):
+        raise ApiError("invalid_email", 400)
+    charge, hold = service.create_charge(
+        str(body["evse_id"]),
+        str(body["connector_id"]) if body.get("connector_id") is not None else None,
+        language,
+        email,
+    )
+    result = charge_json(charge, language)
+    result["payment"] = {
+        **current_gateway().page_config(),
+        "payment_intent": hold.id,
+        "client_secret": hold.client_secret,
+        "return_url": url_for("driver.charge_page", public_id=charge.public_id, _external=True),
+    }
+    return jsonify(result), 201
+
+
+def charge_language(charge: Charge) -> str:
+    """?lang= when given, else the language the driver chose when paying."""
+    asked = request.args.get("lang")
+    return asked if asked in ("sv", "en") else charge.language
+
+
+@bp.get("/charges/<public_id>")
+def get_charge(public_id: str) -> Response:
+    charge = _charge(public_id)
+    return jsonify(charge_json(charge, charge_language(charge)))
+
+
+@bp.post("/charges/<public_id>/stop")
+def stop_charge(public_id: str) -> tuple[Response, int]:
+    charge = service.request_stop(_charge(public_id).pk)
+    return jsonify(charge_json(charge, charge_language(charge))), 202
+
+
+@bp.post("/charges/<public_id>/cancel")
+def cancel_charge(public_id: str) -> Response:
+    charge = service.cancel(_charge(public_id).pk)
+    return jsonify(charge_json(charge, charge_language(charge)))
+
+
+@bp.get("/charges/<public_id>/receipt")
+def charge_receipt(public_id: str) -> Response:
+    charge = _charge(public_id)
+    if not charge.receipt_pk:
+        raise ApiError("no_receipt_yet", 404)
+    receipt = db.session.get(Receipt, charge.receipt_pk)
+    language = pick_language()
+    return jsonify(receipt_json(receipt, language))
+
+
+def receipt_json(receipt: Receipt, language: str) -> dict[str, Any]:
+    return {
+        "number": receipt.display_number,
+        "issued_at": _iso(receipt.issued_at),
+        "total": money_json(receipt.total_minor, receipt.currency, language),
+        "net": money_json(receipt.net_minor, receipt.currency, language),
+        "vat": money_json(receipt.vat_minor, receipt.currency, language),
+        "vat_rate_percent": str(receipt.vat_rate.normalize()),
+        "payment_reference": receipt.payment_reference,
+        "card": {"brand": receipt.card_brand, "last4": receipt.card_last4},
+        "details": receipt.details,
+        "seller": receipt.seller,
+        "url": url_for("driver.receipt", token=receipt.public_token, _external=True),
+    }
+
+
+def evse_exists(evse_id: str) -> bool:
+    return db.session.scalar(
+        select(OcpiEvse.pk).where(OcpiEvse.evse_id == OcpiEvse.normalise_evse_id(evse_id))
+    ) is not None
+
+
+__all__ = ["bp", "current_app"]

@@ -1,0 +1,135 @@
+"""What the driver reads: statuses and errors in Swedish and English, each saying what
+happened and what to do next."""
+
+from __future__ import annotations
+
+STATUS = {
+    # Charge statuses
+    "CREATED": ("Väntar på betalning", "Waiting for payment"),
+    "AUTHORIZED": ("Betalning godkänd – startar laddaren", "Payment approved – starting the charger"),
+    "STARTING": ("Startar laddningen…", "Starting to charge…"),
+    "CHARGING": ("Laddar", "Charging"),
+    "STOPPING": ("Avslutar laddningen…", "Stopping…"),
+    "ENDED": ("Laddningen är klar – räknar ut priset", "Charging finished – working out the price"),
+    "CAPTURED": ("Klart – kvittot är klart", "Done – your receipt is ready"),
+    "REFUNDED": ("Återbetald", "Refunded"),
+    "START_FAILED": ("Laddningen kunde inte starta", "Charging could not start"),
+    "RELEASED": ("Reservationen på kortet är släppt – ingenting debiterades",
+                 "The card hold is released – nothing was charged"),
+    "EXPIRED": ("Tiden för betalning gick ut", "The time to pay ran out"),
+    "CANCELLED": ("Avbruten", "Cancelled"),
+    # EVSE statuses (OCPI)
+    "AVAILABLE": ("Ledig", "Available"),
+    "BLOCKED": ("Blockerad", "Blocked"),
+    "INOPERATIVE": ("Ur funktion", "Out of service"),
+    "OUTOFORDER": ("Ur funktion", "Out of order"),
+    "PLANNED": ("Planerad", "Planned"),
+    "REMOVED": ("Borttagen", "Removed"),
+    "RESERVED": ("Reserverad", "Reserved"),
+    "UNKNOWN": ("Status okänd", "Status unknown"),
+}
+
+ERRORS = {
+    "unknown_charger": (
+        "Vi hittar inte den här laddaren. Kontrollera koden på laddaren och skanna igen.",
+        "We can't find this charger. Check the code on the charger and scan again.",
+    ),
+    "unknown_connector": (
+        "Uttaget finns inte på den här laddaren. Välj ett annat uttag.",
+        "That connector isn't on this charger. Choose another connector.",
+    ),
+    "charger_occupied": (
+        "Laddaren används just nu. Prova en annan laddare eller vänta en stund.",
+        "This charger is in use. Try another charger or wait a moment.",
+    ),
+    "charger_unavailable": (
+        "Laddaren är ur funktion. Välj en annan laddare på platsen.",
+        "This charger is out of service. Choose another charger at this site.",
+    ),
+    "payment_unavailable": (
+        "Betalningen kan inte tas emot just nu. Försök igen om en liten stund.",
+        "Payments can't be taken right now. Please try again in a moment.",
+    ),
+    "invalid_request": ("Förfrågan saknar uppgifter.", "The request is missing information."),
+    "invalid_email": (
+        "E-postadressen ser inte rätt ut. Rätta den eller lämna fältet tomt.",
+        "That e-mail address doesn't look right. Fix it or leave the field empty.",
+    ),
+    "unknown_charge": (
+        "Vi hittar inte den här laddningen. Öppna länken från din betalning igen.",
+        "We can't find this charge. Open the link from your payment again.",
+    ),
+    "not_charging": (
+        "Laddningen pågår inte, så den kan inte stoppas.",
+        "Charging isn't running, so there is nothing to stop.",
+    ),
+    "cannot_cancel": (
+        "Laddningen har redan startat. Stoppa den i stället.",
+        "Charging has already started. Stop it instead.",
+    ),
+    "no_receipt_yet": (
+        "Kvittot är inte klart än. Det kommer när operatören har skickat slutpriset.",
+        "The receipt isn't ready yet. It arrives once the operator sends the final price.",
+    ),
+    "page_not_found": ("Sidan finns inte.", "This page does not exist."),
+    # Why charging did not start (the CPO's answers), with what to do.
+    "START_REJECTED": (
+        "Laddaren nekade start. Ingenting debiterades. Prova ett annat uttag.",
+        "The charger refused to start. Nothing was charged. Try another connector.",
+    ),
+    "START_NOT_SUPPORTED": (
+        "Laddaren kan inte startas på distans. Ingenting debiterades. Prova en annan laddare.",
+        "This charger can't be started remotely. Nothing was charged. Try another charger.",
+    ),
+    "START_FAILED": (
+        "Laddaren kunde inte starta. Ingenting debiterades. Kontrollera att kabeln sitter i "
+        "och försök igen.",
+        "The charger could not start. Nothing was charged. Check the cable is plugged in and "
+        "try again.",
+    ),
+    "START_TIMEOUT": (
+        "Laddaren svarade inte. Ingenting debiterades. Kontrollera kabeln och försök igen.",
+        "The charger didn't respond. Nothing was charged. Check the cable and try again.",
+    ),
+    "START_NO_RESULT": (
+        "Laddaren svarade inte i tid. Ingenting debiterades. Försök igen eller välj en annan "
+        "laddare.",
+        "The charger didn't answer in time. Nothing was charged. Try again or choose another "
+        "charger.",
+    ),
+    "START_EVSE_OCCUPIED": (
+        "Laddaren används redan. Ingenting debiterades. Välj en annan laddare.",
+        "The charger is already in use. Nothing was charged. Choose another charger.",
+    ),
+    "START_EVSE_INOPERATIVE": (
+        "Laddaren är ur funktion. Ingenting debiterades. Välj en annan laddare.",
+        "The charger is out of service. Nothing was charged. Choose another charger.",
+    ),
+    "CPO_UNREACHABLE": (
+        "Vi når inte laddarens operatör just nu. Ingenting debiterades. Försök igen om en stund.",
+        "We can't reach the charger's operator right now. Nothing was charged. Try again soon.",
+    ),
+    "STOP_REJECTED": (
+        "Laddaren nekade att stoppa. Försök igen, eller koppla ur bilen.",
+        "The charger refused to stop. Try again, or unplug the car.",
+    ),
+}
+
+GENERIC_ERROR = (
+    "Något gick fel. Försök igen, eller kontakta operatören om det händer igen.",
+    "Something went wrong. Try again, or contact the operator if it happens again.",
+)
+
+
+def _pick(pair: tuple[str, str], language: str) -> str:
+    return pair[0] if language == "sv" else pair[1]
+
+
+def status_text(status: str, language: str) -> str:
+    return _pick(STATUS.get(status, (status, status)), language)
+
+
+def error_text(code: str | None, language: str) -> str:
+    if code and code.startswith("START_") and code not in ERRORS:
+        code = "START_FAILED"
+    return _pick(ERRORS.get(code or "", GENERIC_ERROR), language)

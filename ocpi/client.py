@@ -1,0 +1,142 @@
+"""ScanCharge's HTTP client toward CPOs: every request carries the credentials token, a new
+X-Request-ID, an X-Correlation-ID and, for functional modules, the routing headers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from flask import current_app
+
+from ocpi.models import Party, dump_json
+from ocpi.transport import (
+    OcpiError,
+    StatusCode,
+    authorization_header,
+    new_request_id,
+    next_link,
+    routing_headers,
+    unwrap,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIGURATION_MODULES = {"versions", "credentials", "hubclientinfo"}
+
+
+class PeerUnreachable(OcpiError):
+    """The CPO could not be reached, or answered something that is not OCPI."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(StatusCode.UNABLE_TO_USE_CLIENT_API, message)
+
+
+class OcpiClient:
+    def __init__(
+        self,
+        token: str,
+        version: str = "2.2.1",
+        *,
+        to_party: tuple[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.token = token
+        self.version = version
+        self.to_party = to_party
+        self.timeout = timeout or current_app.config["OCPI_HTTP_TIMEOUT"]
+        self.http = requests.Session()
+
+    @classmethod
+    def for_party(cls, party: Party) -> OcpiClient:
+        if not party.outgoing_token:
+            raise OcpiError(StatusCode.CLIENT_ERROR, f"party {party.name!r} is not connected")
+        to = (party.country_code, party.party_id) if party.country_code and party.party_id else None
+        return cls(party.outgoing_token, party.version or "2.2.1", to_party=to)
+
+    def _headers(self, module: str, correlation_id: str | None) -> dict[str, str]:
+        headers = {
+            "Authorization": authorization_header(self.token, self.version),
+            "X-Request-ID": new_request_id(),
+            "X-Correlation-ID": correlation_id or new_request_id(),
+            "Accept": "application/json",
+        }
+        if module not in CONFIGURATION_MODULES and self.to_party:
+            cfg = current_app.config
+            headers.update(
+                routing_headers(
+                    cfg["OCPI_COUNTRY_CODE"], cfg["OCPI_PARTY_ID"], *self.to_party
+                )
+            )
+        return headers
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        module: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> tuple[dict[str, Any], requests.Response]:
+        """Send one request; return the envelope and the raw response.
+
+        Raises PeerUnreachable when the peer cannot be reached or does not answer with an
+        OCPI envelope, and OcpiError when the envelope carries an error status code.
+        """
+        headers = self._headers(module, correlation_id)
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = dump_json(body).encode("utf-8")
+        started = time.monotonic()
+        try:
+            response = self.http.request(
+                method, url, data=data, params=params, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            log.warning("OCPI %s %s failed: %s", method, url, exc)
+            raise PeerUnreachable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        try:
+            payload = unwrap(response.content)
+        except OcpiError as exc:
+            raise PeerUnreachable(
+                f"{method} {url}: HTTP {response.status_code}, {exc.message}"
+            ) from exc
+        status = payload.get("status_code")
+        log.info("OCPI %s %s -> HTTP %s, %s (%d ms)", method, url, response.status_code,
+                 status, elapsed_ms)
+        if not isinstance(status, int) or not 1000 <= status < 2000:
+            raise OcpiError(
+                status if isinstance(status, int) else StatusCode.SERVER_ERROR,
+                f"{method} {url}: {payload.get('status_message') or 'error'} ({status})",
+                http_status=response.status_code,
+            )
+        return payload, response
+
+    def get(self, url: str, *, module: str, **kw: Any) -> Any:
+        payload, _ = self.request("GET", url, module=module, **kw)
+        return payload.get("data")
+
+    def get_all(
+        self, url: str, *, module: str, params: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every object of a paginated list, following Link rel="next" to the end."""
+        next_url: str | None = url
+        next_params = params
+        pages = 0
+        while next_url:
+            payload, response = self.request("GET", next_url, module=module, params=next_params)
+            data = payload.get("data") or []
+            if not isinstance(data, list):
+                raise PeerUnreachable(f"GET {next_url}: expected a list of objects")
+            yield from data
+            next_url = next_link(response.headers.get("Link"))
+            next_params = None  # the Link carries the filters
+            pages += 1
+            if pages > 10_000:  # a peer whose Link never ends must not hang a worker
+                raise PeerUnreachable(f"GET {url}: more than 10000 pages")

@@ -1,0 +1,204 @@
+"""The credentials handshake, both ways (credentials.asciidoc).
+
+- We register with a CPO (`connect`): its versions URL and token A, given to an operator
+  out of band; we send token B, it answers token C, which we use from then on.
+- A CPO registers with us (`register_incoming`): it uses a token A we issued (`invite`),
+  sends its token B, we answer a new token C.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from extensions import db
+from ocpi import wire
+from ocpi.client import OcpiClient, PeerUnreachable
+from ocpi.models import Party, token_hash
+from ocpi.transport import OcpiError, StatusCode
+
+SUPPORTED_VERSIONS = ("2.2.1",)
+
+# Modules ScanCharge implements for OCPI 2.2.1 in the eMSP role, with their interface role.
+OUR_ENDPOINTS_221 = (
+    ("credentials", "SENDER", "credentials"),
+    ("locations", "RECEIVER", "locations"),
+    ("tariffs", "RECEIVER", "tariffs"),
+    ("sessions", "RECEIVER", "sessions"),
+    ("cdrs", "RECEIVER", "cdrs"),
+    ("commands", "SENDER", "commands"),
+    ("tokens", "SENDER", "tokens"),
+)
+
+# What a CPO must offer for the ad-hoc flow to work at all.
+REQUIRED_CPO_ENDPOINTS = (("commands", "RECEIVER"), ("locations", "SENDER"))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def ocpi_base_url() -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/ocpi"
+
+
+def our_versions_url() -> str:
+    return f"{ocpi_base_url()}/versions"
+
+
+def our_credentials(token: str) -> dict[str, Any]:
+    cfg = current_app.config
+    return {
+        "token": token,
+        "url": our_versions_url(),
+        "roles": [
+            {
+                "role": "EMSP",
+                "business_details": {"name": cfg["OCPI_BUSINESS_NAME"]},
+                "party_id": cfg["OCPI_PARTY_ID"],
+                "country_code": cfg["OCPI_COUNTRY_CODE"],
+            }
+        ],
+    }
+
+
+def invite(name: str) -> tuple[Party, str]:
+    """A new party that may register with token A; returns it and the token (shown once)."""
+    token_a = new_token()
+    party = Party(name=name, status="PENDING", incoming_token_hash=token_hash(token_a))
+    db.session.add(party)
+    db.session.commit()
+    return party, token_a
+
+
+def _negotiate(client: OcpiClient, versions_url: str) -> tuple[str, list[dict[str, Any]]]:
+    """Highest version both support, and the peer's endpoints for it."""
+    versions = client.get(versions_url, module="versions")
+    if not isinstance(versions, list):
+        raise PeerUnreachable(f"{versions_url} did not answer a list of versions")
+    offered = {}
+    for item in versions:
+        version = wire.parse(wire.Version, item)
+        offered[version.version] = version.url
+    common = [v for v in SUPPORTED_VERSIONS if v in offered]
+    if not common:
+        raise OcpiError(
+            StatusCode.UNSUPPORTED_VERSION,
+            f"no common OCPI version: peer offers {sorted(offered)}, we speak "
+            f"{list(SUPPORTED_VERSIONS)}",
+        )
+    chosen = max(common, key=lambda v: tuple(int(p) for p in v.split(".")))
+    details = wire.parse(wire.VersionDetails, client.get(offered[chosen], module="versions"))
+    endpoints = [e.to_json() for e in details.endpoints]
+    return chosen, endpoints
+
+
+def _check_endpoints(endpoints: list[dict[str, Any]]) -> None:
+    have = {(e["identifier"], e.get("role")) for e in endpoints}
+    missing = [f"{i} ({r})" for i, r in REQUIRED_CPO_ENDPOINTS if (i, r) not in have]
+    if missing:
+        raise OcpiError(
+            StatusCode.NO_MATCHING_ENDPOINTS, "CPO does not offer " + ", ".join(missing)
+        )
+
+
+def _apply_roles(party: Party, credentials: wire.Credentials) -> None:
+    roles = [role.to_json() for role in credentials.roles]
+    party.roles = roles
+    cpo = next((r for r in credentials.roles if r.role == wire.Role.CPO), credentials.roles[0])
+    party.country_code = cpo.country_code.upper()
+    party.party_id = cpo.party_id.upper()
+    if not party.name or party.name.startswith("pending"):
+        party.name = cpo.business_details.name
+
+
+def connect(versions_url: str, token_a: str, name: str | None = None) -> Party:
+    """Register ScanCharge with a CPO (we are the Sender of credentials)."""
+    client = OcpiClient(token_a)
+    version, endpoints = _negotiate(client, versions_url)
+    _check_endpoints(endpoints)
+    credentials_url = next(
+        (e["url"] for e in endpoints if e["identifier"] == "credentials"), None
+    )
+    if not credentials_url:
+        raise OcpiError(StatusCode.NO_MATCHING_ENDPOINTS, "CPO offers no credentials endpoint")
+    token_b = new_token()
+    # The CPO calls our versions endpoint with token B while answering our POST, so token B
+    # must open our configuration endpoints before we send it.
+    provisional = Party(name=name or "pending", status="PENDING", versions_url=versions_url,
+                        incoming_token_hash=token_hash(token_b))
+    db.session.add(provisional)
+    db.session.commit()
+    try:
+        payload, _ = OcpiClient(token_a, version).request(
+            "POST", credentials_url, module="credentials", body=our_credentials(token_b)
+        )
+        theirs = wire.parse(wire.Credentials, payload.get("data"))
+    except OcpiError:
+        db.session.delete(provisional)
+        db.session.commit()
+        raise
+    party = _party_for_roles(theirs)
+    if party is None:
+        party = provisional
+    else:  # a reconnection: keep the party (and its history), drop the provisional row
+        db.session.delete(provisional)
+        db.session.flush()
+    if name:
+        party.name = name
+    _apply_roles(party, theirs)
+    party.versions_url = versions_url
+    party.version = version
+    party.endpoints = endpoints
+    party.outgoing_token = theirs.token
+    party.incoming_token_hash = token_hash(token_b)
+    party.status = "CONNECTED"
+    db.session.commit()
+    return party
+
+
+def _party_for_roles(credentials: wire.Credentials) -> Party | None:
+    for role in credentials.roles:
+        party = db.session.scalar(
+            select(Party).where(
+                Party.country_code == role.country_code.upper(),
+                Party.party_id == role.party_id.upper(),
+            )
+        )
+        if party is not None:
+            return party
+    return None
+
+
+def register_incoming(party: Party, body: Any, *, update: bool) -> dict[str, Any]:
+    """A CPO POSTs (register) or PUTs (update) its credentials to us.
+
+    We fetch its versions and endpoints with the token it sent, and answer a new token C.
+    """
+    theirs = wire.parse(wire.Credentials, body)
+    client = OcpiClient(theirs.token)
+    try:
+        version, endpoints = _negotiate(client, theirs.url)
+    except PeerUnreachable as exc:
+        raise OcpiError(StatusCode.UNABLE_TO_USE_CLIENT_API, exc.message) from exc
+    _check_endpoints(endpoints)
+    token_c = new_token()
+    _apply_roles(party, theirs)
+    party.versions_url = theirs.url
+    party.version = version
+    party.endpoints = endpoints
+    party.outgoing_token = theirs.token
+    party.incoming_token_hash = token_hash(token_c)
+    party.status = "CONNECTED"
+    db.session.commit()
+    return our_credentials(token_c)
+
+
+def unregister(party: Party) -> None:
+    party.status = "DISCONNECTED"
+    party.incoming_token_hash = None
+    party.outgoing_token = None
+    db.session.commit()

@@ -1,0 +1,232 @@
+"""What the protocol edge stores: connected parties, what CPOs sent us, what we sent them.
+
+Objects CPOs own (Locations, Tariffs, Sessions, CDRs) are kept as the JSON received, plus
+the columns needed to find them; CiString identifiers are looked up case-insensitively
+through upper-cased key columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from ocpi.transport import now_utc
+
+
+def token_hash(token: str) -> str:
+    # Credentials tokens are secrets: only their hash is stored for the ones peers present.
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def load_json(text: str) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        from ocpi.transport import format_datetime
+
+        return format_datetime(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class Party(db.Model):
+    """A connected OCPI platform (a CPO, or a hub in front of CPOs)."""
+
+    __tablename__ = "ocpi_parties"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The CPO role's identity; a platform with several roles lists them all in `roles`.
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    party_id: Mapped[str | None] = mapped_column(String(3))
+    roles: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # PENDING: invited, token A issued; CONNECTED: handshake done; DISCONNECTED: unregistered.
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    versions_url: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(10))
+    endpoints: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The token this party presents to us (hash only), and the one we present to it.
+    incoming_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    outgoing_token: Mapped[str | None] = mapped_column(String(64))
+    # How the party encodes its Authorization header: "base64" or "plain" (seen, not assumed).
+    auth_encoding: Mapped[str] = mapped_column(String(8), default="base64")
+    last_pull_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+
+    def endpoint(self, identifier: str, role: str | None = None) -> str | None:
+        for entry in self.endpoints or []:
+            if entry.get("identifier") != identifier:
+                continue
+            if role is None or entry.get("role") in (None, role):
+                return entry["url"]
+        return None
+
+    def owns(self, country_code: str, party_id: str) -> bool:
+        wanted = (country_code.upper(), party_id.upper())
+        identities = {((self.country_code or "").upper(), (self.party_id or "").upper())}
+        for role in self.roles or []:
+            identities.add((role["country_code"].upper(), role["party_id"].upper()))
+        return wanted in identities
+
+
+class OcpiLocation(db.Model):
+    __tablename__ = "ocpi_locations"
+    __table_args__ = (UniqueConstraint("country_code", "party_id", "location_id"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk"))
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    location_id: Mapped[str] = mapped_column(String(36))  # upper-cased CiString
+    time_zone: Mapped[str] = mapped_column(String(255), default="UTC")
+    raw: Mapped[str] = mapped_column(Text)
+    last_updated: Mapped[datetime]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return load_json(self.raw)
+
+
+class OcpiEvse(db.Model):
+    """One EVSE of a stored Location, indexed by its EVSE ID: what a QR code names."""
+
+    __tablename__ = "ocpi_evses"
+    __table_args__ = (UniqueConstraint("location_pk", "evse_uid"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    location_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_locations.pk", ondelete="CASCADE"))
+    evse_uid: Mapped[str] = mapped_column(String(36))
+    evse_id: Mapped[str | None] = mapped_column(String(48), index=True)  # normalised, see below
+    status: Mapped[str] = mapped_column(String(16))
+    last_updated: Mapped[datetime]
+
+    @staticmethod
+    def normalise_evse_id(evse_id: str) -> str:
+        # eMI3 EVSE IDs are written with or without '*' separators and in any case.
+        return evse_id.replace("*", "").replace("-", "").upper()
+
+
+class OcpiTariff(db.Model):
+    __tablename__ = "ocpi_tariffs"
+    __table_args__ = (UniqueConstraint("country_code", "party_id", "tariff_id"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk"))
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    tariff_id: Mapped[str] = mapped_column(String(36))
+    raw: Mapped[str] = mapped_column(Text)
+    last_updated: Mapped[datetime]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return load_json(self.raw)
+
+
+class OcpiSession(db.Model):
+    __tablename__ = "ocpi_sessions"
+    __table_args__ = (
+        UniqueConstraint("country_code", "party_id", "session_id"),
+        Index("ix_ocpi_sessions_authorization_reference", "authorization_reference"),
+        Index("ix_ocpi_sessions_token_uid", "token_uid"),
+    )
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk"))
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    session_id: Mapped[str] = mapped_column(String(36))
+    authorization_reference: Mapped[str | None] = mapped_column(String(36))
+    token_uid: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16))
+    raw: Mapped[str] = mapped_column(Text)
+    last_updated: Mapped[datetime]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return load_json(self.raw)
+
+
+class OcpiCdr(db.Model):
+    """A CDR as received: immutable (the CDRs module allows no PUT, PATCH or DELETE)."""
+
+    __tablename__ = "ocpi_cdrs"
+    __table_args__ = (
+        UniqueConstraint("country_code", "party_id", "cdr_id"),
+        Index("ix_ocpi_cdrs_authorization_reference", "authorization_reference"),
+        Index("ix_ocpi_cdrs_token_uid", "token_uid"),
+    )
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk"))
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    cdr_id: Mapped[str] = mapped_column(String(39))
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    authorization_reference: Mapped[str | None] = mapped_column(String(36))
+    token_uid: Mapped[str] = mapped_column(String(36))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_cost_excl_vat: Mapped[Decimal] = mapped_column(db.Numeric(18, 4))
+    total_cost_incl_vat: Mapped[Decimal | None] = mapped_column(db.Numeric(18, 4))
+    raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return load_json(self.raw)
+
+
+class OcpiCommand(db.Model):
+    """A command we sent; its uid is the last segment of the response_url we gave."""
+
+    __tablename__ = "ocpi_commands"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk"))
+    command: Mapped[str] = mapped_column(String(24))
+    request: Mapped[str] = mapped_column(Text)
+    # The CPO's CommandResponse: ACCEPTED, REJECTED, NOT_SUPPORTED, UNKNOWN_SESSION, or
+    # ERROR when it could not be reached or answered nonsense.
+    response_result: Mapped[str | None] = mapped_column(String(24))
+    response_message: Mapped[str | None] = mapped_column(Text)
+    timeout_seconds: Mapped[int | None]
+    deadline: Mapped[datetime | None]
+    # The Charge Point's CommandResult, when it comes.
+    result: Mapped[str | None] = mapped_column(String(24))
+    result_message: Mapped[str | None] = mapped_column(Text)
+    result_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
+class IssuedToken(db.Model):
+    """An OCPI Token ScanCharge issued (AD_HOC_USER, one per charge)."""
+
+    __tablename__ = "ocpi_tokens"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(16), default="AD_HOC_USER")
+    contract_id: Mapped[str] = mapped_column(String(36))
+    valid: Mapped[bool] = mapped_column(default=True)
+    raw: Mapped[str] = mapped_column(Text)
+    last_updated: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return load_json(self.raw)

@@ -1,0 +1,457 @@
+"""ScanCharge's OCPI 2.2.1 server, eMSP role: versions, credentials, and the receivers CPOs
+push to (Locations, Tariffs, Sessions, CDRs, CommandResults), plus the Tokens sender.
+
+Every answer is the OCPI envelope. Authentication: the credentials token of a connected
+party; a token A (an invited, not yet registered party) opens versions and credentials only.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request, url_for
+from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
+
+from extensions import db
+from ocpi import credentials as creds
+from ocpi import signals, store, wire
+from ocpi.models import IssuedToken, OcpiCdr, OcpiCommand, Party, token_hash
+from ocpi.transport import (
+    OcpiError,
+    StatusCode,
+    envelope,
+    format_datetime,
+    now_utc,
+    pagination_headers,
+    parse_datetime,
+    token_candidates,
+)
+
+bp = Blueprint("ocpi", __name__, url_prefix="/ocpi")
+
+VERSION = "2.2.1"
+MAX_BODY_BYTES = 1_000_000
+MAX_PAGE = 100
+CONFIGURATION_ENDPOINTS = {"ocpi.versions", "ocpi.version_details", "ocpi.credentials"}
+
+
+def ocpi_response(
+    data: Any = None, http_status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    response = jsonify(envelope(data))
+    response.status_code = http_status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+@bp.errorhandler(OcpiError)
+def _ocpi_error(exc: OcpiError) -> Response:
+    response = jsonify(envelope(status_code=exc.status_code, status_message=exc.message))
+    response.status_code = exc.http_status
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    status = StatusCode.CLIENT_ERROR if (exc.code or 500) < 500 else StatusCode.SERVER_ERROR
+    response = jsonify(envelope(status_code=status, status_message=exc.description))
+    response.status_code = exc.code or 500
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+@bp.before_request
+def _authenticate() -> None:
+    header = request.headers.get("Authorization")
+    party = None
+    for index, candidate in enumerate(token_candidates(header)):
+        party = db.session.scalar(
+            select(Party).where(Party.incoming_token_hash == token_hash(candidate))
+        )
+        if party is not None:
+            # Remember how this peer encodes its token, so we can tell operators.
+            encoding = "base64" if index == 0 and len(token_candidates(header)) > 1 else "plain"
+            if party.auth_encoding != encoding:
+                party.auth_encoding = encoding
+            break
+    if party is None or party.status == "DISCONNECTED":
+        raise OcpiError(
+            StatusCode.CLIENT_ERROR,
+            "Missing or unknown credentials token: send 'Authorization: Token <token>'",
+            http_status=401,
+        )
+    if party.status == "PENDING" and request.endpoint not in CONFIGURATION_ENDPOINTS:
+        raise OcpiError(
+            StatusCode.CLIENT_ERROR,
+            "Token A only opens versions and credentials: register first",
+            http_status=401,
+        )
+    g.party = party
+    if request.method in {"POST", "PUT", "PATCH"}:
+        if request.content_length and request.content_length > MAX_BODY_BYTES:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
+
+
+@bp.after_request
+def _correlation(response: Response) -> Response:
+    response.headers["X-Request-ID"] = request.headers.get("X-Request-ID", "")
+    response.headers["X-Correlation-ID"] = request.headers.get("X-Correlation-ID", "")
+    party: Party | None = g.get("party")
+    if party is not None and party.country_code and request.endpoint not in CONFIGURATION_ENDPOINTS:
+        from flask import current_app
+
+        response.headers["OCPI-from-country-code"] = current_app.config["OCPI_COUNTRY_CODE"]
+        response.headers["OCPI-from-party-id"] = current_app.config["OCPI_PARTY_ID"]
+        response.headers["OCPI-to-country-code"] = request.headers.get(
+            "OCPI-from-country-code", party.country_code
+        )
+        response.headers["OCPI-to-party-id"] = request.headers.get(
+            "OCPI-from-party-id", party.party_id or ""
+        )
+    return response
+
+
+def json_body() -> Any:
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY_BYTES:
+        raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except ValueError as exc:
+        # status_codes.asciidoc: a body that is not valid JSON is an HTTP 400.
+        raise OcpiError(
+            StatusCode.INVALID_PARAMETERS, f"Request body is not valid JSON: {exc}", 400
+        ) from exc
+
+
+def _require_owner(country_code: str, party_id: str) -> Party:
+    party: Party = g.party
+    if not party.owns(country_code, party_id):
+        raise OcpiError(
+            StatusCode.CLIENT_ERROR,
+            f"{country_code}/{party_id} is not a party of this connection",
+            http_status=404,
+        )
+    return party
+
+
+def _require_match(data: Any, country_code: str, party_id: str, field: str, value: str) -> None:
+    if not isinstance(data, dict):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "Request body must be a JSON object")
+    for name, expected in (("country_code", country_code), ("party_id", party_id),
+                           (field, value)):
+        sent = data.get(name)
+        if sent is not None and str(sent).upper() != expected.upper():
+            raise OcpiError(
+                StatusCode.INVALID_PARAMETERS,
+                f"{name} {sent!r} in the body differs from {expected!r} in the URL",
+            )
+
+
+# --- Versions ---------------------------------------------------------------------------
+
+
+@bp.get("/versions")
+def versions() -> Response:
+    return ocpi_response(
+        [{"version": VERSION, "url": f"{creds.ocpi_base_url()}/{VERSION}"}]
+    )
+
+
+@bp.get(f"/{VERSION}")
+def version_details() -> Response:
+    base = f"{creds.ocpi_base_url()}/{VERSION}"
+    endpoints = [
+        {"identifier": identifier, "role": role, "url": f"{base}/{path}"}
+        for identifier, role, path in creds.OUR_ENDPOINTS_221
+    ]
+    return ocpi_response({"version": VERSION, "endpoints": endpoints})
+
+
+# --- Credentials ------------------------------------------------------------------------
+
+
+@bp.route(f"/{VERSION}/credentials", methods=["GET", "POST", "PUT", "DELETE"])
+def credentials() -> Response:
+    party: Party = g.party
+    registered = party.status == "CONNECTED"
+    if request.method == "GET":
+        if not registered:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "Not registered yet", http_status=405)
+        # The token they use is stored hashed; GET returns our details with it redacted
+        # only where we cannot know it, so we hand out the header value they authenticated with.
+        token = token_candidates(request.headers.get("Authorization"))[0]
+        return ocpi_response(creds.our_credentials(token))
+    if request.method == "POST":
+        if registered:
+            raise OcpiError(
+                StatusCode.CLIENT_ERROR,
+                "Already registered: use PUT to update, or DELETE first",
+                http_status=405,
+            )
+        return ocpi_response(creds.register_incoming(party, json_body(), update=False))
+    if not registered:
+        raise OcpiError(StatusCode.CLIENT_ERROR, "Not registered: POST first", http_status=405)
+    if request.method == "PUT":
+        return ocpi_response(creds.register_incoming(party, json_body(), update=True))
+    creds.unregister(party)
+    return ocpi_response()
+
+
+# --- Locations receiver -----------------------------------------------------------------
+
+
+@bp.route(
+    f"/{VERSION}/locations/<country_code>/<party_id>/<location_id>",
+    methods=["GET", "PUT", "PATCH"],
+)
+@bp.route(
+    f"/{VERSION}/locations/<country_code>/<party_id>/<location_id>/<evse_uid>",
+    methods=["GET", "PUT", "PATCH"],
+)
+@bp.route(
+    f"/{VERSION}/locations/<country_code>/<party_id>/<location_id>/<evse_uid>/<connector_id>",
+    methods=["GET", "PUT", "PATCH"],
+)
+def location(
+    country_code: str,
+    party_id: str,
+    location_id: str,
+    evse_uid: str | None = None,
+    connector_id: str | None = None,
+) -> Response:
+    party = _require_owner(country_code, party_id)
+    row = store.find_location(country_code, party_id, location_id)
+    if request.method == "GET":
+        if row is None:
+            raise OcpiError(StatusCode.UNKNOWN_LOCATION, "Unknown Location", http_status=404)
+        data = row.data
+        if evse_uid is not None:
+            data = store._child(data.get("evses") or [], "uid", evse_uid, "EVSE")
+            if connector_id is not None:
+                data = store._child(data.get("connectors") or [], "id", connector_id,
+                                    "Connector")
+        return ocpi_response(data)
+    body = json_body()
+    if request.method == "PATCH":
+        if row is None:
+            raise OcpiError(StatusCode.UNKNOWN_LOCATION, "Unknown Location", http_status=404)
+        if not isinstance(body, dict):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "PATCH body must be an object")
+        store.patch_location(row, body, evse_uid, connector_id)
+        db.session.commit()
+        signals.location_updated.send("ocpi", party_pk=party.pk, location_id=row.location_id,
+                                      evse_uid=evse_uid)
+        return ocpi_response()
+    # PUT
+    if evse_uid is None:
+        _require_match(body, country_code, party_id, "id", location_id)
+        row, created = store.upsert_location(party, body)
+    else:
+        if row is None:
+            raise OcpiError(StatusCode.UNKNOWN_LOCATION, "Unknown Location", http_status=404)
+        data = row.data
+        evses = data.setdefault("evses", [])
+        if connector_id is None:
+            wire.parse(wire.Evse, body)
+            _replace(evses, "uid", evse_uid, body)
+        else:
+            wire.parse(wire.Connector, body)
+            evse = store._child(evses, "uid", evse_uid, "EVSE")
+            _replace(evse.setdefault("connectors", []), "id", connector_id, body)
+        data["last_updated"] = body.get("last_updated", data["last_updated"])
+        row, created = store.upsert_location(party, data)
+        created = False
+    db.session.commit()
+    signals.location_updated.send("ocpi", party_pk=party.pk, location_id=row.location_id,
+                                  evse_uid=evse_uid)
+    return ocpi_response(http_status=201 if created else 200)
+
+
+def _replace(items: list[dict[str, Any]], field: str, value: str, new: dict[str, Any]) -> None:
+    for index, item in enumerate(items):
+        if str(item.get(field, "")).upper() == value.upper():
+            items[index] = new
+            return
+    items.append(new)
+
+
+# --- Tariffs receiver -------------------------------------------------------------------
+
+
+@bp.route(
+    f"/{VERSION}/tariffs/<country_code>/<party_id>/<tariff_id>",
+    methods=["GET", "PUT", "DELETE"],
+)
+def tariff(country_code: str, party_id: str, tariff_id: str) -> Response:
+    party = _require_owner(country_code, party_id)
+    row = store.find_tariff(country_code, party_id, tariff_id)
+    if request.method == "GET":
+        if row is None:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown Tariff", http_status=404)
+        return ocpi_response(row.data)
+    if request.method == "DELETE":
+        if row is None:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown Tariff", http_status=404)
+        db.session.delete(row)
+        db.session.commit()
+        return ocpi_response()
+    body = json_body()
+    _require_match(body, country_code, party_id, "id", tariff_id)
+    _, created = store.upsert_tariff(party, body)
+    db.session.commit()
+    return ocpi_response(http_status=201 if created else 200)
+
+
+# --- Sessions receiver ------------------------------------------------------------------
+
+
+@bp.route(
+    f"/{VERSION}/sessions/<country_code>/<party_id>/<session_id>",
+    methods=["GET", "PUT", "PATCH"],
+)
+def session(country_code: str, party_id: str, session_id: str) -> Response:
+    party = _require_owner(country_code, party_id)
+    row = store.find_session(country_code, party_id, session_id)
+    if request.method == "GET":
+        if row is None:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown Session", http_status=404)
+        return ocpi_response(row.data)
+    body = json_body()
+    _require_match(body, country_code, party_id, "id", session_id)
+    created = False
+    if request.method == "PUT":
+        row, created = store.put_session(party, body)
+    else:
+        if row is None:
+            raise OcpiError(
+                StatusCode.CLIENT_ERROR, "Unknown Session: PUT it first", http_status=404
+            )
+        store.patch_session(row, body)
+    db.session.commit()
+    signals.session_updated.send(
+        "ocpi",
+        session_pk=row.pk,
+        status=row.status,
+        authorization_reference=row.authorization_reference,
+        token_uid=row.token_uid,
+    )
+    return ocpi_response(http_status=201 if created else 200)
+
+
+# --- CDRs receiver ----------------------------------------------------------------------
+
+
+@bp.post(f"/{VERSION}/cdrs")
+def cdrs() -> Response:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "CDR must be a JSON object")
+    cdr = wire.parse(wire.Cdr, body)
+    party = _require_owner(cdr.country_code, cdr.party_id)
+    row, created = store.store_cdr(party, body)
+    db.session.commit()
+    location = url_for("ocpi.cdr", cdr_pk=row.pk, _external=False)
+    from flask import current_app
+
+    location = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + location
+    signals.cdr_received.send(
+        "ocpi",
+        cdr_pk=row.pk,
+        authorization_reference=row.authorization_reference,
+        token_uid=row.token_uid,
+        session_id=row.session_id,
+    )
+    return ocpi_response(http_status=201 if created else 200, headers={"Location": location})
+
+
+@bp.get(f"/{VERSION}/cdrs/<int:cdr_pk>")
+def cdr(cdr_pk: int) -> Response:
+    row = db.session.get(OcpiCdr, cdr_pk)
+    if row is None or row.party_pk != g.party.pk:
+        raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown CDR", http_status=404)
+    return ocpi_response(row.data)
+
+
+# --- Commands: the asynchronous CommandResult -------------------------------------------
+
+
+@bp.post(f"/{VERSION}/commands/<command>/<uid>")
+def command_result(command: str, uid: str) -> Response:
+    row = db.session.scalar(select(OcpiCommand).where(OcpiCommand.uid == uid))
+    if row is None or row.command != command.upper() or row.party_pk != g.party.pk:
+        raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown command", http_status=404)
+    body = json_body()
+    if isinstance(body, list) and len(body) == 1:  # some CPOs wrap it in a list
+        body = body[0]
+    result = wire.parse(wire.CommandResult, body)
+    message = "; ".join(m.text for m in result.message or []) or None
+    first = row.result is None
+    if first:
+        row.result = result.result.value
+        row.result_message = message
+        row.result_at = now_utc()
+        db.session.commit()
+        signals.command_result_received.send(
+            "ocpi", command_uid=row.uid, command_type=row.command,
+            result=row.result, message=message,
+        )
+    return ocpi_response()
+
+
+# --- Tokens sender ----------------------------------------------------------------------
+
+
+def _page_args() -> tuple[int, int]:
+    try:
+        offset = max(0, int(request.args.get("offset", 0)))
+        limit = int(request.args.get("limit", MAX_PAGE))
+    except ValueError as exc:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "offset and limit must be integers") from exc
+    return offset, max(1, min(limit, MAX_PAGE))
+
+
+@bp.get(f"/{VERSION}/tokens")
+def tokens() -> Response:
+    offset, limit = _page_args()
+    query = select(IssuedToken)
+    try:
+        if request.args.get("date_from"):
+            query = query.where(IssuedToken.last_updated >= parse_datetime(request.args["date_from"]))
+        if request.args.get("date_to"):
+            query = query.where(IssuedToken.last_updated < parse_datetime(request.args["date_to"]))
+    except ValueError as exc:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, f"Bad date filter: {exc}") from exc
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(
+        query.order_by(IssuedToken.last_updated, IssuedToken.pk).offset(offset).limit(limit)
+    ).all()
+    headers = pagination_headers(request.url, offset, limit, total, len(rows))
+    return ocpi_response([r.data for r in rows], headers=headers)
+
+
+@bp.post(f"/{VERSION}/tokens/<uid>/authorize")
+def authorize(uid: str) -> Response:
+    row = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == uid.upper()))
+    token_type = request.args.get("type", "RFID").upper()
+    if row is None or row.type != token_type:
+        raise OcpiError(StatusCode.UNKNOWN_TOKEN, "Unknown Token", http_status=404)
+    info: dict[str, Any] = {
+        "allowed": "ALLOWED" if row.valid else "EXPIRED",
+        "token": row.data,
+    }
+    body = request.get_data()
+    if body:
+        refs = json_body()
+        if isinstance(refs, dict) and refs.get("location_id"):
+            info["location"] = refs
+    return ocpi_response(info)
+
+
+def _now_text() -> str:
+    return format_datetime(now_utc())

@@ -1,0 +1,256 @@
+"""Storing what CPOs send, whether pushed to our receivers or pulled from their senders.
+
+Each function validates with the wire model first, so nothing is stored half-way, and
+leaves committing to the caller; the caller sends the signal after the commit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from extensions import db
+from ocpi import wire
+from ocpi.models import (
+    OcpiCdr,
+    OcpiEvse,
+    OcpiLocation,
+    OcpiSession,
+    OcpiTariff,
+    Party,
+    dump_json,
+    load_json,
+)
+from ocpi.transport import OcpiError, StatusCode, parse_datetime
+
+
+def _key(value: str) -> str:
+    return value.upper()
+
+
+def find_location(country_code: str, party_id: str, location_id: str) -> OcpiLocation | None:
+    return db.session.scalar(
+        select(OcpiLocation).where(
+            OcpiLocation.country_code == _key(country_code),
+            OcpiLocation.party_id == _key(party_id),
+            OcpiLocation.location_id == _key(location_id),
+        )
+    )
+
+
+def upsert_location(party: Party, data: dict[str, Any]) -> tuple[OcpiLocation, bool]:
+    """Store a whole Location (PUT or pulled); returns (row, created)."""
+    location = wire.parse(wire.Location, data)
+    row = find_location(location.country_code, location.party_id, location.id)
+    created = row is None
+    if row is None:
+        row = OcpiLocation(
+            party_pk=party.pk,
+            country_code=_key(location.country_code),
+            party_id=_key(location.party_id),
+            location_id=_key(location.id),
+        )
+        db.session.add(row)
+    row.raw = dump_json(data)
+    row.time_zone = location.time_zone
+    row.last_updated = location.last_updated
+    db.session.flush()
+    _index_evses(row, location)
+    return row, created
+
+
+def _index_evses(row: OcpiLocation, location: wire.Location) -> None:
+    existing = {
+        evse.evse_uid: evse
+        for evse in db.session.scalars(select(OcpiEvse).where(OcpiEvse.location_pk == row.pk))
+    }
+    seen = set()
+    for evse in location.evses or []:
+        uid = _key(evse.uid)
+        seen.add(uid)
+        index = existing.get(uid) or OcpiEvse(location_pk=row.pk, evse_uid=uid)
+        index.evse_id = OcpiEvse.normalise_evse_id(evse.evse_id) if evse.evse_id else None
+        index.status = evse.status.value
+        index.last_updated = evse.last_updated
+        db.session.add(index)
+    for uid, index in existing.items():
+        if uid not in seen:
+            db.session.delete(index)
+
+
+def patch_location(
+    row: OcpiLocation, patch: dict[str, Any], evse_uid: str | None, connector_id: str | None
+) -> None:
+    """Apply a PATCH at location, EVSE or connector level, then re-validate the whole."""
+    if "last_updated" not in patch:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "PATCH must contain last_updated")
+    data = row.data
+    target = data
+    if evse_uid is not None:
+        target = _child(data.get("evses") or [], "uid", evse_uid, "EVSE")
+        if connector_id is not None:
+            target = _child(target.get("connectors") or [], "id", connector_id, "Connector")
+    target.update(patch)
+    # A change below the Location updates the Location's own last_updated (mod_locations).
+    data["last_updated"] = patch["last_updated"]
+    if evse_uid is not None and connector_id is not None:
+        evse = _child(data["evses"], "uid", evse_uid, "EVSE")
+        evse["last_updated"] = patch["last_updated"]
+    location = wire.parse(wire.Location, data)
+    row.raw = dump_json(data)
+    row.last_updated = location.last_updated
+    _index_evses(row, location)
+
+
+def _child(items: list[dict[str, Any]], field: str, value: str, what: str) -> dict[str, Any]:
+    for item in items:
+        if str(item.get(field, "")).upper() == value.upper():
+            return item
+    raise OcpiError(StatusCode.UNKNOWN_LOCATION, f"Unknown {what} {value!r}", http_status=404)
+
+
+def upsert_tariff(party: Party, data: dict[str, Any]) -> tuple[OcpiTariff, bool]:
+    tariff = wire.parse(wire.Tariff, data)
+    row = db.session.scalar(
+        select(OcpiTariff).where(
+            OcpiTariff.country_code == _key(tariff.country_code),
+            OcpiTariff.party_id == _key(tariff.party_id),
+            OcpiTariff.tariff_id == _key(tariff.id),
+        )
+    )
+    created = row is None
+    if row is None:
+        row = OcpiTariff(
+            party_pk=party.pk,
+            country_code=_key(tariff.country_code),
+            party_id=_key(tariff.party_id),
+            tariff_id=_key(tariff.id),
+        )
+        db.session.add(row)
+    row.raw = dump_json(data)
+    row.last_updated = tariff.last_updated
+    db.session.flush()
+    return row, created
+
+
+def find_tariff(country_code: str, party_id: str, tariff_id: str) -> OcpiTariff | None:
+    return db.session.scalar(
+        select(OcpiTariff).where(
+            OcpiTariff.country_code == _key(country_code),
+            OcpiTariff.party_id == _key(party_id),
+            OcpiTariff.tariff_id == _key(tariff_id),
+        )
+    )
+
+
+def find_session(country_code: str, party_id: str, session_id: str) -> OcpiSession | None:
+    return db.session.scalar(
+        select(OcpiSession).where(
+            OcpiSession.country_code == _key(country_code),
+            OcpiSession.party_id == _key(party_id),
+            OcpiSession.session_id == _key(session_id),
+        )
+    )
+
+
+def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:
+    session = wire.parse(wire.Session, data)
+    row = find_session(session.country_code, session.party_id, session.id)
+    created = row is None
+    if row is None:
+        row = OcpiSession(
+            party_pk=party.pk,
+            country_code=_key(session.country_code),
+            party_id=_key(session.party_id),
+            session_id=_key(session.id),
+        )
+        db.session.add(row)
+    _fill_session(row, session, data)
+    db.session.flush()
+    return row, created
+
+
+def patch_session(row: OcpiSession, patch: dict[str, Any]) -> None:
+    """Merge a PATCH: charging_periods are appended, every other field replaced."""
+    if "last_updated" not in patch:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "PATCH must contain last_updated")
+    data = row.data
+    for field, value in patch.items():
+        if field == "charging_periods":
+            if value:
+                data["charging_periods"] = [*(data.get("charging_periods") or []), *value]
+        elif field in {"id", "country_code", "party_id"}:
+            if str(value).upper() != str(data.get(field, "")).upper():
+                raise OcpiError(StatusCode.INVALID_PARAMETERS, f"PATCH may not change {field}")
+        else:
+            data[field] = value
+    _fill_session(row, wire.parse(wire.Session, data), data)
+
+
+def _fill_session(row: OcpiSession, session: wire.Session, data: dict[str, Any]) -> None:
+    row.authorization_reference = (
+        _key(session.authorization_reference) if session.authorization_reference else None
+    )
+    row.token_uid = _key(session.cdr_token.uid)
+    row.status = session.status.value
+    row.last_updated = session.last_updated
+    row.raw = dump_json(data)
+
+
+def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
+    """Store a new CDR; a CDR already received (same owner and id) is returned unchanged."""
+    cdr = wire.parse(wire.Cdr, data)
+    existing = db.session.scalar(
+        select(OcpiCdr).where(
+            OcpiCdr.country_code == _key(cdr.country_code),
+            OcpiCdr.party_id == _key(cdr.party_id),
+            OcpiCdr.cdr_id == _key(cdr.id),
+        )
+    )
+    if existing is not None:
+        return existing, False
+    row = OcpiCdr(
+        party_pk=party.pk,
+        country_code=_key(cdr.country_code),
+        party_id=_key(cdr.party_id),
+        cdr_id=_key(cdr.id),
+        session_id=_key(cdr.session_id) if cdr.session_id else None,
+        authorization_reference=(
+            _key(cdr.authorization_reference) if cdr.authorization_reference else None
+        ),
+        token_uid=_key(cdr.cdr_token.uid),
+        currency=cdr.currency.upper(),
+        total_cost_excl_vat=cdr.total_cost.excl_vat,
+        total_cost_incl_vat=cdr.total_cost.incl_vat,
+        raw=dump_json(data),
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row, True
+
+
+def session_figures(row: OcpiSession) -> dict[str, Any]:
+    """The live figures of a stored Session, for the domain."""
+    data = row.data
+    total = data.get("total_cost") or {}
+    return {
+        "kwh": Decimal(str(data.get("kwh", 0))),
+        "cost_incl_vat": (
+            Decimal(str(total["incl_vat"])) if total.get("incl_vat") is not None else None
+        ),
+        "cost_excl_vat": (
+            Decimal(str(total["excl_vat"])) if total.get("excl_vat") is not None else None
+        ),
+        "currency": data.get("currency"),
+        "start_date_time": parse_datetime(data["start_date_time"]),
+        "end_date_time": (
+            parse_datetime(data["end_date_time"]) if data.get("end_date_time") else None
+        ),
+        "status": row.status,
+        "session_id": data["id"],
+    }
+
+
+__all__ = ["load_json"]

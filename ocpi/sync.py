@@ -1,0 +1,73 @@
+"""Pulling Locations and Tariffs from a CPO's Sender interfaces, all pages, incrementally."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from extensions import db
+from jobs import periodic_task
+from ocpi import signals, store
+from ocpi.client import OcpiClient
+from ocpi.models import Party
+from ocpi.transport import OcpiError, format_datetime, now_utc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PullReport:
+    locations: int = 0
+    tariffs: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+
+def pull(party: Party, *, full: bool = False) -> PullReport:
+    """Import the party's Locations and Tariffs changed since the last pull (or all)."""
+    client = OcpiClient.for_party(party)
+    started = now_utc()
+    since: datetime | None = None if full else party.last_pull_at
+    params = {"date_from": format_datetime(since)} if since else None
+    report = PullReport()
+
+    url = party.endpoint("tariffs", "SENDER")
+    if url:
+        for data in client.get_all(url, module="tariffs", params=params):
+            try:
+                store.upsert_tariff(party, data)
+                report.tariffs += 1
+            except OcpiError as exc:
+                # transport_and_format: process the good objects of a list, log the bad ones.
+                report.rejected.append(f"tariff {data.get('id')!r}: {exc.message}")
+    url = party.endpoint("locations", "SENDER")
+    changed = []
+    if url:
+        for data in client.get_all(url, module="locations", params=params):
+            try:
+                row, _ = store.upsert_location(party, data)
+                changed.append(row.location_id)
+                report.locations += 1
+            except OcpiError as exc:
+                report.rejected.append(f"location {data.get('id')!r}: {exc.message}")
+    party.last_pull_at = started
+    db.session.commit()
+    for location_id in changed:
+        signals.location_updated.send("ocpi", party_pk=party.pk, location_id=location_id,
+                                      evse_uid=None)
+    for problem in report.rejected:
+        log.warning("pull from %s: %s", party.name, problem)
+    return report
+
+
+@periodic_task("ocpi.pull_all", "OCPI_PULL_INTERVAL")
+def pull_all() -> None:
+    """Incremental pull from every connected party; one failing CPO does not stop the rest."""
+    from sqlalchemy import select
+
+    for party in db.session.scalars(select(Party).where(Party.status == "CONNECTED")).all():
+        try:
+            pull(party)
+        except OcpiError as exc:
+            db.session.rollback()
+            log.warning("pull from %s failed: %s", party.name, exc.message)
