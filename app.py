@@ -44,6 +44,11 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     import payments.demo
     import payments.models  # noqa: F401
 
+    production = app.config["ENV"] == "production"
+    if production and app.config["SECRET_KEY"] == config_module.DEV_SECRET_KEY:
+        raise RuntimeError("SCANCHARGE_ENV=production needs SECRET_KEY: operator sessions would "
+                           "be signed with a public key.")
+
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     queue.init_app(app)
@@ -108,7 +113,9 @@ def register_cli(app: Flask) -> None:
         try:
             party = connect(versions_url, token_a, name)
         except OcpiError as exc:
-            raise click.ClickException(f"could not connect (OCPI {exc.status_code}): {exc.message}")
+            raise click.ClickException(
+                f"could not connect (OCPI {exc.status_code}): {exc.message}"
+            ) from exc
         click.echo(f"Connected to {party.name} ({party.country_code}/{party.party_id}), "
                    f"OCPI {party.version}.")
         if not no_pull:
@@ -191,16 +198,29 @@ def register_cli(app: Flask) -> None:
 # --- The embedded default ---------------------------------------------------------------
 
 
+DEMO_OPERATOR_PASSWORD = "scancharge-demo"
+
+
 def ensure_operator(app: Flask) -> tuple[str, str | None]:
-    """The first operator account; returns (email, password if it was just created)."""
+    """The first operator account, created if there is none.
+
+    Returns (email, password) where the password is still the one configured (or the
+    embedded default's demo password), so it can be printed; None once it was changed.
+    """
     from dashboard.models import Operator, set_operator
 
-    email = app.config["OPERATOR_EMAIL"]
-    if db.session.scalar(select(Operator).limit(1)) is not None:
-        return email, None
-    password = app.config["OPERATOR_PASSWORD"] or secrets.token_urlsafe(9)
-    set_operator(email, password)
-    return email, password
+    email = app.config["OPERATOR_EMAIL"].strip().lower()
+    password = app.config["OPERATOR_PASSWORD"]
+    if not password:
+        if app.config["ENV"] == "production":
+            return email, None  # no well-known password in production: use `flask operator`
+        password = DEMO_OPERATOR_PASSWORD
+    operator = db.session.scalar(select(Operator).where(Operator.email == email))
+    if operator is None and db.session.scalar(select(Operator).limit(1)) is None:
+        operator = set_operator(email, password)
+    if operator is not None and operator.check_password(password):
+        return email, password
+    return email, None
 
 
 def run_embedded(port: int, host: str = "127.0.0.1") -> None:
@@ -252,7 +272,7 @@ def run_embedded(port: int, host: str = "127.0.0.1") -> None:
         print(f"  Demo charger:       {base_url}/c/{evse['evse_id']}")
         print(f"  All demo chargers:  {base_url}/dashboard/chargers")
     print(f"  Operator dashboard: {base_url}/dashboard  ({email}"
-          + (f" / {password})" if password else ", password as set before)"))
+          + (f" / {password})" if password else ", with the password you set)"))
     print(f"  OCPI versions:      {base_url}/ocpi/versions")
     if simulator is not None:
         print(f"  CPO simulator:      {sim_server.url}/ocpi/versions")
@@ -276,7 +296,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("huey").setLevel(logging.WARNING)
     run_embedded(args.port, args.host)

@@ -25,11 +25,14 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
 class Config:
     """Settings shared by every environment; each reads its environment variable."""
 
     ENV = os.environ.get("SCANCHARGE_ENV", "development")  # development | production
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'scancharge.db'}"
     )
@@ -85,10 +88,6 @@ class Config:
 
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     TESTING = False
-
-    @property
-    def is_production(self) -> bool:
-        return self.ENV == "production"
 
 
 class TestConfig(Config):

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -49,7 +50,9 @@ def build_huey(url: str, name: str = "scancharge") -> Huey:
     if url.startswith("redis://"):
         return RedisHuey(name, url=url)
     if url.startswith("sqlite:///"):
-        return SqliteHuey(name, filename=url.removeprefix("sqlite:///"))
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(name, filename=str(path))
     raise ValueError(f"QUEUE_URL {url!r}: expected sqlite:///PATH, redis://HOST:PORT/DB or memory")
 
 

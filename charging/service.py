@@ -80,8 +80,12 @@ def move(charge: Charge, target: S, cause: Cause) -> None:
     charge.status = target.value
     db.session.add(
         ChargeEvent(
-            charge_pk=charge.pk, from_status=current.value, to_status=target.value,
-            cause=cause.kind, cause_ref=cause.ref, note=cause.note,
+            charge_pk=charge.pk,
+            from_status=current.value,
+            to_status=target.value,
+            cause=cause.kind,
+            cause_ref=cause.ref,
+            note=cause.note,
         )
     )
 
@@ -90,8 +94,12 @@ def note(charge: Charge, cause: Cause) -> None:
     """A timeline entry that is not a transition (a decline, a refused stop...)."""
     db.session.add(
         ChargeEvent(
-            charge_pk=charge.pk, from_status=charge.status, to_status=charge.status,
-            cause=cause.kind, cause_ref=cause.ref, note=cause.note,
+            charge_pk=charge.pk,
+            from_status=charge.status,
+            to_status=charge.status,
+            cause=cause.kind,
+            cause_ref=cause.ref,
+            note=cause.note,
         )
     )
 
@@ -157,8 +165,11 @@ def create_charge(
     evse_row, location, party = found
     evse = evse_data(location, evse_row.evse_uid)
     if evse_row.status not in STARTABLE_EVSE_STATUSES:
-        code = "charger_occupied" if evse_row.status in {"CHARGING", "BLOCKED", "RESERVED"} \
+        code = (
+            "charger_occupied"
+            if evse_row.status in {"CHARGING", "BLOCKED", "RESERVED"}
             else "charger_unavailable"
+        )
         raise DriverError(code, 409, evse_row.status)
     connectors = evse.get("connectors") or []
     connector = next(
@@ -187,8 +198,15 @@ def create_charge(
     )
     db.session.add(charge)
     db.session.flush()
-    db.session.add(ChargeEvent(charge_pk=charge.pk, from_status=None, to_status=S.CREATED.value,
-                               cause="driver", note=f"{charge.evse_id} connector {connector['id']}"))
+    db.session.add(
+        ChargeEvent(
+            charge_pk=charge.pk,
+            from_status=None,
+            to_status=S.CREATED.value,
+            cause="driver",
+            note=f"{charge.evse_id} connector {connector['id']}",
+        )
+    )
     try:
         hold = current_gateway().create_hold(
             charge.hold_minor,
@@ -251,8 +269,11 @@ def on_hold_authorized(hold: Hold, event_id: str) -> None:
     charge.card_brand = hold.payment_method_brand or charge.card_brand
     charge.card_last4 = hold.payment_method_last4 or charge.card_last4
     if charge.state == S.CREATED:
-        move(charge, S.AUTHORIZED, Cause("payment", event_id, f"{hold.amount_capturable_minor} "
-                                          f"{hold.currency} held"))
+        move(
+            charge,
+            S.AUTHORIZED,
+            Cause("payment", event_id, f"{hold.amount_capturable_minor} {hold.currency} held"),
+        )
         enqueue_after_commit("charging.start", charge.pk)
     elif charge.state in {S.EXPIRED, S.CANCELLED}:
         # Paid after giving up: nothing will start, so the money must not stay held.
@@ -275,8 +296,14 @@ def on_hold_canceled(hold: Hold, event_id: str) -> None:
 def on_hold_captured(hold: Hold, event_id: str) -> None:
     charge = _charge_for_hold(hold)
     if charge is not None:
-        note(charge, Cause("payment", event_id,
-                           f"gateway confirms {hold.amount_received_minor} {hold.currency} captured"))
+        note(
+            charge,
+            Cause(
+                "payment",
+                event_id,
+                f"gateway confirms {hold.amount_received_minor} {hold.currency} captured",
+            ),
+        )
 
 
 # --- Background tasks (each owns its transaction) ---------------------------------------
@@ -293,14 +320,16 @@ def start(charge_pk: int) -> None:
     db.session.commit()
 
     party = db.session.get(Party, charge.party_pk)
-    body = wire.StartSession.model_validate({
-        "response_url": "pending",
-        "token": token,
-        "location_id": charge.location_id,
-        "evse_uid": charge.evse_uid,
-        "connector_id": charge.connector_id,
-        "authorization_reference": charge.authorization_reference,
-    }).to_json()
+    body = wire.StartSession.model_validate(
+        {
+            "response_url": "pending",
+            "token": token,
+            "location_id": charge.location_id,
+            "evse_uid": charge.evse_uid,
+            "connector_id": charge.connector_id,
+            "authorization_reference": charge.authorization_reference,
+        }
+    ).to_json()
     body.pop("response_url")
     command = ocpi_commands().send_command(
         party, wire.CommandType.START_SESSION, body, correlation_id=charge.public_id
@@ -309,16 +338,29 @@ def start(charge_pk: int) -> None:
     charge = lock_charge(charge_pk)
     charge.start_command_uid = command.uid
     if command.response_result == "ACCEPTED":
-        note(charge, Cause("ocpi", command.uid,
-                           f"START_SESSION accepted; result due within {command.timeout_seconds} s"))
-        enqueue_after_commit("charging.command_deadline", command.uid,
-                             delay=command.timeout_seconds)
+        note(
+            charge,
+            Cause(
+                "ocpi",
+                command.uid,
+                f"START_SESSION accepted; result due within {command.timeout_seconds} s",
+            ),
+        )
+        enqueue_after_commit(
+            "charging.command_deadline", command.uid, delay=command.timeout_seconds
+        )
     elif charge.state == S.STARTING:
-        code = "CPO_UNREACHABLE" if command.response_result == "ERROR" \
+        code = (
+            "CPO_UNREACHABLE"
+            if command.response_result == "ERROR"
             else f"START_{command.response_result}"
+        )
         fail(charge, code, command.response_message)
-        move(charge, S.START_FAILED, Cause("ocpi", command.uid,
-                                           f"START_SESSION {command.response_result}"))
+        move(
+            charge,
+            S.START_FAILED,
+            Cause("ocpi", command.uid, f"START_SESSION {command.response_result}"),
+        )
         enqueue_after_commit("charging.release_hold", charge.pk)
     db.session.commit()
 
@@ -346,8 +388,14 @@ def _issue_token(charge: Charge) -> dict[str, Any]:
     parsed = wire.Token.model_validate(token).to_json()
     existing = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == charge.token_uid))
     if existing is None:
-        db.session.add(IssuedToken(uid=charge.token_uid, type="AD_HOC_USER",
-                                   contract_id=parsed["contract_id"], raw=dump_json(parsed)))
+        db.session.add(
+            IssuedToken(
+                uid=charge.token_uid,
+                type="AD_HOC_USER",
+                contract_id=parsed["contract_id"],
+                raw=dump_json(parsed),
+            )
+        )
     return parsed
 
 
@@ -360,8 +408,11 @@ def command_deadline(command_uid: str) -> None:
     charge = lock_charge(pk)
     if charge.state == S.STARTING and command.result is None:
         fail(charge, "START_NO_RESULT", "The charger did not answer in time.")
-        move(charge, S.START_FAILED, Cause("deadline", command_uid,
-                                           f"no CommandResult within {command.timeout_seconds} s"))
+        move(
+            charge,
+            S.START_FAILED,
+            Cause("deadline", command_uid, f"no CommandResult within {command.timeout_seconds} s"),
+        )
         enqueue_after_commit("charging.release_hold", charge.pk)
     db.session.commit()
 
@@ -372,7 +423,9 @@ def release_hold(charge_pk: int) -> None:
         db.session.rollback()
         return
     try:
-        current_gateway().cancel(charge.hold_id, idempotency_key=f"charge-{charge.public_id}-release")
+        current_gateway().cancel(
+            charge.hold_id, idempotency_key=f"charge-{charge.public_id}-release"
+        )
     except PaymentError as exc:
         db.session.rollback()
         if exc.retryable:
@@ -399,15 +452,20 @@ def send_stop(charge_pk: int) -> None:
         return
     party = db.session.get(Party, charge.party_pk)
     command = ocpi_commands().send_command(
-        party, wire.CommandType.STOP_SESSION, {"session_id": charge.session_id},
+        party,
+        wire.CommandType.STOP_SESSION,
+        {"session_id": charge.session_id},
         correlation_id=charge.public_id,
     )
     charge = lock_charge(charge_pk)
     charge.stop_command_uid = command.uid
     if command.response_result != "ACCEPTED" and charge.state == S.STOPPING:
         fail(charge, f"STOP_{command.response_result}", command.response_message)
-        move(charge, S.CHARGING, Cause("ocpi", command.uid,
-                                       f"STOP_SESSION {command.response_result}"))
+        move(
+            charge,
+            S.CHARGING,
+            Cause("ocpi", command.uid, f"STOP_SESSION {command.response_result}"),
+        )
     db.session.commit()
 
 
@@ -434,8 +492,9 @@ def settle(charge_pk: int) -> None:
         note(charge, Cause("system", cdr.cdr_id, "CDR currency differs from the hold: flagged"))
         db.session.commit()
         return
-    total = cdr.total_cost_incl_vat if cdr.total_cost_incl_vat is not None \
-        else cdr.total_cost_excl_vat
+    total = (
+        cdr.total_cost_incl_vat if cdr.total_cost_incl_vat is not None else cdr.total_cost_excl_vat
+    )
     cost_minor = to_minor(total, cdr.currency)
     if cost_minor <= 0:
         db.session.commit()
@@ -456,10 +515,20 @@ def settle(charge_pk: int) -> None:
         db.session.commit()
         return
     charge.captured_minor = hold.amount_received_minor or amount
+    # Stripe's webhook carries the charge only by id; the capture's answer has the card.
+    charge.card_brand = charge.card_brand or hold.payment_method_brand
+    charge.card_last4 = charge.card_last4 or hold.payment_method_last4
     if cost_minor > charge.hold_minor:
         fail(charge, "COST_ABOVE_HOLD", f"cost {cost_minor}, held {charge.hold_minor}")
-    move(charge, S.CAPTURED, Cause("payment", charge.hold_id,
-                                   f"captured {charge.captured_minor} of {charge.hold_minor} held"))
+    move(
+        charge,
+        S.CAPTURED,
+        Cause(
+            "payment",
+            charge.hold_id,
+            f"captured {charge.captured_minor} of {charge.hold_minor} held",
+        ),
+    )
     from charging.receipts import issue_for
 
     receipt = issue_for(charge, cdr)
@@ -481,14 +550,19 @@ def _charge_for(authorization_reference: str | None, token_uid: str | None) -> i
     return db.session.scalar(select(Charge.pk).where(or_(*conditions)))
 
 
-def on_command_result(command_uid: str, command_type: str, result: str, message: str | None) -> None:
-    column = Charge.start_command_uid if command_type == "START_SESSION" else Charge.stop_command_uid
+def on_command_result(
+    command_uid: str, command_type: str, result: str, message: str | None
+) -> None:
+    column = (
+        Charge.start_command_uid if command_type == "START_SESSION" else Charge.stop_command_uid
+    )
     pk = db.session.scalar(select(Charge.pk).where(column == command_uid))
     if pk is None:
         return
     charge = lock_charge(pk)
-    cause = Cause("ocpi", command_uid, f"{command_type} result {result}"
-                  + (f": {message}" if message else ""))
+    cause = Cause(
+        "ocpi", command_uid, f"{command_type} result {result}" + (f": {message}" if message else "")
+    )
     if command_type == "START_SESSION":
         if charge.state != S.STARTING:
             note(charge, cause)
@@ -507,8 +581,9 @@ def on_command_result(command_uid: str, command_type: str, result: str, message:
     db.session.commit()
 
 
-def on_session_updated(session_pk: int, status: str, authorization_reference: str | None,
-                       token_uid: str | None) -> None:
+def on_session_updated(
+    session_pk: int, status: str, authorization_reference: str | None, token_uid: str | None
+) -> None:
     pk = _charge_for(authorization_reference, token_uid)
     if pk is None:
         log.warning("Session %s matches no charge", session_pk)
@@ -533,8 +608,9 @@ def on_session_updated(session_pk: int, status: str, authorization_reference: st
     db.session.commit()
 
 
-def on_cdr_received(cdr_pk: int, authorization_reference: str | None, token_uid: str | None,
-                    session_id: str | None) -> None:
+def on_cdr_received(
+    cdr_pk: int, authorization_reference: str | None, token_uid: str | None, session_id: str | None
+) -> None:
     pk = _charge_for(authorization_reference, token_uid)
     if pk is None:
         log.warning("CDR %s matches no charge", cdr_pk)
@@ -565,20 +641,26 @@ def sweep() -> dict[str, int]:
     grace = timedelta(seconds=60)
 
     def due(status: S, older_than: timedelta) -> list[Charge]:
-        return list(db.session.scalars(
-            select(Charge).where(Charge.status == status.value,
-                                 Charge.updated_at < now - older_than)
-        ))
+        return list(
+            db.session.scalars(
+                select(Charge).where(
+                    Charge.status == status.value, Charge.updated_at < now - older_than
+                )
+            )
+        )
 
     for charge in due(S.AUTHORIZED, grace):
         queue.enqueue("charging.start", charge.pk)
         counts["start"] += 1
     for charge in due(S.STARTING, timedelta(0)):
-        command = db.session.scalar(
-            select(OcpiCommand).where(OcpiCommand.uid == charge.start_command_uid)
-        ) if charge.start_command_uid else None
-        if command and command.result is None and command.deadline \
-                and command.deadline < now:
+        command = (
+            db.session.scalar(
+                select(OcpiCommand).where(OcpiCommand.uid == charge.start_command_uid)
+            )
+            if charge.start_command_uid
+            else None
+        )
+        if command and command.result is None and command.deadline and command.deadline < now:
             queue.enqueue("charging.command_deadline", command.uid)
             counts["deadline"] += 1
     for charge in due(S.CREATED, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"])):

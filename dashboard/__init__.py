@@ -56,7 +56,8 @@ def csrf_token() -> str:
 def _check_csrf() -> None:
     if request.method == "POST":
         sent = request.form.get("csrf", "")
-        if not hmac.compare_digest(sent, session.get("csrf", "")):
+        expected = session.get("csrf", "")
+        if not expected or not hmac.compare_digest(sent, expected):
             abort(400, "The form expired. Go back, reload the page and try again.")
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 STATUS = {
     # Charge statuses
     "CREATED": ("Väntar på betalning", "Waiting for payment"),
-    "AUTHORIZED": ("Betalning godkänd – startar laddaren", "Payment approved – starting the charger"),
+    "AUTHORIZED": (
+        "Betalning godkänd – startar laddaren",
+        "Payment approved – starting the charger",
+    ),
     "STARTING": ("Startar laddningen…", "Starting to charge…"),
     "CHARGING": ("Laddar", "Charging"),
     "STOPPING": ("Avslutar laddningen…", "Stopping…"),
@@ -14,8 +17,10 @@ STATUS = {
     "CAPTURED": ("Klart – kvittot är klart", "Done – your receipt is ready"),
     "REFUNDED": ("Återbetald", "Refunded"),
     "START_FAILED": ("Laddningen kunde inte starta", "Charging could not start"),
-    "RELEASED": ("Reservationen på kortet är släppt – ingenting debiterades",
-                 "The card hold is released – nothing was charged"),
+    "RELEASED": (
+        "Reservationen på kortet är släppt – ingenting debiterades",
+        "The card hold is released – nothing was charged",
+    ),
     "EXPIRED": ("Tiden för betalning gick ut", "The time to pay ran out"),
     "CANCELLED": ("Avbruten", "Cancelled"),
     # EVSE statuses (OCPI)

@@ -10,6 +10,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,9 @@ class LiveStack:
         )
 
 
-@pytest.fixture
-def live_stack(make_app: Callable[..., Any]) -> Iterator[LiveStack]:
+@contextmanager
+def running_stack(make_app: Callable[..., Any], **overrides: Any) -> Iterator[LiveStack]:
+    """ScanCharge and the simulator on real sockets, connected by the real handshake."""
     from jobs import EmbeddedWorker
     from ocpi.credentials import connect
     from ocpi.models import OcpiEvse, OcpiLocation
@@ -159,8 +161,8 @@ def live_stack(make_app: Callable[..., Any]) -> Iterator[LiveStack]:
         base_url="", token_a=token_a, time_factor=600.0, tick_seconds=0.2, result_delay=0.1,
     ))
     sim_server = ServerThread(simulator.app).start()
-    application = make_app(OCPI_DEFAULT_COMMAND_TIMEOUT=5, SWEEP_INTERVAL=60,
-                           QUEUE_MAX_POLL_DELAY=0.05)
+    settings = {"OCPI_DEFAULT_COMMAND_TIMEOUT": 5, "QUEUE_MAX_POLL_DELAY": 0.05, **overrides}
+    application = make_app(**settings)
     server = ServerThread(application)
     application.config["PUBLIC_BASE_URL"] = server.url
     server.start()
@@ -186,3 +188,9 @@ def live_stack(make_app: Callable[..., Any]) -> Iterator[LiveStack]:
         with application.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def live_stack(make_app: Callable[..., Any]) -> Iterator[LiveStack]:
+    with running_stack(make_app) as stack:
+        yield stack

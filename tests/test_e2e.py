@@ -15,16 +15,22 @@ from payments.models import DemoPaymentIntent, Receipt
 
 
 def start_paid_charge(stack: LiveStack, card: str = "4242424242424242") -> dict[str, Any]:
-    created = stack.api("POST", "/api/v1/charges",
-                        json={"evse_id": stack.evse_id, "language": "en"})
+    created = stack.api(
+        "POST", "/api/v1/charges", json={"evse_id": stack.evse_id, "language": "en"}
+    )
     assert created.status_code == 201, created.text
     charge = created.json()
     payment = charge["payment"]
     assert payment["kind"] == "demo"
-    confirmed = stack.api("POST", "/payments/demo/confirm", json={
-        "payment_intent": payment["payment_intent"], "client_secret": payment["client_secret"],
-        "card_number": card,
-    })
+    confirmed = stack.api(
+        "POST",
+        "/payments/demo/confirm",
+        json={
+            "payment_intent": payment["payment_intent"],
+            "client_secret": payment["client_secret"],
+            "card_number": card,
+        },
+    )
     assert confirmed.status_code == 200, confirmed.text
     return charge
 
@@ -39,8 +45,11 @@ def intent(stack: LiveStack, intent_id: str) -> DemoPaymentIntent:
 
 
 def messages(stack: LiveStack, module: str, direction: str | None = None) -> list[dict]:
-    return [m for m in stack.simulator.log
-            if m["module"] == module and (direction is None or m["direction"] == direction)]
+    return [
+        m
+        for m in stack.simulator.log
+        if m["module"] == module and (direction is None or m["direction"] == direction)
+    ]
 
 
 def test_happy_path_captures_the_cdr_total_and_issues_a_receipt(live_stack: LiveStack) -> None:
@@ -53,15 +62,17 @@ def test_happy_path_captures_the_cdr_total_and_issues_a_receipt(live_stack: Live
 
     # START_SESSION carried an AD_HOC_USER token, our authorization_reference and a
     # response_url unique to the command; the CommandResult came back to that URL.
-    start = [m for m in messages(stack, "commands", "in")
-             if m["url"].endswith("/START_SESSION")][0]
+    start = next(
+        m for m in messages(stack, "commands", "in") if m["url"].endswith("/START_SESSION")
+    )
     assert start["request"]["token"]["type"] == "AD_HOC_USER"
     assert start["request"]["authorization_reference"]
     assert "/ocpi/2.2.1/commands/START_SESSION/" in start["request"]["response_url"]
     assert start["response"]["data"]["result"] == "ACCEPTED"
 
-    stack.wait_for(lambda: Decimal(stack.charge_status(charge["id"])["energy_kwh"]) > 0,
-                   what="energy to grow")
+    stack.wait_for(
+        lambda: Decimal(stack.charge_status(charge["id"])["energy_kwh"]) > 0, what="energy to grow"
+    )
     stopped = stack.api("POST", f"/api/v1/charges/{charge['id']}/stop")
     assert stopped.status_code == 202, stopped.text
 
@@ -88,11 +99,16 @@ def test_happy_path_captures_the_cdr_total_and_issues_a_receipt(live_stack: Live
 
 @pytest.mark.parametrize(
     ("behaviour", "failure_code"),
-    [("reject", "START_REJECTED"), ("timeout_result", "START_TIMEOUT"),
-     ("evse_occupied", "START_EVSE_OCCUPIED"), ("failed", "START_FAILED")],
+    [
+        ("reject", "START_REJECTED"),
+        ("timeout_result", "START_TIMEOUT"),
+        ("evse_occupied", "START_EVSE_OCCUPIED"),
+        ("failed", "START_FAILED"),
+    ],
 )
-def test_failed_start_releases_the_hold(live_stack: LiveStack, behaviour: str,
-                                        failure_code: str) -> None:
+def test_failed_start_releases_the_hold(
+    live_stack: LiveStack, behaviour: str, failure_code: str
+) -> None:
     stack = live_stack
     stack.simulator.set_behaviour(start=behaviour)
     charge = start_paid_charge(stack)
@@ -116,10 +132,14 @@ def test_declined_card_leaves_the_charge_waiting_for_another_card(live_stack: Li
     stack = live_stack
     charge = start_paid_charge(stack, card="4000000000000002")
     assert stack.charge_status(charge["id"])["status"] == "CREATED"
-    retry = stack.api("POST", "/payments/demo/confirm", json={
-        "payment_intent": charge["payment"]["payment_intent"],
-        "client_secret": charge["payment"]["client_secret"],
-        "card_number": "4242424242424242",
-    })
+    retry = stack.api(
+        "POST",
+        "/payments/demo/confirm",
+        json={
+            "payment_intent": charge["payment"]["payment_intent"],
+            "client_secret": charge["payment"]["client_secret"],
+            "card_number": "4242424242424242",
+        },
+    )
     assert retry.json()["status"] == "requires_capture"
     stack.wait_status(charge["id"], "CHARGING")

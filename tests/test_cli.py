@@ -1,0 +1,125 @@
+"""The operator CLI: connecting to a CPO, inviting one, and printing QR stickers."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from extensions import db
+from ocpi.models import OcpiEvse, Party
+from ocpi.simulator import SimulatorSettings, create_simulator
+from servers import ServerThread
+
+
+@pytest.fixture
+def simulator() -> Iterator[Any]:
+    sim = create_simulator(SimulatorSettings(base_url="", token_a=secrets.token_urlsafe(12)))
+    server = ServerThread(sim.app).start()
+    sim.url = server.url
+    try:
+        yield sim
+    finally:
+        sim.shutdown()
+        server.stop()
+
+
+@pytest.fixture
+def served_app(app: Any) -> Iterator[Any]:
+    # The CPO calls back (versions with token B) while we register: we must be reachable.
+    server = ServerThread(app).start()
+    app.config["PUBLIC_BASE_URL"] = server.url
+    try:
+        yield app
+    finally:
+        server.stop()
+
+
+def test_cpo_connect_registers_and_imports(served_app: Any, simulator: Any) -> None:
+    runner = served_app.test_cli_runner()
+    result = runner.invoke(args=["cpo", "connect", "--versions-url",
+                                 f"{simulator.url}/ocpi/versions", "--token",
+                                 simulator.settings.token_a, "--name", "Sim CPO"])
+    assert result.exit_code == 0, result.output
+    assert "Connected to Sim CPO (SE/SIM), OCPI 2.2.1." in result.output
+    assert re.search(r"Imported 5 locations and 2 tariffs\.", result.output)
+    party = db.session.scalar(db.select(Party))
+    assert party.status == "CONNECTED"
+    assert db.session.scalar(db.select(db.func.count()).select_from(OcpiEvse)) >= 5
+
+    listed = runner.invoke(args=["cpo", "list"])
+    assert "CONNECTED" in listed.output and "SE/SIM" in listed.output
+
+    synced = runner.invoke(args=["cpo", "sync", "--full"])
+    assert "Sim CPO: 5 locations, 2 tariffs" in synced.output
+
+
+def test_cpo_connect_with_a_wrong_token_says_why(served_app: Any, simulator: Any) -> None:
+    result = served_app.test_cli_runner().invoke(args=[
+        "cpo", "connect", "--versions-url", f"{simulator.url}/ocpi/versions", "--token", "nope"])
+    assert result.exit_code != 0
+    assert "could not connect" in result.output
+    assert db.session.scalar(db.select(db.func.count()).select_from(Party)) == 0
+
+
+def test_cpo_invite_then_the_cpo_registers(served_app: Any, simulator: Any) -> None:
+    result = served_app.test_cli_runner().invoke(args=["cpo", "invite", "--name", "Invited"])
+    assert result.exit_code == 0, result.output
+    versions_url = re.search(r"versions URL: (\S+)", result.output).group(1)
+    token_a = re.search(r"token A:\s+(\S+)", result.output).group(1)
+    assert versions_url == f"{served_app.config['PUBLIC_BASE_URL']}/ocpi/versions"
+
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": "Token " + base64.b64encode(token.encode()).decode()}
+
+    # Token A opens versions and credentials only.
+    assert requests.get(versions_url, headers=auth(token_a), timeout=5).status_code == 200
+    tokens_url = versions_url.replace("/versions", "/2.2.1/tokens")
+    assert requests.get(tokens_url, headers=auth(token_a), timeout=5).status_code == 401
+
+    # The CPO (played by the test, pointing at the simulator's endpoints) registers.
+    body = {"token": simulator.settings.token_a, "url": f"{simulator.url}/ocpi/versions",
+            "roles": [{"role": "CPO", "party_id": "SIM", "country_code": "SE",
+                       "business_details": {"name": "Invited CPO"}}]}
+    credentials_url = versions_url.replace("/versions", "/2.2.1/credentials")
+    answer = requests.post(credentials_url, json=body, headers=auth(token_a), timeout=5)
+    assert answer.status_code == 200, answer.text
+    token_c = answer.json()["data"]["token"]
+    assert answer.json()["data"]["roles"][0]["role"] == "EMSP"
+
+    assert requests.get(tokens_url, headers=auth(token_a), timeout=5).status_code == 401
+    assert requests.get(tokens_url, headers=auth(token_c), timeout=5).status_code == 200
+    again = requests.post(credentials_url, json=body, headers=auth(token_c), timeout=5)
+    assert again.status_code == 405
+    db.session.expire_all()
+    party = db.session.scalar(db.select(Party))
+    assert (party.status, party.country_code, party.party_id) == ("CONNECTED", "SE", "SIM")
+
+
+def test_qr_command_writes_png_and_svg(app: Any, tmp_path: Path) -> None:
+    runner = app.test_cli_runner()
+    png = tmp_path / "sticker.png"
+    result = runner.invoke(args=["qr", "SE*SIM*E00001", "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert "http://127.0.0.1:5000/c/SE*SIM*E00001" in result.output
+    svg = tmp_path / "sticker.svg"
+    runner.invoke(args=["qr", "SE*SIM*E00001", "--format", "svg", "--out", str(svg)])
+    assert b"SE*SIM*E00001</text>" in svg.read_bytes()
+
+
+def test_operator_command_sets_a_login(app: Any) -> None:
+    from dashboard.models import Operator
+
+    result = app.test_cli_runner().invoke(
+        args=["operator", "--email", "Ops@Example.com", "--password", "s3cret-pass"])
+    assert result.exit_code == 0, result.output
+    operator = db.session.scalar(db.select(Operator))
+    assert operator.email == "ops@example.com"
+    assert operator.check_password("s3cret-pass")

@@ -1,0 +1,71 @@
+"""The task queue as deployed: huey on SQLite (embedded default) and on Redis (scale-out),
+with real consumers running the tasks the domain declares."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs import EmbeddedWorker, background_task
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_seen: list[tuple[str, Any]] = []
+_lock = threading.Lock()
+
+
+@background_task("tests.record")
+def record(value: Any) -> None:
+    from flask import current_app
+
+    with _lock:
+        _seen.append((current_app.config["QUEUE_URL"], value))
+
+
+def _wait(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("task did not run in time")
+
+
+def _run_roundtrip(make_app: Any, queue_url: str) -> None:
+    app = make_app(QUEUE_URL=queue_url, QUEUE_MAX_POLL_DELAY=0.05)
+    worker = EmbeddedWorker(app, workers=2).start()
+    try:
+        with app.app_context():
+            from extensions import queue
+
+            queue.enqueue("tests.record", "now")
+            queue.enqueue("tests.record", "later", delay=1)
+        _wait(lambda: {v for url, v in _seen if url == queue_url} == {"now", "later"})
+    finally:
+        worker.stop()
+
+
+def test_sqlite_queue_runs_tasks_now_and_later(make_app: Any, tmp_path: Path) -> None:
+    _run_roundtrip(make_app, f"sqlite:///{tmp_path / 'queue.db'}")
+
+
+def test_redis_queue_runs_tasks_now_and_later(make_app: Any) -> None:
+    redis = pytest.importorskip("redis")
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    client.flushdb()
+    _run_roundtrip(make_app, REDIS_URL)
+
+
+def test_unknown_queue_url_is_a_clear_error() -> None:
+    from jobs import build_huey
+
+    with pytest.raises(ValueError, match="QUEUE_URL"):
+        build_huey("amqp://localhost")

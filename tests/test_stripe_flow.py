@@ -1,0 +1,158 @@
+"""The production payment path end to end: the real `stripe` library against the HTTP
+stand-in, signed webhooks into ScanCharge, the CPO simulator over OCPI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+import stripe
+from conftest import LiveStack, running_stack
+from stripe_standin import create_stripe_standin, event_payload, sign_webhook
+
+from extensions import db
+from payments.models import PaymentEvent
+from servers import ServerThread
+
+WEBHOOK_SECRET = "whsec_test_scancharge"
+
+
+@pytest.fixture
+def standin() -> Iterator[Any]:
+    stand = create_stripe_standin()
+    server = ServerThread(stand.app).start()
+    stand.url = server.url
+    try:
+        yield stand
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stripe_stack(
+    make_app: Callable[..., Any], standin: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LiveStack]:
+    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0)
+    monkeypatch.setattr(stripe.HTTPClient, "MAX_DELAY", 0)
+    with running_stack(
+        make_app,
+        STRIPE_SECRET_KEY="sk_test_scancharge",
+        STRIPE_PUBLISHABLE_KEY="pk_test_scancharge",
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_API_BASE=standin.url,
+    ) as stack:
+        yield stack
+
+
+def deliver(
+    stack: LiveStack, event_type: str, obj: dict[str, Any], secret: str = WEBHOOK_SECRET
+) -> requests.Response:
+    payload = event_payload(event_type, obj)
+    return requests.post(
+        f"{stack.base_url}/payments/stripe/webhook",
+        data=payload,
+        timeout=10,
+        headers={
+            "Stripe-Signature": sign_webhook(payload, secret),
+            "Content-Type": "application/json",
+        },
+    )
+
+
+def test_stripe_hold_webhook_charge_and_capture(stripe_stack: LiveStack, standin: Any) -> None:
+    stack = stripe_stack
+    created = stack.api(
+        "POST", "/api/v1/charges", json={"evse_id": stack.evse_id, "language": "en"}
+    )
+    assert created.status_code == 201, created.text
+    charge = created.json()
+    payment = charge["payment"]
+    assert payment["kind"] == "stripe"
+    assert payment["publishable_key"] == "pk_test_scancharge"
+    pi_id = payment["payment_intent"]
+    assert payment["client_secret"].startswith(pi_id)
+
+    sent = standin.requests_to("POST", "/v1/payment_intents")[0]
+    assert sent.params["capture_method"] == "manual"
+    assert sent.params["amount"] == str(charge["hold"]["amount_minor"])
+    assert sent.params["metadata"]["charge"] == charge["id"]
+    assert sent.idempotency_key == f"charge-{charge['id']}-hold"
+
+    # The driver confirms on the page (Stripe.js); Stripe tells us through the webhook.
+    authorised = standin.confirm(pi_id, "4242424242424242")
+    assert authorised["status"] == "requires_capture"
+    assert deliver(stack, "payment_intent.amount_capturable_updated", authorised).status_code == 200
+    stack.wait_status(charge["id"], "CHARGING")
+    stack.wait_for(lambda: Decimal(stack.charge_status(charge["id"])["energy_kwh"]) > 0)
+    assert stack.api("POST", f"/api/v1/charges/{charge['id']}/stop").status_code == 202
+
+    done = stack.wait_status(charge["id"], "CAPTURED", timeout=20)
+    cdr = stack.simulator.cdrs[-1]
+    expected = int(Decimal(str(cdr["total_cost"]["incl_vat"])) * 100)
+    assert done["captured"]["amount_minor"] == expected
+    capture = standin.requests_to("POST", f"/v1/payment_intents/{pi_id}/capture")
+    assert len(capture) == 1
+    assert capture[0].params["amount_to_capture"] == str(expected)
+    assert capture[0].idempotency_key == f"charge-{charge['id']}-capture"
+    assert standin.payment_intents[pi_id]["status"] == "succeeded"
+    assert standin.payment_intents[pi_id]["amount_received"] == expected
+    receipt = stack.api("GET", f"/api/v1/charges/{charge['id']}/receipt").json()
+    assert receipt["card"] == {"brand": "visa", "last4": "4242"}
+
+
+def test_webhook_is_applied_once_and_unsigned_ones_are_refused(
+    stripe_stack: LiveStack, standin: Any
+) -> None:
+    stack = stripe_stack
+    charge = stack.api("POST", "/api/v1/charges", json={"evse_id": stack.evse_id}).json()
+    authorised = standin.confirm(charge["payment"]["payment_intent"], "4242424242424242")
+
+    forged = deliver(
+        stack, "payment_intent.amount_capturable_updated", authorised, secret="whsec_wrong"
+    )
+    assert forged.status_code == 400
+    assert stack.charge_status(charge["id"])["status"] == "CREATED"
+
+    payload = event_payload("payment_intent.amount_capturable_updated", authorised)
+    headers = {"Stripe-Signature": sign_webhook(payload, WEBHOOK_SECRET)}
+    first = requests.post(
+        f"{stack.base_url}/payments/stripe/webhook", data=payload, headers=headers, timeout=10
+    )
+    again = requests.post(
+        f"{stack.base_url}/payments/stripe/webhook", data=payload, headers=headers, timeout=10
+    )
+    assert first.json() == {"received": True, "applied": True}
+    assert again.json() == {"received": True, "applied": False}
+    stack.wait_status(charge["id"], "CHARGING")
+    with stack.app.app_context():
+        events = db.session.scalars(db.select(PaymentEvent)).all()
+        assert len(events) == 1
+        assert json.loads(events[0].payload)["id"] == json.loads(payload)["id"]
+        timeline = stack.api("GET", f"/api/v1/charges/{charge['id']}").json()
+    assert timeline["status"] in {"CHARGING", "STOPPING"}
+
+
+def test_declined_card_keeps_the_charge_open(stripe_stack: LiveStack, standin: Any) -> None:
+    stack = stripe_stack
+    charge = stack.api("POST", "/api/v1/charges", json={"evse_id": stack.evse_id}).json()
+    failed = standin.confirm(charge["payment"]["payment_intent"], "4000000000000002")
+    assert deliver(stack, "payment_intent.payment_failed", failed).status_code == 200
+    assert stack.charge_status(charge["id"])["status"] == "CREATED"
+
+
+def test_rejected_start_cancels_the_payment_intent(stripe_stack: LiveStack, standin: Any) -> None:
+    stack = stripe_stack
+    stack.simulator.set_behaviour(start="reject")
+    charge = stack.api("POST", "/api/v1/charges", json={"evse_id": stack.evse_id}).json()
+    pi_id = charge["payment"]["payment_intent"]
+    authorised = standin.confirm(pi_id, "4242424242424242")
+    deliver(stack, "payment_intent.amount_capturable_updated", authorised)
+    final = stack.wait_status(charge["id"], "RELEASED")
+    assert final["failure"]["code"] == "START_REJECTED"
+    assert standin.payment_intents[pi_id]["status"] == "canceled"
+    cancel = standin.requests_to("POST", f"/v1/payment_intents/{pi_id}/cancel")
+    assert cancel[0].idempotency_key == f"charge-{charge['id']}-release"
