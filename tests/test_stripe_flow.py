@@ -156,3 +156,32 @@ def test_rejected_start_cancels_the_payment_intent(stripe_stack: LiveStack, stan
     assert standin.payment_intents[pi_id]["status"] == "canceled"
     cancel = standin.requests_to("POST", f"/v1/payment_intents/{pi_id}/cancel")
     assert cancel[0].idempotency_key == f"charge-{charge['id']}-release"
+
+
+def test_the_same_webhook_delivered_ten_times_at_once_is_applied_once(
+    stripe_stack: LiveStack, standin: Any
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from charging.models import ChargeEvent
+
+    stack = stripe_stack
+    charge = stack.api("POST", "/api/v1/charges", json={"evse_id": stack.evse_id}).json()
+    authorised = standin.confirm(charge["payment"]["payment_intent"], "4242424242424242")
+    payload = event_payload("payment_intent.amount_capturable_updated", authorised)
+    headers = {"Stripe-Signature": sign_webhook(payload, WEBHOOK_SECRET)}
+
+    def post(_: int) -> dict[str, Any]:
+        return requests.post(f"{stack.base_url}/payments/stripe/webhook", data=payload,
+                             headers=headers, timeout=20).json()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(post, range(10)))
+    assert sum(1 for a in answers if a.get("applied")) == 1
+    assert all(a.get("received") for a in answers)
+    stack.wait_status(charge["id"], "CHARGING")
+    with stack.app.app_context():
+        moves = db.session.scalars(
+            db.select(ChargeEvent).where(ChargeEvent.to_status == "AUTHORIZED")
+        ).all()
+        assert len(moves) == 1
