@@ -76,7 +76,7 @@ def test_ten_concurrent_settles_capture_once_and_number_one_receipt(app: Any) ->
             try:
                 barrier.wait()
                 service.settle(charge_pk)
-            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            except BaseException as exc:
                 errors.append(exc)
             finally:
                 db.session.remove()
