@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template, request
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 import config as config_module
 from extensions import db, migrate, queue
@@ -70,9 +71,16 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp):
         app.register_blueprint(blueprint)
 
+    from driver.i18n import pick_language
+
     @app.errorhandler(404)
-    def not_found(_exc: Exception) -> tuple[str, int]:
-        return render_template("error.html", message_key="page_not_found"), 404
+    @app.errorhandler(405)
+    def not_found(exc: HTTPException) -> Any:
+        # Scripts and apps calling the JSON API get JSON, people get a page.
+        if request.path.startswith("/api/"):
+            code = "not_found" if exc.code == 404 else "method_not_allowed"
+            return jsonify(error={"code": code, "message": exc.description}), exc.code
+        return render_template("error.html", lang=pick_language()), exc.code
 
     register_cli(app)
     return app

@@ -3,8 +3,13 @@
 Rules kept here:
 - Every change of a charge happens under its row lock (lock_charge) and through move(),
   which checks the transition table and appends the move, with its cause, to the timeline.
-- Functions named on_* run inside the caller's transaction and never commit; task
-  functions (run by the queue) own their transaction.
+- Payment receivers (on_hold_*) run inside the transaction that claims the payment event
+  and never commit; OCPI receivers (on_command_result, on_session_updated,
+  on_cdr_received) run after the OCPI object is committed and commit their own change;
+  task functions (run by the queue) own their transactions.
+- Gateway calls are never made while a charge's lock is held: the state is checked and
+  committed first, the call carries an idempotency key, and the result is applied under a
+  fresh lock after re-checking the state.
 - Slow or external work (OCPI commands, captures) is enqueued after commit, never done
   while a driver's request or a webhook waits.
 """
@@ -78,6 +83,8 @@ def move(charge: Charge, target: S, cause: Cause) -> None:
     current = charge.state
     check_transition(current, target)
     charge.status = target.value
+    if target in {S.CHARGING, S.ENDED} and (charge.failure_code or "").startswith("STOP_"):
+        charge.failure_code = charge.failure_detail = None  # the refused stop is history
     db.session.add(
         ChargeEvent(
             charge_pk=charge.pk,
@@ -207,6 +214,10 @@ def create_charge(
             note=f"{charge.evse_id} connector {connector['id']}",
         )
     )
+    enqueue_after_commit(
+        "charging.expire_unpaid", charge.pk, delay=current_app.config["UNPAID_CHARGE_TTL"]
+    )
+    db.session.commit()  # the gateway call below must not hold the database's write lock
     try:
         hold = current_gateway().create_hold(
             charge.hold_minor,
@@ -218,11 +229,13 @@ def create_charge(
         )
     except PaymentError as exc:
         db.session.rollback()
+        charge = lock_charge(charge.pk)
+        fail(charge, "PAYMENT_UNAVAILABLE", str(exc))
+        move(charge, S.CANCELLED, Cause("payment", note=f"no hold could be placed: {exc}"))
+        db.session.commit()
         raise DriverError("payment_unavailable", 503, str(exc)) from exc
+    charge = lock_charge(charge.pk)
     charge.hold_id = hold.id
-    enqueue_after_commit(
-        "charging.expire_unpaid", charge.pk, delay=current_app.config["UNPAID_CHARGE_TTL"]
-    )
     db.session.commit()
     return charge, hold
 
@@ -317,6 +330,8 @@ def start(charge_pk: int) -> None:
         return
     move(charge, S.STARTING, Cause("system", note="sending START_SESSION"))
     token = _issue_token(charge)
+    # Known before sending: the CommandResult may overtake the CommandResponse.
+    charge.start_command_uid = ocpi_commands().new_command_uid()
     db.session.commit()
 
     party = db.session.get(Party, charge.party_pk)
@@ -332,11 +347,14 @@ def start(charge_pk: int) -> None:
     ).to_json()
     body.pop("response_url")
     command = ocpi_commands().send_command(
-        party, wire.CommandType.START_SESSION, body, correlation_id=charge.public_id
+        party,
+        wire.CommandType.START_SESSION,
+        body,
+        uid=charge.start_command_uid,
+        correlation_id=charge.public_id,
     )
 
     charge = lock_charge(charge_pk)
-    charge.start_command_uid = command.uid
     if command.response_result == "ACCEPTED":
         note(
             charge,
@@ -399,66 +417,93 @@ def _issue_token(charge: Charge) -> dict[str, Any]:
     return parsed
 
 
+def _retire_token(charge: Charge) -> None:
+    """A finished charge's one-time Token authorises nothing any more."""
+    row = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == charge.token_uid))
+    if row is not None and row.valid:
+        data = row.data
+        data["valid"] = False
+        data["last_updated"] = now_utc()
+        row.valid = False
+        row.raw = dump_json(data)
+
+
 def command_deadline(command_uid: str) -> None:
-    """No CommandResult before the CPO's own timeout: the start has failed."""
+    """The CPO's own timeout has passed: apply the result if it came, else the start failed."""
     command = db.session.scalar(select(OcpiCommand).where(OcpiCommand.uid == command_uid))
     pk = db.session.scalar(select(Charge.pk).where(Charge.start_command_uid == command_uid))
     if command is None or pk is None:
         return
+    if command.result is not None:
+        db.session.rollback()
+        on_command_result(command.uid, command.command, command.result, command.result_message)
+        return
     charge = lock_charge(pk)
-    if charge.state == S.STARTING and command.result is None:
+    if charge.state == S.STARTING:
+        seconds = command.timeout_seconds or current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"]
         fail(charge, "START_NO_RESULT", "The charger did not answer in time.")
         move(
             charge,
             S.START_FAILED,
-            Cause("deadline", command_uid, f"no CommandResult within {command.timeout_seconds} s"),
+            Cause("deadline", command_uid, f"no CommandResult within {seconds} s"),
         )
         enqueue_after_commit("charging.release_hold", charge.pk)
     db.session.commit()
 
 
+# Flags that need a person: the sweeper leaves such charges alone.
+OPERATOR_FLAGS = {"CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED"}
+RELEASABLE = {S.START_FAILED, S.CANCELLED, S.EXPIRED, S.ENDED}
+
+
 def release_hold(charge_pk: int) -> None:
-    charge = lock_charge(charge_pk)
-    if charge.state not in {S.START_FAILED, S.CANCELLED, S.EXPIRED, S.ENDED} or not charge.hold_id:
+    charge = db.session.get(Charge, charge_pk)
+    if charge is None or charge.state not in RELEASABLE or not charge.hold_id:
         db.session.rollback()
         return
+    hold_id, key = charge.hold_id, f"charge-{charge.public_id}-release"
+    db.session.rollback()
     try:
-        current_gateway().cancel(
-            charge.hold_id, idempotency_key=f"charge-{charge.public_id}-release"
-        )
+        current_gateway().cancel(hold_id, idempotency_key=key)
     except PaymentError as exc:
         db.session.rollback()
         if exc.retryable:
             raise
         charge = lock_charge(charge_pk)
-        note(charge, Cause("payment", note=f"release failed: {exc}"))
+        fail(charge, "RELEASE_FAILED", str(exc))
+        note(charge, Cause("payment", hold_id, f"release failed: {exc}"))
         db.session.commit()
         return
+    charge = lock_charge(charge_pk)
     if charge.state in {S.START_FAILED, S.ENDED}:
-        move(charge, S.RELEASED, Cause("payment", charge.hold_id, "hold released, nothing charged"))
-    else:
-        note(charge, Cause("payment", charge.hold_id, "hold released"))
+        move(charge, S.RELEASED, Cause("payment", hold_id, "hold released, nothing charged"))
+        _retire_token(charge)
+    elif charge.state in RELEASABLE:
+        note(charge, Cause("payment", hold_id, "hold released"))
+        _retire_token(charge)
     db.session.commit()
 
 
 def send_stop(charge_pk: int) -> None:
-    charge = db.session.get(Charge, charge_pk)
-    if charge is None or charge.state != S.STOPPING:
+    charge = lock_charge(charge_pk)
+    if charge.state != S.STOPPING:
+        db.session.rollback()
         return
     if not charge.session_id:
-        charge = lock_charge(charge_pk)
         move(charge, S.CHARGING, Cause("system", note="no Session known yet: cannot stop"))
         db.session.commit()
         return
+    charge.stop_command_uid = ocpi_commands().new_command_uid()
+    db.session.commit()
     party = db.session.get(Party, charge.party_pk)
     command = ocpi_commands().send_command(
         party,
         wire.CommandType.STOP_SESSION,
         {"session_id": charge.session_id},
+        uid=charge.stop_command_uid,
         correlation_id=charge.public_id,
     )
     charge = lock_charge(charge_pk)
-    charge.stop_command_uid = command.uid
     if command.response_result != "ACCEPTED" and charge.state == S.STOPPING:
         fail(charge, f"STOP_{command.response_result}", command.response_message)
         move(
@@ -482,14 +527,16 @@ def expire_unpaid(charge_pk: int) -> None:
 def settle(charge_pk: int) -> None:
     """Capture what the CDR says (never more than held), or release a zero-cost charge,
     and issue the receipt."""
-    charge = lock_charge(charge_pk)
-    if charge.state != S.ENDED or charge.cdr_pk is None:
+    charge = db.session.get(Charge, charge_pk)
+    if charge is None or charge.state != S.ENDED or charge.cdr_pk is None:
         db.session.rollback()
         return
     cdr = db.session.get(OcpiCdr, charge.cdr_pk)
     if cdr.currency != charge.currency:
-        fail(charge, "CURRENCY_MISMATCH", f"CDR in {cdr.currency}, hold in {charge.currency}")
-        note(charge, Cause("system", cdr.cdr_id, "CDR currency differs from the hold: flagged"))
+        charge = lock_charge(charge_pk)
+        if charge.failure_code != "CURRENCY_MISMATCH":
+            fail(charge, "CURRENCY_MISMATCH", f"CDR in {cdr.currency}, hold in {charge.currency}")
+            note(charge, Cause("system", cdr.cdr_id, "CDR currency differs from the hold: flagged"))
         db.session.commit()
         return
     total = (
@@ -497,21 +544,27 @@ def settle(charge_pk: int) -> None:
     )
     cost_minor = to_minor(total, cdr.currency)
     if cost_minor <= 0:
-        db.session.commit()
+        db.session.rollback()
         release_hold(charge_pk)
         return
     amount = min(cost_minor, charge.hold_minor)
+    hold_id, key = charge.hold_id, f"charge-{charge.public_id}-capture"
+    db.session.rollback()  # no lock is held while the gateway works
     try:
-        hold = current_gateway().capture(
-            charge.hold_id, amount, idempotency_key=f"charge-{charge.public_id}-capture"
-        )
+        hold = current_gateway().capture(hold_id, amount, idempotency_key=key)
     except PaymentError as exc:
         db.session.rollback()
         if exc.retryable:
             raise
         charge = lock_charge(charge_pk)
-        fail(charge, "CAPTURE_FAILED", str(exc))
-        note(charge, Cause("payment", note=f"capture failed: {exc}"))
+        if charge.state == S.ENDED:
+            fail(charge, "CAPTURE_FAILED", str(exc))
+            note(charge, Cause("payment", hold_id, f"capture failed: {exc}"))
+        db.session.commit()
+        return
+
+    charge = lock_charge(charge_pk)
+    if charge.state != S.ENDED:  # a concurrent settle got here first; the capture was one
         db.session.commit()
         return
     charge.captured_minor = hold.amount_received_minor or amount
@@ -523,12 +576,9 @@ def settle(charge_pk: int) -> None:
     move(
         charge,
         S.CAPTURED,
-        Cause(
-            "payment",
-            charge.hold_id,
-            f"captured {charge.captured_minor} of {charge.hold_minor} held",
-        ),
+        Cause("payment", hold_id, f"captured {charge.captured_minor} of {charge.hold_minor} held"),
     )
+    _retire_token(charge)
     from charging.receipts import issue_for
 
     receipt = issue_for(charge, cdr)
@@ -635,16 +685,36 @@ def on_cdr_received(
 
 
 def sweep() -> dict[str, int]:
-    """Re-drive charges whose next step should already have happened."""
+    """Re-drive charges whose next step should already have happened, and payment events
+    that were stored but could not be applied."""
+    from ocpi.models import OcpiSession
+    from payments.events import apply_event
+    from payments.models import PaymentEvent
+
     now = now_utc()
-    counts = {"start": 0, "deadline": 0, "expire": 0, "settle": 0, "release": 0}
     grace = timedelta(seconds=60)
+    result_wait = timedelta(seconds=current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"])
+    counts = dict.fromkeys(
+        ("events", "start", "deadline", "stop", "expire", "settle", "release", "ended"), 0
+    )
+
+    for event_pk in db.session.scalars(
+        select(PaymentEvent.pk).where(
+            PaymentEvent.applied_at.is_(None), PaymentEvent.received_at < now - grace
+        )
+    ).all():
+        try:
+            counts["events"] += apply_event(event_pk)
+        except Exception:
+            log.exception("payment event %s still cannot be applied", event_pk)
 
     def due(status: S, older_than: timedelta) -> list[Charge]:
         return list(
             db.session.scalars(
                 select(Charge).where(
-                    Charge.status == status.value, Charge.updated_at < now - older_than
+                    Charge.status == status.value,
+                    Charge.updated_at < now - older_than,
+                    or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(OPERATOR_FLAGS)),
                 )
             )
         )
@@ -660,14 +730,53 @@ def sweep() -> dict[str, int]:
             if charge.start_command_uid
             else None
         )
-        if command and command.result is None and command.deadline and command.deadline < now:
+        overdue = (command is None and charge.updated_at < now - result_wait) or (
+            command is not None
+            and (
+                command.result is not None
+                or (command.deadline or command.created_at + result_wait) < now
+            )
+        )
+        if overdue and command is not None:
             queue.enqueue("charging.command_deadline", command.uid)
             counts["deadline"] += 1
+        elif overdue:  # the start was never sent (a crash between commit and send)
+            locked = lock_charge(charge.pk)
+            if locked.state == S.STARTING:
+                fail(locked, "CPO_UNREACHABLE", "START_SESSION was never sent")
+                move(locked, S.START_FAILED, Cause("system", note="START_SESSION never sent"))
+                enqueue_after_commit("charging.release_hold", locked.pk)
+            db.session.commit()
+            counts["deadline"] += 1
+    for charge in due(S.STOPPING, grace + result_wait):
+        queue.enqueue("charging.send_stop", charge.pk)
+        counts["stop"] += 1
+    for charge in due(S.CHARGING, grace):
+        stored = db.session.scalar(
+            select(OcpiSession).where(
+                OcpiSession.authorization_reference == charge.authorization_reference
+            )
+        )
+        if stored is not None and stored.status in {"COMPLETED", "INVALID"}:
+            on_session_updated(
+                stored.pk, stored.status, stored.authorization_reference, stored.token_uid
+            )
+            counts["ended"] += 1
     for charge in due(S.CREATED, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"])):
         queue.enqueue("charging.expire_unpaid", charge.pk)
         counts["expire"] += 1
     for charge in due(S.ENDED, grace):
-        queue.enqueue("charging.settle", charge.pk)
+        if charge.cdr_pk is None:
+            cdr = db.session.scalar(
+                select(OcpiCdr).where(
+                    OcpiCdr.authorization_reference == charge.authorization_reference
+                )
+            )
+            if cdr is None:
+                continue  # waiting for the CDR: pulling it is the CDR module's work
+            on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
+        else:
+            queue.enqueue("charging.settle", charge.pk)
         counts["settle"] += 1
     for charge in due(S.START_FAILED, grace):
         queue.enqueue("charging.release_hold", charge.pk)

@@ -17,7 +17,7 @@ from charging import service
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from driver.i18n import pick_language
-from driver.texts import error_text, status_text
+from driver.texts import ERRORS, error_text, status_text
 from extensions import db
 from ocpi.models import OcpiEvse
 from payments.models import Receipt
@@ -51,6 +51,11 @@ def _error(code: str, status: int, detail: str | None) -> tuple[Response, int]:
     if detail:
         body["detail"] = detail
     return jsonify(error=body), status
+
+
+# Failures the driver can act on; the rest (cost above hold, capture problems) are the
+# operator's, shown on the dashboard.
+DRIVER_FAILURES = {code for code in ERRORS if code.isupper()}
 
 
 def money_json(amount_minor: int | None, currency: str, language: str) -> dict[str, Any] | None:
@@ -112,7 +117,7 @@ def _kw(connector: dict[str, Any]) -> str:
     if not watts:
         phases = 3 if connector.get("power_type") == "AC_3_PHASE" else 1
         watts = connector["max_voltage"] * connector["max_amperage"] * phases
-    return str((Decimal(watts) / 1000).quantize(Decimal("0.1")).normalize())
+    return format((Decimal(watts) / 1000).quantize(Decimal("0.1")).normalize(), "f")
 
 
 def tariff_summary(tariff: dict[str, Any], language: str) -> dict[str, Any]:
@@ -191,7 +196,10 @@ def charge_json(charge: Charge, language: str | None = None) -> dict[str, Any]:
         "failure": (
             {"code": charge.failure_code, "message": error_text(charge.failure_code, language),
              "detail": charge.failure_detail}
-            if charge.failure_code else None
+            if charge.failure_code
+            and (charge.failure_code in DRIVER_FAILURES
+                 or charge.failure_code.startswith(("START_", "STOP_")))
+            else None
         ),
         "receipt_url": receipt_url,
         "page_url": url_for("driver.charge_page", public_id=charge.public_id, _external=True),

@@ -25,15 +25,26 @@ from ocpi.transport import OcpiError, now_utc
 MAX_TIMEOUT_SECONDS = 300
 
 
+def new_command_uid() -> str:
+    return str(uuid.uuid4())
+
+
 def send_command(
-    party: Party, command: wire.CommandType, body: dict[str, Any], correlation_id: str | None = None
+    party: Party,
+    command: wire.CommandType,
+    body: dict[str, Any],
+    *,
+    uid: str | None = None,
+    correlation_id: str | None = None,
 ) -> OcpiCommand:
     """POST {commands}/{command} and record the CPO's CommandResponse.
 
+    Pass `uid` (from new_command_uid) when the caller must know the command before it is
+    sent: the CommandResult may reach us before the CommandResponse does.
     Never raises for the CPO's failures: an unreachable CPO or an error answer is recorded
     as response_result "ERROR" with the reason, for the caller to act on.
     """
-    uid = str(uuid.uuid4())
+    uid = uid or new_command_uid()
     body = {**body, "response_url": f"{ocpi_base_url()}/2.2.1/commands/{command.value}/{uid}"}
     row = OcpiCommand(uid=uid, party_pk=party.pk, command=command.value, request=dump_json(body))
     db.session.add(row)

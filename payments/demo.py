@@ -118,6 +118,7 @@ class DemoGateway:
             self._authorize(intent)
         elif outcome == "authenticate":
             intent.status = HoldStatus.REQUIRES_ACTION.value
+            intent.decline_message = None
         else:
             intent.status = HoldStatus.REQUIRES_PAYMENT_METHOD.value
             intent.decline_message = (
