@@ -186,11 +186,13 @@ def register_cli(app: Flask) -> None:
         click.echo(f"{path}: {url}")
 
     @app.cli.command("worker")
-    def worker_command() -> None:
+    @click.option("--periodic/--no-periodic", default=True,
+                  help="Also schedule the periodic tasks (sweep, pulls): in one worker only.")
+    def worker_command(periodic: bool) -> None:
         """Run a queue worker in the foreground (for QUEUE_URL=redis://...)."""
         from jobs import run_worker
 
-        run_worker(app)
+        run_worker(app, periodic=periodic)
 
     @app.cli.command("operator")
     @click.option("--email", required=True)

@@ -57,8 +57,14 @@ def build_huey(url: str, name: str = "scancharge") -> Huey:
 
 
 def _every(seconds: int) -> Callable[[Any], bool]:
-    minutes = max(1, seconds // 60)
-    return crontab(minute=f"*/{minutes}") if minutes < 60 else crontab(minute="0")
+    """A crontab firing about every `seconds` (huey's scheduler has minute resolution)."""
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return crontab(minute=f"*/{minutes}")
+    hours = max(1, round(minutes / 60))
+    if hours < 24:
+        return crontab(minute="0", hour=f"*/{hours}")
+    return crontab(minute="0", hour="0", day=f"*/{max(1, round(hours / 24))}")
 
 
 class TaskQueue:
@@ -144,11 +150,16 @@ class EmbeddedWorker:
             self.consumer.stop(graceful=True)
 
 
-def run_worker(app: Flask) -> None:
-    """Run a standalone worker process in the foreground (scale-out)."""
+def run_worker(app: Flask, periodic: bool = True) -> None:
+    """Run a standalone worker process in the foreground (scale-out).
+
+    With several worker processes, run the periodic tasks (sweep, pulls) in one of them
+    only (`periodic=False` for the others): each scheduler would enqueue them again.
+    """
     consumer = TaskQueue._for(app).huey.create_consumer(
         workers=app.config["QUEUE_WORKERS"],
         worker_type="thread",
+        periodic=periodic,
         max_delay=app.config["QUEUE_MAX_POLL_DELAY"],
     )
     consumer.run()

@@ -69,3 +69,24 @@ def test_unknown_queue_url_is_a_clear_error() -> None:
 
     with pytest.raises(ValueError, match="QUEUE_URL"):
         build_huey("amqp://localhost")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "fires_at"),
+    [
+        (60, ["00:00", "00:01", "00:02"]),
+        (300, ["00:00", "00:05", "00:10"]),
+        (3600, ["00:00", "01:00", "02:00"]),
+        (6 * 3600, ["00:00", "06:00", "12:00"]),
+    ],
+)
+def test_periodic_intervals_become_the_right_crontab(seconds: int, fires_at: list[str]) -> None:
+    import datetime as dt
+
+    from jobs import _every
+
+    check = _every(seconds)
+    day = dt.datetime(2026, 11, 21)
+    fired = [f"{m // 60:02d}:{m % 60:02d}" for m in range(24 * 60)
+             if check(day + dt.timedelta(minutes=m))]
+    assert fired[:3] == fires_at
