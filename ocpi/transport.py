@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -88,7 +90,7 @@ def envelope(
 
 
 def encode_token(token: str) -> str:
-    """Credentials token as sent in 'Authorization: Token <...>' for OCPI 2.2.x (Base64 of UTF-8)."""
+    """The credentials token as sent after 'Token ' in OCPI 2.2.x: Base64 of its UTF-8."""
     return base64.b64encode(token.encode("utf-8")).decode("ascii")
 
 
@@ -149,7 +151,8 @@ def pagination_headers(
 ) -> dict[str, str]:
     """Link (next page, keeping the request's filters), X-Total-Count and X-Limit."""
     headers = {"X-Total-Count": str(total), "X-Limit": str(limit)}
-    if offset + returned < total:
+    # An empty page never links on: a "next" at the same offset would loop a client forever.
+    if returned > 0 and offset + returned < total:
         parts = urlsplit(url)
         query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"offset", "limit"}]
         query = [("offset", str(offset + returned)), ("limit", str(limit)), *query]
@@ -158,29 +161,53 @@ def pagination_headers(
     return headers
 
 
+# One link-value of RFC 8288: <URI> followed by its ;-separated parameters. The URI may
+# itself contain commas, so the header is not simply split on ','.
+_LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
+
+
 def next_link(link_header: str | None) -> str | None:
     """The URL of rel="next" in a Link header, if any."""
     if not link_header:
         return None
-    for part in link_header.split(","):
-        section = part.split(";")
-        if len(section) < 2:
-            continue
-        url = section[0].strip()
-        if not (url.startswith("<") and url.endswith(">")):
-            continue
-        params = [p.strip().lower().replace(" ", "") for p in section[1:]]
-        if 'rel="next"' in params or "rel=next" in params:
-            return url[1:-1]
+    for match in _LINK_VALUE.finditer(link_header):
+        for param in match.group(2).split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() != "rel":
+                continue
+            # rel may list several relation types: rel="next last"
+            if "next" in value.strip().strip('"').lower().split():
+                return match.group(1).strip()
     return None
 
 
 def unwrap(body: bytes | str) -> dict[str, Any]:
     """Parse a peer's response envelope; raise OcpiError if it is not one."""
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_float=Decimal)  # money stays exact, never a float
     except (TypeError, ValueError) as exc:
         raise OcpiError(StatusCode.SERVER_ERROR, f"peer answered non-JSON: {exc}") from exc
     if not isinstance(payload, dict) or "status_code" not in payload:
         raise OcpiError(StatusCode.SERVER_ERROR, "peer answered without an OCPI envelope")
     return payload
+
+
+def json_dumps(value: Any) -> str:
+    """JSON text in which a Decimal is written as a JSON number with exactly its digits.
+
+    json.dumps cannot do that (a Decimal becomes a float first, losing digits), and Flask's
+    default provider writes a Decimal as a string, which no OCPI number field may be.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} has no JSON representation")
+        return format(value, "f")
+    if isinstance(value, dict):
+        members = (f"{json.dumps(str(k), ensure_ascii=False)}:{json_dumps(v)}"
+                   for k, v in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(json_dumps(v) for v in value) + "]"
+    if isinstance(value, datetime):
+        return json.dumps(format_datetime(value))
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
