@@ -33,16 +33,21 @@ class OcpiModel(BaseModel):
     @classmethod
     def _datetimes(cls, value: Any, info: Any) -> Any:
         field = cls.model_fields.get(info.field_name)
-        if field is not None and field.annotation in (datetime, datetime | None):
-            if isinstance(value, str):
-                try:
-                    return parse_datetime(value)
-                except ValueError as exc:
-                    raise ValueError(f"not an OCPI DateTime: {value!r}") from exc
+        if field is None or field.annotation not in (datetime, datetime | None):
+            return value
+        if isinstance(value, str):
+            try:
+                return parse_datetime(value)
+            except ValueError as exc:
+                raise ValueError(f"not an OCPI DateTime: {value!r}") from exc
+        if value is not None and not isinstance(value, datetime):
+            # pydantic would read a number as Unix time; an OCPI DateTime is always text.
+            raise ValueError(f"not an OCPI DateTime: {value!r}")
         return value
 
     def to_json(self) -> dict[str, Any]:
-        """The object as OCPI JSON: DateTimes in UTC with Z, numbers as numbers, no nulls."""
+        """The object as OCPI JSON: DateTimes in UTC with Z, no nulls, and numbers as the
+        exact Decimals they were (write them with transport.json_dumps, never via float)."""
         return _jsonable(self.model_dump(mode="python", exclude_none=True))
 
 
@@ -53,8 +58,6 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return format_datetime(value)
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
     if isinstance(value, StrEnum):
         return value.value
     return value
