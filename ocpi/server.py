@@ -11,9 +11,9 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, request, url_for
 from sqlalchemy import func, select
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from extensions import db
 from ocpi import credentials as creds
@@ -24,13 +24,40 @@ from ocpi.transport import (
     StatusCode,
     envelope,
     format_datetime,
+    json_dumps,
     now_utc,
     pagination_headers,
     parse_datetime,
     token_candidates,
 )
 
-bp = Blueprint("ocpi", __name__, url_prefix="/ocpi")
+ROUTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class _OcpiBlueprint(Blueprint):
+    """Two rules for every OCPI URL:
+    - it also answers with a trailing slash: peers build URLs from the endpoint URLs we
+      list, and the spec's own examples write both `cdrs` and `cdrs/`;
+    - every method reaches the blueprint, which answers a wrong one with 405 in the OCPI
+      envelope (_check_method); left to routing, the 405 would be raised before any
+      blueprint is chosen and answered by the app's own handler, as an HTML page.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.allowed_methods: dict[str, set[str]] = {}
+
+    def add_url_rule(
+        self, rule: str, endpoint: str | None = None, view_func: Any = None, **options: Any
+    ) -> None:
+        options.setdefault("strict_slashes", False)
+        methods = options.pop("methods", None) or getattr(view_func, "methods", None) or ["GET"]
+        name = endpoint or view_func.__name__
+        self.allowed_methods.setdefault(name, set()).update(m.upper() for m in methods)
+        super().add_url_rule(rule, endpoint, view_func, methods=ROUTED_METHODS, **options)
+
+
+bp = _OcpiBlueprint("ocpi", __name__, url_prefix="/ocpi")
 
 VERSION = "2.2.1"
 MAX_BODY_BYTES = 1_000_000
@@ -38,11 +65,15 @@ MAX_PAGE = 100
 CONFIGURATION_ENDPOINTS = {"ocpi.versions", "ocpi.version_details", "ocpi.credentials"}
 
 
+def _json_response(body: dict[str, Any], http_status: int) -> Response:
+    # Not jsonify: Flask's provider writes a Decimal as a string; OCPI numbers are numbers.
+    return Response(json_dumps(body), status=http_status, mimetype="application/json")
+
+
 def ocpi_response(
     data: Any = None, http_status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    response = jsonify(envelope(data))
-    response.status_code = http_status
+    response = _json_response(envelope(data), http_status)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -50,19 +81,33 @@ def ocpi_response(
 
 @bp.errorhandler(OcpiError)
 def _ocpi_error(exc: OcpiError) -> Response:
-    response = jsonify(envelope(status_code=exc.status_code, status_message=exc.message))
-    response.status_code = exc.http_status
-    return response
+    return _json_response(
+        envelope(status_code=exc.status_code, status_message=exc.message), exc.http_status
+    )
 
 
+# By code as well as by class: Flask prefers an app's handler for a code (app.py has them
+# for 404 and 405, serving pages) over a blueprint's handler for a class.
 @bp.errorhandler(HTTPException)
+@bp.errorhandler(404)
+@bp.errorhandler(405)
 def _http_error(exc: HTTPException) -> Response:
     status = StatusCode.CLIENT_ERROR if (exc.code or 500) < 500 else StatusCode.SERVER_ERROR
-    response = jsonify(envelope(status_code=status, status_message=exc.description))
-    response.status_code = exc.code or 500
+    response = _json_response(
+        envelope(status_code=status, status_message=exc.description), exc.code or 500
+    )
     if exc.code == 405 and getattr(exc, "valid_methods", None):
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
+
+
+@bp.before_request
+def _check_method() -> None:
+    allowed = bp.allowed_methods[(request.endpoint or "").partition(".")[2]]
+    if "GET" in allowed:
+        allowed = allowed | {"HEAD"}
+    if request.method not in allowed | {"OPTIONS"}:
+        raise MethodNotAllowed(valid_methods=sorted(allowed))
 
 
 @bp.before_request
@@ -92,9 +137,9 @@ def _authenticate() -> None:
             http_status=401,
         )
     g.party = party
-    if request.method in {"POST", "PUT", "PATCH"}:
-        if request.content_length and request.content_length > MAX_BODY_BYTES:
-            raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
+    too_large = (request.content_length or 0) > MAX_BODY_BYTES
+    if request.method in {"POST", "PUT", "PATCH"} and too_large:
+        raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
 
 
 @bp.after_request
@@ -121,12 +166,17 @@ def json_body() -> Any:
     if len(raw) > MAX_BODY_BYTES:
         raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
     try:
-        return json.loads(raw, parse_float=Decimal)
+        return json.loads(raw, parse_float=Decimal, parse_constant=_not_json)
     except ValueError as exc:
         # status_codes.asciidoc: a body that is not valid JSON is an HTTP 400.
         raise OcpiError(
             StatusCode.INVALID_PARAMETERS, f"Request body is not valid JSON: {exc}", 400
         ) from exc
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have.
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _require_owner(country_code: str, party_id: str) -> Party:
@@ -258,27 +308,42 @@ def location(
         data = row.data
         evses = data.setdefault("evses", [])
         if connector_id is None:
-            wire.parse(wire.Evse, body)
-            _replace(evses, "uid", evse_uid, body)
+            evse_in = wire.parse(wire.Evse, body)
+            _require_same_id("uid", evse_in.uid, evse_uid)
+            created = _replace(evses, "uid", evse_uid, body)
         else:
-            wire.parse(wire.Connector, body)
+            connector = wire.parse(wire.Connector, body)
+            _require_same_id("id", connector.id, connector_id)
             evse = store._child(evses, "uid", evse_uid, "EVSE")
-            _replace(evse.setdefault("connectors", []), "id", connector_id, body)
-        data["last_updated"] = body.get("last_updated", data["last_updated"])
-        row, created = store.upsert_location(party, data)
-        created = False
+            created = _replace(evse.setdefault("connectors", []), "id", connector_id, body)
+            # mod_locations: a Connector PUT sets the new last_updated on its EVSE too...
+            evse["last_updated"] = body["last_updated"]
+        # ...and an EVSE or Connector PUT on the Location.
+        data["last_updated"] = body["last_updated"]
+        row, _ = store.upsert_location(party, data)
     db.session.commit()
     signals.location_updated.send("ocpi", party_pk=party.pk, location_id=row.location_id,
                                   evse_uid=evse_uid)
     return ocpi_response(http_status=201 if created else 200)
 
 
-def _replace(items: list[dict[str, Any]], field: str, value: str, new: dict[str, Any]) -> None:
+def _replace(items: list[dict[str, Any]], field: str, value: str, new: dict[str, Any]) -> bool:
+    """Put `new` in place of the item whose `field` is `value`; True if it was added."""
     for index, item in enumerate(items):
         if str(item.get(field, "")).upper() == value.upper():
             items[index] = new
-            return
+            return False
     items.append(new)
+    return True
+
+
+def _require_same_id(field: str, sent: str, in_url: str) -> None:
+    # transport_and_format, Client Owned Object Push: an id differing from the URL is 2001.
+    if sent.upper() != in_url.upper():
+        raise OcpiError(
+            StatusCode.INVALID_PARAMETERS,
+            f"{field} {sent!r} in the body differs from {in_url!r} in the URL",
+        )
 
 
 # --- Tariffs receiver -------------------------------------------------------------------
@@ -422,7 +487,8 @@ def tokens() -> Response:
     query = select(IssuedToken)
     try:
         if request.args.get("date_from"):
-            query = query.where(IssuedToken.last_updated >= parse_datetime(request.args["date_from"]))
+            date_from = parse_datetime(request.args["date_from"])
+            query = query.where(IssuedToken.last_updated >= date_from)
         if request.args.get("date_to"):
             query = query.where(IssuedToken.last_updated < parse_datetime(request.args["date_to"]))
     except ValueError as exc:

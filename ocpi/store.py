@@ -1,7 +1,8 @@
 """Storing what CPOs send, whether pushed to our receivers or pulled from their senders.
 
 Each function validates with the wire model first, so nothing is stored half-way, and
-leaves committing to the caller; the caller sends the signal after the commit.
+leaves committing to the caller; the caller sends the signal after the commit. The JSON is
+stored with its numbers exact (json_dumps), so what a CPO sent is what a GET returns.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from ocpi.models import (
     OcpiSession,
     OcpiTariff,
     Party,
-    dump_json,
     load_json,
 )
-from ocpi.transport import OcpiError, StatusCode, parse_datetime
+from ocpi.transport import OcpiError, StatusCode, json_dumps, parse_datetime
 
 
 def _key(value: str) -> str:
@@ -53,7 +53,7 @@ def upsert_location(party: Party, data: dict[str, Any]) -> tuple[OcpiLocation, b
             location_id=_key(location.id),
         )
         db.session.add(row)
-    row.raw = dump_json(data)
+    row.raw = json_dumps(data)
     row.time_zone = location.time_zone
     row.last_updated = location.last_updated
     db.session.flush()
@@ -99,7 +99,7 @@ def patch_location(
         evse = _child(data["evses"], "uid", evse_uid, "EVSE")
         evse["last_updated"] = patch["last_updated"]
     location = wire.parse(wire.Location, data)
-    row.raw = dump_json(data)
+    row.raw = json_dumps(data)
     row.last_updated = location.last_updated
     _index_evses(row, location)
 
@@ -129,7 +129,7 @@ def upsert_tariff(party: Party, data: dict[str, Any]) -> tuple[OcpiTariff, bool]
             tariff_id=_key(tariff.id),
         )
         db.session.add(row)
-    row.raw = dump_json(data)
+    row.raw = json_dumps(data)
     row.last_updated = tariff.last_updated
     db.session.flush()
     return row, created
@@ -196,7 +196,7 @@ def _fill_session(row: OcpiSession, session: wire.Session, data: dict[str, Any])
     row.token_uid = _key(session.cdr_token.uid)
     row.status = session.status.value
     row.last_updated = session.last_updated
-    row.raw = dump_json(data)
+    row.raw = json_dumps(data)
 
 
 def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
@@ -224,7 +224,7 @@ def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
         currency=cdr.currency.upper(),
         total_cost_excl_vat=cdr.total_cost.excl_vat,
         total_cost_incl_vat=cdr.total_cost.incl_vat,
-        raw=dump_json(data),
+        raw=json_dumps(data),
     )
     db.session.add(row)
     db.session.flush()
