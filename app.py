@@ -76,7 +76,12 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     @app.errorhandler(404)
     @app.errorhandler(405)
     def not_found(exc: HTTPException) -> Any:
-        # Scripts and apps calling the JSON API get JSON, people get a page.
+        # CPOs get the OCPI envelope, scripts and apps calling the JSON API get JSON,
+        # people get a page.
+        if request.path == "/ocpi" or request.path.startswith("/ocpi/"):
+            from ocpi.server import _http_error
+
+            return _http_error(exc)
         if request.path.startswith("/api/"):
             code = "not_found" if exc.code == 404 else "method_not_allowed"
             return jsonify(error={"code": code, "message": exc.description}), exc.code

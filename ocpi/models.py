@@ -17,7 +17,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from ocpi.transport import now_utc
+from ocpi.transport import json_dumps, now_utc
 
 
 def token_hash(token: str) -> str:
@@ -25,22 +25,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def dump_json(data: Any) -> str:
-    return json.dumps(data, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+# Stored OCPI JSON keeps every number's exact digits: written from Decimals, read into them.
+dump_json = json_dumps
 
 
 def load_json(text: str) -> Any:
     return json.loads(text, parse_float=Decimal)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        from ocpi.transport import format_datetime
-
-        return format_datetime(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class Party(db.Model):

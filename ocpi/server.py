@@ -25,6 +25,7 @@ from ocpi.transport import (
     envelope,
     format_datetime,
     json_dumps,
+    new_request_id,
     now_utc,
     pagination_headers,
     parse_datetime,
@@ -144,7 +145,8 @@ def _authenticate() -> None:
 
 @bp.after_request
 def _correlation(response: Response) -> Response:
-    response.headers["X-Request-ID"] = request.headers.get("X-Request-ID", "")
+    # Echo the peer's request id, or give the response one of its own.
+    response.headers["X-Request-ID"] = request.headers.get("X-Request-ID") or new_request_id()
     response.headers["X-Correlation-ID"] = request.headers.get("X-Correlation-ID", "")
     party: Party | None = g.get("party")
     if party is not None and party.country_code and request.endpoint not in CONFIGURATION_ENDPOINTS:

@@ -975,3 +975,19 @@ def test_every_answer_is_an_envelope(api: Api, party: Party) -> None:
         (404, 2004), (404, 2000), (404, 2000), (405, 2000),
     ]
 
+
+
+def test_unknown_ocpi_path_answers_in_the_envelope(client: Any, party: Party) -> None:
+    response = client.get("/ocpi/2.2.1/nonsense", headers=AUTH)
+    assert response.status_code == 404
+    body = envelope_of(response)
+    assert 2000 <= body["status_code"] < 3000
+
+
+def test_request_ids_are_echoed_or_created(client: Any, party: Party) -> None:
+    echoed = client.get("/ocpi/versions", headers={**AUTH, "X-Request-ID": "req-1",
+                                                   "X-Correlation-ID": "corr-1"})
+    assert echoed.headers["X-Request-ID"] == "req-1"
+    assert echoed.headers["X-Correlation-ID"] == "corr-1"
+    created = client.get("/ocpi/versions", headers=AUTH)
+    assert len(created.headers["X-Request-ID"]) == 36
