@@ -8,7 +8,7 @@ stored with its numbers exact (json_dumps), so what a CPO sent is what a GET ret
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -25,19 +25,27 @@ from ocpi.models import (
 )
 from ocpi.transport import OcpiError, StatusCode, json_dumps, parse_datetime
 
+M = TypeVar("M", OcpiLocation, OcpiTariff, OcpiSession, OcpiCdr)
+
 
 def _key(value: str) -> str:
     return value.upper()
 
 
-def find_location(country_code: str, party_id: str, location_id: str) -> OcpiLocation | None:
+def _find(model: type[M], id_column: Any, country_code: str, party_id: str,
+          object_id: str) -> M | None:
+    """A client-owned object by its owner and id, compared as CiStrings."""
     return db.session.scalar(
-        select(OcpiLocation).where(
-            OcpiLocation.country_code == _key(country_code),
-            OcpiLocation.party_id == _key(party_id),
-            OcpiLocation.location_id == _key(location_id),
+        select(model).where(
+            model.country_code == _key(country_code),
+            model.party_id == _key(party_id),
+            id_column == _key(object_id),
         )
     )
+
+
+def find_location(country_code: str, party_id: str, location_id: str) -> OcpiLocation | None:
+    return _find(OcpiLocation, OcpiLocation.location_id, country_code, party_id, location_id)
 
 
 def upsert_location(party: Party, data: dict[str, Any]) -> tuple[OcpiLocation, bool]:
@@ -113,13 +121,7 @@ def _child(items: list[dict[str, Any]], field: str, value: str, what: str) -> di
 
 def upsert_tariff(party: Party, data: dict[str, Any]) -> tuple[OcpiTariff, bool]:
     tariff = wire.parse(wire.Tariff, data)
-    row = db.session.scalar(
-        select(OcpiTariff).where(
-            OcpiTariff.country_code == _key(tariff.country_code),
-            OcpiTariff.party_id == _key(tariff.party_id),
-            OcpiTariff.tariff_id == _key(tariff.id),
-        )
-    )
+    row = find_tariff(tariff.country_code, tariff.party_id, tariff.id)
     created = row is None
     if row is None:
         row = OcpiTariff(
@@ -136,23 +138,11 @@ def upsert_tariff(party: Party, data: dict[str, Any]) -> tuple[OcpiTariff, bool]
 
 
 def find_tariff(country_code: str, party_id: str, tariff_id: str) -> OcpiTariff | None:
-    return db.session.scalar(
-        select(OcpiTariff).where(
-            OcpiTariff.country_code == _key(country_code),
-            OcpiTariff.party_id == _key(party_id),
-            OcpiTariff.tariff_id == _key(tariff_id),
-        )
-    )
+    return _find(OcpiTariff, OcpiTariff.tariff_id, country_code, party_id, tariff_id)
 
 
 def find_session(country_code: str, party_id: str, session_id: str) -> OcpiSession | None:
-    return db.session.scalar(
-        select(OcpiSession).where(
-            OcpiSession.country_code == _key(country_code),
-            OcpiSession.party_id == _key(party_id),
-            OcpiSession.session_id == _key(session_id),
-        )
-    )
+    return _find(OcpiSession, OcpiSession.session_id, country_code, party_id, session_id)
 
 
 def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:
@@ -202,13 +192,7 @@ def _fill_session(row: OcpiSession, session: wire.Session, data: dict[str, Any])
 def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
     """Store a new CDR; a CDR already received (same owner and id) is returned unchanged."""
     cdr = wire.parse(wire.Cdr, data)
-    existing = db.session.scalar(
-        select(OcpiCdr).where(
-            OcpiCdr.country_code == _key(cdr.country_code),
-            OcpiCdr.party_id == _key(cdr.party_id),
-            OcpiCdr.cdr_id == _key(cdr.id),
-        )
-    )
+    existing = _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id)
     if existing is not None:
         return existing, False
     row = OcpiCdr(

@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from ocpi.transport import format_datetime
+from ocpi.transport import format_datetime, json_dumps
 
 
 def plain(value: Any) -> Any:
@@ -29,23 +29,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any) -> str:
-    """JSON text; a Decimal is written with exactly its digits (4.00 stays 4.00)."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} has no JSON representation")
-        return format(value, "f")
-    if isinstance(value, dict):
-        members = (f"{json.dumps(str(k), ensure_ascii=False)}:{dumps(v)}" for k, v in value.items())
-        return "{" + ",".join(members) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(dumps(v) for v in value) + "]"
-    if isinstance(value, (datetime, Enum)):
-        return dumps(plain(value))
-    if isinstance(value, float):
-        # Only non-money values (behaviour knobs like result_delay) are floats.
-        return json.dumps(value)
-    return json.dumps(value, ensure_ascii=False)
+# JSON text with every Decimal written as exactly its digits (4.00 stays 4.00): the same
+# writer ScanCharge uses, since the simulator shares ocpi.transport by design.
+dumps = json_dumps
 
 
 def loads(text: str | bytes) -> Any:
