@@ -117,6 +117,19 @@ def test_failed_start_releases_the_hold(
     assert "Nothing was charged" in final["failure"]["message"]
     assert intent(stack, charge["payment"]["payment_intent"]).status == "canceled"
     assert not messages(stack, "sessions", "out")
+    start = next(m for m in messages(stack, "commands", "in")
+                 if m["url"].endswith("/START_SESSION"))
+    results = [m for m in messages(stack, "commands", "out") if "/START_SESSION/" in m["url"]]
+    if behaviour == "reject":
+        assert start["response"]["data"]["result"] == "REJECTED"
+        assert results == []
+    else:
+        assert start["response"]["data"]["result"] == "ACCEPTED"
+        expected = {"timeout_result": "TIMEOUT", "evse_occupied": "EVSE_OCCUPIED",
+                    "failed": "FAILED"}[behaviour]
+        assert [m["request"]["result"] for m in results] == [expected]
+        assert results[0]["url"] == start["request"]["response_url"]
+        assert results[0]["http_status"] == 200
 
 
 def test_no_command_result_before_the_deadline_releases_the_hold(live_stack: LiveStack) -> None:
@@ -126,6 +139,10 @@ def test_no_command_result_before_the_deadline_releases_the_hold(live_stack: Liv
     final = stack.wait_status(charge["id"], "RELEASED", timeout=10)
     assert final["failure"]["code"] == "START_NO_RESULT"
     assert intent(stack, charge["payment"]["payment_intent"]).status == "canceled"
+    start = next(m for m in messages(stack, "commands", "in")
+                 if m["url"].endswith("/START_SESSION"))
+    assert start["response"]["data"] == {"result": "ACCEPTED", "timeout": 1}
+    assert not [m for m in messages(stack, "commands", "out") if "/START_SESSION/" in m["url"]]
 
 
 def test_declined_card_leaves_the_charge_waiting_for_another_card(live_stack: LiveStack) -> None:
