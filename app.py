@@ -160,6 +160,49 @@ def register_cli(app: Flask) -> None:
             click.echo(f"{p.pk:>3}  {p.status:<12} {p.country_code or '--'}/{p.party_id or '---'}"
                        f"  OCPI {p.version or '-':<6} {p.name}  {p.versions_url or ''}")
 
+    def find_party(ref: str):
+        from ocpi.models import Party
+
+        party = None
+        if ref.isdigit():
+            party = db.session.get(Party, int(ref))
+        if party is None:
+            party = db.session.scalar(select(Party).where(Party.name == ref))
+        if party is None:
+            raise click.ClickException(f"no CPO connection {ref!r}: see 'cpo list'")
+        return party
+
+    @cpo.command("refresh")
+    @click.argument("party")
+    def cpo_refresh(party: str) -> None:
+        """Rotate the tokens with a CPO and fetch its endpoints again (credentials PUT)."""
+        from ocpi.credentials import refresh
+        from ocpi.transport import OcpiError
+
+        found = find_party(party)
+        try:
+            refresh(found)
+        except OcpiError as exc:
+            raise click.ClickException(f"refresh failed (OCPI {exc.status_code}): "
+                                       f"{exc.message}") from exc
+        click.echo(f"{found.name}: new tokens exchanged, OCPI {found.version}, "
+                   f"{len(found.endpoints)} endpoints.")
+
+    @cpo.command("disconnect")
+    @click.argument("party")
+    def cpo_disconnect(party: str) -> None:
+        """Unregister from a CPO (credentials DELETE) and stop accepting its requests."""
+        from ocpi.credentials import disconnect
+        from ocpi.transport import OcpiError
+
+        found = find_party(party)
+        try:
+            disconnect(found)
+        except OcpiError as exc:
+            click.echo(f"The CPO could not be told ({exc.message}); disconnected on our side.",
+                       err=True)
+        click.echo(f"{found.name}: disconnected.")
+
     @cpo.command("sync")
     @click.option("--full", is_flag=True, help="Import everything, not only what changed.")
     def cpo_sync(full: bool) -> None:

@@ -202,3 +202,59 @@ def unregister(party: Party) -> None:
     party.incoming_token_hash = None
     party.outgoing_token = None
     db.session.commit()
+
+
+def _their_credentials_url(party: Party) -> str:
+    url = party.endpoint("credentials")
+    if not url:
+        raise OcpiError(
+            StatusCode.NO_MATCHING_ENDPOINTS, f"{party.name} has no credentials endpoint"
+        )
+    return url
+
+
+def refresh(party: Party) -> Party:
+    """PUT new credentials to the party: a new token for it to use towards us, and its
+    current version and endpoints fetched again (credentials.asciidoc, PUT)."""
+    if party.status != "CONNECTED":
+        raise OcpiError(StatusCode.CLIENT_ERROR, f"{party.name} is not connected")
+    client = OcpiClient.for_party(party)
+    version, endpoints = _negotiate(client, party.versions_url or "")
+    _check_endpoints(endpoints)
+    party.endpoints = endpoints
+    party.version = version
+    token_b = new_token()
+    previous_hash = party.incoming_token_hash
+    # Both tokens work while the PUT is under way: the CPO may call us with the new one
+    # before answering, or with the old one until it has stored the new.
+    party.incoming_token_hash = token_hash(token_b)
+    db.session.commit()
+    try:
+        payload, _ = OcpiClient.for_party(party).request(
+            "PUT", _their_credentials_url(party), module="credentials",
+            body=our_credentials(token_b),
+        )
+        theirs = wire.parse(wire.Credentials, payload.get("data"))
+    except OcpiError:
+        party.incoming_token_hash = previous_hash
+        db.session.commit()
+        raise
+    _apply_roles(party, theirs)
+    party.outgoing_token = theirs.token
+    db.session.commit()
+    return party
+
+
+def disconnect(party: Party) -> None:
+    """Unregister from the party (DELETE on its credentials), then forget its tokens.
+
+    Our side is cleared even when the party cannot be reached: an operator who disconnects
+    a CPO must not keep accepting its requests.
+    """
+    try:
+        if party.status == "CONNECTED" and party.outgoing_token:
+            OcpiClient.for_party(party).request(
+                "DELETE", _their_credentials_url(party), module="credentials"
+            )
+    finally:
+        unregister(party)

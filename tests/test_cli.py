@@ -123,3 +123,42 @@ def test_operator_command_sets_a_login(app: Any) -> None:
     operator = db.session.scalar(db.select(Operator))
     assert operator.email == "ops@example.com"
     assert operator.check_password("s3cret-pass")
+
+
+def _connect(served_app: Any, simulator: Any) -> Party:
+    from ocpi.credentials import connect
+
+    return connect(f"{simulator.url}/ocpi/versions", simulator.settings.token_a, "Sim CPO")
+
+
+def test_cpo_refresh_rotates_tokens_both_ways(served_app: Any, simulator: Any) -> None:
+    party = _connect(served_app, simulator)
+    old_outgoing, old_incoming = party.outgoing_token, party.incoming_token_hash
+    result = served_app.test_cli_runner().invoke(args=["cpo", "refresh", "Sim CPO"])
+    assert result.exit_code == 0, result.output
+    assert "new tokens exchanged" in result.output
+    db.session.expire_all()
+    party = db.session.get(Party, party.pk)
+    assert party.outgoing_token != old_outgoing
+    assert party.incoming_token_hash != old_incoming
+    # The new token C works against the simulator.
+    from ocpi.client import OcpiClient
+
+    assert OcpiClient.for_party(party).get(f"{simulator.url}/ocpi/2.2.1/locations",
+                                           module="locations")
+    puts = [m for m in simulator.log if m["module"] == "credentials" and m["method"] == "PUT"]
+    assert [m["http_status"] for m in puts] == [200]
+
+
+def test_cpo_disconnect_unregisters_and_refuses_the_cpo(served_app: Any, simulator: Any) -> None:
+    party = _connect(served_app, simulator)
+    result = served_app.test_cli_runner().invoke(args=["cpo", "disconnect", str(party.pk)])
+    assert result.exit_code == 0, result.output
+    assert "disconnected" in result.output
+    assert not simulator.registered
+    db.session.expire_all()
+    party = db.session.get(Party, party.pk)
+    assert (party.status, party.outgoing_token, party.incoming_token_hash) == (
+        "DISCONNECTED", None, None)
+    unknown = served_app.test_cli_runner().invoke(args=["cpo", "disconnect", "nobody"])
+    assert unknown.exit_code != 0 and "no CPO connection" in unknown.output
