@@ -225,8 +225,8 @@ def refresh(party: Party) -> Party:
     party.version = version
     token_b = new_token()
     previous_hash = party.incoming_token_hash
-    # Both tokens work while the PUT is under way: the CPO may call us with the new one
-    # before answering, or with the old one until it has stored the new.
+    # The CPO fetches our endpoints with the new token while answering the PUT, so the new
+    # token must open our side before we send it; the old one stops working from here.
     party.incoming_token_hash = token_hash(token_b)
     db.session.commit()
     try:
