@@ -63,6 +63,9 @@ class Config:
 
     # The hold placed before charging, in minor units of the tariff's currency.
     DEFAULT_HOLD_MINOR = _int("DEFAULT_HOLD_MINOR", 30000)
+    # After a start with no answer (timeout, no result), the hold is kept this many seconds
+    # more, so a Session that arrives late can still be charged.
+    LATE_SESSION_GRACE = _int("LATE_SESSION_GRACE", 120)
     # A charge nobody paid for is given up after this many seconds.
     UNPAID_CHARGE_TTL = _int("UNPAID_CHARGE_TTL", 900)
 

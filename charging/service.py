@@ -120,6 +120,20 @@ def fail(charge: Charge, code: str, detail: str | None) -> None:
     charge.failure_detail = detail
 
 
+# Outcomes after which the charger may still start (the command got lost, not refused):
+# the hold is kept a little longer so a late Session can still be charged.
+UNCERTAIN_START_FAILURES = {"START_TIMEOUT", "START_NO_RESULT", "CPO_UNREACHABLE"}
+
+
+def fail_start(charge: Charge, code: str, detail: str | None, cause: Cause) -> None:
+    """The start failed: release the hold, at once when the charger refused, after
+    LATE_SESSION_GRACE when it may yet start."""
+    fail(charge, code, detail)
+    move(charge, S.START_FAILED, cause)
+    delay = current_app.config["LATE_SESSION_GRACE"] if code in UNCERTAIN_START_FAILURES else None
+    enqueue_after_commit("charging.release_hold", charge.pk, delay=delay)
+
+
 # --- The driver -------------------------------------------------------------------------
 
 
@@ -373,13 +387,12 @@ def start(charge_pk: int) -> None:
             if command.response_result == "ERROR"
             else f"START_{command.response_result}"
         )
-        fail(charge, code, command.response_message)
-        move(
+        fail_start(
             charge,
-            S.START_FAILED,
+            code,
+            command.response_message,
             Cause("ocpi", command.uid, f"START_SESSION {command.response_result}"),
         )
-        enqueue_after_commit("charging.release_hold", charge.pk)
     db.session.commit()
 
 
@@ -441,18 +454,17 @@ def command_deadline(command_uid: str) -> None:
     charge = lock_charge(pk)
     if charge.state == S.STARTING:
         seconds = command.timeout_seconds or current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"]
-        fail(charge, "START_NO_RESULT", "The charger did not answer in time.")
-        move(
+        fail_start(
             charge,
-            S.START_FAILED,
+            "START_NO_RESULT",
+            "The charger did not answer in time.",
             Cause("deadline", command_uid, f"no CommandResult within {seconds} s"),
         )
-        enqueue_after_commit("charging.release_hold", charge.pk)
     db.session.commit()
 
 
 # Flags that need a person: the sweeper leaves such charges alone.
-OPERATOR_FLAGS = {"CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED"}
+OPERATOR_FLAGS = {"CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED", "UNPAID_SESSION"}
 RELEASABLE = {S.START_FAILED, S.CANCELLED, S.EXPIRED, S.ENDED}
 
 
@@ -511,6 +523,28 @@ def send_stop(charge_pk: int) -> None:
             S.CHARGING,
             Cause("ocpi", command.uid, f"STOP_SESSION {command.response_result}"),
         )
+    db.session.commit()
+
+
+def stop_unpaid_session(charge_pk: int) -> None:
+    """STOP_SESSION for a Session that started after its hold was released."""
+    charge = db.session.get(Charge, charge_pk)
+    if charge is None or not charge.session_id:
+        return
+    party = db.session.get(Party, charge.party_pk)
+    command = ocpi_commands().send_command(
+        party,
+        wire.CommandType.STOP_SESSION,
+        {"session_id": charge.session_id},
+        correlation_id=charge.public_id,
+    )
+    charge = lock_charge(charge_pk)
+    note(
+        charge,
+        Cause(
+            "ocpi", command.uid, f"STOP_SESSION for the unpaid Session: {command.response_result}"
+        ),
+    )
     db.session.commit()
 
 
@@ -619,9 +653,7 @@ def on_command_result(
         elif result == "ACCEPTED":
             move(charge, S.CHARGING, cause)
         else:
-            fail(charge, f"START_{result}", message)
-            move(charge, S.START_FAILED, cause)
-            enqueue_after_commit("charging.release_hold", charge.pk)
+            fail_start(charge, f"START_{result}", message, cause)
     elif command_type == "STOP_SESSION":
         if result != "ACCEPTED" and charge.state == S.STOPPING:
             fail(charge, f"STOP_{result}", message)
@@ -651,6 +683,28 @@ def on_session_updated(
     cause = Cause("ocpi", f"session {figures['session_id']}", f"Session {status}")
     if status == "ACTIVE" and charge.state == S.STARTING:
         move(charge, S.CHARGING, cause)
+    elif status in {"ACTIVE", "COMPLETED"} and charge.state == S.START_FAILED:
+        # The start looked failed (no answer in time) but the charger started after all;
+        # the hold is still in place, so the session is charged as any other.
+        charge.failure_code = charge.failure_detail = None
+        move(charge, S.CHARGING, Cause("ocpi", cause.ref, f"late Session {status}"))
+        if status == "COMPLETED":
+            move(charge, S.ENDED, cause)
+    elif status == "ACTIVE" and charge.state in {S.RELEASED, S.EXPIRED, S.CANCELLED}:
+        # Charging with no money held: stop it and tell an operator.
+        if charge.failure_code != "UNPAID_SESSION":
+            fail(
+                charge,
+                "UNPAID_SESSION",
+                f"Session {figures['session_id']} after the hold was released",
+            )
+            note(
+                charge,
+                Cause(
+                    "ocpi", cause.ref, "Session started after the hold was released: stopping it"
+                ),
+            )
+            enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
     elif status in {"COMPLETED", "INVALID"} and charge.state in {S.CHARGING, S.STOPPING}:
         move(charge, S.ENDED, cause)
         if charge.cdr_pk is not None:
@@ -670,7 +724,10 @@ def on_cdr_received(
         charge.cdr_pk = cdr_pk
     cdr = db.session.get(OcpiCdr, cdr_pk)
     cause = Cause("ocpi", f"cdr {cdr.cdr_id}", "CDR received")
-    if charge.state == S.STARTING:  # the Session never reached us; the CDR says it happened
+    if charge.state in {S.STARTING, S.START_FAILED}:
+        # The Session never reached us (or came after the start looked failed): the CDR
+        # says charging happened.
+        charge.failure_code = charge.failure_detail = None
         move(charge, S.CHARGING, cause)
     if charge.state in {S.CHARGING, S.STOPPING}:
         move(charge, S.ENDED, cause)
@@ -743,9 +800,12 @@ def sweep() -> dict[str, int]:
         elif overdue:  # the start was never sent (a crash between commit and send)
             locked = lock_charge(charge.pk)
             if locked.state == S.STARTING:
-                fail(locked, "CPO_UNREACHABLE", "START_SESSION was never sent")
-                move(locked, S.START_FAILED, Cause("system", note="START_SESSION never sent"))
-                enqueue_after_commit("charging.release_hold", locked.pk)
+                fail_start(
+                    locked,
+                    "CPO_UNREACHABLE",
+                    "START_SESSION was never sent",
+                    Cause("system", note="START_SESSION never sent"),
+                )
             db.session.commit()
             counts["deadline"] += 1
     for charge in due(S.STOPPING, grace + result_wait):

@@ -3,10 +3,13 @@
     CREATED → AUTHORIZED → STARTING → CHARGING → STOPPING → ENDED → CAPTURED → REFUNDED
        │          │            │          └──────────────────→ ENDED    └→ RELEASED
        │          │            └→ START_FAILED → RELEASED
+       │          │                     └→ CHARGING (a late Session)
        └→ EXPIRED └→ CANCELLED
 
 A charge leaves CHARGING for ENDED directly when the CPO ends the session by itself (the car
-is full); STOPPING returns to CHARGING when the CPO refuses the STOP_SESSION command.
+is full); STOPPING returns to CHARGING when the CPO refuses the STOP_SESSION command; and
+START_FAILED goes on to CHARGING when a Session arrives after the start looked failed (no
+answer in time) while the hold is still in place.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
     S.STOPPING: frozenset({S.ENDED, S.CHARGING}),
     S.ENDED: frozenset({S.CAPTURED, S.RELEASED}),
     S.CAPTURED: frozenset({S.REFUNDED}),
-    S.START_FAILED: frozenset({S.RELEASED}),
+    S.START_FAILED: frozenset({S.RELEASED, S.CHARGING}),
     S.RELEASED: frozenset(),
     S.EXPIRED: frozenset(),
     S.CANCELLED: frozenset(),

@@ -161,7 +161,8 @@ def running_stack(make_app: Callable[..., Any], **overrides: Any) -> Iterator[Li
         base_url="", token_a=token_a, time_factor=600.0, tick_seconds=0.2, result_delay=0.1,
     ))
     sim_server = ServerThread(simulator.app).start()
-    settings = {"OCPI_DEFAULT_COMMAND_TIMEOUT": 5, "QUEUE_MAX_POLL_DELAY": 0.05, **overrides}
+    settings = {"OCPI_DEFAULT_COMMAND_TIMEOUT": 5, "QUEUE_MAX_POLL_DELAY": 0.05,
+                "LATE_SESSION_GRACE": 1, **overrides}
     application = make_app(**settings)
     server = ServerThread(application)
     application.config["PUBLIC_BASE_URL"] = server.url

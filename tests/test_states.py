@@ -44,6 +44,7 @@ ALLOWED = {
     (S.ENDED, S.RELEASED),  # zero cost
     (S.CAPTURED, S.REFUNDED),
     (S.START_FAILED, S.RELEASED),
+    (S.START_FAILED, S.CHARGING),
 }
 
 ALL_PAIRS = list(product(ChargeStatus, repeat=2))
