@@ -464,7 +464,10 @@ def command_deadline(command_uid: str) -> None:
 
 
 # Flags that need a person: the sweeper leaves such charges alone.
-OPERATOR_FLAGS = {"CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED", "UNPAID_SESSION"}
+OPERATOR_FLAGS = {
+    "CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED", "UNPAID_SESSION", "CDR_CREDITED",
+    "CDR_REPLACED",
+}
 RELEASABLE = {S.START_FAILED, S.CANCELLED, S.EXPIRED, S.ENDED}
 
 
@@ -720,10 +723,18 @@ def on_cdr_received(
         log.warning("CDR %s matches no charge", cdr_pk)
         return
     charge = lock_charge(pk)
+    cdr = db.session.get(OcpiCdr, cdr_pk)
+    if cdr.data.get("credit"):
+        _on_credit_cdr(charge, cdr)
+        db.session.commit()
+        return
+    cause = Cause("ocpi", f"cdr {cdr.cdr_id}", "CDR received")
     if charge.cdr_pk is None:
         charge.cdr_pk = cdr_pk
-    cdr = db.session.get(OcpiCdr, cdr_pk)
-    cause = Cause("ocpi", f"cdr {cdr.cdr_id}", "CDR received")
+    elif charge.cdr_pk != cdr_pk:
+        # A replacement after a credit CDR, for a charge already settled: money may differ.
+        fail(charge, "CDR_REPLACED", f"CDR {cdr.cdr_id} after the charge was settled")
+        cause = Cause("ocpi", f"cdr {cdr.cdr_id}", "another CDR for a settled charge: flagged")
     if charge.state in {S.STARTING, S.START_FAILED}:
         # The Session never reached us (or came after the start looked failed): the CDR
         # says charging happened.
@@ -736,6 +747,22 @@ def on_cdr_received(
     if charge.state == S.ENDED:
         enqueue_after_commit("charging.settle", charge.pk)
     db.session.commit()
+
+
+def _on_credit_cdr(charge: Charge, credit: OcpiCdr) -> None:
+    """A Credit CDR voids an earlier CDR (mod_cdrs: Credit CDRs); its replacement follows."""
+    original_id = credit.data.get("credit_reference_id")
+    linked = db.session.get(OcpiCdr, charge.cdr_pk) if charge.cdr_pk else None
+    cause = Cause("ocpi", f"cdr {credit.cdr_id}", f"credit CDR for {original_id}")
+    if linked is not None and linked.cdr_id == str(original_id).upper() \
+            and charge.state == S.ENDED:
+        charge.cdr_pk = None  # not settled yet: wait for the replacement CDR
+        note(charge, Cause(cause.kind, cause.ref, f"{cause.note}: waiting for its replacement"))
+    elif charge.state in {S.CAPTURED, S.REFUNDED}:
+        fail(charge, "CDR_CREDITED", f"credit CDR {credit.cdr_id} after capture")
+        note(charge, Cause(cause.kind, cause.ref, f"{cause.note} after capture: flagged"))
+    else:
+        note(charge, cause)
 
 
 # --- Sweeping: nothing is lost if a task or a signal was ---------------------------------

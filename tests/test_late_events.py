@@ -111,3 +111,48 @@ def test_uncertain_start_failures_keep_the_hold_a_little(app: Any, party: Party,
     # Without a consumer, a delayed task waits in the queue with its eta set.
     tasks = app.extensions["queue"].huey.pending()
     assert [(t.name, t.eta is not None) for t in tasks] == [("charging.release_hold", delayed)]
+
+
+def _cdr(**changes: Any) -> dict[str, Any]:
+    from test_settle_concurrency import CDR
+
+    return {**CDR, **changes}
+
+
+def test_a_credit_cdr_before_settling_waits_for_the_replacement(app: Any, party: Party) -> None:
+    charge = make_charge(party, S.STOPPING)
+    original, _ = store.store_cdr(party, _cdr())
+    db.session.commit()
+    service.on_cdr_received(original.pk, "REF1", "TOK1", None)
+    assert db.session.get(Charge, charge.pk).cdr_pk == original.pk
+
+    credit, _ = store.store_cdr(party, _cdr(id="CDR-1-C", credit=True,
+                                            credit_reference_id="CDR-1",
+                                            total_cost={"excl_vat": -36, "incl_vat": -45}))
+    db.session.commit()
+    service.on_cdr_received(credit.pk, "REF1", "TOK1", None)
+    db.session.expire_all()
+    charge = db.session.get(Charge, charge.pk)
+    assert (charge.status, charge.cdr_pk) == ("ENDED", None)
+
+    replacement, _ = store.store_cdr(party, _cdr(id="CDR-2",
+                                                 total_cost={"excl_vat": 30, "incl_vat": 37.5}))
+    db.session.commit()
+    service.on_cdr_received(replacement.pk, "REF1", "TOK1", None)
+    db.session.expire_all()
+    assert db.session.get(Charge, charge.pk).cdr_pk == replacement.pk
+
+
+def test_a_credit_cdr_after_capture_is_flagged(app: Any, party: Party) -> None:
+    charge = make_charge(party, S.CAPTURED)
+    original, _ = store.store_cdr(party, _cdr())
+    charge.cdr_pk = original.pk
+    credit, _ = store.store_cdr(party, _cdr(id="CDR-1-C", credit=True,
+                                            credit_reference_id="CDR-1",
+                                            total_cost={"excl_vat": -36, "incl_vat": -45}))
+    db.session.commit()
+    service.on_cdr_received(credit.pk, "REF1", "TOK1", None)
+    db.session.expire_all()
+    charge = db.session.get(Charge, charge.pk)
+    assert (charge.status, charge.failure_code, charge.cdr_pk) == (
+        "CAPTURED", "CDR_CREDITED", original.pk)
