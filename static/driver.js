@@ -186,6 +186,7 @@
         if (email) body.email = email;
         charge = await api("POST", "/api/v1/charges", body);
         chargeKey = key;
+        document.body.dataset.paying = "1"; // the status watcher must not reload from now on
       }
       return charge;
     }
@@ -586,6 +587,31 @@
     }
   }
 
+  // The charger's status, kept live while the driver looks at the page: a charger that
+  // becomes free (or taken) changes what the page offers, so the page is rendered again,
+  // unless the driver has started paying.
+  function watchCharger() {
+    const badge = $("evse-status");
+    if (!badge || !cfg.evse_id) return;
+    const every = 5000;
+    async function check() {
+      if (document.hidden) return;
+      let info;
+      try {
+        info = await api("GET", `/api/v1/chargers/${cfg.evse_id}`);
+      } catch (err) {
+        return; // a passing network problem: the next check tries again
+      }
+      badge.textContent = info.status_text;
+      badge.className = `status status-${String(info.status).toLowerCase()}`;
+      if (info.available !== cfg.available && !document.body.dataset.paying) {
+        window.location.reload();
+      }
+    }
+    window.setInterval(check, every);
+  }
+
   const pages = { charger: chargerPage, charge: chargePage, receipt: receiptPage };
   if (pages[cfg.page]) pages[cfg.page]();
+  if (cfg.page === "charger") watchCharger();
 })();

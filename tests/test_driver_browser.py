@@ -399,3 +399,27 @@ def test_stripe_mode_mounts_elements_on_the_charges_intent_and_retries_after_a_d
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_charger_status_stays_live_on_the_page(live_stack: LiveStack, page: Any) -> None:
+    """A status the CPO pushes reaches the open charger page within seconds."""
+    from extensions import db
+    from ocpi import store
+    from ocpi.models import OcpiEvse, OcpiLocation
+    from ocpi.transport import format_datetime, now_utc
+
+    page.goto(charger_url(live_stack))
+    assert page.locator("#evse-status").inner_text() == "Ledig"
+    assert page.locator("#pay-form").count() == 1
+    with live_stack.app.app_context():
+        evse = db.session.scalar(db.select(OcpiEvse).where(
+            OcpiEvse.evse_id == OcpiEvse.normalise_evse_id(live_stack.evse_id)))
+        location = db.session.get(OcpiLocation, evse.location_pk)
+        store.patch_location(location, {"status": "CHARGING",
+                                        "last_updated": format_datetime(now_utc())},
+                             evse.evse_uid, None)
+        db.session.commit()
+    # The page checks every 5 s; becoming unavailable renders it again without the form.
+    page.wait_for_function(
+        "document.querySelector('#evse-status')?.textContent === 'Laddar'", timeout=12_000)
+    page.wait_for_function("!document.querySelector('#pay-form')", timeout=12_000)
