@@ -1,14 +1,18 @@
-"""A simulated OCPI 2.2.1 CPO, so ScanCharge (the eMSP) can be tested end to end over HTTP.
+"""A simulated OCPI CPO (2.2.1 and/or 2.1.1), so ScanCharge (the eMSP) can be tested end to
+end over HTTP, and a simulated hub (ocpi.simulator.hub) to put in front of several of them.
 
-It is a separate Flask app with in-memory state: five Swedish demo locations, two ad-hoc
-tariffs, remote start/stop with sessions that charge in simulated time, CDRs, and switchable
-misbehaviour for failure-branch tests. It shares only ocpi.transport and ocpi.wire with
-ScanCharge, so it cannot accidentally agree with ScanCharge's own bugs.
+The simulator is a separate Flask app with in-memory state: five Swedish demo locations, two
+ad-hoc tariffs, remote start/stop with sessions that charge in simulated time, CDRs, and
+switchable misbehaviour for failure-branch tests. It shares only ocpi.transport and ocpi.wire
+with ScanCharge, so it cannot accidentally agree with ScanCharge's own bugs.
 
     sim = create_simulator(SimulatorSettings(base_url="", token_a="secret-a"))
     server = ServerThread(sim.app).start()   # from servers
     ...
     sim.shutdown(); server.stop()
+
+A 2.1.1 CPO: SimulatorSettings(..., versions=("2.1.1",)); one offering both lets the eMSP
+choose: versions=("2.1.1", "2.2.1"). A second CPO with its own ids: party_id="SI2".
 """
 
 from ocpi.simulator.core import Simulator, create_simulator

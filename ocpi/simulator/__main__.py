@@ -1,4 +1,6 @@
-"""Run the CPO simulator on its own: python -m ocpi.simulator --port 5001 --token-a TOKEN."""
+"""Run the CPO simulator on its own: python -m ocpi.simulator --port 5001 --token-a TOKEN.
+
+--versions 2.1.1 makes it a 2.1.1 CPO; --versions 2.1.1,2.2.1 offers both."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from servers import ServerThread
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ocpi.simulator",
-                                     description="OCPI 2.2.1 CPO simulator")
+                                     description="OCPI 2.2.1/2.1.1 CPO simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5001)
     parser.add_argument("--token-a", default="",
@@ -25,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="simulated seconds per real second")
     parser.add_argument("--tick-seconds", type=float, default=1.0,
                         help="real seconds between session updates")
+    parser.add_argument("--versions", default="2.2.1",
+                        help="comma-separated OCPI versions to offer, e.g. 2.1.1,2.2.1")
+    parser.add_argument("--country-code", default="SE")
+    parser.add_argument("--party-id", default="SIM",
+                        help="also the prefix of the demo location ids")
+    parser.add_argument("--report-vat-included", action="store_true",
+                        help="2.1.1: report total_cost incl. VAT instead of excl. VAT")
     args = parser.parse_args(argv)
 
     settings = SimulatorSettings(
@@ -32,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         token_a=args.token_a or secrets.token_urlsafe(24),
         time_factor=args.time_factor,
         tick_seconds=args.tick_seconds,
+        versions=tuple(v.strip() for v in args.versions.split(",") if v.strip()),
+        country_code=args.country_code,
+        party_id=args.party_id,
+        report_vat_included=args.report_vat_included,
     )
     simulator = create_simulator(settings)
     server = ServerThread(simulator.app, args.host, args.port)

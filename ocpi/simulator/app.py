@@ -1,8 +1,9 @@
-"""The simulator's HTTP face: OCPI 2.2.1 CPO endpoints under /ocpi and, unauthenticated,
-test controls under /sim.
+"""The simulator's HTTP face: OCPI CPO endpoints under /ocpi/<version> for every offered
+version and, unauthenticated, test controls under /sim.
 
 Routes stay thin: authentication, envelopes, pagination and the message log are done here
-once, the behaviour lives in ocpi.simulator.core and the JSON shapes in the dialect.
+once, the behaviour lives in ocpi.simulator.core and the JSON shapes in the dialect of the
+version in the URL.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ocpi.simulator.jsonio import dumps, loads
+from ocpi.simulator.model import PartyRef
 from ocpi.transport import (
     ROUTING_HEADERS,
     OcpiError,
@@ -29,6 +31,7 @@ from ocpi.transport import (
 
 if TYPE_CHECKING:
     from ocpi.simulator.core import Simulator
+    from ocpi.simulator.dialect import Dialect
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +45,18 @@ def module_of(path: str) -> str:
     return parts[2] if len(parts) >= 3 else "versions"
 
 
+def version_of(path: str) -> str | None:
+    """The version segment of /ocpi/<version>/..., None for /ocpi/versions."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[1] != "versions":
+        return parts[1]
+    return None
+
+
 def create_app(sim: Simulator) -> Flask:
     app = Flask("ocpi.simulator")
     app.url_map.strict_slashes = False  # '/locations' and '/locations/' are both in use
-    version = sim.dialect.version
-    prefix = f"/ocpi/{version}"
+    prefix = "/ocpi/<version>"
 
     def public_base() -> str:
         return (sim.settings.base_url or request.host_url).rstrip("/")
@@ -54,8 +64,15 @@ def create_app(sim: Simulator) -> Flask:
     def versions_url() -> str:
         return f"{public_base()}/ocpi/versions"
 
-    def version_url() -> str:
-        return f"{public_base()}{prefix}"
+    def version_url(version: str) -> str:
+        return f"{public_base()}/ocpi/{version}"
+
+    def dialect(version: str) -> Dialect:
+        found = sim.dialect_for(version)
+        if found is None:
+            raise OcpiError(StatusCode.CLIENT_ERROR,
+                            f"OCPI {version} is not offered here; see /ocpi/versions", 404)
+        return found
 
     def ocpi_response(
         data: Any = None,
@@ -105,7 +122,8 @@ def create_app(sim: Simulator) -> Flask:
         response.headers["X-Request-ID"] = g.get("request_id") or new_request_id()
         response.headers["X-Correlation-ID"] = g.get("correlation_id") or new_request_id()
         module = g.get("module") or module_of(request.path)
-        if module not in CONFIGURATION_MODULES:
+        spoken = sim.dialect_for(version_of(request.path) or "")
+        if module not in CONFIGURATION_MODULES and spoken is not None and spoken.routing:
             # A direct response goes back to whoever the request came from.
             incoming = {h.lower(): request.headers.get(h) for h in ROUTING_HEADERS}
             response.headers["OCPI-from-country-code"] = sim.settings.country_code
@@ -143,21 +161,22 @@ def create_app(sim: Simulator) -> Flask:
 
     @app.get("/ocpi/versions")
     def versions() -> Response:
-        return ocpi_response(sim.dialect.versions(version_url()))
+        return ocpi_response([dialect(v).version_entry(version_url(v)) for v in sim.versions])
 
     @app.get(prefix)
-    def version_details() -> Response:
-        return ocpi_response(sim.dialect.version_details(version_url()))
+    def version_details(version: str) -> Response:
+        return ocpi_response(dialect(version).version_details(version_url(version)))
 
     @app.route(f"{prefix}/credentials", methods=["GET", "POST", "PUT", "DELETE"])
-    def credentials() -> Response:
+    def credentials(version: str) -> Response:
+        spoken = dialect(version)
         if request.method == "GET":
-            return ocpi_response(sim.own_credentials(versions_url()))
+            return ocpi_response(sim.own_credentials(versions_url(), spoken))
         if request.method == "DELETE":
             sim.unregister()
             return ocpi_response()
         update = request.method == "PUT"
-        return ocpi_response(sim.register(json_body(), versions_url(), update=update))
+        return ocpi_response(sim.register(json_body(), versions_url(), spoken, update=update))
 
     # --- Sender interfaces --------------------------------------------------------------
 
@@ -180,34 +199,47 @@ def create_app(sim: Simulator) -> Flask:
         return ocpi_response(page, headers=headers)
 
     @app.get(f"{prefix}/locations")
-    def locations() -> Response:
-        return paginated(sim.location_items())
+    def locations(version: str) -> Response:
+        return paginated(sim.location_items(dialect(version)))
 
     @app.get(f"{prefix}/locations/<location_id>")
     @app.get(f"{prefix}/locations/<location_id>/<evse_uid>")
     @app.get(f"{prefix}/locations/<location_id>/<evse_uid>/<connector_id>")
     def location_object(
-        location_id: str, evse_uid: str | None = None, connector_id: str | None = None
+        version: str, location_id: str, evse_uid: str | None = None,
+        connector_id: str | None = None,
     ) -> Response:
-        return ocpi_response(sim.location_object(location_id, evse_uid, connector_id))
+        return ocpi_response(sim.location_object(dialect(version), location_id, evse_uid,
+                                                 connector_id))
 
     @app.get(f"{prefix}/tariffs")
-    def tariffs() -> Response:
-        return paginated(sim.tariff_items())
+    def tariffs(version: str) -> Response:
+        return paginated(sim.tariff_items(dialect(version)))
 
     @app.get(f"{prefix}/sessions")
-    def sessions() -> Response:
-        return paginated(sim.session_items())
+    def sessions(version: str) -> Response:
+        spoken = dialect(version)
+        if spoken.sessions_need_date_from and not request.args.get("date_from"):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                            f"date_from is required for Sessions in OCPI {version}")
+        return paginated(sim.session_items(spoken))
 
     @app.get(f"{prefix}/cdrs")
-    def cdrs() -> Response:
-        return paginated(sim.cdr_items())
+    def cdrs(version: str) -> Response:
+        return paginated(sim.cdr_items(dialect(version)))
 
     # --- commands (Receiver) ------------------------------------------------------------
 
     @app.post(f"{prefix}/commands/<command>")
-    def command(command: str) -> Response:
-        outcome = sim.command(command, json_body(), g.correlation_id)
+    def command(version: str, command: str) -> Response:
+        spoken = dialect(version)
+        requester = None
+        if spoken.routing:
+            sender = (request.headers.get("OCPI-from-country-code"),
+                      request.headers.get("OCPI-from-party-id"))
+            if sender[0] and sender[1]:
+                requester = PartyRef(sender[0], sender[1])
+        outcome = sim.command(command, json_body(), g.correlation_id, spoken, requester)
         return ocpi_response(outcome.response, outcome.status_code, outcome.message)
 
     # --- test controls, unauthenticated ------------------------------------------------

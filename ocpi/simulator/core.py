@@ -10,6 +10,12 @@ way a real charge point would: EVSE_OCCUPIED on an EVSE that is charging, blocke
 or promised to another start, EVSE_INOPERATIVE on one that is out of order (SIM-GBG-2).
 Without evse_uid the first free EVSE of the location is used; without connector_id its
 first connector.
+
+The simulator speaks the version whose credentials endpoint the eMSP registered at (see
+ocpi.simulator.dialect for what differs). With 2.2.1 it sends routing headers so it works
+behind a hub: a session, its CDR and a command's result are addressed to the eMSP they
+belong to (the token's owner, else the command's sender), EVSE status changes to the
+registered peer's own party, which behind a hub makes them a Broadcast Push.
 """
 
 from __future__ import annotations
@@ -31,9 +37,15 @@ import requests
 
 from ocpi.simulator.app import create_app
 from ocpi.simulator.demo_data import build_locations, build_tariffs
-from ocpi.simulator.dialect import DIALECTS
+from ocpi.simulator.dialect import Dialect, make_dialect
 from ocpi.simulator.jsonio import dumps, loads
-from ocpi.simulator.model import Period, SimSession, StopRequest
+from ocpi.simulator.model import (
+    PartyRef,
+    Period,
+    SimSession,
+    StartCommand,
+    StopRequest,
+)
 from ocpi.simulator.settings import Behaviour, SimulatorSettings
 from ocpi.transport import (
     OcpiError,
@@ -43,8 +55,6 @@ from ocpi.transport import (
     routing_headers,
 )
 from ocpi.wire import (
-    CdrLocation,
-    CdrToken,
     CommandResponseType,
     CommandResultType,
     Connector,
@@ -52,7 +62,6 @@ from ocpi.wire import (
     EvseStatus,
     Location,
     PowerType,
-    StartSession,
     Tariff,
 )
 
@@ -73,7 +82,8 @@ _FORCED_START_RESULTS = {
 
 @dataclass
 class Peer:
-    """The registered eMSP: how to reach it and the token it uses with us."""
+    """The registered eMSP: how to reach it, the token it uses with us, and the version
+    both speak (the one whose credentials endpoint it registered at)."""
 
     token_b: str
     token_c: str
@@ -81,9 +91,15 @@ class Peer:
     endpoints: dict[tuple[str, str], str]
     country_code: str
     party_id: str
+    dialect: Dialect
+
+    @property
+    def party(self) -> PartyRef:
+        return PartyRef(self.country_code, self.party_id)
 
     def url(self, identifier: str, role: str = "RECEIVER") -> str | None:
-        return self.endpoints.get((identifier, role))
+        # 2.1.1 endpoints have no role and are keyed (identifier, "").
+        return self.endpoints.get((identifier, role)) or self.endpoints.get((identifier, ""))
 
 
 @dataclass(frozen=True)
@@ -104,29 +120,37 @@ class CommandOutcome:
 
 @dataclass(frozen=True)
 class PendingStart:
-    command: StartSession
+    command: StartCommand
     location_id: str
     evse_uid: str
     connector_id: str
     result: CommandResultType
     correlation_id: str
     result_delay: float
+    # Who sent the command: the result goes back to them, the session belongs to them.
+    reply_to: PartyRef | None
 
 
 @dataclass
 class CdrRecord:
-    document: dict[str, Any]
+    """A CDR is kept as its completed session and rendered per version when read."""
+
+    id: str
+    session: SimSession
     last_updated: datetime
     # The URL the eMSP answered with (Location header), where the CDR can be fetched back.
     emsp_location: str | None = None
 
 
 class Simulator:
-    """One simulated CPO platform speaking OCPI 2.2.1 to one eMSP."""
+    """One simulated CPO platform speaking OCPI 2.2.1 and/or 2.1.1 to one eMSP."""
 
     def __init__(self, settings: SimulatorSettings) -> None:
         self.settings = settings
-        self.dialect = DIALECTS["2.2.1"]
+        self._dialects: dict[str, Dialect] = {
+            version: make_dialect(version, report_vat_included=settings.report_vat_included)
+            for version in settings.versions
+        }
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -134,7 +158,8 @@ class Simulator:
         self._behaviour = Behaviour.defaults(settings)
         self._peer: Peer | None = None
         self._locations: dict[str, Location] = {
-            loc.id: loc for loc in build_locations(settings.country_code, settings.party_id)
+            loc.id: loc for loc in build_locations(settings.country_code, settings.party_id,
+                                                    settings.prefix)
         }
         self._tariffs: dict[str, Tariff] = {
             t.id: t for t in build_tariffs(settings.country_code, settings.party_id)
@@ -144,6 +169,25 @@ class Simulator:
         # EVSEs promised to an accepted START_SESSION whose session is not open yet.
         self._busy: set[tuple[str, str]] = set()
         self.app = create_app(self)
+
+    # --- versions -----------------------------------------------------------------------
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return self.settings.versions
+
+    def dialect_for(self, version: str) -> Dialect | None:
+        """The dialect of an offered version, None for one the simulator does not offer."""
+        return self._dialects.get(version)
+
+    @property
+    def dialect(self) -> Dialect:
+        """The version spoken with the registered eMSP; before registration the highest
+        offered (what the simulator would like to be spoken to in)."""
+        with self._lock:
+            if self._peer is not None:
+                return self._peer.dialect
+        return self._dialects[max(self.versions, key=_version_key)]
 
     # --- control ----------------------------------------------------------------------
 
@@ -182,21 +226,27 @@ class Simulator:
             return self._peer is not None
 
     @property
+    def version(self) -> str | None:
+        """The version the registered eMSP speaks, None while unregistered."""
+        with self._lock:
+            return self._peer.dialect.version if self._peer else None
+
+    @property
     def log(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._log)
 
     @property
     def sessions(self) -> list[dict[str, Any]]:
-        """Every session as OCPI JSON (numbers as Decimal), oldest first."""
+        """Every session as OCPI JSON of the spoken version (numbers as Decimal)."""
         with self._lock:
             return [self._session_doc(s) for s in self._sessions.values()]
 
     @property
     def cdrs(self) -> list[dict[str, Any]]:
-        """Every CDR as OCPI JSON (numbers as Decimal), including ones never sent."""
+        """Every CDR as OCPI JSON of the spoken version, including ones never sent."""
         with self._lock:
-            return [record.document for record in self._cdrs.values()]
+            return [self._cdr_doc(record) for record in self._cdrs.values()]
 
     def cdr_location(self, cdr_id: str) -> str | None:
         """The Location header the eMSP answered when the CDR was posted."""
@@ -209,18 +259,20 @@ class Simulator:
             peer = self._peer
             return {
                 "registered": peer is not None,
+                "versions": list(self.versions),
                 "emsp": None if peer is None else {
+                    "version": peer.dialect.version,
                     "versions_url": peer.versions_url,
                     "country_code": peer.country_code,
                     "party_id": peer.party_id,
                     "endpoints": [
-                        {"identifier": ident, "role": role, "url": url}
+                        {"identifier": ident, "role": role or None, "url": url}
                         for (ident, role), url in peer.endpoints.items()
                     ],
                 },
                 "behaviour": self._behaviour.to_json(),
                 "sessions": [self._session_doc(s) for s in self._sessions.values()],
-                "cdrs": [record.document for record in self._cdrs.values()],
+                "cdrs": [self._cdr_doc(record) for record in self._cdrs.values()],
                 "cdr_locations": {
                     cdr_id: record.emsp_location for cdr_id, record in self._cdrs.items()
                 },
@@ -248,24 +300,25 @@ class Simulator:
                 return who
         return None
 
-    def own_credentials(self, versions_url: str) -> dict[str, Any]:
+    def own_credentials(self, versions_url: str, dialect: Dialect) -> dict[str, Any]:
         with self._lock:
             token = self._peer.token_c if self._peer else self.settings.token_a
-        return self.dialect.credentials(
+        return dialect.credentials(
             token, versions_url, self.settings.country_code, self.settings.party_id,
             BUSINESS_NAME,
         )
 
-    def register(self, body: Any, versions_url: str, *, update: bool) -> dict[str, Any]:
-        """POST (update=False) or PUT (update=True) of the eMSP's credentials: fetch its
-        endpoints with its token B, then answer our credentials with a new token C."""
-        credentials = self.dialect.parse_credentials(body)
+    def register(
+        self, body: Any, versions_url: str, dialect: Dialect, *, update: bool
+    ) -> dict[str, Any]:
+        """POST (update=False) or PUT (update=True) of the eMSP's credentials at `dialect`'s
+        credentials endpoint: fetch its endpoints of that version with its token B, then
+        answer our credentials with a new token C. From then on we speak that version."""
+        credentials = dialect.parse_credentials(body)
         with self._lock:
             if (self._peer is not None) != update:
                 raise OcpiError(StatusCode.CLIENT_ERROR, _REGISTRATION_STATE[update], 405)
-        endpoints = self._fetch_peer_endpoints(credentials.url, credentials.token)
-        role = next((r for r in credentials.roles if r.role.value == "EMSP"), None)
-        role = role or credentials.roles[0]
+        endpoints = self._fetch_peer_endpoints(credentials.url, credentials.token, dialect)
         token_c = secrets.token_urlsafe(32)
         with self._lock:
             # A concurrent POST/DELETE may have won while we were fetching.
@@ -276,10 +329,11 @@ class Simulator:
                 token_c=token_c,
                 versions_url=credentials.url,
                 endpoints=endpoints,
-                country_code=role.country_code,
-                party_id=role.party_id,
+                country_code=credentials.country_code,
+                party_id=credentials.party_id,
+                dialect=dialect,
             )
-        return self.own_credentials(versions_url)
+        return self.own_credentials(versions_url, dialect)
 
     def unregister(self) -> None:
         with self._lock:
@@ -287,24 +341,26 @@ class Simulator:
                 raise OcpiError(StatusCode.CLIENT_ERROR, _REGISTRATION_STATE[True], 405)
             self._peer = None
 
-    def _fetch_peer_endpoints(self, versions_url: str, token_b: str) -> dict[tuple[str, str], str]:
-        versions = self._fetch_data(versions_url, token_b)
-        version_url = self.dialect.pick_version(versions)
+    def _fetch_peer_endpoints(
+        self, versions_url: str, token_b: str, dialect: Dialect
+    ) -> dict[tuple[str, str], str]:
+        versions = self._fetch_data(versions_url, token_b, dialect)
+        version_url = dialect.pick_version(versions)
         if version_url is None:
             raise OcpiError(
                 StatusCode.UNSUPPORTED_VERSION,
-                f"The eMSP at {versions_url} offers no OCPI {self.dialect.version}",
+                f"The eMSP at {versions_url} offers no OCPI {dialect.version}",
             )
-        details = self._fetch_data(version_url, token_b)
+        details = self._fetch_data(version_url, token_b, dialect)
         try:
-            endpoints = self.dialect.parse_version_details(details)
+            endpoints = dialect.parse_version_details(details)
         except (OcpiError, ValueError) as exc:
             message = getattr(exc, "message", str(exc))
             raise OcpiError(
                 StatusCode.UNABLE_TO_USE_CLIENT_API,
                 f"Unusable version details at {version_url}: {message}",
             ) from exc
-        missing = [f"{i} {r}" for i, r in self.dialect.required_peer_endpoints
+        missing = [f"{i} {r}".rstrip() for i, r in dialect.required_peer_endpoints
                    if (i, r) not in endpoints]
         if missing:
             raise OcpiError(
@@ -313,8 +369,8 @@ class Simulator:
             )
         return endpoints
 
-    def _fetch_data(self, url: str, token: str) -> Any:
-        reply = self._send("GET", url, "versions", token=token, routing=False)
+    def _fetch_data(self, url: str, token: str, dialect: Dialect) -> Any:
+        reply = self._send("GET", url, "versions", token=token, routing=False, dialect=dialect)
         body = reply.body if reply else None
         if (
             reply is None
@@ -330,26 +386,28 @@ class Simulator:
 
     # --- catalogue ----------------------------------------------------------------------
 
-    def location_items(self) -> list[tuple[datetime, dict[str, Any]]]:
+    def location_items(self, dialect: Dialect) -> list[tuple[datetime, dict[str, Any]]]:
         """(last_updated, document) in creation order, for paginated GETs."""
         with self._lock:
-            return [(loc.last_updated, self.dialect.location(loc))
+            return [(loc.last_updated, dialect.location(loc))
                     for loc in self._locations.values()]
 
-    def tariff_items(self) -> list[tuple[datetime, dict[str, Any]]]:
+    def tariff_items(self, dialect: Dialect) -> list[tuple[datetime, dict[str, Any]]]:
         with self._lock:
-            return [(t.last_updated, self.dialect.tariff(t)) for t in self._tariffs.values()]
+            return [(t.last_updated, dialect.tariff(t)) for t in self._tariffs.values()]
 
-    def session_items(self) -> list[tuple[datetime, dict[str, Any]]]:
+    def session_items(self, dialect: Dialect) -> list[tuple[datetime, dict[str, Any]]]:
         with self._lock:
-            return [(s.last_updated, self._session_doc(s)) for s in self._sessions.values()]
+            return [(s.last_updated, self._session_doc(s, dialect))
+                    for s in self._sessions.values()]
 
-    def cdr_items(self) -> list[tuple[datetime, dict[str, Any]]]:
+    def cdr_items(self, dialect: Dialect) -> list[tuple[datetime, dict[str, Any]]]:
         with self._lock:
-            return [(r.last_updated, r.document) for r in self._cdrs.values()]
+            return [(r.last_updated, self._cdr_doc(r, dialect)) for r in self._cdrs.values()]
 
     def location_object(
-        self, location_id: str, evse_uid: str | None = None, connector_id: str | None = None
+        self, dialect: Dialect, location_id: str, evse_uid: str | None = None,
+        connector_id: str | None = None,
     ) -> dict[str, Any]:
         """One Location, EVSE or Connector; OcpiError 2003/HTTP 404 when unknown."""
         with self._lock:
@@ -358,60 +416,71 @@ class Simulator:
                 raise OcpiError(StatusCode.UNKNOWN_LOCATION,
                                 f"Unknown location {location_id!r}", 404)
             if evse_uid is None:
-                return self.dialect.location(location)
+                return dialect.location(location)
             evse = _find(location.evses or [], evse_uid, "uid")
             if evse is None:
                 raise OcpiError(StatusCode.UNKNOWN_LOCATION,
                                 f"Unknown EVSE {evse_uid!r} at {location.id}", 404)
             if connector_id is None:
-                return self.dialect.evse(evse)
+                return dialect.evse(evse)
             connector = _find(evse.connectors, connector_id, "id")
             if connector is None:
                 raise OcpiError(StatusCode.UNKNOWN_LOCATION,
                                 f"Unknown connector {connector_id!r} on {evse.uid}", 404)
-            return self.dialect.connector(connector)
+            return dialect.connector(connector)
 
     # --- commands -----------------------------------------------------------------------
 
-    def command(self, name: str, body: Any, correlation_id: str) -> CommandOutcome:
-        handlers: dict[str, Callable[[Any, str], CommandOutcome]] = {
+    def command(
+        self, name: str, body: Any, correlation_id: str, dialect: Dialect | None = None,
+        requester: PartyRef | None = None,
+    ) -> CommandOutcome:
+        """Answer a command received in `dialect` (default: the spoken version); the
+        requester (OCPI-from headers) is where results and sessions are routed to."""
+        dialect = dialect or self.dialect
+        handlers: dict[str, Callable[[Dialect, Any, str, PartyRef | None], CommandOutcome]] = {
             "START_SESSION": self._start_session,
             "STOP_SESSION": self._stop_session,
             "UNLOCK_CONNECTOR": self._unlock_connector,
         }
         handler = handlers.get(name.upper())
         if handler is None:
-            return self._outcome(CommandResponseType.NOT_SUPPORTED,
+            return self._outcome(dialect, CommandResponseType.NOT_SUPPORTED,
                                  f"{name} is not supported by this CPO")
-        return handler(body, correlation_id)
+        return handler(dialect, body, correlation_id, requester)
 
     def _outcome(
-        self, result: CommandResponseType, message: str | None = None,
+        self, dialect: Dialect, result: CommandResponseType, message: str | None = None,
         status_code: int = StatusCode.SUCCESS,
     ) -> CommandOutcome:
         timeout = self.behaviour.command_timeout
-        response = self.dialect.command_response(result, timeout, message)
-        return CommandOutcome(int(status_code), message if status_code != 1000 else None,
-                              response)
+        response = dialect.command_response(result, timeout, message)
+        # On success the message belongs in the CommandResponse, unless the version has no
+        # field for it (2.1.1): then the envelope's status_message carries it.
+        in_envelope = status_code != StatusCode.SUCCESS or not dialect.command_messages
+        return CommandOutcome(int(status_code), message if in_envelope else None, response)
 
-    def _start_session(self, body: Any, correlation_id: str) -> CommandOutcome:
-        command = self.dialect.parse_start(body)
+    def _start_session(
+        self, dialect: Dialect, body: Any, correlation_id: str, requester: PartyRef | None
+    ) -> CommandOutcome:
+        command = dialect.parse_start(body)
         with self._lock:
             behaviour = self._behaviour
             found = self._resolve(command.location_id, command.evse_uid, command.connector_id)
             if found is None:
                 return self._outcome(
+                    dialect,
                     CommandResponseType.REJECTED,
                     "Unknown location, EVSE or connector",
                     StatusCode.UNKNOWN_LOCATION,
                 )
             location, evse, connector = found
             if behaviour.start == "reject":
-                return self._outcome(CommandResponseType.REJECTED,
+                return self._outcome(dialect, CommandResponseType.REJECTED,
                                      "The CPO rejected the command")
             if behaviour.start == "no_result":
                 # The charge point never answers: no result, no session, EVSE untouched.
-                return self._outcome(CommandResponseType.ACCEPTED)
+                return self._outcome(dialect, CommandResponseType.ACCEPTED)
             result = _FORCED_START_RESULTS.get(behaviour.start) or self._availability(
                 location, evse)
             if result is CommandResultType.ACCEPTED:
@@ -424,9 +493,10 @@ class Simulator:
                 result=result,
                 correlation_id=correlation_id,
                 result_delay=behaviour.result_delay,
+                reply_to=requester,
             )
-        self._spawn(self._start_worker, pending, name=f"sim-start-{evse.uid}")
-        return self._outcome(CommandResponseType.ACCEPTED)
+        self._spawn(self._start_worker, pending, dialect, name=f"sim-start-{evse.uid}")
+        return self._outcome(dialect, CommandResponseType.ACCEPTED)
 
     def _resolve(
         self, location_id: str, evse_uid: str | None, connector_id: str | None
@@ -456,57 +526,63 @@ class Simulator:
             return CommandResultType.EVSE_INOPERATIVE
         return CommandResultType.ACCEPTED
 
-    def _stop_session(self, body: Any, correlation_id: str) -> CommandOutcome:
-        command = self.dialect.parse_stop(body)
+    def _stop_session(
+        self, dialect: Dialect, body: Any, correlation_id: str, requester: PartyRef | None
+    ) -> CommandOutcome:
+        command = dialect.parse_stop(body)
         with self._lock:
             behaviour = self._behaviour
             session = self._sessions.get(command.session_id)
             if session is None:
-                return self._outcome(CommandResponseType.UNKNOWN_SESSION,
+                return self._outcome(dialect, CommandResponseType.UNKNOWN_SESSION,
                                      f"Unknown session {command.session_id}")
             if behaviour.stop == "reject":
-                return self._outcome(CommandResponseType.REJECTED,
+                return self._outcome(dialect, CommandResponseType.REJECTED,
                                      "The CPO rejected the command")
             if session.status != "ACTIVE" or session.stop is not None or session.finishing:
-                return self._outcome(CommandResponseType.REJECTED,
+                return self._outcome(dialect, CommandResponseType.REJECTED,
                                      "The session is already completed or stopping")
             session.stop = StopRequest(
                 response_url=command.response_url,
                 correlation_id=correlation_id,
                 result_delay=behaviour.result_delay,
                 received=time.monotonic(),
+                reply_to=requester or session.owner,
+                version=dialect.version,
             )
             session.wake.set()
-        return self._outcome(CommandResponseType.ACCEPTED)
+        return self._outcome(dialect, CommandResponseType.ACCEPTED)
 
-    def _unlock_connector(self, body: Any, correlation_id: str) -> CommandOutcome:
-        command = self.dialect.parse_unlock(body)
+    def _unlock_connector(
+        self, dialect: Dialect, body: Any, correlation_id: str, requester: PartyRef | None
+    ) -> CommandOutcome:
+        command = dialect.parse_unlock(body)
         with self._lock:
             resolved = self._resolve(command.location_id, command.evse_uid,
                                      command.connector_id)
             delay = self._behaviour.result_delay
         if resolved is None:
-            return self._outcome(CommandResponseType.REJECTED,
+            return self._outcome(dialect, CommandResponseType.REJECTED,
                                  "Unknown location, EVSE or connector",
                                  StatusCode.UNKNOWN_LOCATION)
 
         def answer() -> None:
             if not self._pause(delay):
                 self._post_result(command.response_url, CommandResultType.ACCEPTED,
-                                  correlation_id)
+                                  correlation_id, requester, dialect)
 
         self._spawn(answer, name=f"sim-unlock-{command.evse_uid}")
-        return self._outcome(CommandResponseType.ACCEPTED)
+        return self._outcome(dialect, CommandResponseType.ACCEPTED)
 
     # --- the charge point ---------------------------------------------------------------
 
-    def _start_worker(self, pending: PendingStart) -> None:
+    def _start_worker(self, pending: PendingStart, dialect: Dialect) -> None:
         key = (pending.location_id, pending.evse_uid)
         try:
             if self._pause(pending.result_delay):
                 return
             self._post_result(pending.command.response_url, pending.result,
-                              pending.correlation_id)
+                              pending.correlation_id, pending.reply_to, dialect)
             if pending.result is not CommandResultType.ACCEPTED:
                 return
             with self._lock:
@@ -515,7 +591,8 @@ class Simulator:
         finally:
             with self._lock:
                 self._busy.discard(key)  # from here the EVSE's CHARGING status guards it
-        self._send("PUT", self._session_url(session.id), "sessions", document)
+        self._send("PUT", self._session_url(session.id), "sessions", document,
+                   to=session.owner)
         self._push_evse_status(session.location_id, session.evse_uid, EvseStatus.CHARGING)
         self._run_session(session)
 
@@ -529,33 +606,28 @@ class Simulator:
                        if t in self._tariffs), None)
         token = pending.command.token
         start = now_utc().replace(microsecond=0)
+        self._set_evse_status(location.id, evse.uid, EvseStatus.CHARGING)
+        peer = self._peer.party if self._peer else None
+        # The session is the token owner's (2.2.1 names it); a 2.1.1 token does not, so it
+        # is whoever sent the command, or the eMSP we are registered with.
+        owner = token.owner or pending.reply_to or peer
+        assert owner is not None, "a command can only arrive from a registered eMSP"
         session = SimSession(
             id=str(uuid.uuid4()),
             location_id=location.id,
             evse_uid=evse.uid,
             connector_id=connector.id,
-            cdr_token=CdrToken(
-                country_code=token.country_code, party_id=token.party_id, uid=token.uid,
-                type=token.type, contract_id=token.contract_id,
-            ),
+            token=token,
             authorization_reference=pending.command.authorization_reference,
             tariff=tariff,
             currency=tariff.currency if tariff else DEFAULT_CURRENCY,
             power_w=_power_w(connector),
-            cdr_location=CdrLocation(
-                id=location.id, name=location.name, address=location.address,
-                city=location.city, postal_code=location.postal_code, state=location.state,
-                country=location.country, coordinates=location.coordinates,
-                evse_uid=evse.uid, evse_id=evse.evse_id or evse.uid,
-                connector_id=connector.id, connector_standard=connector.standard,
-                connector_format=connector.format,
-                connector_power_type=connector.power_type.value,
-            ),
+            site=_site(location, evse, connector),
+            owner=owner,
             start=start,
             last_updated=start,
         )
         self._sessions[session.id] = session
-        self._set_evse_status(location.id, evse.uid, EvseStatus.CHARGING)
         return session
 
     def _run_session(self, session: SimSession) -> None:
@@ -577,7 +649,8 @@ class Simulator:
                 self._finish_stopped(session, stop)
                 return
             if patch is not None:
-                self._send("PATCH", self._session_url(session.id), "sessions", patch)
+                self._send("PATCH", self._session_url(session.id), "sessions", patch,
+                           to=session.owner)
             if full:
                 self._complete(session)
                 return
@@ -613,7 +686,8 @@ class Simulator:
         waited = time.monotonic() - stop.received
         if self._pause(max(0.0, stop.result_delay - waited)):
             return
-        self._post_result(stop.response_url, CommandResultType.ACCEPTED, stop.correlation_id)
+        self._post_result(stop.response_url, CommandResultType.ACCEPTED, stop.correlation_id,
+                          stop.reply_to, self.dialect_for(stop.version))
         with self._lock:
             # Energy flowed from the last tick until the stop arrived.
             real = max(0.0, stop.received - session.last_tick)
@@ -634,16 +708,17 @@ class Simulator:
             self._set_evse_status(session.location_id, session.evse_uid, EvseStatus.AVAILABLE)
             cdr_id = f"CDR-{uuid.uuid4().hex[:16].upper()}"
             session.cdr_id = cdr_id
-            cdr = self.dialect.cdr(session, cdr_id, self.settings.country_code,
-                                   self.settings.party_id)
-            self._cdrs[cdr_id] = CdrRecord(document=cdr, last_updated=session.end)
+            record = CdrRecord(id=cdr_id, session=session, last_updated=session.end)
+            self._cdrs[cdr_id] = record
+            cdr = self._cdr_doc(record)
             document = self._session_doc(session)
             send_cdr = self._behaviour.cdr == "send"
             cdrs_url = self._peer.url("cdrs") if self._peer else None
-        self._send("PUT", self._session_url(session.id), "sessions", document)
+        self._send("PUT", self._session_url(session.id), "sessions", document,
+                   to=session.owner)
         self._push_evse_status(session.location_id, session.evse_uid, EvseStatus.AVAILABLE)
         if send_cdr and cdrs_url:
-            reply = self._send("POST", cdrs_url, "cdrs", cdr)
+            reply = self._send("POST", cdrs_url, "cdrs", cdr, to=session.owner)
             location = reply.headers.get("Location") if reply else None
             if location:
                 with self._lock:
@@ -661,6 +736,8 @@ class Simulator:
         location.last_updated = now
 
     def _push_evse_status(self, location_id: str, evse_uid: str, status: EvseStatus) -> None:
+        """PATCH the EVSE's status to the peer. Addressed to the peer's own party: an eMSP
+        directly, or through a hub a Broadcast Push to every eMSP behind it."""
         with self._lock:
             base = self._peer.url("locations") if self._peer else None
             evse = _find(self._locations[location_id].evses or [], evse_uid, "uid")
@@ -671,8 +748,14 @@ class Simulator:
             body = self.dialect.evse_status_patch(status.value, evse.last_updated)
         self._send("PATCH", url, "locations", body)
 
-    def _session_doc(self, session: SimSession) -> dict[str, Any]:
-        return self.dialect.session(session, self.settings.country_code, self.settings.party_id)
+    def _session_doc(self, session: SimSession, dialect: Dialect | None = None) -> dict[str, Any]:
+        return (dialect or self.dialect).session(session, self.settings.country_code,
+                                                 self.settings.party_id)
+
+    def _cdr_doc(self, record: CdrRecord, dialect: Dialect | None = None) -> dict[str, Any]:
+        return (dialect or self.dialect).cdr(record.session, record.id,
+                                             self.settings.country_code,
+                                             self.settings.party_id)
 
     def _session_url(self, session_id: str) -> str | None:
         with self._lock:
@@ -682,9 +765,12 @@ class Simulator:
         return (f"{base.rstrip('/')}/{self.settings.country_code}/"
                 f"{self.settings.party_id}/{session_id}")
 
-    def _post_result(self, url: str, result: CommandResultType, correlation_id: str) -> None:
-        self._send("POST", url, "commands", self.dialect.command_result(result),
-                   correlation_id=correlation_id)
+    def _post_result(
+        self, url: str, result: CommandResultType, correlation_id: str,
+        reply_to: PartyRef | None, dialect: Dialect | None,
+    ) -> None:
+        body = (dialect or self.dialect).command_result(result)
+        self._send("POST", url, "commands", body, correlation_id=correlation_id, to=reply_to)
 
     # --- outgoing HTTP ------------------------------------------------------------------
 
@@ -698,11 +784,17 @@ class Simulator:
         token: str | None = None,
         routing: bool = True,
         correlation_id: str | None = None,
+        to: PartyRef | None = None,
+        dialect: Dialect | None = None,
     ) -> Reply | None:
         """One request to the eMSP, logged; None if it could not be made or got no answer.
-        Never raises for the eMSP's failures: a CPO carries on when an eMSP misbehaves."""
+        Never raises for the eMSP's failures: a CPO carries on when an eMSP misbehaves.
+
+        Routing headers (2.2.1 only) address `to`, by default the registered peer's party.
+        """
         with self._lock:
             peer = self._peer
+        dialect = dialect or (peer.dialect if peer else self.dialect)
         if token is None:
             if peer is None:
                 return None  # unregistered: all automated communication has ended
@@ -710,13 +802,14 @@ class Simulator:
         if url is None:
             return None
         headers = {
-            "Authorization": self.dialect.authorization(token),
+            "Authorization": dialect.authorization(token),
             "X-Request-ID": new_request_id(),
             "X-Correlation-ID": correlation_id or new_request_id(),
         }
-        if routing and peer is not None:
+        if routing and dialect.routing and peer is not None:
+            target = to or peer.party
             headers.update(routing_headers(self.settings.country_code, self.settings.party_id,
-                                           peer.country_code, peer.party_id))
+                                           target.country_code, target.party_id))
         data = None
         if body is not None:
             data = dumps(body).encode("utf-8")
@@ -777,11 +870,22 @@ def _find(items: Any, key: str, attribute: str) -> Any:
     return next((i for i in items if str(getattr(i, attribute)).casefold() == wanted), None)
 
 
+def _site(location: Location, evse: Evse, connector: Connector) -> Location:
+    """A frozen copy of the Location with only this EVSE and connector, as both versions'
+    Sessions and CDRs describe where the charge happened."""
+    only_evse = evse.model_copy(deep=True, update={"connectors": [connector.model_copy()]})
+    return location.model_copy(deep=True, update={"evses": [only_evse]})
+
+
 def _power_w(connector: Connector) -> int:
     if connector.max_electric_power:
         return connector.max_electric_power
     phases = 3 if connector.power_type == PowerType.AC_3_PHASE else 1
     return connector.max_voltage * connector.max_amperage * phases
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 def _stamp() -> str:

@@ -75,12 +75,19 @@ _SITES: list[tuple[Any, ...]] = [
 ]
 
 
-def location_id(site: str) -> str:
-    return f"SIM-{site}"
+def location_id(site: str, prefix: str = "SIM") -> str:
+    return f"{prefix}-{site}"
 
 
-def build_locations(country_code: str = "SE", party_id: str = "SIM") -> list[Location]:
-    """The five demo Locations, oldest first; EVSE ids number through the network."""
+def build_locations(
+    country_code: str = "SE", party_id: str = "SIM", prefix: str | None = None
+) -> list[Location]:
+    """The five demo Locations, oldest first; EVSE ids number through the network.
+
+    Location ids and EVSE uids start with `prefix` (default: the party_id), EVSE ids carry
+    the country code and party id, so two simulated CPOs behind one hub never collide.
+    """
+    prefix = party_id if prefix is None else prefix
     locations: list[Location] = []
     evse_number = 0
     for (site, name, address, postal_code, city, lat, lon, parking, facilities, evses,
@@ -90,7 +97,7 @@ def build_locations(country_code: str = "SE", party_id: str = "SIM") -> list[Loc
             evse_number += 1
             connector = {"id": "1", **(_AC if kind == "AC" else _DC), "last_updated": updated}
             evse_objects.append({
-                "uid": f"SIM-{site}-{suffix}",
+                "uid": f"{location_id(site, prefix)}-{suffix}",
                 "evse_id": f"{country_code}*{party_id}*E{evse_number:05d}",
                 "status": status,
                 "capabilities": _CAPABILITIES,
@@ -101,7 +108,7 @@ def build_locations(country_code: str = "SE", party_id: str = "SIM") -> list[Loc
         data = {
             "country_code": country_code,
             "party_id": party_id,
-            "id": location_id(site),
+            "id": location_id(site, prefix),
             "publish": True,
             "name": name,
             "address": address,

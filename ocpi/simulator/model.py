@@ -1,7 +1,8 @@
-"""The simulator's internal, version-neutral session state.
+"""The simulator's internal, version-neutral state: commands, parties and sessions.
 
-Only ocpi.simulator.dialect turns these into a given OCPI version's JSON; nothing here knows
-field names of the wire format, so a 2.1.1 dialect can later serialise the same state.
+Only ocpi.simulator.dialect turns these into a given OCPI version's JSON, and only a dialect
+builds them from a version's request bodies; nothing here knows field names of the wire
+format, so the same session can be serialised as 2.1.1 or 2.2.1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,70 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ocpi.simulator.pricing import Costs, price_session
-from ocpi.wire import CdrLocation, CdrToken, Tariff
+from ocpi.wire import Location, Tariff
+
+
+@dataclass(frozen=True)
+class PartyRef:
+    """An OCPI party as routing headers and client-owned URLs name it."""
+
+    country_code: str
+    party_id: str
+
+
+@dataclass(frozen=True)
+class DriverToken:
+    """The driver's token as the START_SESSION brought it.
+
+    2.1.1's Token.auth_id and 2.2.1's Token.contract_id are the same thing (the eMA ID the
+    eMSP bills under), so both land in contract_id. A 2.1.1 Token names no owning party.
+    """
+
+    uid: str
+    type: str
+    contract_id: str
+    country_code: str | None = None
+    party_id: str | None = None
+
+    @property
+    def owner(self) -> PartyRef | None:
+        if self.country_code and self.party_id:
+            return PartyRef(self.country_code, self.party_id)
+        return None
+
+
+@dataclass(frozen=True)
+class StartCommand:
+    response_url: str
+    token: DriverToken
+    location_id: str
+    evse_uid: str | None
+    connector_id: str | None
+    authorization_reference: str | None
+
+
+@dataclass(frozen=True)
+class StopCommand:
+    response_url: str
+    session_id: str
+
+
+@dataclass(frozen=True)
+class UnlockCommand:
+    response_url: str
+    location_id: str
+    evse_uid: str
+    connector_id: str
+
+
+@dataclass(frozen=True)
+class PeerCredentials:
+    """What the simulator keeps of an eMSP's credentials, whatever their version."""
+
+    token: str
+    url: str
+    country_code: str
+    party_id: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +97,10 @@ class StopRequest:
     # Real (monotonic) time the STOP_SESSION arrived: charging ends then, not when the
     # result is posted.
     received: float
+    # Who sent the command, so the result is routed back to them through a hub.
+    reply_to: PartyRef | None = None
+    # The OCPI version the command came in, which its result is written in.
+    version: str = ""
 
 
 @dataclass
@@ -41,13 +109,16 @@ class SimSession:
     location_id: str
     evse_uid: str
     connector_id: str
-    cdr_token: CdrToken
+    token: DriverToken
     authorization_reference: str | None
     tariff: Tariff | None
     currency: str
     power_w: int
-    # Where it happened, frozen at the start: a CDR describes the site as it was then.
-    cdr_location: CdrLocation
+    # Where it happened, frozen at the start (the Location with only this EVSE and this
+    # connector): Sessions and CDRs describe the site as it was then.
+    site: Location
+    # The eMSP the session belongs to: where its pushes are routed.
+    owner: PartyRef
     start: datetime
     last_updated: datetime
     status: str = "ACTIVE"

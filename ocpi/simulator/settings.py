@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ocpi.simulator.dialect import SUPPORTED_VERSIONS
+
 
 @dataclass
 class SimulatorSettings:
@@ -14,6 +16,12 @@ class SimulatorSettings:
     base_url may be left empty: URLs the simulator publishes about itself (versions, Link
     headers) are then derived from the incoming request, which is what tests serving it on
     port 0 need, since the port is only known after the server exists.
+
+    versions are the OCPI versions offered at /ocpi/versions, e.g. ("2.1.1",) for a CPO
+    still on 2.1.1 or ("2.1.1", "2.2.1") for one offering both. The eMSP chooses by the
+    credentials endpoint it registers at (it should pick the highest it speaks); the
+    simulator then pushes in that version until a PUT at another version's credentials
+    endpoint switches it, as credentials.md says.
     """
 
     base_url: str
@@ -33,6 +41,25 @@ class SimulatorSettings:
     session_max_kwh: Decimal = Decimal(60)
     # Seconds any request to the eMSP may take before it is given up and logged as failed.
     http_timeout: float = 5.0
+    versions: tuple[str, ...] = ("2.2.1",)
+    # 2.1.1 only: total_cost of Sessions and CDRs is defined "excluding VAT" there, which is
+    # what is reported by default; True reports the price incl. VAT instead, as some 2.1.1
+    # CPOs do (2.2.1 always reports both, so this does not apply to it).
+    report_vat_included: bool = False
+    # Prefix of the demo Location ids and EVSE uids ("SIM-STO", "SIM-STO-1"); None means the
+    # party_id, so two simulators with different party_ids never share an id.
+    id_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        self.versions = tuple(self.versions)
+        unknown = [v for v in self.versions if v not in SUPPORTED_VERSIONS]
+        if not self.versions or unknown:
+            raise ValueError(f"versions must be some of {SUPPORTED_VERSIONS}, not "
+                             f"{self.versions!r}")
+
+    @property
+    def prefix(self) -> str:
+        return self.id_prefix if self.id_prefix is not None else self.party_id
 
 
 START_BEHAVIOURS = ("accept", "reject", "failed", "timeout_result", "evse_occupied", "no_result")
