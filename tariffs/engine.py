@@ -483,8 +483,11 @@ def _local_cuts(zone: ZoneInfo, times_of_day: Sequence[time], a: Decimal, b: Dec
     while day <= last:
         for tod in times_of_day:
             for fold in (0, 1):
-                x = _secs(datetime.combine(day, tod, tzinfo=zone).replace(fold=fold))
-                if a < x < b:
+                wall = datetime.combine(day, tod, tzinfo=zone).replace(fold=fold)
+                x = _secs(wall)
+                # A wall time the clock skips does not round-trip; the switch covers it.
+                if a < x < b and _dt(x).astimezone(zone).replace(tzinfo=None) == \
+                        wall.replace(tzinfo=None) and x not in cuts:
                     cuts.append(x)
         lo = int(_secs(datetime.combine(day, _MIDNIGHT, tzinfo=zone)))
         hi = int(_secs(datetime.combine(day + timedelta(days=1), _MIDNIGHT, tzinfo=zone)))
@@ -752,7 +755,13 @@ def _holds(r: _Restrictions | None, c: _Context) -> bool:
 
 def _choose(tariff: _Compiled, dimension: str, c: _Context, cache: dict[int, bool]
             ) -> _Component | None:
-    for element in tariff.by_dimension[dimension]:
+    candidates = tariff.by_dimension[dimension]
+    if c.kind == RESERVATION and c.expired:
+        # mod_tariffs: an expired reservation is priced by the RESERVATION_EXPIRES element
+        # when both kinds have the dimension, whatever their order in the list.
+        candidates = sorted(candidates, key=lambda e: not (
+            e.restrictions is not None and e.restrictions.reservation == "RESERVATION_EXPIRES"))
+    for element in candidates:
         ok = cache.get(element.index)
         if ok is None:
             ok = cache[element.index] = _holds(element.restrictions, c)
