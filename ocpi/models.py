@@ -220,3 +220,56 @@ class IssuedToken(db.Model):
     @property
     def data(self) -> dict[str, Any]:
         return load_json(self.raw)
+
+
+class OcpiMessage(db.Model):
+    """One OCPI request and its answer, either way: the message log (ocpi/messages.py).
+
+    Credentials tokens are never stored: no headers are kept, and bodies are scrubbed
+    before they are written. ocpi/ knows no charges, so a message carries the keys a charge
+    is found by instead: the X-Correlation-ID (a charge's commands carry its public id),
+    and the ids a CPO's pushes name (object_id: session id, CDR id or command uid;
+    authorization_reference; token_uid), upper-cased like every stored CiString.
+    """
+
+    __tablename__ = "ocpi_messages"
+    __table_args__ = (
+        # A party's latest messages (dashboard), and the foreign key's ON DELETE.
+        Index("ix_ocpi_messages_party_pk_pk", "party_pk", "pk"),
+    )
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    # When the request started (duration_ms says when it ended); pruning goes by it.
+    at: Mapped[datetime] = mapped_column(default=now_utc, index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in": a CPO called us; "out": we called
+    # None for a request nobody could be authenticated for. SET NULL: the log outlives a
+    # party (connect() deletes its provisional party on failure or reconnection).
+    party_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("ocpi_parties.pk", ondelete="SET NULL")
+    )
+    method: Mapped[str] = mapped_column(String(10))
+    url: Mapped[str] = mapped_column(String(2048))  # "in": path and query; "out": full URL
+    module: Mapped[str | None] = mapped_column(String(16))
+    http_status: Mapped[int | None]  # None: no answer came (see error)
+    ocpi_status: Mapped[int | None]  # the envelope's status_code, when there was one
+    duration_ms: Mapped[int]
+    request_id: Mapped[str | None] = mapped_column(String(255))
+    correlation_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    object_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    authorization_reference: Mapped[str | None] = mapped_column(String(64), index=True)
+    token_uid: Mapped[str | None] = mapped_column(String(64), index=True)
+    request_body: Mapped[str | None] = mapped_column(Text)
+    request_truncated: Mapped[bool] = mapped_column(default=False)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_truncated: Mapped[bool] = mapped_column(default=False)
+    # Why an outgoing request failed below OCPI: no connection, a timeout, not an envelope.
+    error: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def failed(self) -> bool:
+        return (
+            self.error is not None
+            or self.http_status is None
+            or self.http_status >= 400
+            or (self.ocpi_status is not None and not 1000 <= self.ocpi_status < 2000)
+        )
