@@ -79,6 +79,10 @@ class Config:
     OCPI_PULL_INTERVAL = _int("OCPI_PULL_INTERVAL", 3600)
     # How often the sweeper re-drives charges whose next step is overdue (seconds).
     SWEEP_INTERVAL = _int("SWEEP_INTERVAL", 60)
+    # The OCPI message log keeps messages this many days (0: forever)...
+    OCPI_MESSAGE_RETENTION_DAYS = _int("OCPI_MESSAGE_RETENTION_DAYS", 90)
+    # ...and removes older ones this often (seconds).
+    OCPI_MESSAGE_PRUNE_INTERVAL = _int("OCPI_MESSAGE_PRUNE_INTERVAL", 86400)
 
     # The built-in CPO simulator (embedded default only).
     SIMULATOR_ENABLED = _bool("SIMULATOR_ENABLED", True)

@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from flask import current_app
 
+from ocpi import messages
 from ocpi.models import Party, dump_json
 from ocpi.transport import (
     OcpiError,
@@ -34,6 +35,18 @@ class PeerUnreachable(OcpiError):
         super().__init__(StatusCode.UNABLE_TO_USE_CLIENT_API, message)
 
 
+def _full_url(url: str, params: dict[str, Any] | None) -> str:
+    # What requests will send, query included: the log shows the URL as the peer saw it.
+    if not params:
+        return url
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(url, params)
+    except (requests.RequestException, ValueError):
+        return url  # the request itself will fail and say why
+    return prepared.url or url
+
+
 class OcpiClient:
     def __init__(
         self,
@@ -42,10 +55,13 @@ class OcpiClient:
         *,
         to_party: tuple[str, str] | None = None,
         timeout: float | None = None,
+        party_pk: int | None = None,
     ) -> None:
         self.token = token
         self.version = version
         self.to_party = to_party
+        # For the message log; without it, the party whose request is being answered.
+        self.party_pk = party_pk
         self.timeout = timeout or current_app.config["OCPI_HTTP_TIMEOUT"]
         self.http = requests.Session()
 
@@ -54,7 +70,8 @@ class OcpiClient:
         if not party.outgoing_token:
             raise OcpiError(StatusCode.CLIENT_ERROR, f"party {party.name!r} is not connected")
         to = (party.country_code, party.party_id) if party.country_code and party.party_id else None
-        return cls(party.outgoing_token, party.version or "2.2.1", to_party=to)
+        return cls(party.outgoing_token, party.version or "2.2.1", to_party=to,
+                   party_pk=party.pk)
 
     def _headers(self, module: str, correlation_id: str | None) -> dict[str, str]:
         headers = {
@@ -85,13 +102,24 @@ class OcpiClient:
         """Send one request; return the envelope and the raw response.
 
         Raises PeerUnreachable when the peer cannot be reached or does not answer with an
-        OCPI envelope, and OcpiError when the envelope carries an error status code.
+        OCPI envelope, and OcpiError when the envelope carries an error status code. Every
+        outcome is recorded in the message log.
         """
         headers = self._headers(module, correlation_id)
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = dump_json(body).encode("utf-8")
+        message = messages.Outgoing(
+            method=method,
+            url=_full_url(url, params),
+            module=module,
+            party_pk=self.party_pk if self.party_pk is not None else messages.current_party_pk(),
+            request_id=headers["X-Request-ID"],
+            correlation_id=headers["X-Correlation-ID"],
+            body=body,
+            data=data,
+        )
         started = time.monotonic()
         try:
             response = self.http.request(
@@ -99,15 +127,20 @@ class OcpiClient:
             )
         except requests.RequestException as exc:
             log.warning("OCPI %s %s failed: %s", method, url, exc)
+            message.record(error=f"{exc.__class__.__name__}: {exc}")
             raise PeerUnreachable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
         elapsed_ms = int((time.monotonic() - started) * 1000)
         try:
             payload = unwrap(response.content)
         except OcpiError as exc:
+            message.record(http_status=response.status_code, content=response.content,
+                           error=f"not an OCPI answer: {exc.message}")
             raise PeerUnreachable(
                 f"{method} {url}: HTTP {response.status_code}, {exc.message}"
             ) from exc
         status = payload.get("status_code")
+        message.record(http_status=response.status_code, content=response.content,
+                       ocpi_status=status)
         log.info("OCPI %s %s -> HTTP %s, %s (%d ms)", method, url, response.status_code,
                  status, elapsed_ms)
         if not isinstance(status, int) or not 1000 <= status < 2000:

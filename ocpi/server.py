@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from extensions import db
 from ocpi import credentials as creds
-from ocpi import signals, store, wire
+from ocpi import messages, signals, store, wire
 from ocpi.models import IssuedToken, OcpiCdr, OcpiCommand, Party, token_hash
 from ocpi.transport import (
     OcpiError,
@@ -100,6 +100,30 @@ def _http_error(exc: HTTPException) -> Response:
     if exc.code == 405 and getattr(exc, "valid_methods", None):
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
+
+
+# The message log. App-wide hooks limited to /ocpi: a URL no route matches belongs to no
+# blueprint, and is an OCPI request to log all the same. App-wide after_request hooks run
+# after the blueprint's, so the response logged carries its final headers.
+@bp.before_app_request
+def _log_start() -> None:
+    if messages.is_ocpi_path(request.path):
+        # Tests share one app context between requests, and with it `g`: the party logged
+        # must be the one this request authenticated, or none.
+        g.pop("party", None)
+        messages.incoming_started()
+
+
+@bp.after_app_request
+def _log_response(response: Response) -> Response:
+    messages.incoming_finished(response)
+    return response
+
+
+@bp.teardown_app_request
+def _log_unanswered(exc: BaseException | None) -> None:
+    # Only when an exception escaped before any response was made (after_request did not run).
+    messages.incoming_finished(None, exc)
 
 
 @bp.before_request
