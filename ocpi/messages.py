@@ -21,6 +21,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, current_app, g, has_request_context, request
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session as OrmSession
 from extensions import db
 from jobs import periodic_task
 from ocpi.models import OcpiMessage
-from ocpi.transport import now_utc
+from ocpi.transport import json_dumps, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,12 @@ def scrub(body: str) -> str:
     if '"token"' not in body and "\\u" not in body:
         return body  # the common case, decided without parsing
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_float=Decimal)
     except ValueError:
         return _TOKEN_TEXT.sub(lambda m: f'{m.group(1)}"{REDACTED}"', body)
     if not _redact(data):
         return body
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return json_dumps(data)  # numbers keep their digits
 
 
 def _redact(value: Any) -> bool:
