@@ -1,12 +1,14 @@
-"""The operator dashboard: sign in, see charges and their timelines, chargers and their
-QR stickers."""
+"""The operator dashboard: sign in, see charges with their timelines and OCPI messages,
+chargers and their QR stickers, CPO connections and their message logs."""
 
 from __future__ import annotations
 
 import functools
 import hmac
+import json
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from flask import (
@@ -22,16 +24,20 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from charging.models import Charge, ChargeEvent
 from dashboard.models import Operator
 from extensions import db
-from ocpi.models import OcpiEvse, OcpiLocation, Party
+from ocpi import messages as ocpi_messages
+from ocpi.models import OcpiCdr, OcpiEvse, OcpiLocation, OcpiMessage, Party
+from ocpi.transport import json_dumps
 from payments.money import Money
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 PAGE_SIZE = 50
+# A long charge gets a Session PATCH every few minutes: its page shows the latest ones.
+CHARGE_MESSAGES = 200
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,6 +76,31 @@ def _helpers() -> dict[str, Any]:
         ),
         "gateway_kind": lambda: current_app.extensions["payment_gateway"].kind,
     }
+
+
+@bp.app_template_filter("pretty_json")
+def _pretty_json(text: str | None) -> str:
+    """A logged body indented for reading, every number with the digits it was sent with;
+    one that is not JSON (cut short) as it is."""
+    if not text:
+        return ""
+    try:
+        return _indented(json.loads(text, parse_float=Decimal))
+    except ValueError:
+        return text
+
+
+def _indented(value: Any, depth: int = 0) -> str:
+    # json.dumps(indent=...) would write a Decimal as a float: 8.50 became 8.5.
+    inner, outer = "  " * (depth + 1), "  " * depth
+    if isinstance(value, dict) and value:
+        members = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_indented(v, depth + 1)}"
+                   for k, v in value.items()]
+        return "{\n" + ",\n".join(members) + f"\n{outer}}}"
+    if isinstance(value, list) and value:
+        items = [f"{inner}{_indented(v, depth + 1)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{outer}]"
+    return json_dumps(value)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -121,7 +152,42 @@ def charge_detail(public_id: str) -> str:
         select(ChargeEvent).where(ChargeEvent.charge_pk == charge.pk).order_by(ChargeEvent.pk)
     ).all()
     party = db.session.get(Party, charge.party_pk)
-    return render_template("dashboard/charge.html", charge=charge, events=events, party=party)
+    logged = charge_messages(charge)
+    return render_template("dashboard/charge.html", charge=charge, events=events, party=party,
+                           ocpi_messages=logged, more_messages=len(logged) >= CHARGE_MESSAGES)
+
+
+def charge_messages(charge: Charge, limit: int = CHARGE_MESSAGES) -> list[OcpiMessage]:
+    """The OCPI messages that concern a charge, oldest first (the latest `limit` of them).
+
+    ocpi/ knows no charges; its messages carry the keys a charge is known by, and the join
+    is made here: the charge's public id is the X-Correlation-ID of its commands (and of
+    the CommandResults the CPO echoes it in); the CPO's Session and CDR pushes name its
+    authorization_reference or Token uid, or (PATCHes) only the session id in the URL; a
+    CommandResult names the command uid in its URL.
+    """
+    m = OcpiMessage
+    conditions = [
+        m.correlation_id == charge.public_id,
+        m.authorization_reference == charge.authorization_reference.upper(),
+        m.token_uid == charge.token_uid.upper(),
+    ]
+    commands = [uid.upper() for uid in (charge.start_command_uid, charge.stop_command_uid) if uid]
+    if commands:
+        conditions.append(and_(m.module == "commands", m.object_id.in_(commands)))
+    same_party = m.party_pk == charge.party_pk
+    if charge.session_id:
+        conditions.append(
+            and_(m.module == "sessions", same_party, m.object_id == charge.session_id.upper())
+        )
+    if charge.cdr_pk is not None:
+        cdr_id = db.session.scalar(select(OcpiCdr.cdr_id).where(OcpiCdr.pk == charge.cdr_pk))
+        if cdr_id:
+            conditions.append(and_(m.module == "cdrs", same_party, m.object_id == cdr_id))
+    latest = db.session.scalars(
+        select(m).where(or_(*conditions)).order_by(m.pk.desc()).limit(limit)
+    ).all()
+    return sorted(latest, key=lambda message: (message.at, message.pk))
 
 
 @bp.get("/chargers")
@@ -153,6 +219,32 @@ def chargers() -> str:
 def cpos() -> str:
     parties = db.session.scalars(select(Party).order_by(Party.pk)).all()
     return render_template("dashboard/cpos.html", parties=parties)
+
+
+@bp.get("/cpos/<int:pk>/messages")
+@login_required
+def cpo_messages(pk: int) -> str:
+    """A party's OCPI messages, newest first; by module, failures only, a page at a time."""
+    party = db.session.get(Party, pk)
+    if party is None:
+        abort(404)
+    module = request.args.get("module") or None
+    failures = request.args.get("failures") == "1"
+    page = max(1, request.args.get("page", 1, type=int))
+    query = select(OcpiMessage).where(OcpiMessage.party_pk == pk)
+    if module:
+        query = query.where(OcpiMessage.module == module)
+    if failures:
+        query = query.where(ocpi_messages.failed_clause())
+    # One row more than a page says whether there is a next page, without counting a log.
+    rows = db.session.scalars(
+        query.order_by(OcpiMessage.pk.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
+    ).all()
+    return render_template(
+        "dashboard/messages.html", party=party, ocpi_messages=rows[:PAGE_SIZE], page=page,
+        has_next=len(rows) > PAGE_SIZE, module=module, failures=failures,
+        modules=sorted(ocpi_messages.MODULES),
+    )
 
 
 @bp.get("/qr/<path:evse_id>.<fmt>")
