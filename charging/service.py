@@ -366,6 +366,7 @@ def start(charge_pk: int) -> None:
         body,
         uid=charge.start_command_uid,
         correlation_id=charge.public_id,
+        to=cpo_of(charge),
     )
 
     charge = lock_charge(charge_pk)
@@ -394,6 +395,15 @@ def start(charge_pk: int) -> None:
             Cause("ocpi", command.uid, f"START_SESSION {command.response_result}"),
         )
     db.session.commit()
+
+
+def cpo_of(charge: Charge) -> tuple[str, str] | None:
+    """The CPO that owns the charge's location: whom commands are for, also via a hub."""
+    location = db.session.scalar(
+        select(OcpiLocation).where(OcpiLocation.party_pk == charge.party_pk,
+                                   OcpiLocation.location_id == charge.location_id)
+    )
+    return (location.country_code, location.party_id) if location else None
 
 
 def ocpi_commands():  # the module, imported late: it needs an app context for its config
@@ -517,6 +527,7 @@ def send_stop(charge_pk: int) -> None:
         {"session_id": charge.session_id},
         uid=charge.stop_command_uid,
         correlation_id=charge.public_id,
+        to=cpo_of(charge),
     )
     charge = lock_charge(charge_pk)
     if command.response_result != "ACCEPTED" and charge.state == S.STOPPING:
@@ -540,6 +551,7 @@ def stop_unpaid_session(charge_pk: int) -> None:
         wire.CommandType.STOP_SESSION,
         {"session_id": charge.session_id},
         correlation_id=charge.public_id,
+        to=cpo_of(charge),
     )
     charge = lock_charge(charge_pk)
     note(

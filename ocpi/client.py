@@ -66,10 +66,13 @@ class OcpiClient:
         self.http = requests.Session()
 
     @classmethod
-    def for_party(cls, party: Party) -> OcpiClient:
+    def for_party(cls, party: Party, to: tuple[str, str] | None = None) -> OcpiClient:
+        """A client for a connected party; `to` names the party a request is for when that
+        is not the connection itself (a CPO behind a hub)."""
         if not party.outgoing_token:
             raise OcpiError(StatusCode.CLIENT_ERROR, f"party {party.name!r} is not connected")
-        to = (party.country_code, party.party_id) if party.country_code and party.party_id else None
+        if to is None and party.country_code and party.party_id:
+            to = (party.country_code, party.party_id)
         return cls(party.outgoing_token, party.version or "2.2.1", to_party=to,
                    party_pk=party.pk)
 

@@ -36,11 +36,13 @@ def send_command(
     *,
     uid: str | None = None,
     correlation_id: str | None = None,
+    to: tuple[str, str] | None = None,
 ) -> OcpiCommand:
     """POST {commands}/{command} and record the CPO's CommandResponse.
 
     Pass `uid` (from new_command_uid) when the caller must know the command before it is
-    sent: the CommandResult may reach us before the CommandResponse does.
+    sent: the CommandResult may reach us before the CommandResponse does. `to` is the CPO
+    the command is for, when the connection is a hub in front of it.
     Never raises for the CPO's failures: an unreachable CPO or an error answer is recorded
     as response_result "ERROR" with the reason, for the caller to act on.
     """
@@ -54,7 +56,7 @@ def send_command(
     if not url:
         return _record(row, "ERROR", "The CPO offers no commands endpoint", None)
     try:
-        payload, _ = OcpiClient.for_party(party).request(
+        payload, _ = OcpiClient.for_party(party, to).request(
             "POST", f"{url.rstrip('/')}/{command.value}", module="commands", body=body,
             correlation_id=correlation_id,
         )
