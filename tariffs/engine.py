@@ -996,12 +996,11 @@ def _apply_step_sizes(lines: list[_Line], notes: list[str]) -> None:
             last.extra = rounded - total
 
 
-def _vat_ratio(tariff: _Compiled, excl: Decimal, incl: Decimal) -> Decimal:
-    """incl/excl for a price limit given without incl_vat: the session's own ratio when it
-    has one, else the tariff's VAT if its components agree on one, else the lowest (the
-    driver is not charged VAT the tariff may not mean)."""
-    if excl > 0:
-        return incl / excl
+def _vat_ratio(tariff: _Compiled) -> Decimal:
+    """incl/excl for a price limit given without incl_vat: the tariff's VAT when its
+    components agree on one, else the lowest of them (the driver is not charged VAT the
+    tariff may not mean). One figure per tariff, not the session's own mix, so that a
+    bigger session never meets a lower limit."""
     factors = {c.factor for el in tariff.elements for c in el.components.values()}
     return min(factors) if factors else _ONE
 
@@ -1012,7 +1011,7 @@ def _apply_limits(tariff: _Compiled, excl: Decimal, incl: Decimal, notes: list[s
     both apply"). max_price is applied last, so a cap always holds: a driver never pays more
     than the maximum, even in a tariff whose minimum is above its maximum."""
     source = tariff.source
-    ratio = _vat_ratio(tariff, excl, incl)
+    ratio = _vat_ratio(tariff)
     min_applied = max_applied = False
     if source.min_price is not None:
         low_excl = source.min_price.excl_vat
@@ -1545,7 +1544,7 @@ def describe(
         changes = []
 
     limits = []
-    ratio = _vat_ratio(compiled, _ZERO, _ZERO)
+    ratio = _vat_ratio(compiled)
     uniform = len({c.factor for el in compiled.elements for c in el.components.values()}) <= 1
     for key, price in (("min_price", source.min_price), ("max_price", source.max_price)):
         if price is None:
@@ -1633,7 +1632,7 @@ def hold_for(
     minimum = compiled.source.min_price
     if minimum is not None:
         gross = minimum.incl_vat if minimum.incl_vat is not None else (
-            minimum.excl_vat * _vat_ratio(compiled, _ZERO, _ZERO))
+            minimum.excl_vat * _vat_ratio(compiled))
         hold = max(hold, to_minor(gross, currency))
     if cap_minor is not None:
         hold = min(hold, cap_minor)

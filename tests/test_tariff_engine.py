@@ -400,15 +400,20 @@ def test_step_size_zero_is_no_rounding_and_flat_ignores_step_size() -> None:
 # --- min_price / max_price --------------------------------------------------------------
 
 
-def test_min_price_without_incl_vat_follows_the_sessions_vat() -> None:
+def test_a_price_limit_without_incl_vat_takes_the_tariffs_vat() -> None:
     # min 10.00 excl., no incl. given, 25 % VAT: 2 kWh x 2.00 = 4.00 / 5.00 -> 10.00 / 12.50.
     t = tariff(el(energy("2.00", "25")), min_price={"excl_vat": D(10)})
     start = local("2024-06-03 10:00")
     b = priced(t, [period(start, ENERGY=2)], start + timedelta(hours=1))
     assert (b.total, b.min_price_applied) == (money("10.00", "12.50"), True)
-    # A session with nothing consumed: the tariff's one VAT rate.
+    # A session with nothing consumed: the same.
     b = priced(t, [period(start, ENERGY=0, TIME="0")], start)
     assert b.total == money("10.00", "12.50")
+    # Components at 12.5 % and 25 %, max 10.00 excl.: the lowest rate sets the incl. cap,
+    # 10 x 1.125 = 11.25. Session: fee 2 (2.25) + 20 kWh x 1.00 (25.00) = 22 / 27.25.
+    t = tariff(el(flat("2", "12.5"), energy("1.00", "25")), max_price={"excl_vat": D(10)})
+    b = priced(t, [period(start, ENERGY=20)], start + timedelta(hours=1))
+    assert (b.total, b.max_price_applied) == (money("10.00", "11.25"), True)
 
 
 def test_max_price_applies_to_excl_and_incl_separately() -> None:
