@@ -25,20 +25,22 @@ How a session is priced
 
 from __future__ import annotations
 
+import functools
+import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import (
     ROUND_CEILING,
-    ROUND_FLOOR,
     ROUND_HALF_EVEN,
     ROUND_HALF_UP,
     Context,
     Decimal,
     localcontext,
 )
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ocpi import wire
@@ -91,6 +93,17 @@ _TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 # One phase at 230 V: the sum of phase currents is power / 230 V whatever the phase count.
 _VOLTS_PER_PHASE = Decimal(230)
 _MAX_SPAN_DAYS = 3700
+_F = TypeVar("_F", bound=Any)
+
+
+def _exact(fn: _F) -> _F:
+    """Run a public entry point under the engine's 50-digit decimal context, whatever
+    context the caller has (the default one has 28 digits)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with localcontext(_CTX):
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 class TariffError(ValueError):
@@ -238,14 +251,12 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     the engine's only inexact steps (dividing by 3600 s/h, splitting a period in proportion)
     so that an amount that is exactly on a half (0.125) rounds up as it should.
     """
-    with localcontext(_CTX):
-        guarded = amount.quantize(_GUARD)
+    guarded = amount.quantize(_GUARD, context=_CTX)
     return from_minor(to_minor(guarded, currency), currency)
 
 
 def _q(value: Decimal, quantum: Decimal) -> Decimal:
-    with localcontext(_CTX):
-        return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    return value.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_CTX)
 
 
 # --- Tariffs compiled for pricing -------------------------------------------------------
@@ -460,9 +471,8 @@ def _secs(value: datetime) -> Decimal:
 
 
 def _dt(seconds: Decimal) -> datetime:
-    whole = int(seconds.to_integral_value(rounding=ROUND_FLOOR))
-    micro = int(((seconds - whole) * 1_000_000).to_integral_value(rounding=ROUND_FLOOR))
-    return _EPOCH + timedelta(seconds=whole, microseconds=micro)
+    micro = math.floor(seconds * 1_000_000)  # down to the microsecond a datetime holds
+    return _EPOCH + timedelta(microseconds=micro)
 
 
 def _offset_at(zone: ZoneInfo, seconds: int) -> timedelta | None:
@@ -582,8 +592,7 @@ def _period_values(cp: wire.ChargingPeriod, index: int, start: Decimal, end: Dec
 
     power = dims.get("POWER")
     if power is None and energy is not None and energy > 0 and charging > 0:
-        with localcontext(_CTX):
-            power = energy * _HOUR / charging
+        power = energy * _HOUR / charging
     if power is None:
         power = _midpoint(dims.get("MIN_POWER"), dims.get("MAX_POWER"))
     current = dims.get("CURRENT")
@@ -619,8 +628,7 @@ def _spans(p: _Period) -> list[tuple[str, Decimal, Decimal, Decimal, Decimal]]:
     for kind, volume in volumes:
         if volume <= 0 and not (kind == CHARGING and p.energy > 0):
             continue
-        with localcontext(_CTX):
-            length = elapsed * volume / total if total > 0 else _ZERO
+        length = elapsed * volume / total if total > 0 else _ZERO
         spans.append((kind, at, at + length, volume, p.energy if kind == CHARGING else _ZERO))
         at += length
     if spans:
@@ -636,39 +644,48 @@ def _cut(periods: list[_Period], zone: ZoneInfo, origin: Decimal, charging_origi
          ) -> list[_Piece]:
     pieces: list[_Piece] = []
     cumulative = _ZERO
+    # Local-time cuts once per tariff over the whole session, then picked per span.
+    local_cuts: dict[int, list[Decimal]] = {}
+    for p in periods:
+        t = p.tariff
+        if t is not None and t.has_local and id(t) not in local_cuts:
+            mine = [q for q in periods if q.tariff is t]
+            local_cuts[id(t)] = sorted(_local_cuts(
+                zone, t.times_of_day, min(q.start for q in mine) - 1,
+                max(q.end for q in mine) + 1))
     for p in periods:
         tariff = p.tariff
         for kind, a, b, volume, energy in _spans(p):
-            with localcontext(_CTX):
-                fractions: set[Decimal] = set()
-                if tariff is not None and b > a:
-                    instants: list[Decimal] = []
-                    if tariff.has_local:
-                        instants += _local_cuts(zone, tariff.times_of_day, a, b)
-                    base = origin if kind == RESERVATION else charging_origin
-                    instants += [base + d for d in tariff.durations if a < base + d < b]
-                    fractions.update((x - a) / (b - a) for x in instants)
-                if tariff is not None and energy > 0:
-                    fractions.update((k - cumulative) / energy for k in tariff.kwh_marks
-                                     if cumulative < k < cumulative + energy)
-                bounds = [_ZERO, *sorted(f for f in fractions if _ZERO < f < _ONE), _ONE]
-                used_seconds = used_energy = _ZERO
-                t_prev = a
-                for i in range(len(bounds) - 1):
-                    fa, fb = bounds[i], bounds[i + 1]
-                    last = i == len(bounds) - 2
-                    t1 = b if last else a + (b - a) * fb
-                    secs = volume - used_seconds if last else volume * (fb - fa)
-                    kwh = energy - used_energy if last else energy * (fb - fa)
-                    fm = (fa + fb) / 2
-                    pieces.append(_Piece(
-                        period=p, kind=kind, t0=t_prev, t1=t1, seconds=secs, energy=kwh,
-                        kwh_start=cumulative + used_energy,
-                        mid=a + (b - a) * fm, kwh_mid=cumulative + energy * fm,
-                    ))
-                    used_seconds += secs
-                    used_energy += kwh
-                    t_prev = t1
+            fractions: set[Decimal] = set()
+            if tariff is not None and b > a:
+                instants: list[Decimal] = []
+                if tariff.has_local:
+                    cuts = local_cuts[id(tariff)]
+                    instants += cuts[bisect_right(cuts, a):bisect_left(cuts, b)]
+                base = origin if kind == RESERVATION else charging_origin
+                instants += [base + d for d in tariff.durations if a < base + d < b]
+                fractions.update((x - a) / (b - a) for x in instants)
+            if tariff is not None and energy > 0:
+                fractions.update((k - cumulative) / energy for k in tariff.kwh_marks
+                                 if cumulative < k < cumulative + energy)
+            bounds = [_ZERO, *sorted(f for f in fractions if _ZERO < f < _ONE), _ONE]
+            used_seconds = used_energy = _ZERO
+            t_prev = a
+            for i in range(len(bounds) - 1):
+                fa, fb = bounds[i], bounds[i + 1]
+                last = i == len(bounds) - 2
+                t1 = b if last else a + (b - a) * fb
+                secs = volume - used_seconds if last else volume * (fb - fa)
+                kwh = energy - used_energy if last else energy * (fb - fa)
+                fm = (fa + fb) / 2
+                pieces.append(_Piece(
+                    period=p, kind=kind, t0=t_prev, t1=t1, seconds=secs, energy=kwh,
+                    kwh_start=cumulative + used_energy,
+                    mid=a + (b - a) * fm, kwh_mid=cumulative + energy * fm,
+                ))
+                used_seconds += secs
+                used_energy += kwh
+                t_prev = t1
             cumulative += energy
     return pieces
 
@@ -878,63 +895,62 @@ def _price(periods: list[_Period], *, zone: ZoneInfo, session_start: Decimal | N
     volume = dict.fromkeys(_BUCKETS, _ZERO)
     billed = dict.fromkeys(_BUCKETS, _ZERO)
     out_lines: list[PeriodLine] = []
-    with localcontext(_CTX):
-        for line in lines:
-            comp = line.component
-            amount = (line.volume + line.extra) * comp.price
-            timed = line.dimension in ("TIME", "PARKING_TIME")
-            if timed:
-                excl_time[line.bucket] += amount
-                incl_time[line.bucket] += amount * comp.factor
-                line_excl = amount / _HOUR
-            else:
-                excl_direct[line.bucket] += amount
-                incl_direct[line.bucket] += amount * comp.factor
-                line_excl = amount
-            volume[line.bucket] += line.volume if not timed else line.volume / _HOUR
-            billed[line.bucket] += (line.volume + line.extra) / (_HOUR if timed else _ONE)
-            unit_q = _HOURS_Q if timed else None
-            out_lines.append(PeriodLine(
-                period_index=line.piece.period.index,
-                kind=line.piece.kind,
-                dimension=line.dimension,
-                start=_dt(line.piece.t0),
-                # A flat fee is charged at a moment, not over the piece.
-                end=_dt(line.piece.t0 if line.dimension == "FLAT" else line.piece.t1),
-                tariff_id=line.tariff_id,
-                element_index=comp.element,
-                price=comp.price,
-                vat=comp.vat,
-                volume=_q(line.volume / _HOUR, unit_q) if unit_q else line.volume,
-                billed_volume=(_q((line.volume + line.extra) / _HOUR, unit_q) if unit_q
-                               else line.volume + line.extra),
-                cost=Money2(_q(line_excl, _LINE_Q), _q(line_excl * comp.factor, _LINE_Q)),
-            ))
-        exact_excl = sum(excl_direct.values(), _ZERO) + sum(excl_time.values(), _ZERO) / _HOUR
-        exact_incl = sum(incl_direct.values(), _ZERO) + sum(incl_time.values(), _ZERO) / _HOUR
+    for line in lines:
+        comp = line.component
+        amount = (line.volume + line.extra) * comp.price
+        timed = line.dimension in ("TIME", "PARKING_TIME")
+        if timed:
+            excl_time[line.bucket] += amount
+            incl_time[line.bucket] += amount * comp.factor
+            line_excl = amount / _HOUR
+        else:
+            excl_direct[line.bucket] += amount
+            incl_direct[line.bucket] += amount * comp.factor
+            line_excl = amount
+        volume[line.bucket] += line.volume if not timed else line.volume / _HOUR
+        billed[line.bucket] += (line.volume + line.extra) / (_HOUR if timed else _ONE)
+        unit_q = _HOURS_Q if timed else None
+        out_lines.append(PeriodLine(
+            period_index=line.piece.period.index,
+            kind=line.piece.kind,
+            dimension=line.dimension,
+            start=_dt(line.piece.t0),
+            # A flat fee is charged at a moment, not over the piece.
+            end=_dt(line.piece.t0 if line.dimension == "FLAT" else line.piece.t1),
+            tariff_id=line.tariff_id,
+            element_index=comp.element,
+            price=comp.price,
+            vat=comp.vat,
+            volume=_q(line.volume / _HOUR, unit_q) if unit_q else line.volume,
+            billed_volume=(_q((line.volume + line.extra) / _HOUR, unit_q) if unit_q
+                           else line.volume + line.extra),
+            cost=Money2(_q(line_excl, _LINE_Q), _q(line_excl * comp.factor, _LINE_Q)),
+        ))
+    exact_excl = sum(excl_direct.values(), _ZERO) + sum(excl_time.values(), _ZERO) / _HOUR
+    exact_incl = sum(incl_direct.values(), _ZERO) + sum(incl_time.values(), _ZERO) / _HOUR
 
-        dims: dict[str, DimensionCost] = {}
-        for bucket in _BUCKETS:
-            e = excl_direct[bucket] + excl_time[bucket] / _HOUR
-            i = incl_direct[bucket] + incl_time[bucket] / _HOUR
-            timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
-            dims[bucket] = DimensionCost(
-                dimension=bucket,
-                cost=Money2(round_money(e, currency), round_money(i, currency)),
-                volume=_q(volume[bucket], _HOURS_Q) if timed_bucket else volume[bucket],
-                billed_volume=_q(billed[bucket], _HOURS_Q) if timed_bucket else billed[bucket],
-            )
+    dims: dict[str, DimensionCost] = {}
+    for bucket in _BUCKETS:
+        e = excl_direct[bucket] + excl_time[bucket] / _HOUR
+        i = incl_direct[bucket] + incl_time[bucket] / _HOUR
+        timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
+        dims[bucket] = DimensionCost(
+            dimension=bucket,
+            cost=Money2(round_money(e, currency), round_money(i, currency)),
+            volume=_q(volume[bucket], _HOURS_Q) if timed_bucket else volume[bucket],
+            billed_volume=_q(billed[bucket], _HOURS_Q) if timed_bucket else billed[bucket],
+        )
 
-        before = Money2(round_money(exact_excl, currency), round_money(exact_incl, currency))
-        limits = limits_from or next(iter(tariffs.values()))
-        final_excl, final_incl, min_applied, max_applied = _apply_limits(
-            limits, exact_excl, exact_incl, notes)
-        total = Money2(round_money(final_excl, currency), round_money(final_incl, currency))
+    before = Money2(round_money(exact_excl, currency), round_money(exact_incl, currency))
+    limits = limits_from or next(iter(tariffs.values()))
+    final_excl, final_incl, min_applied, max_applied = _apply_limits(
+        limits, exact_excl, exact_incl, notes)
+    total = Money2(round_money(final_excl, currency), round_money(final_incl, currency))
 
-        energy_kwh = sum((p.energy for p in periods), _ZERO)
-        charging_h = _q(sum((p.charging for p in periods), _ZERO) / _HOUR, _HOURS_Q)
-        parking_h = _q(sum((p.parking for p in periods), _ZERO) / _HOUR, _HOURS_Q)
-        reservation_h = _q(sum((p.reservation for p in periods), _ZERO) / _HOUR, _HOURS_Q)
+    energy_kwh = sum((p.energy for p in periods), _ZERO)
+    charging_h = _q(sum((p.charging for p in periods), _ZERO) / _HOUR, _HOURS_Q)
+    parking_h = _q(sum((p.parking for p in periods), _ZERO) / _HOUR, _HOURS_Q)
+    reservation_h = _q(sum((p.reservation for p in periods), _ZERO) / _HOUR, _HOURS_Q)
 
     unpriced_notes = []
     for dim, amount in unpriced.items():
@@ -983,17 +999,16 @@ def _apply_step_sizes(lines: list[_Line], notes: list[str]) -> None:
         if step <= 0:
             notes.append(f"{last.dimension} step_size {step} taken as no rounding")
             continue
-        with localcontext(_CTX):
-            # Only the last piece's dimension is rounded: when charging is followed by
-            # parking, charging time is not rounded (mod_cdrs' 21 + 16 minutes example).
-            total = sum((ln.volume for ln in relevant if ln.dimension == last.dimension), _ZERO)
-            units = total * _THOUSAND if group == "ENERGY" else total
-            # The guard absorbs proportional-split noise so 1000.000...01 Wh is 1000 Wh.
-            steps = (units.quantize(_STEP_GUARD) / step).to_integral_value(ROUND_CEILING)
-            rounded = steps * step
-            if group == "ENERGY":
-                rounded = rounded / _THOUSAND
-            last.extra = rounded - total
+        # Only the last piece's dimension is rounded: when charging is followed by
+        # parking, charging time is not rounded (mod_cdrs' 21 + 16 minutes example).
+        total = sum((ln.volume for ln in relevant if ln.dimension == last.dimension), _ZERO)
+        units = total * _THOUSAND if group == "ENERGY" else total
+        # The guard absorbs proportional-split noise so 1000.000...01 Wh is 1000 Wh.
+        steps = (units.quantize(_STEP_GUARD) / step).to_integral_value(ROUND_CEILING)
+        rounded = steps * step
+        if group == "ENERGY":
+            rounded = rounded / _THOUSAND
+        last.extra = rounded - total
 
 
 def _vat_ratio(tariff: _Compiled) -> Decimal:
@@ -1065,6 +1080,7 @@ def _periods(raw: Sequence[wire.ChargingPeriod | Mapping[str, Any]], session_end
     return out
 
 
+@_exact
 def price_session(
     tariff: wire.Tariff | Mapping[str, Any],
     periods: Sequence[wire.ChargingPeriod | Mapping[str, Any]],
@@ -1083,9 +1099,8 @@ def price_session(
     compiled = _compile(tariff)
     zone = _zone(time_zone)
     notes: list[str] = []
-    with localcontext(_CTX):
-        normalized = _periods(periods, session_end, session_start, lambda _cp, _i: compiled,
-                              notes)
+    normalized = _periods(periods, session_end, session_start, lambda _cp, _i: compiled,
+                          notes)
     start = _secs(session_start) if session_start is not None else None
     _validity_note(compiled, start if start is not None else normalized[0].start, notes)
     return _price(normalized, zone=zone, session_start=start, expired=reservation_expired,
@@ -1103,6 +1118,7 @@ def _validity_note(t: _Compiled, session_start: Decimal, notes: list[str]) -> No
         notes.append(f"tariff {t.id} was valid only until {src.end_date_time.isoformat()}")
 
 
+@_exact
 def price_cdr(
     cdr: wire.Cdr | Mapping[str, Any],
     *,
@@ -1149,9 +1165,8 @@ def price_cdr(
         return found
 
     zone = _zone(time_zone)
-    with localcontext(_CTX):
-        normalized = _periods(cdr.charging_periods, cdr.end_date_time, cdr.start_date_time,
-                              tariff_for, notes)
+    normalized = _periods(cdr.charging_periods, cdr.end_date_time, cdr.start_date_time,
+                          tariff_for, notes)
     first = next((p.tariff for p in normalized if p.tariff is not None), None)
     if first is None:
         raise TariffError("no charging period of the CDR has a tariff to price it with")
@@ -1162,6 +1177,7 @@ def price_cdr(
                   expired=None, limits_from=first, notes=notes)
 
 
+@_exact
 def price_plan(
     tariff: wire.Tariff | Mapping[str, Any],
     *,
@@ -1186,18 +1202,17 @@ def price_plan(
     notes: list[str] = []
     begin = _secs(start)
     total = _secs(start + duration) - begin
-    with localcontext(_CTX):
-        if energy > 0 and power > 0:
-            charging = min(total, _q(energy * _HOUR / power, _MICRO))
-        else:
-            charging = total if energy > 0 else _ZERO
-        current = current_a
-        if current is None and power > 0:
-            current = power * _THOUSAND / _VOLTS_PER_PHASE
-            if any(el.restrictions is not None and (el.restrictions.min_current is not None
-                   or el.restrictions.max_current is not None) for el in compiled.elements):
-                notes.append(f"current estimated as {_q(current, Decimal('0.1'))} A from "
-                             f"{power} kW at 230 V per phase")
+    if energy > 0 and power > 0:
+        charging = min(total, _q(energy * _HOUR / power, _MICRO))
+    else:
+        charging = total if energy > 0 else _ZERO
+    current = current_a
+    if current is None and power > 0:
+        current = power * _THOUSAND / _VOLTS_PER_PHASE
+        if any(el.restrictions is not None and (el.restrictions.min_current is not None
+               or el.restrictions.max_current is not None) for el in compiled.elements):
+            notes.append(f"current estimated as {_q(current, Decimal('0.1'))} A from "
+                         f"{power} kW at 230 V per phase")
     periods = [_Period(0, begin, begin + charging, energy, charging, _ZERO, _ZERO,
                        power if power > 0 else None, current, compiled)]
     if total > charging:
@@ -1367,8 +1382,7 @@ class TariffText:
 def _number_text(value: Decimal, language: str) -> str:
     """4.5 -> "4,50" (sv) / "4.50" (en); whole amounts without decimals ("5"); up to four
     decimals when a price has them (0.275 stays 0,275 rather than being misstated)."""
-    with localcontext(_CTX):
-        value = value.quantize(_LINE_Q, rounding=ROUND_HALF_UP).normalize()
+    value = value.quantize(_LINE_Q, rounding=ROUND_HALF_UP, context=_CTX).normalize(_CTX)
     if value == value.to_integral_value():
         text = f"{int(value):,}"
     else:
@@ -1494,6 +1508,7 @@ def _segments(t: _Compiled, local: datetime, power_kw: Decimal, language: str
     return out
 
 
+@_exact
 def describe(
     tariff: wire.Tariff | Mapping[str, Any],
     *,
@@ -1557,8 +1572,7 @@ def describe(
     example = None
     notes: list[str] = []
     if power_kw and Decimal(power_kw) > 0 and example_kwh > 0:
-        with localcontext(_CTX):
-            seconds = _q(Decimal(example_kwh) * _HOUR / Decimal(power_kw), _MICRO)
+        seconds = _q(Decimal(example_kwh) * _HOUR / Decimal(power_kw), _MICRO)
         plan = price_plan(compiled.source, start=_aware(at), energy_kwh=Decimal(example_kwh),
                           duration=timedelta(microseconds=int(seconds * 1_000_000)),
                           power_kw=Decimal(power_kw), time_zone=time_zone)
@@ -1599,6 +1613,7 @@ def _preauthorize_amount(tariff: wire.Tariff | Mapping[str, Any]) -> Decimal | N
     return amount
 
 
+@_exact
 def hold_for(
     tariff: wire.Tariff | Mapping[str, Any],
     *,
