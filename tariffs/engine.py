@@ -29,7 +29,7 @@ import functools
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import (
@@ -93,7 +93,7 @@ _TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 # One phase at 230 V: the sum of phase currents is power / 230 V whatever the phase count.
 _VOLTS_PER_PHASE = Decimal(230)
 _MAX_SPAN_DAYS = 3700
-_F = TypeVar("_F", bound=Any)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _exact(fn: _F) -> _F:
@@ -907,8 +907,9 @@ def _price(periods: list[_Period], *, zone: ZoneInfo, session_start: Decimal | N
             excl_direct[line.bucket] += amount
             incl_direct[line.bucket] += amount * comp.factor
             line_excl = amount
-        volume[line.bucket] += line.volume if not timed else line.volume / _HOUR
-        billed[line.bucket] += (line.volume + line.extra) / (_HOUR if timed else _ONE)
+        if line.dimension != "FLAT" or line.bucket == "FLAT":  # reservation volume: hours
+            volume[line.bucket] += line.volume if not timed else line.volume / _HOUR
+            billed[line.bucket] += (line.volume + line.extra) / (_HOUR if timed else _ONE)
         unit_q = _HOURS_Q if timed else None
         out_lines.append(PeriodLine(
             period_index=line.piece.period.index,
