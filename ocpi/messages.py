@@ -192,8 +192,11 @@ def _store(row: dict[str, Any]) -> None:
 def _holds_write_lock(session: OrmSession, engine: Engine) -> bool:
     """True when this thread's session holds SQLite's one write lock: an insert on another
     connection would wait for our own transaction, i.e. until busy_timeout."""
-    if engine.dialect.name != "sqlite" or not session.in_transaction():
+    if engine.dialect.name != "sqlite":
         return False
+    transaction = session.get_transaction()
+    if transaction is None or not transaction.is_active:
+        return False  # none, or a failed flush already rolled the database back
     # pysqlite opens a transaction only before a write: reading leaves none open.
     return bool(session.connection().connection.dbapi_connection.in_transaction)
 

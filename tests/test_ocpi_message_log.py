@@ -211,6 +211,20 @@ def test_unauthenticated_requests_are_logged_without_a_party(client: Any,
                                                                      f"{V}/nonsense")
 
 
+def test_a_request_that_wrote_and_failed_is_logged_without_waiting_for_itself(
+    client: Any, party: Party
+) -> None:
+    # An unencoded token: authentication records the encoding, which the lookup of the
+    # session flushes; the 404 leaves that write uncommitted, holding SQLite's write lock.
+    started = time.monotonic()
+    response = client.patch(f"{V}/sessions/SE/SIM/nope", headers={"Authorization": "Token tok-C"},
+                            json={"kwh": 1, "last_updated": "2024-05-01T10:00:00Z"})
+    assert response.status_code == 404
+    assert time.monotonic() - started < 2  # not SQLite's busy_timeout (10 s)
+    [message] = logged()  # written once the request's transaction ended (here: rolled back)
+    assert (message.party_pk, message.http_status, message.object_id) == (party.pk, 404, "NOPE")
+
+
 def test_large_bodies_are_cut_and_flagged(client: Any, party: Party) -> None:
     body = session_body(padding="x" * (messages.BODY_LIMIT + 100))
     client.put(f"{V}/sessions/SE/SIM/sess-101", data=json_dumps(body),
