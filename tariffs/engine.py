@@ -487,7 +487,7 @@ def _local_cuts(zone: ZoneInfo, times_of_day: Sequence[time], a: Decimal, b: Dec
     first = _dt(a).astimezone(zone).date() - timedelta(days=1)
     last = _dt(b).astimezone(zone).date() + timedelta(days=1)
     if (last - first).days > _MAX_SPAN_DAYS:
-        raise TariffError("a charging period longer than ten years cannot be priced")
+        raise TariffError("a session spanning more than ten years cannot be priced")
     cuts: list[Decimal] = []
     day = first
     while day <= last:
