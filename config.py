@@ -53,6 +53,8 @@ class Config:
     OCPI_HTTP_TIMEOUT = float(os.environ.get("OCPI_HTTP_TIMEOUT", "10"))
     # Used when a CPO answers a command without a usable timeout.
     OCPI_DEFAULT_COMMAND_TIMEOUT = _int("OCPI_DEFAULT_COMMAND_TIMEOUT", 60)
+    # OCPI 2.1.1 prices and costs exclude VAT and carry no rate: this one is added.
+    OCPI_211_VAT_PERCENT = os.environ.get("OCPI_211_VAT_PERCENT", "25")
 
     # Payments. Without STRIPE_SECRET_KEY the demo gateway serves (never in production).
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

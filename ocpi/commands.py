@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 
 from extensions import db
-from ocpi import wire
+from ocpi import v211, wire
 from ocpi.client import OcpiClient
 from ocpi.credentials import ocpi_base_url
 from ocpi.models import OcpiCommand, Party, dump_json
@@ -47,7 +47,11 @@ def send_command(
     as response_result "ERROR" with the reason, for the caller to act on.
     """
     uid = uid or new_command_uid()
-    body = {**body, "response_url": f"{ocpi_base_url()}/2.2.1/commands/{command.value}/{uid}"}
+    version = party.version or "2.2.1"
+    body = {**body,
+            "response_url": f"{ocpi_base_url()}/{version}/commands/{command.value}/{uid}"}
+    if version == "2.1.1":
+        body = v211.command_body(command, body)
     row = OcpiCommand(uid=uid, party_pk=party.pk, command=command.value, request=dump_json(body))
     db.session.add(row)
     db.session.commit()
@@ -63,6 +67,9 @@ def send_command(
         data = payload.get("data")
         if isinstance(data, list) and len(data) == 1:  # tolerate a one-item list
             data = data[0]
+        if version == "2.1.1":  # no timeout in 2.1.1: ours applies
+            result, message = v211.command_response(data)
+            return _record(row, result, message or payload.get("status_message"), None)
         response = wire.parse(wire.CommandResponse, data)
     except OcpiError as exc:
         return _record(row, "ERROR", exc.message, None)

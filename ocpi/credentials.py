@@ -20,7 +20,7 @@ from ocpi.client import OcpiClient, PeerUnreachable
 from ocpi.models import Party, token_hash
 from ocpi.transport import OcpiError, StatusCode
 
-SUPPORTED_VERSIONS = ("2.2.1",)
+SUPPORTED_VERSIONS = ("2.2.1", "2.1.1")
 
 # Modules ScanCharge implements for OCPI 2.2.1 in the eMSP role, with their interface role.
 OUR_ENDPOINTS_221 = (
@@ -74,23 +74,36 @@ def invite(name: str) -> tuple[Party, str]:
     return party, token_a
 
 
-def _negotiate(client: OcpiClient, versions_url: str) -> tuple[str, list[dict[str, Any]]]:
-    """Highest version both support, and the peer's endpoints for it."""
-    versions = client.get(versions_url, module="versions")
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _negotiate(
+    client: OcpiClient, versions_url: str, only: str | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The highest version both support (or `only`), and the peer's endpoints for it."""
+    try:
+        versions = client.get(versions_url, module="versions")
+    except OcpiError as exc:
+        if exc.http_status != 401:
+            raise
+        # 2.1.1 peers (and many 2.2 ones) expect the token unencoded: try it that way.
+        client.version = "2.1.1"
+        versions = client.get(versions_url, module="versions")
     if not isinstance(versions, list):
         raise PeerUnreachable(f"{versions_url} did not answer a list of versions")
     offered = {}
     for item in versions:
         version = wire.parse(wire.Version, item)
         offered[version.version] = version.url
-    common = [v for v in SUPPORTED_VERSIONS if v in offered]
+    common = [v for v in SUPPORTED_VERSIONS if v in offered and (only is None or v == only)]
     if not common:
         raise OcpiError(
             StatusCode.UNSUPPORTED_VERSION,
             f"no common OCPI version: peer offers {sorted(offered)}, we speak "
             f"{list(SUPPORTED_VERSIONS)}",
         )
-    chosen = max(common, key=lambda v: tuple(int(p) for p in v.split(".")))
+    chosen = max(common, key=_version_key)
     details = wire.parse(wire.VersionDetails, client.get(offered[chosen], module="versions"))
     endpoints = [e.to_json() for e in details.endpoints]
     return chosen, endpoints
@@ -98,7 +111,9 @@ def _negotiate(client: OcpiClient, versions_url: str) -> tuple[str, list[dict[st
 
 def _check_endpoints(endpoints: list[dict[str, Any]]) -> None:
     have = {(e["identifier"], e.get("role")) for e in endpoints}
-    missing = [f"{i} ({r})" for i, r in REQUIRED_CPO_ENDPOINTS if (i, r) not in have]
+    # 2.1.1 endpoints carry no role: the module is enough.
+    missing = [f"{i} ({r})" for i, r in REQUIRED_CPO_ENDPOINTS
+               if (i, r) not in have and (i, None) not in have]
     if missing:
         raise OcpiError(
             StatusCode.NO_MATCHING_ENDPOINTS, "CPO does not offer " + ", ".join(missing)
@@ -134,9 +149,10 @@ def connect(versions_url: str, token_a: str, name: str | None = None) -> Party:
     db.session.commit()
     try:
         payload, _ = OcpiClient(token_a, version).request(
-            "POST", credentials_url, module="credentials", body=our_credentials(token_b)
+            "POST", credentials_url, module="credentials",
+            body=credentials_for_version(our_credentials(token_b), version),
         )
-        theirs = wire.parse(wire.Credentials, payload.get("data"))
+        theirs = parse_credentials(payload.get("data"), version)
     except OcpiError:
         db.session.delete(provisional)
         db.session.commit()
@@ -173,15 +189,34 @@ def _party_for_roles(credentials: wire.Credentials) -> Party | None:
     return None
 
 
-def register_incoming(party: Party, body: Any, *, update: bool) -> dict[str, Any]:
-    """A CPO POSTs (register) or PUTs (update) its credentials to us.
+def credentials_for_version(credentials: dict[str, Any], version: str) -> dict[str, Any]:
+    if version == "2.1.1":
+        from ocpi import v211
+
+        return v211.credentials_from_canonical(credentials)
+    return credentials
+
+
+def parse_credentials(data: Any, version: str) -> wire.Credentials:
+    if version == "2.1.1":
+        from ocpi import v211
+
+        data = v211.credentials_to_canonical(data)
+    return wire.parse(wire.Credentials, data)
+
+
+def register_incoming(
+    party: Party, body: Any, *, update: bool, version: str = "2.2.1"
+) -> dict[str, Any]:
+    """A CPO POSTs (register) or PUTs (update) its credentials to us, at the credentials
+    endpoint of `version`: the connection then speaks that version (credentials.asciidoc).
 
     We fetch its versions and endpoints with the token it sent, and answer a new token C.
     """
-    theirs = wire.parse(wire.Credentials, body)
-    client = OcpiClient(theirs.token)
+    theirs = parse_credentials(body, version)
+    client = OcpiClient(theirs.token, version)
     try:
-        version, endpoints = _negotiate(client, theirs.url)
+        version, endpoints = _negotiate(client, theirs.url, only=version)
     except PeerUnreachable as exc:
         raise OcpiError(StatusCode.UNABLE_TO_USE_CLIENT_API, exc.message) from exc
     _check_endpoints(endpoints)
@@ -194,7 +229,7 @@ def register_incoming(party: Party, body: Any, *, update: bool) -> dict[str, Any
     party.incoming_token_hash = token_hash(token_c)
     party.status = "CONNECTED"
     db.session.commit()
-    return our_credentials(token_c)
+    return credentials_for_version(our_credentials(token_c), version)
 
 
 def unregister(party: Party) -> None:
@@ -232,9 +267,9 @@ def refresh(party: Party) -> Party:
     try:
         payload, _ = OcpiClient.for_party(party).request(
             "PUT", _their_credentials_url(party), module="credentials",
-            body=our_credentials(token_b),
+            body=credentials_for_version(our_credentials(token_b), party.version or "2.2.1"),
         )
-        theirs = wire.parse(wire.Credentials, payload.get("data"))
+        theirs = parse_credentials(payload.get("data"), party.version or "2.2.1")
     except OcpiError:
         party.incoming_token_hash = previous_hash
         db.session.commit()

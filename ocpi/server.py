@@ -63,7 +63,10 @@ bp = _OcpiBlueprint("ocpi", __name__, url_prefix="/ocpi")
 VERSION = "2.2.1"
 MAX_BODY_BYTES = 1_000_000
 MAX_PAGE = 100
-CONFIGURATION_ENDPOINTS = {"ocpi.versions", "ocpi.version_details", "ocpi.credentials"}
+CONFIGURATION_ENDPOINTS = {
+    "ocpi.versions", "ocpi.version_details", "ocpi.credentials",
+    "ocpi.version_details_211", "ocpi.credentials_211",
+}
 
 
 def _json_response(body: dict[str, Any], http_status: int) -> Response:
@@ -173,7 +176,8 @@ def _correlation(response: Response) -> Response:
     response.headers["X-Request-ID"] = request.headers.get("X-Request-ID") or new_request_id()
     response.headers["X-Correlation-ID"] = request.headers.get("X-Correlation-ID", "")
     party: Party | None = g.get("party")
-    if party is not None and party.country_code and request.endpoint not in CONFIGURATION_ENDPOINTS:
+    routed = request.endpoint not in CONFIGURATION_ENDPOINTS and "/2.1.1/" not in request.path
+    if party is not None and party.country_code and routed:  # 2.1.1 has no routing headers
         from flask import current_app
 
         response.headers["OCPI-from-country-code"] = current_app.config["OCPI_COUNTRY_CODE"]
@@ -235,7 +239,8 @@ def _require_match(data: Any, country_code: str, party_id: str, field: str, valu
 @bp.get("/versions")
 def versions() -> Response:
     return ocpi_response(
-        [{"version": VERSION, "url": f"{creds.ocpi_base_url()}/{VERSION}"}]
+        [{"version": version, "url": f"{creds.ocpi_base_url()}/{version}"}
+         for version in creds.SUPPORTED_VERSIONS]
     )
 
 
@@ -254,6 +259,11 @@ def version_details() -> Response:
 
 @bp.route(f"/{VERSION}/credentials", methods=["GET", "POST", "PUT", "DELETE"])
 def credentials() -> Response:
+    return credentials_for(VERSION)
+
+
+def credentials_for(version: str) -> Response:
+    """The credentials module of `version`: registering here makes it the connection's."""
     party: Party = g.party
     registered = party.status == "CONNECTED"
     if request.method == "GET":
@@ -262,7 +272,7 @@ def credentials() -> Response:
         # The token they use is stored hashed; GET returns our details with it redacted
         # only where we cannot know it, so we hand out the header value they authenticated with.
         token = token_candidates(request.headers.get("Authorization"))[0]
-        return ocpi_response(creds.our_credentials(token))
+        return ocpi_response(creds.credentials_for_version(creds.our_credentials(token), version))
     if request.method == "POST":
         if registered:
             raise OcpiError(
@@ -270,11 +280,15 @@ def credentials() -> Response:
                 "Already registered: use PUT to update, or DELETE first",
                 http_status=405,
             )
-        return ocpi_response(creds.register_incoming(party, json_body(), update=False))
+        return ocpi_response(
+            creds.register_incoming(party, json_body(), update=False, version=version)
+        )
     if not registered:
         raise OcpiError(StatusCode.CLIENT_ERROR, "Not registered: POST first", http_status=405)
     if request.method == "PUT":
-        return ocpi_response(creds.register_incoming(party, json_body(), update=True))
+        return ocpi_response(
+            creds.register_incoming(party, json_body(), update=True, version=version)
+        )
     creds.unregister(party)
     return ocpi_response()
 
@@ -415,15 +429,21 @@ def session(country_code: str, party_id: str, session_id: str) -> Response:
         return ocpi_response(row.data)
     body = json_body()
     _require_match(body, country_code, party_id, "id", session_id)
+    return receive_session(party, row, body, patch=request.method == "PATCH")
+
+
+def receive_session(party: Party, row: Any, body: dict[str, Any], *, patch: bool,
+                    append_periods: bool = True) -> Response:
+    """Store a pushed Session (PUT, or PATCH of the stored `row`) and announce it."""
     created = False
-    if request.method == "PUT":
+    if not patch:
         row, created = store.put_session(party, body)
     else:
         if row is None:
             raise OcpiError(
                 StatusCode.CLIENT_ERROR, "Unknown Session: PUT it first", http_status=404
             )
-        store.patch_session(row, body)
+        store.patch_session(row, body, append_periods=append_periods)
     db.session.commit()
     signals.session_updated.send(
         "ocpi",
@@ -444,7 +464,11 @@ def cdrs() -> Response:
     if not isinstance(body, dict):
         raise OcpiError(StatusCode.INVALID_PARAMETERS, "CDR must be a JSON object")
     cdr = wire.parse(wire.Cdr, body)
-    party = _require_owner(cdr.country_code, cdr.party_id)
+    return receive_cdr(_require_owner(cdr.country_code, cdr.party_id), body)
+
+
+def receive_cdr(party: Party, body: dict[str, Any]) -> Response:
+    """Store a pushed CDR (once), answer where it can be read back, and announce it."""
     row, created = store.store_cdr(party, body)
     db.session.commit()
     location = url_for("ocpi.cdr", cdr_pk=row.pk, _external=False)
@@ -480,7 +504,12 @@ def command_result(command: str, uid: str) -> Response:
     body = json_body()
     if isinstance(body, list) and len(body) == 1:  # some CPOs wrap it in a list
         body = body[0]
-    result = wire.parse(wire.CommandResult, body)
+    if row.party_pk and g.party.version == "2.1.1":
+        from ocpi import v211
+
+        result = v211.command_result(body)
+    else:
+        result = wire.parse(wire.CommandResult, body)
     message = "; ".join(m.text for m in result.message or []) or None
     first = row.result is None
     if first:
@@ -509,6 +538,11 @@ def _page_args() -> tuple[int, int]:
 
 @bp.get(f"/{VERSION}/tokens")
 def tokens() -> Response:
+    return tokens_page(lambda row: row.data)
+
+
+def tokens_page(render: Any) -> Response:
+    """One page of the Tokens we issued, each rendered for the connection's version."""
     offset, limit = _page_args()
     query = select(IssuedToken)
     try:
@@ -524,7 +558,7 @@ def tokens() -> Response:
         query.order_by(IssuedToken.last_updated, IssuedToken.pk).offset(offset).limit(limit)
     ).all()
     headers = pagination_headers(request.url, offset, limit, total, len(rows))
-    return ocpi_response([r.data for r in rows], headers=headers)
+    return ocpi_response([render(r) for r in rows], headers=headers)
 
 
 @bp.post(f"/{VERSION}/tokens/<uid>/authorize")
@@ -547,3 +581,7 @@ def authorize(uid: str) -> Response:
 
 def _now_text() -> str:
     return format_datetime(now_utc())
+
+
+# The 2.1.1 endpoints share this blueprint's authentication, errors and logging.
+from ocpi import server_211  # noqa: E402, F401

@@ -162,14 +162,17 @@ def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:
     return row, created
 
 
-def patch_session(row: OcpiSession, patch: dict[str, Any]) -> None:
-    """Merge a PATCH: charging_periods are appended, every other field replaced."""
+def patch_session(row: OcpiSession, patch: dict[str, Any], *, append_periods: bool = True) -> None:
+    """Merge a PATCH: charging_periods are appended (2.2.1; replaced when append_periods is
+    False, as 2.1.1 reads a PATCH), every other field replaced."""
     if "last_updated" not in patch:
         raise OcpiError(StatusCode.INVALID_PARAMETERS, "PATCH must contain last_updated")
     data = row.data
     for field, value in patch.items():
         if field == "charging_periods":
-            if value:
+            if not append_periods:
+                data["charging_periods"] = value or []
+            elif value:
                 data["charging_periods"] = [*(data.get("charging_periods") or []), *value]
         elif field in {"id", "country_code", "party_id"}:
             if str(value).upper() != str(data.get(field, "")).upper():

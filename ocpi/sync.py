@@ -8,7 +8,7 @@ from datetime import datetime
 
 from extensions import db
 from jobs import periodic_task
-from ocpi import signals, store
+from ocpi import signals, store, v211
 from ocpi.client import OcpiClient
 from ocpi.models import Party
 from ocpi.transport import OcpiError, format_datetime, now_utc
@@ -35,6 +35,8 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
     if url:
         for data in client.get_all(url, module="tariffs", params=params):
             try:
+                if party.version == "2.1.1":
+                    data = v211.tariff_to_canonical(data, party.country_code, party.party_id)
                 store.upsert_tariff(party, data)
                 report.tariffs += 1
             except OcpiError as exc:
@@ -45,6 +47,8 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
     if url:
         for data in client.get_all(url, module="locations", params=params):
             try:
+                if party.version == "2.1.1":
+                    data = v211.location_to_canonical(data, party.country_code, party.party_id)
                 row, _ = store.upsert_location(party, data)
                 changed.append(row.location_id)
                 report.locations += 1

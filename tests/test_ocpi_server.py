@@ -150,7 +150,8 @@ OUR_ENDPOINTS = [
 @pytest.mark.parametrize("path", ["/ocpi/versions", "/ocpi/versions/"])
 def test_versions(api: Api, path: str) -> None:
     body = ok(api("GET", path))
-    assert body["data"] == [{"version": "2.2.1", "url": f"{BASE}/ocpi/2.2.1"}]
+    assert body["data"] == [{"version": "2.2.1", "url": f"{BASE}/ocpi/2.2.1"},
+                            {"version": "2.1.1", "url": f"{BASE}/ocpi/2.1.1"}]
 
 
 @pytest.mark.parametrize("path", [V, f"{V}/"])
