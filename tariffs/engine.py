@@ -84,7 +84,6 @@ _LINE_Q = Decimal("0.0001")
 _HOURS_Q = Decimal("0.000001")
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
-_HALF = Decimal("0.5")
 _HOUR = Decimal(3600)
 _THOUSAND = Decimal(1000)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -1203,6 +1202,7 @@ def price_plan(
     notes: list[str] = []
     begin = _secs(start)
     total = _secs(start + duration) - begin
+    _validity_note(compiled, begin, notes)
     if energy > 0 and power > 0:
         charging = min(total, _q(energy * _HOUR / power, _MICRO))
     else:
