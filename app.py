@@ -88,6 +88,9 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
         return render_template("error.html", lang=pick_language()), exc.code
 
     register_cli(app)
+    from tariffs import cli as tariffs_cli
+
+    tariffs_cli.register(app)
     return app
 
 

@@ -63,8 +63,14 @@ class Config:
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # e.g. http://127.0.0.1:12111
     STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
 
-    # The hold placed before charging, in minor units of the tariff's currency.
+    # The hold placed before charging, in minor units of the tariff's currency: the price of
+    # a plausible longest session under the tariff (HOLD_MAX_SESSION_MINUTES at the
+    # connector's power), never above HOLD_CAP_MINOR; DEFAULT_HOLD_MINOR when no tariff.
     DEFAULT_HOLD_MINOR = _int("DEFAULT_HOLD_MINOR", 30000)
+    HOLD_MAX_SESSION_MINUTES = _int("HOLD_MAX_SESSION_MINUTES", 60)
+    HOLD_CAP_MINOR = _int("HOLD_CAP_MINOR", 50000)
+    # Charging is stopped when its cost reaches this share of the hold.
+    STOP_AT_PERCENT_OF_HOLD = _int("STOP_AT_PERCENT_OF_HOLD", 95)
     # After a start with no answer (timeout, no result), the hold is kept this many seconds
     # more, so a Session that arrives late can still be charged.
     LATE_SESSION_GRACE = _int("LATE_SESSION_GRACE", 120)

@@ -8,11 +8,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
 
 from charging.models import Charge
-from extensions import db
-from ocpi.models import OcpiCdr, OcpiLocation
+from charging.service import time_zone_of
+from ocpi.models import OcpiCdr
 from payments.models import Receipt
 from payments.receipts import issue_receipt
 
@@ -62,7 +61,7 @@ def issue_for(charge: Charge, cdr: OcpiCdr) -> Receipt:
         "cdr_total_excl_vat": str(excl),
         # As the CPO sent them (exact numbers, JSON-ready), not as parsed Decimals.
         "tariffs": json.loads(cdr.raw).get("tariffs") or [],
-        "time_zone": _time_zone(charge),
+        "time_zone": time_zone_of(charge),
         "cdr_id": data["id"],
     }
     return issue_receipt(
@@ -84,11 +83,3 @@ def issue_for(charge: Charge, cdr: OcpiCdr) -> Receipt:
             "address": cfg["SELLER_ADDRESS"],
         },
     )
-
-
-def _time_zone(charge: Charge) -> str:
-    location = db.session.scalar(
-        select(OcpiLocation).where(OcpiLocation.party_pk == charge.party_pk,
-                                   OcpiLocation.location_id == charge.location_id)
-    )
-    return location.time_zone if location else "UTC"

@@ -33,9 +33,9 @@ from extensions import after_commit, db, queue
 from ocpi import store as ocpi_store
 from ocpi import wire
 from ocpi.models import IssuedToken, OcpiCdr, OcpiCommand, OcpiEvse, OcpiLocation, Party, dump_json
-from ocpi.transport import now_utc
+from ocpi.transport import json_dumps, now_utc, parse_datetime
 from payments.gateway import Hold, PaymentError
-from payments.money import to_minor
+from payments.money import Money, to_minor
 from payments.setup import current_gateway
 
 log = logging.getLogger(__name__)
@@ -167,19 +167,60 @@ def connector_tariff(location: OcpiLocation, connector: dict[str, Any]) -> dict[
     return tariffs[0] if tariffs else None
 
 
-def hold_amount(tariff: dict[str, Any] | None, currency: str) -> int:
-    """The amount held before charging: the configured hold, never below the tariff's
-    minimum price incl. VAT."""
-    amount = current_app.config["DEFAULT_HOLD_MINOR"]
-    if tariff and tariff.get("min_price"):
-        minimum = tariff["min_price"].get("incl_vat") or tariff["min_price"]["excl_vat"]
-        amount = max(amount, to_minor(Decimal(str(minimum)), currency))
-    return amount
+def connector_power_kw(connector: dict[str, Any]) -> Decimal:
+    watts = connector.get("max_electric_power")
+    if not watts:
+        phases = 3 if connector.get("power_type") == "AC_3_PHASE" else 1
+        watts = connector["max_voltage"] * connector["max_amperage"] * phases
+    return Decimal(watts) / 1000
+
+
+def hold_amount(
+    tariff: dict[str, Any] | None,
+    currency: str,
+    *,
+    power_kw: Decimal,
+    time_zone: str,
+    driver_cap_minor: int | None = None,
+) -> int:
+    """The card hold: what a plausible longest session at this connector would cost under
+    its tariff (or the tariff's own preauthorize_amount), never below its minimum price,
+    capped by HOLD_CAP_MINOR and by the driver's own cap."""
+    cfg = current_app.config
+    caps = [c for c in (cfg["HOLD_CAP_MINOR"], driver_cap_minor) if c]
+    if tariff is None:
+        return min([cfg["DEFAULT_HOLD_MINOR"], *caps])
+    from tariffs import TariffError, hold_for
+
+    try:
+        return hold_for(
+            tariff, power_kw=power_kw,
+            max_session=timedelta(minutes=cfg["HOLD_MAX_SESSION_MINUTES"]),
+            cap_minor=min(caps) if caps else None, currency=currency, at=now_utc(),
+            time_zone=time_zone,
+        )
+    except TariffError as exc:
+        log.warning("tariff %s cannot size a hold (%s): the default hold applies",
+                    tariff.get("id"), exc)
+        return min([cfg["DEFAULT_HOLD_MINOR"], *caps])
+
+
+def minimum_price_minor(tariff: dict[str, Any] | None, currency: str) -> int:
+    if not tariff or not tariff.get("min_price"):
+        return 0
+    minimum = tariff["min_price"].get("incl_vat") or tariff["min_price"]["excl_vat"]
+    return to_minor(Decimal(str(minimum)), currency)
 
 
 def create_charge(
-    evse_id: str, connector_id: str | None, language: str, email: str | None
+    evse_id: str,
+    connector_id: str | None,
+    language: str,
+    email: str | None,
+    max_amount_minor: int | None = None,
 ) -> tuple[Charge, Hold]:
+    """A new charge at a connector, and its hold. `max_amount_minor` is the driver's own
+    cap ("charge up to 200 kr"): the hold is no larger, and charging stops before it."""
     found = find_evse(evse_id)
     if found is None:
         raise DriverError("unknown_charger", 404)
@@ -200,6 +241,12 @@ def create_charge(
         raise DriverError("unknown_connector", 404)
     tariff = connector_tariff(location, connector)
     currency = (tariff or {}).get("currency", "SEK").upper()
+    if max_amount_minor is not None and max_amount_minor < max(
+        minimum_price_minor(tariff, currency), 100
+    ):
+        raise DriverError("cap_too_low", 400)
+    hold = hold_amount(tariff, currency, power_kw=connector_power_kw(connector),
+                       time_zone=location.time_zone, driver_cap_minor=max_amount_minor)
 
     charge = Charge(
         party_pk=party.pk,
@@ -209,7 +256,7 @@ def create_charge(
         connector_id=str(connector["id"]),
         tariff_id=(tariff or {}).get("id"),
         currency=currency,
-        hold_minor=hold_amount(tariff, currency),
+        hold_minor=hold,
         gateway=current_gateway().kind,
         token_uid=uuid.uuid4().hex.upper(),
         authorization_reference=uuid.uuid4().hex.upper(),
@@ -397,13 +444,22 @@ def start(charge_pk: int) -> None:
     db.session.commit()
 
 
-def cpo_of(charge: Charge) -> tuple[str, str] | None:
-    """The CPO that owns the charge's location: whom commands are for, also via a hub."""
-    location = db.session.scalar(
+def location_of(charge: Charge) -> OcpiLocation | None:
+    return db.session.scalar(
         select(OcpiLocation).where(OcpiLocation.party_pk == charge.party_pk,
                                    OcpiLocation.location_id == charge.location_id)
     )
+
+
+def cpo_of(charge: Charge) -> tuple[str, str] | None:
+    """The CPO that owns the charge's location: whom commands are for, also via a hub."""
+    location = location_of(charge)
     return (location.country_code, location.party_id) if location else None
+
+
+def time_zone_of(charge: Charge) -> str:
+    location = location_of(charge)
+    return location.time_zone if location else "UTC"
 
 
 def ocpi_commands():  # the module, imported late: it needs an app context for its config
@@ -598,6 +654,9 @@ def settle(charge_pk: int) -> None:
         return
     amount = min(cost_minor, charge.hold_minor)
     hold_id, key = charge.hold_id, f"charge-{charge.public_id}-capture"
+    if charge.failure_code != "CDR_PRICE_MISMATCH":
+        check_cdr_price(lock_charge(charge_pk), cdr)
+        db.session.commit()
     db.session.rollback()  # no lock is held while the gateway works
     try:
         hold = current_gateway().capture(hold_id, amount, idempotency_key=key)
@@ -691,13 +750,22 @@ def on_session_updated(
     charge = lock_charge(pk)
     charge.session_id = figures["session_id"]
     charge.energy_kwh = figures["kwh"]
-    if figures["cost_incl_vat"] is not None:
-        charge.cost_incl_vat = figures["cost_incl_vat"]
+    cost = figures["cost_incl_vat"]
+    if cost is None:  # the CPO sends no running cost: price its charging periods ourselves
+        cost = estimate_cost(charge, session_pk)
+    if cost is not None:
+        # The highest seen: step sizes can make a later estimate dip, the driver's view not.
+        charge.cost_incl_vat = max(cost, charge.cost_incl_vat or Decimal(0))
     charge.session_started_at = figures["start_date_time"]
     charge.session_ended_at = figures["end_date_time"]
     cause = Cause("ocpi", f"session {figures['session_id']}", f"Session {status}")
     if status == "ACTIVE" and charge.state == S.STARTING:
         move(charge, S.CHARGING, cause)
+    if status == "ACTIVE" and charge.state == S.CHARGING and _near_the_hold(charge):
+        move(charge, S.STOPPING, Cause("system", cause.ref,
+                                       f"cost {charge.cost_incl_vat} {charge.currency} near the "
+                                       f"hold of {charge.hold_minor}: stopping"))
+        enqueue_after_commit("charging.send_stop", charge.pk)
     elif status in {"ACTIVE", "COMPLETED"} and charge.state == S.START_FAILED:
         # The start looked failed (no answer in time) but the charger started after all;
         # the hold is still in place, so the session is charged as any other.
@@ -725,6 +793,71 @@ def on_session_updated(
         if charge.cdr_pk is not None:
             enqueue_after_commit("charging.settle", charge.pk)
     db.session.commit()
+
+
+def _tariff_of(charge: Charge) -> dict[str, Any] | None:
+    location = location_of(charge) if charge.tariff_id else None
+    if location is None:
+        return None
+    row = ocpi_store.find_tariff(location.country_code, location.party_id, charge.tariff_id)
+    return row.data if row else None
+
+
+def estimate_cost(charge: Charge, session_pk: int) -> Decimal | None:
+    """The cost so far incl. VAT, priced from the Session's charging periods."""
+    from ocpi.models import OcpiSession
+    from tariffs import TariffError, price_session
+
+    tariff = _tariff_of(charge)
+    session = db.session.get(OcpiSession, session_pk).data
+    periods = session.get("charging_periods") or []
+    if tariff is None or not periods:
+        return None
+    end = session.get("end_date_time") or session.get("last_updated")
+    try:
+        breakdown = price_session(tariff, periods, time_zone=time_zone_of(charge),
+                                  session_start=parse_datetime(session["start_date_time"]),
+                                  session_end=parse_datetime(end))
+    except (TariffError, ValueError) as exc:
+        log.warning("charge %s: cost not estimated: %s", charge.public_id, exc)
+        return None
+    return breakdown.total.incl_vat
+
+
+def _near_the_hold(charge: Charge) -> bool:
+    """Stop before the cost can pass what is held: nobody owes more than they agreed to."""
+    if charge.cost_incl_vat is None:
+        return False
+    percent = Decimal(current_app.config["STOP_AT_PERCENT_OF_HOLD"])
+    return to_minor(charge.cost_incl_vat, charge.currency) * 100 >= charge.hold_minor * percent
+
+
+def check_cdr_price(charge: Charge, cdr: OcpiCdr) -> None:
+    """Recompute the CDR's total from its own tariffs and periods; a difference of more
+    than one minor unit is flagged for the operator with both figures."""
+    from tariffs import TariffError, price_cdr
+
+    data = cdr.data
+    if not data.get("tariffs"):
+        return
+    try:
+        ours = price_cdr(data, time_zone=time_zone_of(charge))
+    except (TariffError, ValueError) as exc:
+        note(charge, Cause("system", f"cdr {cdr.cdr_id}", f"CDR not checked: {exc}"))
+        return
+    theirs = cdr.total_cost_incl_vat if cdr.total_cost_incl_vat is not None \
+        else cdr.total_cost_excl_vat
+    mine = ours.total.incl_vat if cdr.total_cost_incl_vat is not None else ours.total.excl_vat
+    theirs_minor, mine_minor = to_minor(theirs, cdr.currency), to_minor(mine, cdr.currency)
+    if abs(mine_minor - theirs_minor) > 1:
+        cdr_total = Money(theirs_minor, cdr.currency).amount
+        tariff_total = Money(mine_minor, cdr.currency).amount
+        if charge.failure_code is None:
+            fail(charge, "CDR_PRICE_MISMATCH",
+                 f"CDR {cdr_total}, tariff {tariff_total} {cdr.currency}")
+        note(charge, Cause("system", f"cdr {cdr.cdr_id}",
+                           f"CDR total {cdr_total} differs from the tariff's {tariff_total} "
+                           f"{cdr.currency}: {json_dumps(ours.to_json())[:1500]}"))
 
 
 def on_cdr_received(

@@ -6,7 +6,7 @@ Errors are {"error": {"code": ..., "message": ...}} with an HTTP status; `code` 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -83,16 +83,21 @@ def charger_info(evse_id: str, language: str) -> dict[str, Any]:
     connectors = []
     for connector in evse.get("connectors") or []:
         tariff = service.connector_tariff(location, connector)
+        currency = (tariff or {}).get("currency", "SEK").upper()
+        power = service.connector_power_kw(connector)
+        hold = service.hold_amount(tariff, currency, power_kw=power,
+                                   time_zone=location.time_zone)
         connectors.append({
             "id": str(connector["id"]),
             "standard": connector["standard"],
             "format": connector["format"],
             "power_type": connector["power_type"],
-            "max_power_kw": _kw(connector),
-            "tariff": tariff_summary(tariff, language) if tariff else None,
-            "hold": money_json(service.hold_amount(tariff, (tariff or {}).get("currency", "SEK")
-                                                   .upper()),
-                               (tariff or {}).get("currency", "SEK").upper(), language),
+            "max_power_kw": format(power.quantize(Decimal("0.1")).normalize(), "f"),
+            "tariff": (tariff_summary(tariff, language, power, location.time_zone)
+                       if tariff else None),
+            "hold": money_json(hold, currency, language),
+            "minimum_cap": money_json(max(service.minimum_price_minor(tariff, currency), 100),
+                                      currency, language),
         })
     return {
         "evse_id": evse.get("evse_id") or evse_row.evse_uid,
@@ -112,20 +117,10 @@ def charger_info(evse_id: str, language: str) -> dict[str, Any]:
     }
 
 
-def _kw(connector: dict[str, Any]) -> str:
-    watts = connector.get("max_electric_power")
-    if not watts:
-        phases = 3 if connector.get("power_type") == "AC_3_PHASE" else 1
-        watts = connector["max_voltage"] * connector["max_amperage"] * phases
-    return format((Decimal(watts) / 1000).quantize(Decimal("0.1")).normalize(), "f")
-
-
-def tariff_summary(tariff: dict[str, Any], language: str) -> dict[str, Any]:
-    """The tariff's price components with VAT included, in the driver's words.
-
-    A first cut: unrestricted components of the first element are shown; the full engine
-    (restrictions, what applies now and later today) is the tariff engine's work.
-    """
+def tariff_summary(tariff: dict[str, Any], language: str, power_kw: Decimal,
+                   time_zone: str) -> dict[str, Any]:
+    """The tariff in the driver's words (the engine's `describe`: what applies now, what
+    changes later today, an example total, VAT included) and its unrestricted components."""
     currency = tariff["currency"].upper()
     parts = []
     for element in tariff.get("elements") or []:
@@ -142,7 +137,20 @@ def tariff_summary(tariff: dict[str, Any], language: str) -> dict[str, Any]:
             })
         break
     alt = {t["language"]: t["text"] for t in tariff.get("tariff_alt_text") or []}
+    from tariffs import TariffError, describe
+
+    try:
+        words = describe(tariff, language=language, at=datetime.now(UTC), time_zone=time_zone,
+                         power_kw=power_kw)
+        text: dict[str, Any] | None = {
+            "summary": words.summary, "changes": list(words.changes),
+            "example": words.example, "limits": list(words.limits),
+            "structured": words.structured,
+        }
+    except (TariffError, ValueError):
+        text = None
     return {
+        "text": text,
         "id": tariff["id"],
         "currency": currency,
         "type": tariff.get("type"),
@@ -216,11 +224,17 @@ def create_charge() -> tuple[Response, int]:
     email = body.get("email")
     if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > 254):
         raise ApiError("invalid_email", 400)
+    cap = body.get("max_amount_minor")
+    if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0):
+        raise ApiError("invalid_request", 400, "max_amount_minor must be a positive integer")
+    if cap is None and str(body.get("max_amount") or "").strip():
+        cap = _major_amount(str(body["max_amount"]))
     charge, hold = service.create_charge(
         str(body["evse_id"]),
         str(body["connector_id"]) if body.get("connector_id") is not None else None,
         language,
         email,
+        max_amount_minor=cap,
     )
     result = charge_json(charge, language)
     result["payment"] = {
@@ -236,6 +250,19 @@ def charge_language(charge: Charge) -> str:
     """?lang= when given, else the language the driver chose when paying."""
     asked = request.args.get("lang")
     return asked if asked in ("sv", "en") else charge.language
+
+
+def _major_amount(text: str) -> int:
+    """'200', '200 kr', '199,50' as minor units of SEK-like currencies (two decimals)."""
+    cleaned = text.lower().replace("kr", "").replace("sek", "").replace("\u00a0", "")
+    cleaned = cleaned.replace(" ", "").replace(",", ".")
+    try:
+        amount = Decimal(cleaned)
+    except ArithmeticError as exc:
+        raise ApiError("invalid_amount", 400, text) from exc
+    if not amount.is_finite() or amount <= 0 or amount > 100000:
+        raise ApiError("invalid_amount", 400, text)
+    return to_minor(amount, "SEK")
 
 
 @bp.get("/charges/<public_id>")

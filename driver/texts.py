@@ -77,6 +77,14 @@ ERRORS = {
         "The receipt isn't ready yet. It arrives once the operator sends the final price.",
     ),
     "page_not_found": ("Sidan finns inte.", "This page does not exist."),
+    "invalid_amount": (
+        "Beloppet går inte att läsa. Skriv till exempel 200.",
+        "That amount can't be read. Write, for example, 200.",
+    ),
+    "cap_too_low": (
+        "Beloppet är lägre än laddarens minsta pris. Välj ett högre belopp.",
+        "That amount is below the charger's minimum price. Choose a higher amount.",
+    ),
     # Why charging did not start (the CPO's answers), with what to do.
     "START_REJECTED": (
         "Laddaren nekade start. Ingenting debiterades. Prova ett annat uttag.",

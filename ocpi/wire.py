@@ -282,6 +282,8 @@ class Tariff(OcpiModel):
     tariff_alt_url: str | None = None
     min_price: Price | None = None
     max_price: Price | None = None
+    # OCPI 2.3.0 (Payments): what to pre-authorise for an ad-hoc session; read when sent.
+    preauthorize_amount: Decimal | None = None
     elements: list[TariffElement] = Field(min_length=1)
     start_date_time: datetime | None = None
     end_date_time: datetime | None = None

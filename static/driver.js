@@ -173,7 +173,9 @@
     async function ensureCharge() {
       const connector = selected();
       const email = emailInput.value.trim();
-      const key = `${connector ? connector.value : ""}|${email}`;
+      const maxInput = $("max-amount");
+      const maxAmount = maxInput ? maxInput.value.trim() : "";
+      const key = `${connector ? connector.value : ""}|${email}|${maxAmount}`;
       if (charge && chargeKey !== key) {
         // The driver changed their mind after a declined card: give the old one up.
         const old = charge;
@@ -184,6 +186,7 @@
         const body = { evse_id: cfg.evse_id, language: cfg.lang };
         if (connector) body.connector_id = connector.value;
         if (email) body.email = email;
+        if (maxAmount) body.max_amount = maxAmount; // the server reads it; no money maths here
         charge = await api("POST", "/api/v1/charges", body);
         chargeKey = key;
         document.body.dataset.paying = "1"; // the status watcher must not reload from now on
