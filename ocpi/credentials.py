@@ -148,7 +148,7 @@ def connect(versions_url: str, token_a: str, name: str | None = None) -> Party:
     db.session.add(provisional)
     db.session.commit()
     try:
-        payload, _ = OcpiClient(token_a, version).request(
+        payload, _ = OcpiClient(token_a, version, party_pk=provisional.pk).request(
             "POST", credentials_url, module="credentials",
             body=credentials_for_version(our_credentials(token_b), version),
         )

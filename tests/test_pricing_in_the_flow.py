@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import LiveStack
 
 from charging import service
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
-from conftest import LiveStack
 from extensions import db
 from ocpi import store
 from ocpi.models import OcpiLocation, OcpiTariff, Party
