@@ -619,6 +619,29 @@ def stop_unpaid_session(charge_pk: int) -> None:
     db.session.commit()
 
 
+def unlock_connector(charge_pk: int, operator: str) -> str:
+    """UNLOCK_CONNECTOR for the charge's connector, on an operator's request (a stuck cable:
+    mod_commands allows it to operators only, never to drivers). Returns the CPO's answer;
+    the asynchronous result shows in the charge's OCPI messages."""
+    charge = db.session.get(Charge, charge_pk)
+    party = db.session.get(Party, charge.party_pk)
+    command = ocpi_commands().send_command(
+        party,
+        wire.CommandType.UNLOCK_CONNECTOR,
+        {"location_id": charge.location_id, "evse_uid": charge.evse_uid,
+         "connector_id": charge.connector_id},
+        correlation_id=charge.public_id,
+        to=cpo_of(charge),
+    )
+    charge = lock_charge(charge_pk)
+    answer = command.response_result or "ERROR"
+    note(charge, Cause("operator", command.uid,
+                       f"{operator} asked to unlock connector {charge.connector_id}: {answer}"
+                       + (f" ({command.response_message})" if command.response_message else "")))
+    db.session.commit()
+    return answer
+
+
 def expire_unpaid(charge_pk: int) -> None:
     charge = lock_charge(charge_pk)
     if charge.state != S.CREATED:

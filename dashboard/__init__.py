@@ -157,6 +157,22 @@ def charge_detail(public_id: str) -> str:
                            ocpi_messages=logged, more_messages=len(logged) >= CHARGE_MESSAGES)
 
 
+@bp.post("/charges/<public_id>/unlock")
+@login_required
+def unlock(public_id: str) -> Response:
+    from charging import service
+
+    charge = db.session.scalar(select(Charge).where(Charge.public_id == public_id))
+    if charge is None:
+        abort(404)
+    answer = service.unlock_connector(charge.pk, g.operator.email)
+    if answer == "ACCEPTED":
+        flash("The CPO accepted the unlock; its result appears under OCPI messages.")
+    else:
+        flash(f"The CPO did not accept the unlock ({answer}). See the timeline for its words.")
+    return redirect(url_for("dashboard.charge_detail", public_id=public_id))
+
+
 def charge_messages(charge: Charge, limit: int = CHARGE_MESSAGES) -> list[OcpiMessage]:
     """The OCPI messages that concern a charge, oldest first (the latest `limit` of them).
 

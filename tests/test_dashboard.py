@@ -99,3 +99,27 @@ def test_sign_out(client: Any, operator: tuple) -> None:
     token = csrf(client, "/dashboard/")
     assert client.post("/dashboard/logout", data={"csrf": token}).status_code == 302
     assert client.get("/dashboard/").status_code == 302
+
+
+def test_an_operator_unlocks_a_stuck_connector(live_stack: Any) -> None:
+    from conftest import LiveStack
+
+    from charging.models import Charge
+
+    stack: LiveStack = live_stack
+    created = stack.api("POST", "/api/v1/charges", json={"evse_id": stack.evse_id}).json()
+    with stack.app.app_context():
+        set_operator("ops@example.com", "correct horse")
+    client = stack.app.test_client()
+    sign_in(client, "ops@example.com", "correct horse")
+    token = csrf(client, f"/dashboard/charges/{created['id']}")
+    answer = client.post(f"/dashboard/charges/{created['id']}/unlock", data={"csrf": token},
+                         follow_redirects=True)
+    assert "The CPO accepted the unlock" in answer.get_data(as_text=True)
+    unlock = [m for m in stack.simulator.log
+              if m["direction"] == "in" and m["url"].endswith("/UNLOCK_CONNECTOR")]
+    assert unlock[0]["request"]["connector_id"] == created["connector_id"]
+    with stack.app.app_context():
+        charge = db.session.scalar(db.select(Charge))
+        notes = [e.note for e in charge.events if e.cause == "operator"]
+        assert notes and "ops@example.com asked to unlock connector" in notes[0]
