@@ -237,6 +237,28 @@ def cpos() -> str:
     return render_template("dashboard/cpos.html", parties=parties)
 
 
+@bp.get("/unmatched")
+@login_required
+def unmatched() -> str:
+    """Sessions and CDRs that CPOs sent for no charge of ours: stored, and flagged here."""
+    from sqlalchemy import and_, not_, or_
+
+    from ocpi.models import OcpiCdr, OcpiSession
+
+    def orphans(model: Any) -> list[Any]:
+        known = select(Charge.pk).where(or_(
+            Charge.authorization_reference == model.authorization_reference,
+            Charge.token_uid == model.token_uid,
+        ))
+        return list(db.session.scalars(
+            select(model).where(and_(not_(known.exists()))).order_by(model.pk.desc()).limit(200)
+        ))
+
+    parties = {p.pk: p.name for p in db.session.scalars(select(Party))}
+    return render_template("dashboard/unmatched.html", sessions=orphans(OcpiSession),
+                           cdrs=orphans(OcpiCdr), parties=parties)
+
+
 @bp.get("/cpos/<int:pk>/messages")
 @login_required
 def cpo_messages(pk: int) -> str:

@@ -123,3 +123,23 @@ def test_an_operator_unlocks_a_stuck_connector(live_stack: Any) -> None:
         charge = db.session.scalar(db.select(Charge))
         notes = [e.note for e in charge.events if e.cause == "operator"]
         assert notes and "ops@example.com asked to unlock connector" in notes[0]
+
+
+def test_sessions_and_cdrs_for_no_charge_are_listed(client: Any, operator: tuple,
+                                                    charge: Charge) -> None:
+    from test_late_events import SESSION
+    from test_settle_concurrency import CDR
+
+    from ocpi import store
+
+    party = db.session.get(Party, charge.party_pk)
+    store.put_session(party, {**SESSION, "id": "STRAY", "authorization_reference": "NOPE",
+                              "cdr_token": {**SESSION["cdr_token"], "uid": "NOPE"}})
+    store.put_session(party, {**SESSION, "id": "OURS", "authorization_reference": "REF1"})
+    store.store_cdr(party, {**CDR, "id": "STRAY-CDR", "authorization_reference": "NOPE",
+                            "cdr_token": {**CDR["cdr_token"], "uid": "NOPE"}})
+    db.session.commit()
+    sign_in(client, *operator)
+    page = client.get("/dashboard/unmatched").get_data(as_text=True)
+    assert "STRAY" in page and "STRAY-CDR" in page
+    assert ">OURS<" not in page
