@@ -83,6 +83,14 @@ class Config:
     SELLER_VAT_NUMBER = os.environ.get("SELLER_VAT_NUMBER", "SE559000000001")
     SELLER_ADDRESS = os.environ.get("SELLER_ADDRESS", "Storgatan 1, 111 22 Stockholm")
 
+    # Receipt e-mail (to drivers who gave an address). No SMTP_HOST: no e-mail is sent.
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = _int("SMTP_PORT", 587)
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME", "")  # empty: no SMTP AUTH
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = _bool("SMTP_STARTTLS", True)  # upgrade the connection before AUTH
+    MAIL_FROM = os.environ.get("MAIL_FROM", "ScanCharge <no-reply@localhost>")
+
     # How often Locations and Tariffs are pulled from every connected CPO (seconds).
     OCPI_PULL_INTERVAL = _int("OCPI_PULL_INTERVAL", 3600)
     # How often the sweeper re-drives charges whose next step is overdue (seconds).
@@ -111,5 +119,6 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     QUEUE_URL = "memory"
     STRIPE_SECRET_KEY = ""
+    SMTP_HOST = ""  # tests that e-mail start their own SMTP server
     SIMULATOR_ENABLED = False
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"

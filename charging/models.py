@@ -40,6 +40,7 @@ class Charge(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     hold_minor: Mapped[int]
     captured_minor: Mapped[int | None]
+    refunded_minor: Mapped[int] = mapped_column(default=0, server_default="0")  # all refunds
     gateway: Mapped[str] = mapped_column(String(16))
     hold_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     card_brand: Mapped[str | None] = mapped_column(String(32))

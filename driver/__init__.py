@@ -62,6 +62,25 @@ def receipt(token: str) -> Response:
                  money=lambda minor: Money(minor, found.currency).format(language))
 
 
+@bp.get("/r/<token>.pdf")
+def receipt_pdf(token: str) -> Response:
+    """The receipt (and its credit notes) as a PDF, from the same link."""
+    from payments.receipt_pdf import render_pdf
+
+    found: Receipt | None = find_by_token(token)
+    if found is None:
+        abort(404)
+    language = request.args.get("lang") if request.args.get("lang") in ("sv", "en") \
+        else found.language
+    response = make_response(render_pdf(found, language))
+    response.headers["Content-Type"] = "application/pdf"
+    filename = f"{'kvitto' if language == 'sv' else 'receipt'}-{found.display_number}.pdf"
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    # Credit notes may be added later: always fetch it anew, never cache it in between.
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
 def _stripe_js() -> str:
     from flask import current_app
 

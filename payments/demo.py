@@ -5,7 +5,9 @@ it touches, and is refused when the app runs in production. Test cards, as Strip
   4242 4242 4242 4242  succeeds (Visa)       5555 5555 5555 4444  succeeds (Mastercard)
   4000 0000 0000 0002  is declined           4000 0025 0000 3155  requires authentication
 Like Stripe, it reports what happened through events (delivered after the change commits,
-as a webhook would be), so the rest of ScanCharge cannot tell the two apart.
+as a webhook would be), so the rest of ScanCharge cannot tell the two apart. Refunds are
+rows in demo_refunds: never more than received minus already refunded, one per idempotency
+key, each followed by a `charge.refunded` event carrying the charge as Stripe shows it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from extensions import after_commit, db, queue
 from jobs import background_task
 from payments.events import apply_event, store_event
-from payments.gateway import Hold, HoldStatus, PaymentError
-from payments.models import DemoPaymentIntent
+from payments.gateway import (
+    REFUND_CATEGORIES,
+    Hold,
+    HoldStatus,
+    PaymentError,
+    Refund,
+    RefundCategory,
+)
+from payments.models import DemoPaymentIntent, DemoRefund
 
 TEST_CARDS: dict[str, tuple[str, str]] = {
     "4242424242424242": ("succeed", "visa"),
@@ -101,6 +110,70 @@ class DemoGateway:
         _emit(intent, "payment_intent.canceled")
         return _hold(intent)
 
+    def refund(
+        self,
+        hold_id: str,
+        amount_minor: int,
+        *,
+        reason: str,
+        idempotency_key: str,
+        category: RefundCategory = "requested_by_customer",
+        metadata: dict[str, str] | None = None,
+    ) -> Refund:
+        if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+            raise TypeError(f"amount must be integer minor units, got {amount_minor!r}")
+        if category not in REFUND_CATEGORIES:
+            raise ValueError(f"refund category must be one of {REFUND_CATEGORIES}")
+        # The intent's row lock (held until the caller commits) makes concurrent refunds of
+        # one payment queue, so the amount check below sees every earlier refund.
+        db.session.execute(
+            update(DemoPaymentIntent)
+            .where(DemoPaymentIntent.intent_id == hold_id)
+            .values(status=DemoPaymentIntent.status)
+        )
+        intent = self._intent(hold_id)
+        db.session.refresh(intent)
+        existing = db.session.scalar(
+            select(DemoRefund).where(DemoRefund.idempotency_key == idempotency_key)
+        )
+        if existing is not None:
+            if (existing.intent_id, existing.amount_minor) != (hold_id, amount_minor):
+                raise PaymentError(
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with.", code="idempotency_error",
+                )
+            return _refund(existing)
+        if amount_minor <= 0:
+            raise PaymentError("Refund amount must be at least 1.",
+                               code="parameter_invalid_integer")
+        if intent.status != HoldStatus.SUCCEEDED:
+            raise PaymentError(
+                f"PaymentIntent {hold_id} has no captured charge to refund (it is "
+                f"{intent.status}).", code="charge_not_refundable",
+            )
+        refundable = intent.amount_received_minor - _refunded(hold_id)
+        if refundable <= 0:
+            raise PaymentError(f"Charge for {hold_id} has already been refunded.",
+                               code="charge_already_refunded")
+        if amount_minor > refundable:
+            raise PaymentError(
+                f"Refund amount ({amount_minor}) is greater than unrefunded amount on "
+                f"charge ({refundable})", code="amount_too_large",
+            )
+        row = DemoRefund(
+            refund_id="re_demo_" + secrets.token_hex(12),
+            intent_id=hold_id,
+            idempotency_key=idempotency_key,
+            amount_minor=amount_minor,
+            currency=intent.currency,
+            reason=category,
+            metadata_={**(metadata or {}), "reason": reason[:500]},
+        )
+        db.session.add(row)
+        db.session.flush()
+        _emit_charge(intent, "charge.refunded")
+        return _refund(row)
+
     # --- what the driver's page does (Stripe.js's confirmPayment, here) ---
 
     def confirm(self, hold_id: str, client_secret: str, card_number: str) -> Hold:
@@ -159,6 +232,49 @@ class DemoGateway:
         return intent
 
 
+def _refunded(intent_id: str) -> int:
+    return int(db.session.scalar(
+        select(func.coalesce(func.sum(DemoRefund.amount_minor), 0))
+        .where(DemoRefund.intent_id == intent_id)
+    ))
+
+
+def _refund(row: DemoRefund) -> Refund:
+    return Refund(id=row.refund_id, amount_minor=row.amount_minor, currency=row.currency,
+                  status="succeeded", reason=row.reason)
+
+
+def charge_json(intent: DemoPaymentIntent) -> dict[str, Any]:
+    """The intent's charge in Stripe's Charge shape, as a charge.* event carries it.
+
+    As on Stripe, `amount_refunded` counts the uncaptured rest of the authorization (released
+    at capture) as well as the refunds, and the refunds themselves are not listed."""
+    captured = intent.amount_received_minor if intent.status == HoldStatus.SUCCEEDED else 0
+    released = intent.amount_minor - captured if intent.status in {
+        HoldStatus.SUCCEEDED, HoldStatus.CANCELED} else 0
+    refunded = released + _refunded(intent.intent_id)
+    return {
+        "id": "ch_demo_" + intent.intent_id[8:],
+        "object": "charge",
+        "amount": intent.amount_minor,
+        "amount_captured": captured,
+        "amount_refunded": refunded,
+        "captured": captured > 0,
+        "currency": intent.currency.lower(),
+        "disputed": False,
+        "livemode": False,
+        "metadata": dict(intent.metadata_ or {}),
+        "paid": intent.card_last4 is not None,
+        "payment_intent": intent.intent_id,
+        "payment_method_details": {
+            "type": "card",
+            "card": {"brand": intent.card_brand, "last4": intent.card_last4},
+        },
+        "refunded": refunded >= intent.amount_minor,
+        "status": "succeeded",
+    }
+
+
 def payment_intent_json(intent: DemoPaymentIntent) -> dict[str, Any]:
     """The intent in Stripe's PaymentIntent shape, as an event carries it."""
     charge = None
@@ -199,13 +315,21 @@ def _hold(intent: DemoPaymentIntent) -> Hold:
 
 
 def _emit(intent: DemoPaymentIntent, event_type: str) -> None:
+    _deliver(event_type, payment_intent_json(intent))
+
+
+def _emit_charge(intent: DemoPaymentIntent, event_type: str) -> None:
+    _deliver(event_type, charge_json(intent))
+
+
+def _deliver(event_type: str, obj: dict[str, Any]) -> None:
     event = {
         "id": "evt_demo_" + secrets.token_hex(12),
         "object": "event",
         "type": event_type,
         "created": int(time.time()),
         "livemode": False,
-        "data": {"object": payment_intent_json(intent)},
+        "data": {"object": obj},
     }
     payload = json.dumps(event)
     # Delivered once the change is durable, like Stripe's webhook after its own commit.

@@ -1,5 +1,8 @@
 """Gateway events: stored raw first, then applied exactly once.
 
+Announced: the PaymentIntent events (hold_*), charge.refunded (refund_confirmed) and
+charge.dispute.created (dispute_opened); any other type is kept and acknowledged.
+
 Applying claims the stored event with a conditional UPDATE (applied_at IS NULL), which
 holds the row until commit: a concurrent delivery of the same event waits, then finds it
 applied and does nothing. Signal receivers run inside that transaction and do not commit;
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -72,13 +76,22 @@ def apply_event(event_pk: int) -> bool:
 
 
 def _announce(event_id: str, event: dict[str, Any]) -> None:
-    from payments.stripe_gateway import hold_from_payment_intent
-
     event_type = event.get("type", "")
     obj = (event.get("data") or {}).get("object") or {}
-    if obj.get("object") != "payment_intent":
+    kind = obj.get("object")
+    if kind == "payment_intent":
+        _announce_payment_intent(event_id, event_type, obj)
+    elif kind == "charge" and event_type == "charge.refunded":
+        _announce_refund(event_id, obj)
+    elif kind == "dispute" and event_type == "charge.dispute.created":
+        _announce_dispute(event_id, obj)
+    else:
         log.info("payment event %s (%s) kept, nothing to apply", event_id, event_type)
-        return
+
+
+def _announce_payment_intent(event_id: str, event_type: str, obj: dict[str, Any]) -> None:
+    from payments.stripe_gateway import hold_from_payment_intent
+
     hold: Hold = hold_from_payment_intent(obj)
     if event_type == "payment_intent.amount_capturable_updated" and hold.amount_capturable_minor:
         signals.hold_authorized.send(
@@ -92,3 +105,55 @@ def _announce(event_id: str, event: dict[str, Any]) -> None:
         signals.hold_captured.send("payments", hold=hold, event_id=event_id)
     else:
         log.info("payment event %s (%s) kept, nothing to apply", event_id, event_type)
+
+
+def _announce_refund(event_id: str, charge: dict[str, Any]) -> None:
+    """charge.refunded: the Charge after a refund (full or partial).
+
+    Stripe's `amount_refunded` also counts the part of the authorization released when a
+    smaller amount was captured (amount - amount_captured), so what went back of the money
+    taken is amount_refunded minus that. Since API version 2022-11-15 the charge lists no
+    refunds unless the endpoint expands them; they are passed on when present."""
+    from payments.stripe_gateway import refund_from_stripe
+
+    amount = _int(charge, "amount")
+    captured = _int(charge, "amount_captured")
+    refunded = max(0, _int(charge, "amount_refunded") - (amount - captured))
+    listed = (charge.get("refunds") or {}).get("data") if isinstance(
+        charge.get("refunds"), dict) else None
+    signals.refund_confirmed.send(
+        "payments",
+        event_id=event_id,
+        hold_id=charge.get("payment_intent"),
+        gateway_charge_id=charge.get("id"),
+        currency=str(charge.get("currency", "")).upper(),
+        captured_minor=captured,
+        refunded_minor=refunded,
+        fully_refunded=captured > 0 and refunded >= captured,
+        refunds=[refund_from_stripe(r) for r in listed or []],
+    )
+
+
+def _announce_dispute(event_id: str, dispute: dict[str, Any]) -> None:
+    """charge.dispute.created: the card holder disputes the payment (a chargeback)."""
+    due = (dispute.get("evidence_details") or {}).get("due_by")
+    signals.dispute_opened.send(
+        "payments",
+        event_id=event_id,
+        hold_id=dispute.get("payment_intent"),
+        gateway_charge_id=dispute.get("charge"),
+        dispute_id=dispute.get("id"),
+        amount_minor=_int(dispute, "amount"),
+        currency=str(dispute.get("currency", "")).upper(),
+        reason=dispute.get("reason"),
+        status=dispute.get("status"),
+        evidence_due_by=datetime.fromtimestamp(due, UTC) if isinstance(due, int) else None,
+    )
+
+
+def _int(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key) or 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{obj.get('object')} {obj.get('id')}: {key} is not an integer: "
+                         f"{value!r}")
+    return value

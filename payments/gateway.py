@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 class HoldStatus(StrEnum):
@@ -36,6 +36,24 @@ class Hold:
     payment_method_last4: str | None = None
     decline_message: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+# Stripe's reasons for a refund (its `reason` enum). ScanCharge's own reason, the operator's
+# words, travels beside it in the refund's metadata.
+RefundCategory = Literal["requested_by_customer", "duplicate", "fraudulent"]
+REFUND_CATEGORIES: tuple[str, ...] = ("requested_by_customer", "duplicate", "fraudulent")
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Money sent back to the card (Stripe: a Refund, "re_...")."""
+
+    id: str
+    amount_minor: int
+    currency: str  # ISO 4217, upper case
+    # Stripe's refund statuses: pending, requires_action, succeeded, failed, canceled.
+    status: str
+    reason: str | None  # the gateway's category (RefundCategory), not the operator's words
 
 
 class PaymentError(Exception):
@@ -69,6 +87,22 @@ class PaymentGateway(Protocol):
 
     def cancel(self, hold_id: str, *, idempotency_key: str) -> Hold:
         """Release the whole hold."""
+        ...
+
+    def refund(
+        self,
+        hold_id: str,
+        amount_minor: int,
+        *,
+        reason: str,
+        idempotency_key: str,
+        category: RefundCategory = "requested_by_customer",
+        metadata: dict[str, str] | None = None,
+    ) -> Refund:
+        """Send `amount_minor` of what was captured back to the card; `reason` is the
+        operator's words (kept in the refund's metadata), `category` the gateway's enum.
+        Never more than received minus already refunded: the gateway refuses that
+        (PaymentError code "amount_too_large", or "charge_already_refunded")."""
         ...
 
     def page_config(self) -> dict[str, str]:

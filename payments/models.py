@@ -1,5 +1,5 @@
-"""What the money edge stores: every gateway event as received, demo payment intents,
-and receipts with their numbering."""
+"""What the money edge stores: every gateway event as received, demo payment intents and
+their refunds, receipts and credit notes with their numbering, and the refunds made."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from ocpi.transport import now_utc
@@ -56,6 +56,23 @@ class DemoPaymentIntent(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
+class DemoRefund(db.Model):
+    """A refund of a demo PaymentIntent: no money moves, the bookkeeping is Stripe's."""
+
+    __tablename__ = "demo_refunds"
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    refund_id: Mapped[str] = mapped_column(String(64), unique=True)
+    intent_id: Mapped[str] = mapped_column(String(64), index=True)
+    # A retried call with the same key answers with this refund instead of refunding again.
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
 class ReceiptSequence(db.Model):
     """The next receipt number of one series (one per seller): taken under a row lock."""
 
@@ -70,6 +87,10 @@ def _receipt_token() -> str:
 
 
 class Receipt(db.Model):
+    """A receipt, or a credit note (`credits_pk` set: it credits that receipt, with negative
+    amounts). Both draw their numbers from the same series, so the series stays unbroken
+    and the table's (series, number) constraint covers both."""
+
     __tablename__ = "receipts"
     __table_args__ = (UniqueConstraint("series", "number"),)
 
@@ -93,7 +114,61 @@ class Receipt(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     seller: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     issued_at: Mapped[datetime] = mapped_column(default=now_utc)
+    # A credit note: the pk of the receipt it credits (amounts above are then negative).
+    # No database foreign key: SQLite can add one to an existing table only by rebuilding
+    # it, which it refuses while charges reference receipts. Receipts are never deleted.
+    credits_pk: Mapped[int | None] = mapped_column(index=True)
+    # When the receipt was handed to the SMTP server (e-mailed once).
+    sent_at: Mapped[datetime | None]
+
+    credit_notes: Mapped[list[Receipt]] = relationship(
+        primaryjoin="Receipt.pk == foreign(Receipt.credits_pk)",
+        order_by="Receipt.number",
+        viewonly=True,
+    )
 
     @property
     def display_number(self) -> str:
         return f"{self.series}-{self.number:06d}"
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.credits_pk is not None
+
+    @property
+    def credited_minor(self) -> int:
+        """What the credit notes of this receipt give back, as a positive amount."""
+        return -sum(note.total_minor for note in self.credit_notes)
+
+
+class RefundRecord(db.Model):
+    """One refund asked for by an operator, from the moment it is asked for.
+
+    `state` is "started" once the request is recorded (before the gateway is called: a crash
+    after the gateway's answer leaves it started, and running the same refund again
+    finishes it with the same idempotency key), then "refunded" or "failed".
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("reference", "sequence"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    # What was refunded, in the issuer's words (a receipt's reference: "charge:<public id>").
+    reference: Mapped[str] = mapped_column(String(64), index=True)
+    sequence: Mapped[int]  # 1, 2, ... per reference; part of the idempotency key
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="started")
+    gateway: Mapped[str] = mapped_column(String(16))
+    hold_id: Mapped[str] = mapped_column(String(255))
+    gateway_refund_id: Mapped[str | None] = mapped_column(String(255))
+    gateway_status: Mapped[str | None] = mapped_column(String(32))
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text)  # the operator's words
+    category: Mapped[str] = mapped_column(String(32))  # the gateway's enum
+    operator: Mapped[str] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    completed_at: Mapped[datetime | None]
+    credit_note_pk: Mapped[int | None] = mapped_column(ForeignKey("receipts.pk"))
+    credit_note_number: Mapped[str | None] = mapped_column(String(48))

@@ -1,8 +1,19 @@
-"""What the money edge announces, once per applied gateway event.
+"""What the money edge announces.
 
-Sent with sender="payments" and keyword arguments `hold` (payments.gateway.Hold, the
-PaymentIntent as the event carried it) and `event_id`. Receivers run inside the
-transaction that marks the event applied, and must not commit.
+Gateway events, once per applied event, with sender="payments" and `event_id`. Their
+receivers run inside the transaction that marks the event applied, and must not commit:
+- hold_authorized, hold_failed, hold_canceled, hold_captured: `hold`
+  (payments.gateway.Hold, the PaymentIntent as the event carried it);
+- refund_confirmed: `hold_id` (the PaymentIntent), `gateway_charge_id`, `currency`,
+  `captured_minor`, `refunded_minor` (in total so far, of what was captured),
+  `fully_refunded`, `refunds` (payments.gateway.Refund, only when the event lists them);
+- dispute_opened: `hold_id` (None when the dispute names no PaymentIntent),
+  `gateway_charge_id`, `dispute_id`, `amount_minor`, `currency`, `reason`, `status`,
+  `evidence_due_by` (aware UTC datetime or None).
+
+And, after the commit that issued it (never inside a transaction: receivers must not use
+the database session, only hand work to the queue):
+- receipt_issued: `receipt_pk` — a receipt (not a credit note) was issued.
 """
 
 from blinker import Namespace
@@ -13,3 +24,6 @@ hold_authorized = _signals.signal("hold-authorized")  # the card is authorised: 
 hold_failed = _signals.signal("hold-failed")  # the payment attempt failed (e.g. declined)
 hold_canceled = _signals.signal("hold-canceled")  # the hold was released
 hold_captured = _signals.signal("hold-captured")  # money was captured
+refund_confirmed = _signals.signal("refund-confirmed")  # the gateway says money went back
+dispute_opened = _signals.signal("dispute-opened")  # the card holder disputes the payment
+receipt_issued = _signals.signal("receipt-issued")  # a new receipt is committed

@@ -2,8 +2,8 @@
 official `stripe` library's StripeClient.
 
 The driver confirms the PaymentIntent on our page with Stripe's Payment Element (card,
-Apple Pay, Google Pay); the server only creates, reads, captures and cancels. Webhook
-signatures are checked with the library's own verifier, never skipped.
+Apple Pay, Google Pay); the server only creates, reads, captures, cancels and refunds.
+Webhook signatures are checked with the library's own verifier, never skipped.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from typing import Any
 
 import stripe
 
-from payments.gateway import Hold, HoldStatus, PaymentError
+from payments.gateway import (
+    REFUND_CATEGORIES,
+    Hold,
+    HoldStatus,
+    PaymentError,
+    Refund,
+    RefundCategory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +137,37 @@ class StripeGateway:
             ),
         )
 
+    def refund(
+        self,
+        hold_id: str,
+        amount_minor: int,
+        *,
+        reason: str,
+        idempotency_key: str,
+        category: RefundCategory = "requested_by_customer",
+        metadata: dict[str, str] | None = None,
+    ) -> Refund:
+        """A Refund of the PaymentIntent's captured charge. Stripe's `reason` takes only its
+        enum; the operator's own words go into the metadata (values up to 500 characters)."""
+        _require_minor_units(amount_minor)
+        if category not in REFUND_CATEGORIES:
+            raise ValueError(f"refund category must be one of {REFUND_CATEGORIES}, "
+                             f"got {category!r}")
+        params: dict[str, Any] = {
+            "payment_intent": hold_id,
+            "amount": amount_minor,
+            "reason": category,
+            "metadata": {**(metadata or {}), "reason": reason[:500]},
+        }
+        refund = self._request(
+            "refund",
+            lambda: self._client.v1.refunds.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            ),
+        )
+        return refund_from_stripe(refund.to_dict())
+
     def page_config(self) -> dict[str, str]:
         return {"kind": self.kind, "publishable_key": self._publishable_key}
 
@@ -144,8 +182,12 @@ class StripeGateway:
     # -- plumbing ------------------------------------------------------------------------
 
     def _call(self, what: str, request: Callable[[], stripe.PaymentIntent]) -> Hold:
+        return hold_from_payment_intent(self._request(what, request).to_dict())
+
+    def _request(self, what: str, request: Callable[[], Any]) -> Any:
+        """Run one library call; Stripe's errors become PaymentError (logged once)."""
         try:
-            intent = request()
+            return request()
         except stripe.StripeError as exc:
             error = payment_error_from_stripe(what, exc)
             log.warning(
@@ -157,7 +199,6 @@ class StripeGateway:
                 exc.user_message,
             )
             raise error from exc
-        return hold_from_payment_intent(intent.to_dict())
 
 
 def payment_error_from_stripe(what: str, exc: stripe.StripeError) -> PaymentError:
@@ -250,6 +291,20 @@ def hold_from_payment_intent(obj: Mapping[str, Any]) -> Hold:
     )
 
 
+def refund_from_stripe(obj: Mapping[str, Any]) -> Refund:
+    """A Refund object (API response, or an element of a charge's expanded `refunds`)."""
+    status = obj.get("status")
+    if not isinstance(status, str):
+        raise PaymentError(f"Refund {obj.get('id')} has no status: {status!r}")
+    return Refund(
+        id=str(obj["id"]),
+        amount_minor=_minor(obj, "amount"),
+        currency=str(obj["currency"]).upper(),
+        status=status,
+        reason=obj.get("reason"),
+    )
+
+
 def verify_webhook(
     payload: bytes, sig_header: str | None, secret: str, tolerance: int = 300
 ) -> dict[str, Any]:
@@ -321,7 +376,8 @@ def _require_minor_units(amount_minor: int) -> None:
 def _minor(obj: Mapping[str, Any], key: str) -> int:
     value = obj.get(key) or 0
     if isinstance(value, bool) or not isinstance(value, int):
-        raise PaymentError(f"PaymentIntent {obj.get('id')} has a non-integer {key}: {value!r}")
+        raise PaymentError(f"{obj.get('object', 'object')} {obj.get('id')} has a non-integer "
+                           f"{key}: {value!r}")
     return value
 
 

@@ -3,11 +3,12 @@
 The real `stripe` library talks to it over a socket (serve `.app` with servers.ServerThread
 and pass its URL as api_base), so requests are form-encoded exactly as the library sends
 them and answers are parsed exactly as the library parses Stripe's. Shapes follow Stripe's
-API reference: PaymentIntent, Charge, PaymentMethod, Event, the error object, idempotent
-requests (v1) and webhook signatures.
+API reference: PaymentIntent, Charge, PaymentMethod, Refund, Dispute, Event, the error
+object, idempotent requests (v1) and webhook signatures.
 
 Not Stripe: anything under /_standin/, the Python helpers (confirm, complete_action,
-fail_next) and state inspection (payment_intents, charges, requests).
+fail_next, charge_of, open_dispute) and state inspection (payment_intents, charges,
+refunds, requests).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ _CANCELABLE = (
     "processing",
 )
 _CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
+_REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class StripeStandin:
             self.payment_intents: dict[str, dict[str, Any]] = {}
             self.charges: dict[str, dict[str, Any]] = {}
             self.payment_methods: dict[str, dict[str, Any]] = {}
+            self.refunds: dict[str, dict[str, Any]] = {}
             self.requests: list[RecordedRequest] = []
             self._saved: dict[tuple[str, str], _Saved] = {}
             self._failures: list[_Failure] = []
@@ -233,6 +236,44 @@ class StripeStandin:
                 )
             return copy.deepcopy(pi)
 
+    def charge_of(self, intent_id: str) -> dict[str, Any]:
+        """The PaymentIntent's latest Charge as Stripe shows it (e.g. a charge.refunded
+        event's object: since API version 2022-11-15 without the `refunds` list)."""
+        with self._lock:
+            pi = self._intent(intent_id)
+            if not pi["latest_charge"]:
+                raise ValueError(f"{intent_id} has no charge")
+            return copy.deepcopy(self.charges[pi["latest_charge"]])
+
+    def open_dispute(
+        self, intent_id: str, reason: str = "fraudulent", amount: int | None = None
+    ) -> dict[str, Any]:
+        """The card holder disputes the payment: a Dispute object, as charge.dispute.created
+        carries it; the charge is marked disputed."""
+        with self._lock:
+            charge = self.charges[self._intent(intent_id)["latest_charge"]]
+            charge["disputed"] = True
+            due = int(time.time()) + 14 * 86400
+            return {
+                "id": new_id("du_1"),
+                "object": "dispute",
+                "amount": charge["amount_captured"] if amount is None else amount,
+                "balance_transactions": [],
+                "charge": charge["id"],
+                "created": int(time.time()),
+                "currency": charge["currency"],
+                "evidence": {"customer_email_address": charge["receipt_email"],
+                             "product_description": None, "uncategorized_text": None},
+                "evidence_details": {"due_by": due, "has_evidence": False, "past_due": False,
+                                     "submission_count": 0},
+                "is_charge_refundable": False,
+                "livemode": False,
+                "metadata": {},
+                "payment_intent": intent_id,
+                "reason": reason,
+                "status": "needs_response",
+            }
+
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.method == method and r.path == path]
@@ -265,6 +306,7 @@ class StripeStandin:
         route("/v1/payment_intents/<intent>", ["GET"], self._retrieve)
         route("/v1/payment_intents/<intent>/capture", ["POST"], self._capture)
         route("/v1/payment_intents/<intent>/cancel", ["POST"], self._cancel)
+        route("/v1/refunds", ["POST"], self._create_refund)
 
         @app.post("/_standin/confirm/<intent>")
         def standin_confirm(intent: str) -> Response:
@@ -569,6 +611,81 @@ class StripeStandin:
             next_action=None,
         )
         return self._render(pi, expand)
+
+    def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        _only(params, {"amount", "charge", "payment_intent", "reason", "metadata", "expand"})
+        if params.get("expand"):
+            raise _invalid(f"This property cannot be expanded ({_as_list(params['expand'])[0]}).")
+        if ("charge" in params) == ("payment_intent" in params):
+            raise _invalid(
+                "You must pass exactly one of charge or payment_intent."
+                if "charge" in params
+                else "One of the following params should be provided for this request: "
+                "payment_intent or charge."
+            )
+        if "payment_intent" in params:
+            pi = self._intent(params["payment_intent"])
+            charge = self.charges.get(pi["latest_charge"]) if pi["latest_charge"] else None
+            if charge is None or not charge["captured"]:
+                raise _ApiError(
+                    400, "invalid_request_error",
+                    f"This PaymentIntent ({pi['id']}) does not have a successful charge to "
+                    "refund.", code="charge_not_refundable", saved=True,
+                )
+        else:
+            charge = self.charges.get(params["charge"])
+            if charge is None:
+                raise _ApiError(404, "invalid_request_error",
+                                f"No such charge: '{params['charge']}'", param="charge",
+                                code="resource_missing")
+        reason = params.get("reason")
+        if reason is not None and reason not in _REFUND_REASONS:
+            raise _invalid("Invalid reason: must be one of " + ", ".join(_REFUND_REASONS),
+                           param="reason")
+        metadata = _metadata(params.get("metadata", {}))
+        # Refundable: what was captured and not yet given back. amount_refunded also holds
+        # the uncaptured rest released at capture, so it is counted against `amount`.
+        refundable = charge["amount"] - charge["amount_refunded"]
+        if refundable <= 0:
+            raise _ApiError(400, "invalid_request_error",
+                            f"Charge {charge['id']} has already been refunded.",
+                            code="charge_already_refunded", saved=True)
+        amount = _integer(params, "amount") if "amount" in params else refundable
+        if amount < 1:
+            raise _invalid("Invalid positive integer", param="amount",
+                           code="parameter_invalid_integer")
+        if amount > refundable:
+            raise _ApiError(
+                400, "invalid_request_error",
+                f"Refund amount ({_major(amount, charge['currency'])}) is greater than "
+                f"unrefunded amount on charge ({_major(refundable, charge['currency'])})",
+                param="amount", code="amount_too_large", saved=True,
+            )
+        refund = {
+            "id": new_id("re_3"),
+            "object": "refund",
+            "amount": amount,
+            "balance_transaction": new_id("txn_3"),
+            "charge": charge["id"],
+            "created": int(time.time()),
+            "currency": charge["currency"],
+            "destination_details": {
+                "card": {"reference": None, "reference_status": "pending",
+                         "reference_type": "acquirer_reference_number", "type": "refund"},
+                "type": "card",
+            },
+            "metadata": metadata,
+            "payment_intent": charge["payment_intent"],
+            "reason": reason,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": "succeeded",
+            "transfer_reversal": None,
+        }
+        self.refunds[refund["id"]] = refund
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        return copy.deepcopy(refund)
 
     # -- confirmation (Stripe.js's side) ------------------------------------------------
 
@@ -928,6 +1045,11 @@ def _metadata(value: Any) -> dict[str, str]:
                 param=f"metadata[{key}]",
             )
     return dict(value)
+
+
+def _major(amount: int, currency: str) -> str:
+    """How Stripe's refund errors print an amount: "SEK 45.00"."""
+    return f"{currency.upper()} {amount // 100}.{amount % 100:02d}"
 
 
 def _as_list(value: Any) -> list[str]:

@@ -526,3 +526,129 @@ def test_zero_tolerance_is_not_allowed(signed_event: bytes) -> None:
 def test_signed_payload_that_is_not_an_event_is_refused() -> None:
     payload = b'{"object": "payment_intent"}'
     assert _reason(payload, sign_webhook(payload, WEBHOOK_SECRET)) == "not_an_event"
+
+
+# -- refunds --------------------------------------------------------------------------------
+
+
+def _captured(gateway: StripeGateway, standin: StripeStandin, amount: int = 31_250) -> str:
+    hold = _create(gateway)
+    standin.confirm(hold.id, "4242424242424242")
+    gateway.capture(hold.id, amount, idempotency_key="charge-1:capture")
+    return hold.id
+
+
+def test_refund_sends_the_payment_intent_amount_stripe_reason_and_our_reason_in_metadata(
+    gateway: StripeGateway, standin: StripeStandin
+) -> None:
+    pi = _captured(gateway, standin)
+
+    refund = gateway.refund(
+        pi, 1_250, reason="Laddaren slutade leverera efter 5 min", category="duplicate",
+        idempotency_key="charge-1-refund-1", metadata={"charge": "1", "operator": "op@x.se"},
+    )
+
+    sent = standin.last_request
+    assert (sent.method, sent.path) == ("POST", "/v1/refunds")
+    assert sent.idempotency_key == "charge-1-refund-1"
+    assert sent.params == {
+        "payment_intent": pi,
+        "amount": "1250",
+        "reason": "duplicate",
+        "metadata": {"charge": "1", "operator": "op@x.se",
+                     "reason": "Laddaren slutade leverera efter 5 min"},
+    }
+    assert refund.id.startswith("re_") and refund.id in standin.refunds
+    assert (refund.amount_minor, refund.currency, refund.status, refund.reason) == (
+        1_250, "SEK", "succeeded", "duplicate")
+    charge = standin.charge_of(pi)
+    # The released rest of the hold (50 000 - 31 250) plus the refund.
+    assert charge["amount_refunded"] == 18_750 + 1_250 and charge["refunded"] is False
+
+
+def test_refund_retried_with_the_same_key_refunds_once(
+    gateway: StripeGateway, standin: StripeStandin
+) -> None:
+    pi = _captured(gateway, standin)
+
+    first = gateway.refund(pi, 10_000, reason="r", idempotency_key="charge-1-refund-1")
+    again = gateway.refund(pi, 10_000, reason="r", idempotency_key="charge-1-refund-1")
+    second = gateway.refund(pi, 10_000, reason="r", idempotency_key="charge-1-refund-2")
+
+    assert again == first and second.id != first.id
+    assert [r.replayed for r in standin.requests_to("POST", "/v1/refunds")] == [
+        False, True, False]
+    assert len(standin.refunds) == 2
+    assert standin.charge_of(pi)["amount_refunded"] == 18_750 + 20_000
+
+
+def test_refund_of_more_than_is_left_is_amount_too_large_and_not_retryable(
+    gateway: StripeGateway, standin: StripeStandin
+) -> None:
+    pi = _captured(gateway, standin)
+    gateway.refund(pi, 30_000, reason="r", idempotency_key="charge-1-refund-1")
+
+    with pytest.raises(PaymentError) as caught:
+        gateway.refund(pi, 1_251, reason="r", idempotency_key="charge-1-refund-2")
+
+    assert caught.value.retryable is False
+    assert caught.value.code == "amount_too_large"
+    assert "SEK 12.51" in str(caught.value) and "SEK 12.50" in str(caught.value)
+    gateway.refund(pi, 1_250, reason="r", idempotency_key="charge-1-refund-3")
+    with pytest.raises(PaymentError) as caught:
+        gateway.refund(pi, 1, reason="r", idempotency_key="charge-1-refund-4")
+    assert caught.value.code == "charge_already_refunded"
+    assert standin.charge_of(pi)["refunded"] is True
+
+
+def test_refund_of_an_uncaptured_hold_is_refused(
+    gateway: StripeGateway, standin: StripeStandin
+) -> None:
+    hold = _create(gateway)
+    standin.confirm(hold.id, "4242424242424242")
+
+    with pytest.raises(PaymentError) as caught:
+        gateway.refund(hold.id, 100, reason="r", idempotency_key="charge-1-refund-1")
+
+    assert caught.value.code == "charge_not_refundable" and caught.value.retryable is False
+    assert standin.refunds == {}
+
+
+def test_refund_after_a_500_is_retried_by_the_library_with_the_same_key(
+    gateway: StripeGateway, standin: StripeStandin
+) -> None:
+    pi = _captured(gateway, standin)
+    standin.fail_next(500)
+
+    refund = gateway.refund(pi, 500, reason="r", idempotency_key="charge-1-refund-1")
+
+    attempts = standin.requests_to("POST", "/v1/refunds")
+    assert [a.status for a in attempts] == [500, 200]
+    assert {a.idempotency_key for a in attempts} == {"charge-1-refund-1"}
+    assert list(standin.refunds) == [refund.id]
+
+
+def test_refund_is_integer_minor_units_and_a_known_category(gateway: StripeGateway) -> None:
+    with pytest.raises(TypeError):
+        gateway.refund("pi_x", 12.5, reason="r", idempotency_key="k")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        gateway.refund("pi_x", 100, reason="r", idempotency_key="k",
+                       category="expired_uncaptured_charge")  # type: ignore[arg-type]
+
+
+def test_charge_refunded_and_dispute_payloads_verify_as_events(
+    gateway: StripeGateway, standin: StripeStandin
+) -> None:
+    pi = _captured(gateway, standin)
+    gateway.refund(pi, 1_000, reason="r", idempotency_key="charge-1-refund-1")
+    refunded = event_payload("charge.refunded", standin.charge_of(pi),
+                             previous_attributes={"amount_refunded": 18_750})
+    dispute = event_payload("charge.dispute.created", standin.open_dispute(pi))
+
+    event = verify_webhook(refunded, sign_webhook(refunded, WEBHOOK_SECRET), WEBHOOK_SECRET)
+    assert event["data"]["object"]["object"] == "charge"
+    assert event["data"]["object"]["payment_intent"] == pi
+    assert "refunds" not in event["data"]["object"]
+    disputed = verify_webhook(dispute, sign_webhook(dispute, WEBHOOK_SECRET), WEBHOOK_SECRET)
+    assert disputed["data"]["object"]["payment_intent"] == pi
+    assert disputed["data"]["object"]["amount"] == 31_250

@@ -1,0 +1,408 @@
+"""Refunds by an operator, and what the gateway says about refunds and disputes.
+
+A refund sends part or all of what was captured back to the card, with the operator's
+reason, and issues a credit note in the receipt's number series. The rules of
+charging/service.py hold here too:
+- the charge changes only under its row lock (lock_charge) and through move()/note();
+- no lock is held (no transaction is open) while the gateway works;
+- every gateway call carries an idempotency key, here `charge-<public_id>-refund-<n>`, n
+  being the refund's sequence number on the charge: retrying the same refund cannot refund
+  twice, and a second refund of the same charge is still possible.
+
+How a refund runs (`refund()`):
+1. Under the lock: the charge must be CAPTURED, or REFUNDED with money left (REFUNDED means
+   "refunded in full or in part": the first refund moves CAPTURED -> REFUNDED, later ones
+   are timeline notes); the amount must fit in captured minus refunded. The request is
+   recorded as refund n in state "started", and committed.
+2. No lock: the gateway refunds, with key `charge-<public_id>-refund-<n>`.
+3. Under the lock again: the refund is marked "refunded", the charge's refunded_minor grows,
+   the credit note is issued, the timeline records it (cause "operator", the operator and
+   the reason), and all of it commits together.
+A crash or a gateway outage between 1 and 3 leaves refund n "started"; running the same
+refund again (same amount, same reason) finishes it with the same key, and a different
+refund is refused until it is finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from charging.models import Charge
+from charging.service import Cause, fail, lock_charge, move, note
+from charging.states import ChargeStatus as S
+from extensions import db
+from ocpi.transport import now_utc
+from payments import signals
+from payments.gateway import REFUND_CATEGORIES, PaymentError, RefundCategory
+from payments.models import Receipt, RefundRecord
+from payments.money import Money
+from payments.receipts import issue_credit_note
+from payments.setup import current_gateway
+
+log = logging.getLogger(__name__)
+
+REFUNDABLE_STATES = frozenset({S.CAPTURED, S.REFUNDED})
+
+
+class RefundError(Exception):
+    """A refund that cannot be done (now); `code` is stable, the message says what to do."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    charge_id: str  # the charge's public id
+    sequence: int  # n: the refund's number on this charge
+    amount_minor: int
+    currency: str
+    gateway_refund_id: str
+    gateway_status: str  # the gateway's refund status: succeeded, or pending (on its way)
+    refunded_minor: int  # refunded on the charge in total, this refund included
+    captured_minor: int
+    status: str  # the charge's status afterwards (REFUNDED)
+    credit_note_number: str | None
+    resumed: bool  # True when this finished a refund started earlier
+
+    @property
+    def remaining_minor(self) -> int:
+        return self.captured_minor - self.refunded_minor
+
+
+def reference_of(public_id: str) -> str:
+    """The refunds' reference: the same words as the charge's receipt's reference."""
+    return f"charge:{public_id}"
+
+
+def refund(
+    charge_public_id: str,
+    amount_minor: int | None,
+    reason: str,
+    operator: str,
+    *,
+    category: RefundCategory = "requested_by_customer",
+) -> RefundResult:
+    """Refund `amount_minor` of a captured charge (None: all that is left)."""
+    reason = (reason or "").strip()
+    operator = (operator or "").strip()
+    if not reason:
+        raise RefundError("reason_required", "a refund needs a reason (it is on the timeline "
+                                             "and on the credit note)")
+    if not operator:
+        raise RefundError("operator_required", "a refund needs the operator who made it")
+    if category not in REFUND_CATEGORIES:
+        raise RefundError("invalid_category",
+                          f"the category must be one of {', '.join(REFUND_CATEGORIES)}")
+    if amount_minor is not None:
+        if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+            raise TypeError(f"amount must be integer minor units, got {amount_minor!r}")
+        if amount_minor <= 0:
+            raise RefundError("invalid_amount", "the amount to refund must be more than zero")
+    pk = db.session.scalar(select(Charge.pk).where(Charge.public_id == charge_public_id))
+    db.session.rollback()
+    if pk is None:
+        raise RefundError("unknown_charge", f"there is no charge {charge_public_id!r}")
+    row_pk, resumed = _start(pk, amount_minor, reason, operator, category)
+    return _finish(pk, row_pk, resumed)
+
+
+def _start(
+    pk: int, amount_minor: int | None, reason: str, operator: str, category: str
+) -> tuple[int, bool]:
+    """Step 1: check and record the request (committed), or find the one to resume."""
+    charge = lock_charge(pk)
+    try:
+        if charge.state not in REFUNDABLE_STATES:
+            raise RefundError(
+                "not_refundable",
+                f"charge {charge.public_id} is {charge.status}: only a CAPTURED charge, or "
+                "one already partly REFUNDED, can be refunded",
+            )
+        captured = charge.captured_minor or 0
+        remaining = captured - charge.refunded_minor
+        requested = amount_minor if amount_minor is not None else remaining
+        unfinished = db.session.scalars(
+            select(RefundRecord)
+            .where(RefundRecord.reference == reference_of(charge.public_id),
+                   RefundRecord.state == "started")
+            .order_by(RefundRecord.sequence)
+        ).first()
+        if unfinished is not None:
+            if (unfinished.amount_minor, unfinished.reason) == (requested, reason):
+                db.session.rollback()
+                return unfinished.pk, True  # the same refund again: finish it
+            raise RefundError(
+                "refund_unfinished",
+                f"refund #{unfinished.sequence} of {_fmt(unfinished.amount_minor, charge)} "
+                f"({unfinished.reason!r}, by {unfinished.operator}) was started and is not "
+                "finished: run it again with the same amount and reason to finish it "
+                "(it cannot refund twice), then refund more if needed",
+            )
+        if remaining <= 0:
+            raise RefundError(
+                "fully_refunded",
+                f"charge {charge.public_id} is already refunded in full "
+                f"({_fmt(captured, charge)})",
+            )
+        if requested > remaining:
+            raise RefundError(
+                "amount_too_large",
+                f"at most {_fmt(remaining, charge)} can be refunded: "
+                f"{_fmt(captured, charge)} captured, {_fmt(charge.refunded_minor, charge)} "
+                f"already refunded; asked for {_fmt(requested, charge)}",
+            )
+        if not charge.hold_id:
+            raise RefundError("not_refundable", f"charge {charge.public_id} has no payment")
+        sequence = 1 + int(db.session.scalar(
+            select(func.count(RefundRecord.pk))
+            .where(RefundRecord.reference == reference_of(charge.public_id))
+        ))
+        row = RefundRecord(
+            reference=reference_of(charge.public_id),
+            sequence=sequence,
+            idempotency_key=f"charge-{charge.public_id}-refund-{sequence}",
+            state="started",
+            gateway=charge.gateway,
+            hold_id=charge.hold_id,
+            amount_minor=requested,
+            currency=charge.currency,
+            reason=reason,
+            category=category,
+            operator=operator,
+        )
+        db.session.add(row)
+        db.session.commit()
+        return row.pk, False
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def _finish(pk: int, row_pk: int, resumed: bool) -> RefundResult:
+    """Steps 2 and 3: the gateway (no lock), then the record, the credit note and the
+    timeline (under the lock)."""
+    row = db.session.get(RefundRecord, row_pk)
+    public_id = row.reference.removeprefix("charge:")
+    call: dict[str, Any] = {
+        "reason": row.reason,
+        "idempotency_key": row.idempotency_key,
+        "category": row.category,
+        "metadata": {"charge": public_id, "refund": str(row.sequence), "operator": row.operator},
+    }
+    hold_id, amount = row.hold_id, row.amount_minor
+    db.session.rollback()  # no lock and no open transaction while the gateway works
+    try:
+        result = current_gateway().refund(hold_id, amount, **call)
+    except PaymentError as exc:
+        db.session.rollback()
+        if exc.retryable:
+            raise RefundError(
+                "gateway_unavailable",
+                f"the payment gateway did not answer ({exc}); nothing is recorded as "
+                "refunded. Run the same refund again: it reuses the same idempotency key, "
+                "so it cannot refund twice",
+                retryable=True,
+            ) from exc
+        _fail(pk, row_pk, str(exc))
+        raise RefundError("gateway_refused", f"the payment gateway refused the refund: {exc}") \
+            from exc
+    if result.status in {"failed", "canceled"}:
+        _fail(pk, row_pk, f"the gateway reports refund {result.id} as {result.status}")
+        raise RefundError("gateway_refused",
+                          f"the payment gateway reports the refund {result.id} as {result.status}")
+
+    charge = lock_charge(pk)
+    row = db.session.scalars(
+        select(RefundRecord).where(RefundRecord.pk == row_pk)
+        .execution_options(populate_existing=True)
+    ).one()
+    if row.state == "refunded":  # a concurrent run of the same refund recorded it first
+        outcome = _result(charge, row, resumed=True)
+        db.session.commit()
+        return outcome
+    row.state = "refunded"
+    row.gateway_refund_id = result.id
+    row.gateway_status = result.status
+    row.completed_at = now_utc()
+    charge.refunded_minor += row.amount_minor
+    receipt = db.session.get(Receipt, charge.receipt_pk) if charge.receipt_pk else None
+    if receipt is not None:
+        credit = issue_credit_note(
+            receipt,
+            reference=f"refund:{public_id}:{row.sequence}",
+            amount_minor=row.amount_minor,
+            reason=row.reason,
+            refund_id=result.id,
+        )
+        row.credit_note_pk = credit.pk
+        row.credit_note_number = credit.display_number
+    text = (
+        f"refund #{row.sequence}: {_fmt(row.amount_minor, charge)} back to the card "
+        f"({_fmt(charge.refunded_minor, charge)} of {_fmt(charge.captured_minor or 0, charge)} "
+        f"refunded in total), reason: {row.reason}; "
+        + (f"credit note {row.credit_note_number}" if row.credit_note_number
+           else "no receipt to credit")
+        + f"; gateway refund {result.id}"
+    )
+    cause = Cause("operator", row.operator, text)
+    if charge.state == S.CAPTURED:
+        move(charge, S.REFUNDED, cause)
+    else:
+        note(charge, cause)
+    outcome = _result(charge, row, resumed=resumed)
+    db.session.commit()
+    return outcome
+
+
+def _fail(pk: int, row_pk: int, error: str) -> None:
+    charge = lock_charge(pk)
+    row = db.session.scalars(
+        select(RefundRecord).where(RefundRecord.pk == row_pk)
+        .execution_options(populate_existing=True)
+    ).one()
+    if row.state == "started":
+        row.state = "failed"
+        row.error = error
+        row.completed_at = now_utc()
+        note(charge, Cause(
+            "operator", row.operator,
+            f"refund #{row.sequence} of {_fmt(row.amount_minor, charge)} failed, nothing "
+            f"refunded: {error} (reason given: {row.reason})",
+        ))
+    db.session.commit()
+
+
+def _result(charge: Charge, row: RefundRecord, *, resumed: bool) -> RefundResult:
+    return RefundResult(
+        charge_id=charge.public_id,
+        sequence=row.sequence,
+        amount_minor=row.amount_minor,
+        currency=row.currency,
+        gateway_refund_id=row.gateway_refund_id or "",
+        gateway_status=row.gateway_status or "",
+        refunded_minor=charge.refunded_minor,
+        captured_minor=charge.captured_minor or 0,
+        status=charge.status,
+        credit_note_number=row.credit_note_number,
+        resumed=resumed,
+    )
+
+
+def refunds_of(public_id: str) -> list[RefundRecord]:
+    return list(db.session.scalars(
+        select(RefundRecord).where(RefundRecord.reference == reference_of(public_id))
+        .order_by(RefundRecord.sequence)
+    ))
+
+
+def _fmt(amount_minor: int, charge: Charge) -> str:
+    return Money(amount_minor, charge.currency).format("en")
+
+
+# --- What the gateway announces (receivers: inside the event's transaction) --------------
+
+
+def _charge_pk(hold_id: str | None) -> int | None:
+    if not hold_id:
+        return None
+    return db.session.scalar(select(Charge.pk).where(Charge.hold_id == hold_id))
+
+
+def on_refund_confirmed(
+    sender: str,
+    *,
+    event_id: str,
+    hold_id: str | None,
+    currency: str,
+    captured_minor: int,
+    refunded_minor: int,
+    **_: Any,
+) -> None:
+    """charge.refunded: note what the gateway says was refunded in total. More than
+    ScanCharge recorded (a refund made in the Stripe Dashboard, with no credit note) is
+    flagged REFUND_UNRECORDED for the operator."""
+    pk = _charge_pk(hold_id)
+    if pk is None:
+        log.warning("refund event %s: payment %s belongs to no charge", event_id, hold_id)
+        return
+    if refunded_minor <= 0:
+        return  # only the uncaptured rest of the hold went back: nothing to say
+    charge = lock_charge(pk)
+    unfinished = int(db.session.scalar(
+        select(func.coalesce(func.sum(RefundRecord.amount_minor), 0))
+        .where(RefundRecord.reference == reference_of(charge.public_id),
+               RefundRecord.state == "started")
+    ))
+
+    def fmt(amount: int) -> str:
+        return Money(amount, currency or charge.currency).format("en")
+
+    text = (f"gateway confirms {fmt(refunded_minor)} refunded in total of "
+            f"{fmt(captured_minor)} captured")
+    if refunded_minor > charge.refunded_minor + unfinished:
+        fail(charge, "REFUND_UNRECORDED",
+             f"the gateway has refunded {fmt(refunded_minor)}, ScanCharge recorded "
+             f"{fmt(charge.refunded_minor)}: a refund made outside ScanCharge has no credit note")
+        text += f"; ScanCharge recorded {fmt(charge.refunded_minor)}: flagged"
+    note(charge, Cause("payment", event_id, text))
+
+
+def on_dispute_opened(
+    sender: str,
+    *,
+    event_id: str,
+    hold_id: str | None,
+    dispute_id: str | None,
+    amount_minor: int,
+    currency: str,
+    reason: str | None,
+    status: str | None,
+    evidence_due_by: datetime | None,
+    gateway_charge_id: str | None = None,
+    **_: Any,
+) -> None:
+    """charge.dispute.created: the card holder disputes the payment. The charge is flagged
+    DISPUTED: the operator answers with evidence in the Stripe Dashboard before the due date.
+    """
+    pk = _charge_pk(hold_id)
+    if pk is None:
+        log.warning("dispute %s (event %s, charge %s, payment %s) matches no charge: kept, "
+                    "see the Stripe Dashboard", dispute_id, event_id, gateway_charge_id, hold_id)
+        return
+    charge = lock_charge(pk)
+    amount = Money(amount_minor, currency or charge.currency).format("en")
+    due = f", evidence due by {evidence_due_by:%Y-%m-%d %H:%M} UTC" if evidence_due_by else ""
+    fail(charge, "DISPUTED", f"dispute {dispute_id}: {reason}, {amount}, {status}{due}")
+    note(charge, Cause(
+        "payment", event_id,
+        f"the card holder disputes {amount} ({reason}; dispute {dispute_id}, {status}): "
+        f"flagged DISPUTED, answer in the Stripe Dashboard{due}",
+    ))
+
+
+def receipt_recipient(receipt: Receipt) -> str | None:
+    """The address a receipt is e-mailed to: the one the driver gave for the charge.
+    (payments.mail asks; it knows receipts, not charges.)"""
+    return db.session.scalar(select(Charge.email).where(Charge.receipt_pk == receipt.pk))
+
+
+_RECEIVERS = [
+    (signals.refund_confirmed, on_refund_confirmed),
+    (signals.dispute_opened, on_dispute_opened),
+]
+
+
+def connect() -> None:
+    """Subscribe to the gateway's refund and dispute announcements (idempotent). Errors
+    propagate, as for the other payment receivers: the event's claim rolls back and the
+    event is applied again later."""
+    for signal, receiver in _RECEIVERS:
+        signal.connect(receiver, weak=False)
