@@ -43,6 +43,7 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     import ocpi.models
     import ocpi.sync  # noqa: F401
     import payments.demo
+    import payments.mail
     import payments.models  # noqa: F401
 
     production = app.config["ENV"] == "production"
@@ -61,6 +62,11 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     from charging import listeners
 
     listeners.connect()
+    from charging import refunds
+    from payments.mail import init_mail
+
+    refunds.connect()
+    init_mail(app, recipient_for=refunds.receipt_recipient)
 
     from dashboard import bp as dashboard_bp
     from driver import bp as driver_bp
@@ -91,6 +97,9 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     from tariffs import cli as tariffs_cli
 
     tariffs_cli.register(app)
+    from charging import cli as charges_cli
+
+    charges_cli.register(app)
     return app
 
 

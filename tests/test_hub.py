@@ -422,8 +422,10 @@ def test_two_cpos_at_once_each_push_arrives_from_its_own_party(net: Net):
         assert route_of(put.headers) == ("SE", party, "SE", "SCN")
     assert by_party["SI2"].body["evse_uid"] == "SI2-STO-3"
     # The hub's log shows each push forwarded to the eMSP.
-    forwarded = [e for e in net.hub.log if e["direction"] == "out"
-                 and e["module"] == "sessions" and e["method"] == "PUT"]
+    # The hub writes its log entry once the eMSP has answered: wait for both.
+    forwarded = wait_until(lambda: len(f := [e for e in net.hub.log if e["direction"] == "out"
+                                             and e["module"] == "sessions"
+                                             and e["method"] == "PUT"]) == 2 and f)
     assert {e["from"] for e in forwarded} == {"SIM", "SI2"}
     assert {e["to"] for e in forwarded} == {"SCN"}
 
