@@ -20,15 +20,22 @@ from huey.consumer import Consumer
 
 log = logging.getLogger(__name__)
 
-_TASKS: dict[str, Callable[..., Any]] = {}
+_TASKS: dict[str, tuple[Callable[..., Any], int, int]] = {}
 _PERIODIC: dict[str, tuple[Callable[..., Any], str]] = {}
 
 
-def background_task(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a function as a background task known by `name`."""
+def background_task(
+    name: str, *, retries: int = 0, retry_delay: int = 0
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a function as a background task known by `name`.
+
+    A task that raises is run again up to `retries` times, `retry_delay` seconds apart:
+    for work that a passing failure (a gateway's rate limit, a lost connection) may stop
+    and that is safe to repeat. Without retries the sweeper is the next attempt.
+    """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _TASKS[name] = fn
+        _TASKS[name] = (fn, retries, retry_delay)
         return fn
 
     return register
@@ -73,8 +80,10 @@ class TaskQueue:
     def init_app(self, app: Flask) -> None:
         huey = build_huey(app.config["QUEUE_URL"])
         tasks = {}
-        for name, fn in _TASKS.items():
-            tasks[name] = huey.task(name=name, retries=0)(_in_app_context(app, fn))
+        for name, (fn, retries, retry_delay) in _TASKS.items():
+            tasks[name] = huey.task(name=name, retries=retries, retry_delay=retry_delay)(
+                _in_app_context(app, fn)
+            )
         for name, (fn, setting) in _PERIODIC.items():
             huey.periodic_task(_every(app.config[setting]), name=name)(_in_app_context(app, fn))
         app.extensions["queue"] = _AppQueue(huey, tasks)

@@ -596,6 +596,17 @@ def send_stop(charge_pk: int) -> None:
     db.session.commit()
 
 
+def _already_captured(hold_id: str) -> Hold | None:
+    """The hold as the gateway has it, when it is captured already; else None."""
+    from payments.gateway import HoldStatus
+
+    try:
+        hold = current_gateway().retrieve(hold_id)
+    except PaymentError:
+        return None
+    return hold if hold.status == HoldStatus.SUCCEEDED else None
+
+
 def stop_unpaid_session(charge_pk: int) -> None:
     """STOP_SESSION for a Session that started after its hold was released."""
     charge = db.session.get(Charge, charge_pk)
@@ -687,12 +698,16 @@ def settle(charge_pk: int) -> None:
         db.session.rollback()
         if exc.retryable:
             raise
-        charge = lock_charge(charge_pk)
-        if charge.state == S.ENDED:
-            fail(charge, "CAPTURE_FAILED", str(exc))
-            note(charge, Cause("payment", hold_id, f"capture failed: {exc}"))
-        db.session.commit()
-        return
+        # Captured already? A run that died after the gateway's capture and before our
+        # commit, retried after the idempotency key expired, ends up here: reconcile.
+        hold = _already_captured(hold_id)
+        if hold is None:
+            charge = lock_charge(charge_pk)
+            if charge.state == S.ENDED:
+                fail(charge, "CAPTURE_FAILED", str(exc))
+                note(charge, Cause("payment", hold_id, f"capture failed: {exc}"))
+            db.session.commit()
+            return
 
     charge = lock_charge(charge_pk)
     if charge.state != S.ENDED:  # a concurrent settle got here first; the capture was one

@@ -7,9 +7,11 @@ from jobs import background_task, periodic_task
 
 background_task("charging.start")(service.start)
 background_task("charging.command_deadline")(service.command_deadline)
-background_task("charging.release_hold")(service.release_hold)
-background_task("charging.send_stop")(service.send_stop)
+# Money moves and stops are safe to repeat (idempotency keys, state checks) and worth
+# retrying soon after a passing gateway or CPO failure.
+background_task("charging.release_hold", retries=5, retry_delay=20)(service.release_hold)
+background_task("charging.send_stop", retries=3, retry_delay=15)(service.send_stop)
 background_task("charging.expire_unpaid")(service.expire_unpaid)
-background_task("charging.settle")(service.settle)
+background_task("charging.settle", retries=5, retry_delay=20)(service.settle)
 background_task("charging.stop_unpaid_session")(service.stop_unpaid_session)
 periodic_task("charging.sweep", "SWEEP_INTERVAL")(service.sweep)
