@@ -69,6 +69,11 @@ class Config:
     DEFAULT_HOLD_MINOR = _int("DEFAULT_HOLD_MINOR", 30000)
     HOLD_MAX_SESSION_MINUTES = _int("HOLD_MAX_SESSION_MINUTES", 60)
     HOLD_CAP_MINOR = _int("HOLD_CAP_MINOR", 50000)
+    # A CDR not pushed this long after the session ended is pulled from the CPO.
+    CDR_WAIT_SECONDS = _int("CDR_WAIT_SECONDS", 900)
+    # Card authorisations lapse (7 days for most cards at Stripe): with no CDR by this many
+    # hours after the hold, the last Session cost is captured (or the hold released).
+    HOLD_CAPTURE_DEADLINE_HOURS = _int("HOLD_CAPTURE_DEADLINE_HOURS", 144)
     # Charging is stopped when its cost reaches this share of the hold.
     STOP_AT_PERCENT_OF_HOLD = _int("STOP_AT_PERCENT_OF_HOLD", 95)
     # After a start with no answer (timeout, no result), the hold is kept this many seconds
@@ -95,6 +100,8 @@ class Config:
     OCPI_PULL_INTERVAL = _int("OCPI_PULL_INTERVAL", 3600)
     # How often the sweeper re-drives charges whose next step is overdue (seconds).
     SWEEP_INTERVAL = _int("SWEEP_INTERVAL", 60)
+    # How long a step may be late before the sweeper re-drives it (seconds).
+    SWEEP_GRACE_SECONDS = _int("SWEEP_GRACE_SECONDS", 60)
     # The OCPI message log keeps messages this many days (0: forever)...
     OCPI_MESSAGE_RETENTION_DAYS = _int("OCPI_MESSAGE_RETENTION_DAYS", 90)
     # ...and removes older ones this often (seconds).

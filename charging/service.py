@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -531,6 +531,7 @@ def command_deadline(command_uid: str) -> None:
 
 # Flags that need a person: the sweeper leaves such charges alone.
 OPERATOR_FLAGS = {
+    "CAPTURED_WITHOUT_CDR", "RELEASED_WITHOUT_CDR",
     "CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED", "UNPAID_SESSION", "CDR_CREDITED",
     "CDR_REPLACED",
 }
@@ -593,6 +594,51 @@ def send_stop(charge_pk: int) -> None:
             S.CHARGING,
             Cause("ocpi", command.uid, f"STOP_SESSION {command.response_result}"),
         )
+    db.session.commit()
+
+
+def settle_without_cdr(charge_pk: int) -> None:
+    """No CDR before the card authorisation lapses: capture the last cost the Sessions
+    showed (never more than held), or release the hold when none is known; either way the
+    charge is flagged for the operator, who settles the rest with the CPO."""
+    charge = db.session.get(Charge, charge_pk)
+    if charge is None or charge.state != S.ENDED or charge.cdr_pk is not None:
+        db.session.rollback()
+        return
+    cost = to_minor(charge.cost_incl_vat, charge.currency) if charge.cost_incl_vat else 0
+    if cost <= 0:
+        db.session.rollback()
+        release_hold(charge_pk)
+        charge = lock_charge(charge_pk)
+        fail(charge, "RELEASED_WITHOUT_CDR", "no CDR and no cost known before the hold lapsed")
+        db.session.commit()
+        return
+    amount = min(cost, charge.hold_minor)
+    hold_id, key = charge.hold_id, f"charge-{charge.public_id}-capture"
+    db.session.rollback()
+    try:
+        hold = current_gateway().capture(hold_id, amount, idempotency_key=key)
+    except PaymentError as exc:
+        db.session.rollback()
+        if exc.retryable:
+            raise
+        hold = _already_captured(hold_id)
+        if hold is None:
+            charge = lock_charge(charge_pk)
+            fail(charge, "CAPTURE_FAILED", str(exc))
+            db.session.commit()
+            return
+    charge = lock_charge(charge_pk)
+    if charge.state != S.ENDED:
+        db.session.commit()
+        return
+    charge.captured_minor = hold.amount_received_minor or amount
+    fail(charge, "CAPTURED_WITHOUT_CDR",
+         f"captured {charge.captured_minor} from the last Session cost; no CDR arrived")
+    move(charge, S.CAPTURED, Cause("deadline", hold_id,
+                                   f"no CDR before the hold lapses: captured "
+                                   f"{charge.captured_minor} from the last Session cost"))
+    _retire_token(charge)
     db.session.commit()
 
 
@@ -959,7 +1005,7 @@ def sweep() -> dict[str, int]:
     from payments.models import PaymentEvent
 
     now = now_utc()
-    grace = timedelta(seconds=60)
+    grace = timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"])
     result_wait = timedelta(seconds=current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"])
     counts = dict.fromkeys(
         ("events", "start", "deadline", "stop", "expire", "settle", "release", "ended"), 0
@@ -1035,6 +1081,9 @@ def sweep() -> dict[str, int]:
     for charge in due(S.CREATED, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"])):
         queue.enqueue("charging.expire_unpaid", charge.pk)
         counts["expire"] += 1
+    cdr_wait = timedelta(seconds=current_app.config["CDR_WAIT_SECONDS"])
+    deadline = timedelta(hours=current_app.config["HOLD_CAPTURE_DEADLINE_HOURS"])
+    pull_from: dict[int, datetime] = {}
     for charge in due(S.ENDED, grace):
         if charge.cdr_pk is None:
             cdr = db.session.scalar(
@@ -1042,12 +1091,22 @@ def sweep() -> dict[str, int]:
                     OcpiCdr.authorization_reference == charge.authorization_reference
                 )
             )
-            if cdr is None:
-                continue  # waiting for the CDR: pulling it is the CDR module's work
-            on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
-        else:
-            queue.enqueue("charging.settle", charge.pk)
+            if cdr is not None:
+                on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid,
+                                cdr.session_id)
+            elif charge.created_at < now - deadline:
+                # The card authorisation is about to lapse and no CDR came: act now.
+                queue.enqueue("charging.settle_without_cdr", charge.pk)
+            elif charge.updated_at < now - cdr_wait:
+                # The CPO did not push it: ask for it (once per CPO and sweep).
+                since = (charge.session_started_at or charge.created_at) - timedelta(hours=1)
+                pull_from[charge.party_pk] = min(since, pull_from.get(charge.party_pk, since))
+            continue
+        queue.enqueue("charging.settle", charge.pk)
         counts["settle"] += 1
+    for party_pk, since in pull_from.items():
+        queue.enqueue("ocpi.pull_cdrs", party_pk, since.isoformat())
+        counts["cdr_pulls"] = counts.get("cdr_pulls", 0) + 1
     for charge in due(S.START_FAILED, grace):
         queue.enqueue("charging.release_hold", charge.pk)
         counts["release"] += 1

@@ -13,5 +13,8 @@ background_task("charging.release_hold", retries=5, retry_delay=20)(service.rele
 background_task("charging.send_stop", retries=3, retry_delay=15)(service.send_stop)
 background_task("charging.expire_unpaid")(service.expire_unpaid)
 background_task("charging.settle", retries=5, retry_delay=20)(service.settle)
+background_task("charging.settle_without_cdr", retries=5, retry_delay=20)(
+    service.settle_without_cdr
+)
 background_task("charging.stop_unpaid_session")(service.stop_unpaid_session)
 periodic_task("charging.sweep", "SWEEP_INTERVAL")(service.sweep)

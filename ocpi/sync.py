@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from extensions import db
-from jobs import periodic_task
+from jobs import background_task, periodic_task
 from ocpi import signals, store, v211
 from ocpi.client import OcpiClient
 from ocpi.models import Party
@@ -75,3 +75,34 @@ def pull_all() -> None:
         except OcpiError as exc:
             db.session.rollback()
             log.warning("pull from %s failed: %s", party.name, exc.message)
+
+
+@background_task("ocpi.pull_cdrs", retries=2, retry_delay=60)
+def pull_cdrs(party_pk: int, since_text: str) -> int:
+    """Fetch the CDRs a CPO has from `since` on (its CDRs Sender interface), for those it
+    did not push: each new one is stored and announced as if pushed. Returns how many."""
+    from ocpi.transport import parse_datetime
+
+    party = db.session.get(Party, party_pk)
+    url = party.endpoint("cdrs", "SENDER") if party is not None else None
+    if url is None:
+        return 0
+    new = []
+    params = {"date_from": format_datetime(parse_datetime(since_text))}
+    for data in OcpiClient.for_party(party).get_all(url, module="cdrs", params=params):
+        try:
+            if party.version == "2.1.1":
+                data = v211.cdr_to_canonical(data, party.country_code, party.party_id)
+            row, created = store.store_cdr(party, data)
+        except OcpiError as exc:
+            log.warning("pulled CDR %r from %s refused: %s", data.get("id"), party.name,
+                        exc.message)
+            continue
+        if created:
+            new.append(row)
+    db.session.commit()
+    for row in new:
+        signals.cdr_received.send("ocpi", cdr_pk=row.pk,
+                                  authorization_reference=row.authorization_reference,
+                                  token_uid=row.token_uid, session_id=row.session_id)
+    return len(new)
