@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from ocpi import wire
@@ -213,8 +214,13 @@ def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
         total_cost_incl_vat=cdr.total_cost.incl_vat,
         raw=json_dumps(data),
     )
-    db.session.add(row)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        # The same CDR, POSTed again at the same moment, was stored first by the other
+        # request: it is the one, and this delivery changes nothing.
+        return _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id), False
     return row, True
 
 
