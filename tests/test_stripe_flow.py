@@ -185,3 +185,48 @@ def test_the_same_webhook_delivered_ten_times_at_once_is_applied_once(
             db.select(ChargeEvent).where(ChargeEvent.to_status == "AUTHORIZED")
         ).all()
         assert len(moves) == 1
+
+
+@pytest.mark.parametrize(("behaviour", "code"), [
+    ("timeout_result", "START_TIMEOUT"), ("evse_occupied", "START_EVSE_OCCUPIED"),
+    ("failed", "START_FAILED"), ("no_result", "START_NO_RESULT"),
+])
+def test_every_failed_start_leaves_stripe_with_a_canceled_intent(
+    stripe_stack: LiveStack, standin: Any, behaviour: str, code: str
+) -> None:
+    stack = stripe_stack
+    stack.simulator.set_behaviour(start=behaviour, command_timeout=1)
+    charge = stack.api("POST", "/api/v1/charges", json={"evse_id": stack.evse_id}).json()
+    pi_id = charge["payment"]["payment_intent"]
+    deliver(stack, "payment_intent.amount_capturable_updated",
+            standin.confirm(pi_id, "4242424242424242"))
+    final = stack.wait_status(charge["id"], "RELEASED", timeout=15)
+    assert final["failure"]["code"] == code
+    assert standin.payment_intents[pi_id]["status"] == "canceled"
+    assert standin.requests_to("POST", f"/v1/payment_intents/{pi_id}/capture") == []
+
+
+def test_a_driver_who_gives_up_while_the_payment_goes_through_is_not_charged(
+    stripe_stack: LiveStack, standin: Any
+) -> None:
+    stack = stripe_stack
+    charge = stack.api("POST", "/api/v1/charges", json={"evse_id": stack.evse_id}).json()
+    pi_id = charge["payment"]["payment_intent"]
+    # The card is authorised, but the driver presses Cancel before Stripe's webhook lands.
+    authorised = standin.confirm(pi_id, "4242424242424242")
+    cancelled = stack.api("POST", f"/api/v1/charges/{charge['id']}/cancel").json()
+    assert cancelled["status"] == "CANCELLED"
+    stack.wait_for(lambda: standin.payment_intents[pi_id]["status"] == "canceled",
+                   what="the hold to be released")
+    # The late webhook changes nothing: no charging starts, the hold stays released.
+    assert deliver(stack, "payment_intent.amount_capturable_updated", authorised).ok
+    with stack.app.app_context():
+        from charging.models import ChargeEvent
+
+        stack.wait_for(lambda: db.session.scalar(db.select(db.func.count()).select_from(
+            ChargeEvent).where(ChargeEvent.note.like("authorised after%"))) == 1)
+        db.session.remove()
+    assert stack.charge_status(charge["id"])["status"] == "CANCELLED"
+    assert standin.payment_intents[pi_id]["status"] == "canceled"
+    assert standin.requests_to("POST", f"/v1/payment_intents/{pi_id}/capture") == []
+    assert not [m for m in stack.simulator.log if m["module"] == "commands"]
