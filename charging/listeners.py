@@ -35,7 +35,16 @@ def _ocpi(handler):
     return receive
 
 
+def _ask(handler):
+    # Answers the edge waits for: the return value is the answer.
+    def receive(sender: str, **kw: Any) -> Any:
+        return handler(**kw)
+
+    return receive
+
+
 _RECEIVERS = [
+    (ocpi_signals.token_authorization_requested, _ask(service.on_token_authorization)),
     (payment_signals.hold_authorized, _payment(service.on_hold_authorized)),
     (payment_signals.hold_failed, _payment(service.on_hold_failed)),
     (payment_signals.hold_canceled, _payment(service.on_hold_canceled)),

@@ -994,6 +994,25 @@ def _on_credit_cdr(charge: Charge, credit: OcpiCdr) -> None:
         note(charge, cause)
 
 
+def on_token_authorization(token_uid: str, location: dict[str, Any] | None) -> dict | None:
+    """Real-time authorization of a charge's one-time Token: allowed for its own charge
+    while that is open, at its own location and EVSE only (mod_tokens: AllowedType)."""
+    pk = _charge_for(None, token_uid)
+    if pk is None:
+        return None
+    charge = db.session.get(Charge, pk)
+    if charge.state not in {S.AUTHORIZED, S.STARTING, S.CHARGING, S.STOPPING, S.START_FAILED}:
+        return {"allowed": "EXPIRED"}
+    if location is not None:
+        if str(location["location_id"]).upper() != charge.location_id.upper():
+            return {"allowed": "NOT_ALLOWED"}
+        asked = {str(uid).upper() for uid in location.get("evse_uids") or []}
+        if asked and charge.evse_uid.upper() not in asked:
+            return {"allowed": "NOT_ALLOWED"}
+    return {"allowed": "ALLOWED", "authorization_reference": charge.authorization_reference,
+            "evse_uids": [charge.evse_uid]}
+
+
 # --- Sweeping: nothing is lost if a task or a signal was ---------------------------------
 
 

@@ -567,16 +567,40 @@ def authorize(uid: str) -> Response:
     token_type = request.args.get("type", "RFID").upper()
     if row is None or row.type != token_type:
         raise OcpiError(StatusCode.UNKNOWN_TOKEN, "Unknown Token", http_status=404)
-    info: dict[str, Any] = {
-        "allowed": "ALLOWED" if row.valid else "EXPIRED",
-        "token": row.data,
-    }
-    body = request.get_data()
-    if body:
-        refs = json_body()
-        if isinstance(refs, dict) and refs.get("location_id"):
-            info["location"] = refs
-    return ocpi_response(info)
+    return ocpi_response({**authorization_info(row), "token": row.data})
+
+
+def authorization_info(row: IssuedToken) -> dict[str, Any]:
+    """AllowedType (and, when allowed, the location and reference) for a Token we issued,
+    from its state and, where the request names one, its location (mod_tokens)."""
+    refs = json_body() if request.get_data() else None
+    if refs is not None:
+        refs = wire.parse(LocationReferences, refs).to_json()
+    answer = None
+    for _receiver, said in signals.token_authorization_requested.send(
+        "ocpi", token_uid=row.uid, location=refs
+    ):
+        if said:
+            answer = said
+            break
+    if answer is None:
+        answer = {"allowed": "ALLOWED" if row.valid else "EXPIRED"}
+    if not row.valid and answer["allowed"] == "ALLOWED":
+        answer = {"allowed": "EXPIRED"}
+    info: dict[str, Any] = {"allowed": answer["allowed"]}
+    if answer["allowed"] == "ALLOWED":
+        if answer.get("authorization_reference"):
+            info["authorization_reference"] = answer["authorization_reference"]
+        if refs is not None:
+            evse_uids = answer.get("evse_uids") or refs.get("evse_uids")
+            info["location"] = {"location_id": refs["location_id"],
+                                **({"evse_uids": evse_uids} if evse_uids else {})}
+    return info
+
+
+class LocationReferences(wire.OcpiModel):
+    location_id: wire.CiString(36)
+    evse_uids: list[wire.CiString(36)] | None = None
 
 
 def _now_text() -> str:

@@ -7,8 +7,6 @@ stores (ocpi.v211) and hands it to the same receiver code.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, g, request
 
 from extensions import db
@@ -18,6 +16,7 @@ from ocpi.models import IssuedToken, Party
 from ocpi.server import (
     _require_match,
     _require_owner,
+    authorization_info,
     bp,
     cdr,
     command_result,
@@ -153,9 +152,6 @@ def authorize_211(uid: str) -> Response:
     row = db.session.scalar(db.select(IssuedToken).where(IssuedToken.uid == uid.upper()))
     if row is None:
         raise OcpiError(StatusCode.UNKNOWN_TOKEN, "Unknown Token", http_status=404)
-    info: dict[str, Any] = {"allowed": "ALLOWED" if row.valid else "EXPIRED"}
-    if request.get_data():
-        refs = json_body()
-        if isinstance(refs, dict) and refs.get("location_id"):
-            info["location"] = refs
+    info = authorization_info(row)
+    info.pop("authorization_reference", None)  # no such field in 2.1.1
     return ocpi_response(info)

@@ -16,3 +16,9 @@ session_updated = _signals.signal("session-updated")
 cdr_received = _signals.signal("cdr-received")
 # party_pk, location_id, evse_uid (or None for the whole location)
 location_updated = _signals.signal("location-updated")
+
+# Real-time authorization of a Token we issued: token_uid, location (LocationReferences
+# dict or None). Sent synchronously; a receiver that knows the Token returns a dict
+# {"allowed": AllowedType, "authorization_reference"?, "evse_uids"?}, the first such answer
+# is used, and the Token's own validity decides when nobody answers.
+token_authorization_requested = _signals.signal("token-authorization-requested")

@@ -868,7 +868,8 @@ def test_authorize_known_token(api: Api) -> None:
     assert body["data"] == {"allowed": "ALLOWED", "token": tokens[0]}
     refs = {"location_id": "LOC1", "evse_uids": ["3256"]}
     body = ok(api("POST", f"{V}/tokens/TOKEN01/authorize/?type=AD_HOC_USER", refs))
-    assert body["data"] == {"allowed": "EXPIRED", "token": tokens[1], "location": refs}
+    # mod_tokens: `location` only "if the EV driver is allowed to charge at that location".
+    assert body["data"] == {"allowed": "EXPIRED", "token": tokens[1]}
 
 
 # --- CommandResult (commands sender) ----------------------------------------------------
