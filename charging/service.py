@@ -614,20 +614,10 @@ def settle_without_cdr(charge_pk: int) -> None:
         db.session.commit()
         return
     amount = min(cost, charge.hold_minor)
-    hold_id, key = charge.hold_id, f"charge-{charge.public_id}-capture"
-    db.session.rollback()
-    try:
-        hold = current_gateway().capture(hold_id, amount, idempotency_key=key)
-    except PaymentError as exc:
-        db.session.rollback()
-        if exc.retryable:
-            raise
-        hold = _already_captured(hold_id)
-        if hold is None:
-            charge = lock_charge(charge_pk)
-            fail(charge, "CAPTURE_FAILED", str(exc))
-            db.session.commit()
-            return
+    hold_id = charge.hold_id
+    hold = capture_once(charge, amount)
+    if hold is None:
+        return
     charge = lock_charge(charge_pk)
     if charge.state != S.ENDED:
         db.session.commit()
@@ -640,6 +630,32 @@ def settle_without_cdr(charge_pk: int) -> None:
                                    f"{charge.captured_minor} from the last Session cost"))
     _retire_token(charge)
     db.session.commit()
+
+
+def capture_once(charge: Charge, amount: int) -> Hold | None:
+    """Capture `amount` of the charge's hold with its capture key, holding no lock while the
+    gateway works. Returns the captured hold, or None when the gateway refused for good (the
+    charge is then flagged CAPTURE_FAILED). Retryable failures raise, for the queue.
+    """
+    charge_pk, hold_id = charge.pk, charge.hold_id
+    key = f"charge-{charge.public_id}-capture"
+    db.session.rollback()
+    try:
+        return current_gateway().capture(hold_id, amount, idempotency_key=key)
+    except PaymentError as exc:
+        db.session.rollback()
+        if exc.retryable:
+            raise
+        # Captured already? A run that died after the gateway's capture and before our
+        # commit, retried after the idempotency key expired, ends up here: reconcile.
+        hold = _already_captured(hold_id)
+        if hold is None:
+            charge = lock_charge(charge_pk)
+            if charge.state == S.ENDED:
+                fail(charge, "CAPTURE_FAILED", str(exc))
+                note(charge, Cause("payment", hold_id, f"capture failed: {exc}"))
+            db.session.commit()
+        return hold
 
 
 def _already_captured(hold_id: str) -> Hold | None:
@@ -733,27 +749,13 @@ def settle(charge_pk: int) -> None:
         release_hold(charge_pk)
         return
     amount = min(cost_minor, charge.hold_minor)
-    hold_id, key = charge.hold_id, f"charge-{charge.public_id}-capture"
+    hold_id = charge.hold_id
     if charge.failure_code != "CDR_PRICE_MISMATCH":
         check_cdr_price(lock_charge(charge_pk), cdr)
         db.session.commit()
-    db.session.rollback()  # no lock is held while the gateway works
-    try:
-        hold = current_gateway().capture(hold_id, amount, idempotency_key=key)
-    except PaymentError as exc:
-        db.session.rollback()
-        if exc.retryable:
-            raise
-        # Captured already? A run that died after the gateway's capture and before our
-        # commit, retried after the idempotency key expired, ends up here: reconcile.
-        hold = _already_captured(hold_id)
-        if hold is None:
-            charge = lock_charge(charge_pk)
-            if charge.state == S.ENDED:
-                fail(charge, "CAPTURE_FAILED", str(exc))
-                note(charge, Cause("payment", hold_id, f"capture failed: {exc}"))
-            db.session.commit()
-            return
+    hold = capture_once(charge, amount)
+    if hold is None:
+        return
 
     charge = lock_charge(charge_pk)
     if charge.state != S.ENDED:  # a concurrent settle got here first; the capture was one
