@@ -9,6 +9,7 @@ version in the URL.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,45 @@ logger = logging.getLogger(__name__)
 
 # Modules token A may use: registration must be possible before anything else is.
 CONFIGURATION_MODULES = {"versions", "credentials"}
+
+
+
+def envelope_response(
+    data: Any = None,
+    status_code: int = StatusCode.SUCCESS,
+    message: str | None = None,
+    http_status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An OCPI envelope as a Flask response, numbers written with their exact digits."""
+    return Response(dumps(envelope(data, status_code, message)), status=http_status,
+                    headers=dict(headers or {}), mimetype="application/json")
+
+
+def register_error_handlers(app: Flask, who: str, server_status: int) -> None:
+    """OCPI errors in the envelope; other paths (the control API) as plain JSON; anything
+    unexpected as `server_status` (3000 for a CPO, 4000 for a hub) after logging it."""
+
+    @app.errorhandler(OcpiError)
+    def ocpi_error(exc: OcpiError) -> Response:
+        return envelope_response(status_code=exc.status_code, message=exc.message,
+                                 http_status=exc.http_status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = exc.code or 500
+        if request.path.startswith("/ocpi"):
+            return envelope_response(status_code=StatusCode.CLIENT_ERROR,
+                                     message=f"{code} {exc.name}", http_status=code)
+        return Response(dumps({"error": exc.description}), status=code,
+                        mimetype="application/json")
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception) -> Response:
+        logger.exception("%s request failed", who)
+        return envelope_response(status_code=server_status,
+                                 message=f"Internal {who} error: {type(exc).__name__}",
+                                 http_status=500)
 
 
 def module_of(path: str) -> str:
@@ -74,16 +114,7 @@ def create_app(sim: Simulator) -> Flask:
                             f"OCPI {version} is not offered here; see /ocpi/versions", 404)
         return found
 
-    def ocpi_response(
-        data: Any = None,
-        status_code: int = StatusCode.SUCCESS,
-        message: str | None = None,
-        http_status: int = 200,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        body = envelope(data, status_code, message)
-        return Response(dumps(body), status=http_status, headers=headers,
-                        mimetype="application/json")
+    ocpi_response = envelope_response
 
     def json_body() -> Any:
         raw = request.get_data()
@@ -137,25 +168,7 @@ def create_app(sim: Simulator) -> Flask:
 
     # --- errors ---------------------------------------------------------------------
 
-    @app.errorhandler(OcpiError)
-    def ocpi_error(exc: OcpiError) -> Response:
-        return ocpi_response(status_code=exc.status_code, message=exc.message,
-                             http_status=exc.http_status)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        code = exc.code or 500
-        if request.path.startswith("/ocpi"):
-            return ocpi_response(status_code=StatusCode.CLIENT_ERROR,
-                                 message=f"{code} {exc.name}", http_status=code)
-        return Response(dumps({"error": exc.description}), status=code,
-                        mimetype="application/json")
-
-    @app.errorhandler(Exception)
-    def server_error(exc: Exception) -> Response:
-        logger.exception("simulator request failed")
-        return ocpi_response(status_code=StatusCode.SERVER_ERROR,
-                             message=f"Internal error: {type(exc).__name__}", http_status=500)
+    register_error_handlers(app, "simulator", StatusCode.SERVER_ERROR)
 
     # --- versions and credentials -----------------------------------------------------
 

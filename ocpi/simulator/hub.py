@@ -53,15 +53,14 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import HTTPException
 
+from ocpi.simulator.app import envelope_response, register_error_handlers
 from ocpi.simulator.jsonio import dumps, loads
 from ocpi.simulator.model import PartyRef
 from ocpi.transport import (
     OcpiError,
     StatusCode,
     authorization_header,
-    envelope,
     format_datetime,
     new_request_id,
     next_link,
@@ -716,11 +715,7 @@ def create_hub_app(hub: Hub) -> Flask:
     def public_base() -> str:
         return (hub.settings.base_url or request.host_url).rstrip("/")
 
-    def ocpi_response(data: Any = None, status_code: int = StatusCode.SUCCESS,
-                      message: str | None = None, http_status: int = 200,
-                      headers: Mapping[str, str] | None = None) -> Response:
-        return Response(dumps(envelope(data, status_code, message)), status=http_status,
-                        headers=dict(headers or {}), mimetype="application/json")
+    ocpi_response = envelope_response
 
     def module_of(path: str) -> str:
         parts = [p for p in path.split("/") if p]
@@ -785,26 +780,7 @@ def create_hub_app(hub: Hub) -> Flask:
         hub.record(entry)
         return response
 
-    @app.errorhandler(OcpiError)
-    def ocpi_error(exc: OcpiError) -> Response:
-        return ocpi_response(status_code=exc.status_code, message=exc.message,
-                             http_status=exc.http_status)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        code = exc.code or 500
-        if request.path.startswith("/ocpi"):
-            return ocpi_response(status_code=StatusCode.CLIENT_ERROR,
-                                 message=f"{code} {exc.name}", http_status=code)
-        return Response(dumps({"error": exc.description}), status=code,
-                        mimetype="application/json")
-
-    @app.errorhandler(Exception)
-    def server_error(exc: Exception) -> Response:
-        logger.exception("hub request failed")
-        return ocpi_response(status_code=StatusCode.HUB_ERROR,
-                             message=f"Internal hub error: {type(exc).__name__}",
-                             http_status=500)
+    register_error_handlers(app, "hub", StatusCode.HUB_ERROR)
 
     # --- configuration modules -----------------------------------------------------------
 
