@@ -194,10 +194,10 @@ def create_app(sim: Simulator) -> Flask:
     # --- Sender interfaces --------------------------------------------------------------
 
     def paginated(items: list[tuple[datetime, dict[str, Any]]]) -> Response:
-        date_from = _date_arg("date_from")
-        date_to = _date_arg("date_to")
-        offset = _int_arg("offset", 0)
-        limit = _int_arg("limit", sim.settings.page_limit)
+        date_from = date_arg("date_from")
+        date_to = date_arg("date_to")
+        offset = int_arg("offset", 0)
+        limit = int_arg("limit", sim.settings.page_limit)
         if offset < 0 or limit < 1:
             raise OcpiError(StatusCode.INVALID_PARAMETERS,
                             "offset must be 0 or more and limit 1 or more")
@@ -288,7 +288,7 @@ def create_app(sim: Simulator) -> Flask:
     return app
 
 
-def _date_arg(name: str) -> datetime | None:
+def date_arg(name: str) -> datetime | None:
     value = request.args.get(name)
     if not value:
         return None
@@ -299,7 +299,7 @@ def _date_arg(name: str) -> datetime | None:
                         f"{name} is not an OCPI DateTime: {value!r}") from exc
 
 
-def _int_arg(name: str, default: int) -> int:
+def int_arg(name: str, default: int) -> int:
     value = request.args.get(name)
     if value is None or value == "":
         return default

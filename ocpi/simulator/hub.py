@@ -54,7 +54,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from flask import Flask, Response, g, request
 
-from ocpi.simulator.app import envelope_response, register_error_handlers
+from ocpi.simulator.app import date_arg, envelope_response, int_arg, register_error_handlers
 from ocpi.simulator.jsonio import dumps, loads
 from ocpi.simulator.model import PartyRef
 from ocpi.transport import (
@@ -1054,10 +1054,10 @@ def create_hub_app(hub: Hub) -> Flask:
         return ocpi_response()
 
     def paginated(items: list[tuple[datetime | None, Any]]) -> Response:
-        date_from = _date_arg("date_from")
-        date_to = _date_arg("date_to")
-        offset = _int_arg("offset", 0)
-        limit = _int_arg("limit", hub.settings.page_limit)
+        date_from = date_arg("date_from")
+        date_to = date_arg("date_to")
+        offset = int_arg("offset", 0)
+        limit = int_arg("limit", hub.settings.page_limit)
         if offset < 0 or limit < 1:
             raise OcpiError(StatusCode.INVALID_PARAMETERS,
                             "offset must be 0 or more and limit 1 or more")
@@ -1104,28 +1104,6 @@ def create_hub_app(hub: Hub) -> Flask:
 def _join(base: str, rest: str) -> str:
     rest = rest.strip("/")
     return f"{base.rstrip('/')}/{rest}" if rest else base
-
-
-def _date_arg(name: str) -> datetime | None:
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        return parse_datetime(value)
-    except ValueError as exc:
-        raise OcpiError(StatusCode.INVALID_PARAMETERS,
-                        f"{name} is not an OCPI DateTime: {value!r}") from exc
-
-
-def _int_arg(name: str, default: int) -> int:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise OcpiError(StatusCode.INVALID_PARAMETERS,
-                        f"{name} is not an integer: {value!r}") from exc
 
 
 def create_hub(settings: HubSettings) -> Hub:
