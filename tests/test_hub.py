@@ -7,20 +7,18 @@ CPO's token, and routes by the OCPI-to-country-code/OCPI-to-party-id headers.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
 from flask import Flask, Response, request
-from werkzeug.datastructures import Headers
+from stub_peers import RecordingStub, Switch, answer, b64, wait_until
 
 from ocpi.simulator import Simulator, SimulatorSettings, create_simulator
 from ocpi.simulator.hub import Hub, HubSettings, create_hub
@@ -44,20 +42,6 @@ DRIVER_TOKEN = {
 }
 
 
-def b64(token: str) -> str:
-    return base64.b64encode(token.encode()).decode()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
-
-
 def route_of(headers: Any) -> tuple[str | None, ...]:
     """(from country, from party, to country, to party) of a request's or answer's headers."""
     get = headers.get
@@ -68,60 +52,24 @@ def route_of(headers: Any) -> tuple[str | None, ...]:
 # --- stub eMSP ------------------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: Headers  # case-insensitive, as HTTP header names are
-    body: Any
-
-
-class StubEmsp:
+class StubEmsp(RecordingStub):
     """A 2.2.1 eMSP's Receiver endpoints (and a hubclientinfo Receiver), recording everything."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: list[Received] = []
+        super().__init__()
         self.cdrs: list[Any] = []
-        self.base_url = ""
         self.app = self._build()
 
     def reset(self) -> None:
+        self.clear_received()
         with self.lock:
-            self.received.clear()
             self.cdrs.clear()
 
-    @property
-    def versions_url(self) -> str:
-        return f"{self.base_url}/emsp/versions"
-
-    def got(self, method: str | None = None, prefix: str = "") -> list[Received]:
-        with self.lock:
-            return [r for r in self.received
-                    if (method is None or r.method == method) and r.path.startswith(prefix)]
+    def authorized(self, header: str | None) -> bool:
+        return header == f"Token {b64(TOKEN_B)}"
 
     def _build(self) -> Flask:
-        app = Flask("stub-emsp-hub")
-
-        def answer(data: Any = None, status: int = 200,
-                   headers: dict[str, str] | None = None) -> Response:
-            body: dict[str, Any] = {"status_code": 1000 if status < 400 else 2000,
-                                    "timestamp": "2026-01-01T00:00:00Z"}
-            if data is not None:
-                body["data"] = data
-            return Response(json.dumps(body, default=str), status=status, headers=headers,
-                            mimetype="application/json")
-
-        @app.before_request
-        def record() -> Response | None:
-            raw = request.get_data()
-            with self.lock:
-                self.received.append(Received(
-                    request.method, request.path, Headers(request.headers),
-                    json.loads(raw, parse_float=Decimal) if raw else None))
-            if request.headers.get("Authorization") != f"Token {b64(TOKEN_B)}":
-                return answer(status=401)
-            return None
+        app = self.recording_app("stub-emsp-hub")
 
         @app.get("/emsp/versions")
         def versions() -> Response:
@@ -171,16 +119,6 @@ class StubEmsp:
             return answer()
 
         return app
-
-
-class Switch:
-    """WSGI app forwarding to the current test's app, so servers outlive one test."""
-
-    def __init__(self) -> None:
-        self.target: Any = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.target(environ, start_response)
 
 
 def slow_app(release: threading.Event) -> Flask:

@@ -6,19 +6,17 @@ so each test gets fresh simulator state without paying for a server restart.
 
 from __future__ import annotations
 
-import base64
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
 import requests
-from flask import Flask, Response, request
+from flask import Flask, Response
+from stub_peers import Received, RecordingStub, Switch, answer, b64, wait_until
 
 from ocpi.simulator import Simulator, SimulatorSettings, create_simulator
 from ocpi.simulator.pricing import price_session
@@ -43,10 +41,6 @@ DRIVER_TOKEN = {
 }
 
 
-def b64(token: str) -> str:
-    return base64.b64encode(token.encode()).decode()
-
-
 def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -55,34 +49,14 @@ def decimal_json(response: requests.Response) -> Any:
     return json.loads(response.content, parse_float=Decimal)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
-
-
 # --- stub eMSP ------------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-class StubEmsp:
+class StubEmsp(RecordingStub):
     """Versions, version details and Receiver endpoints that record every request."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: list[Received] = []
-        self.base_url = ""
+        super().__init__()
         self.token_b = TOKEN_B
         self.offer_versions = ["2.2.1"]
         self.offer_cdrs = True
@@ -91,44 +65,17 @@ class StubEmsp:
         self.app = self._build()
 
     def reset(self) -> None:
-        with self.lock:
-            self.received.clear()
+        self.clear_received()
         self.token_b = TOKEN_B
         self.offer_versions = ["2.2.1"]
         self.offer_cdrs = True
         self.fail_sessions = False
 
-    @property
-    def versions_url(self) -> str:
-        return f"{self.base_url}/emsp/versions"
-
-    def got(self, method: str | None = None, prefix: str = "") -> list[Received]:
-        with self.lock:
-            return [r for r in self.received
-                    if (method is None or r.method == method) and r.path.startswith(prefix)]
+    def authorized(self, header: str | None) -> bool:
+        return self.token_b in token_candidates(header)
 
     def _build(self) -> Flask:
-        app = Flask("stub-emsp")
-
-        def answer(data: Any = None, status: int = 200, code: int = 1000,
-                   headers: dict[str, str] | None = None) -> Response:
-            body: dict[str, Any] = {"status_code": code, "timestamp": "2026-01-01T00:00:00Z"}
-            if data is not None:
-                body["data"] = data
-            return Response(json.dumps(body), status=status, headers=headers,
-                            mimetype="application/json")
-
-        @app.before_request
-        def record() -> Response | None:
-            raw = request.get_data()
-            with self.lock:
-                self.received.append(Received(
-                    request.method, request.path, dict(request.headers),
-                    json.loads(raw, parse_float=Decimal) if raw else None,
-                ))
-            if self.token_b not in token_candidates(request.headers.get("Authorization")):
-                return answer(status=401, code=2000)
-            return None
+        app = self.recording_app("stub-emsp")
 
         @app.get("/emsp/versions")
         def versions() -> Response:
@@ -172,16 +119,6 @@ class StubEmsp:
             return answer()
 
         return app
-
-
-class Switch:
-    """WSGI app forwarding to the current test's simulator."""
-
-    def __init__(self) -> None:
-        self.target: Any = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.target(environ, start_response)
 
 
 # --- fixtures -------------------------------------------------------------------------

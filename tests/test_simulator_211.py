@@ -8,20 +8,17 @@ string lengths as the table says.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
 import requests
-from flask import Flask, Response, request
+from flask import Flask, Response
+from stub_peers import Received, RecordingStub, Switch, answer, b64, wait_until
 
 from ocpi.simulator import Simulator, SimulatorSettings, create_simulator
 from ocpi.transport import next_link, parse_datetime
@@ -43,22 +40,8 @@ DRIVER_TOKEN = {
 }
 
 
-def b64(token: str) -> str:
-    return base64.b64encode(token.encode()).decode()
-
-
 def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 # --- the 2.1.1 field tables --------------------------------------------------------------
@@ -275,64 +258,26 @@ def test_the_table_checker_catches_2_2_1_shapes():
 # --- a 2.1.1 stub eMSP --------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-class StubEmsp211:
+class StubEmsp211(RecordingStub):
     """A 2.1.1 eMSP (endpoints without roles) that records every request. It also speaks
     2.2.1 when told to offer it; tests check which token form each request used."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: list[Received] = []
-        self.base_url = ""
+        super().__init__()
         self.offer_versions = ["2.1.1"]
         self.cdr_count = 0
         self.app = self._build()
 
     def reset(self) -> None:
-        with self.lock:
-            self.received.clear()
+        self.clear_received()
         self.offer_versions = ["2.1.1"]
 
-    @property
-    def versions_url(self) -> str:
-        return f"{self.base_url}/emsp/versions"
-
-    def got(self, method: str | None = None, prefix: str = "") -> list[Received]:
-        with self.lock:
-            return [r for r in self.received
-                    if (method is None or r.method == method) and r.path.startswith(prefix)]
+    def authorized(self, header: str | None) -> bool:
+        # 2.1.1 sends the token as it is; base64 is accepted too, as the simulator may.
+        return header in (f"Token {TOKEN_B}", f"Token {b64(TOKEN_B)}")
 
     def _build(self) -> Flask:
-        app = Flask("stub-emsp-211")
-
-        def answer(data: Any = None, status: int = 200,
-                   headers: dict[str, str] | None = None) -> Response:
-            body: dict[str, Any] = {"status_code": 1000 if status < 400 else 2000,
-                                    "timestamp": "2026-01-01T00:00:00Z"}
-            if data is not None:
-                body["data"] = data
-            return Response(json.dumps(body), status=status, headers=headers,
-                            mimetype="application/json")
-
-        @app.before_request
-        def record() -> Response | None:
-            raw = request.get_data()
-            with self.lock:
-                self.received.append(Received(
-                    request.method, request.path, dict(request.headers),
-                    json.loads(raw, parse_float=Decimal) if raw else None,
-                ))
-            if request.headers.get("Authorization") not in (f"Token {TOKEN_B}",
-                                                            f"Token {b64(TOKEN_B)}"):
-                return answer(status=401)
-            return None
+        app = self.recording_app("stub-emsp-211")
 
         @app.get("/emsp/versions")
         def versions() -> Response:
@@ -373,16 +318,6 @@ class StubEmsp211:
             return answer()
 
         return app
-
-
-class Switch:
-    """WSGI app forwarding to the current test's simulator."""
-
-    def __init__(self) -> None:
-        self.target: Any = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.target(environ, start_response)
 
 
 @pytest.fixture(scope="module")
@@ -668,7 +603,7 @@ def test_start_charge_stop_and_cdr_in_2_1_1(registered, stub):
     result = wait_until(lambda: stub.got("POST", result_path))[0]
     assert result.body == {"result": "ACCEPTED"} and conforms(result.body, COMMAND_RESPONSE)
     assert result.headers["Authorization"] == f"Token {TOKEN_B}"
-    assert not any(h.lower().startswith("ocpi-") for h in result.headers)
+    assert not any(h.lower().startswith("ocpi-") for h, _ in result.headers.items())
 
     put = session_puts(stub, "ACTIVE")
     session = put.body
