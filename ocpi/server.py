@@ -421,6 +421,23 @@ def tariff(country_code: str, party_id: str, tariff_id: str) -> Response:
     methods=["GET", "PUT", "PATCH"],
 )
 def session(country_code: str, party_id: str, session_id: str) -> Response:
+    return session_endpoint(country_code, party_id, session_id)
+
+
+def session_endpoint(
+    country_code: str,
+    party_id: str,
+    session_id: str,
+    *,
+    put_body: Any = None,
+    patch_body: Any = None,
+    append_periods: bool = True,
+) -> Response:
+    """The Sessions receiver: GET the stored Session, or take a PUT or PATCH.
+
+    `put_body`/`patch_body` turn a version's own Session (or patch) into the stored 2.2.1
+    shape; 2.2.1 needs none.
+    """
     party = _require_owner(country_code, party_id)
     row = store.find_session(country_code, party_id, session_id)
     if request.method == "GET":
@@ -429,7 +446,11 @@ def session(country_code: str, party_id: str, session_id: str) -> Response:
         return ocpi_response(row.data)
     body = json_body()
     _require_match(body, country_code, party_id, "id", session_id)
-    return receive_session(party, row, body, patch=request.method == "PATCH")
+    if request.method == "PUT":
+        canonical = put_body(body, country_code, party_id) if put_body else body
+        return receive_session(party, row, canonical, patch=False)
+    canonical = patch_body(body) if patch_body else body
+    return receive_session(party, row, canonical, patch=True, append_periods=append_periods)
 
 
 def receive_session(party: Party, row: Any, body: dict[str, Any], *, patch: bool,

@@ -24,7 +24,7 @@ from ocpi.server import (
     json_body,
     ocpi_response,
     receive_cdr,
-    receive_session,
+    session_endpoint,
     tokens_page,
 )
 from ocpi.transport import OcpiError, StatusCode
@@ -107,20 +107,10 @@ def tariff_211(country_code: str, party_id: str, tariff_id: str) -> Response:
 @bp.route(f"/{V}/sessions/<country_code>/<party_id>/<session_id>",
           methods=["GET", "PUT", "PATCH"], endpoint="session_211")
 def session_211(country_code: str, party_id: str, session_id: str) -> Response:
-    party = _require_owner(country_code, party_id)
-    row = store.find_session(country_code, party_id, session_id)
-    if request.method == "GET":
-        if row is None:
-            raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown Session", http_status=404)
-        return ocpi_response(row.data)
-    body = json_body()
-    _require_match(body, country_code, party_id, "id", session_id)
-    if request.method == "PUT":
-        canonical = v211.session_to_canonical(body, country_code, party_id)
-        return receive_session(party, row, canonical, patch=False)
     # 2.1.1 reads a PATCH as "replace these fields", charging_periods included.
-    return receive_session(party, row, v211.session_patch_to_canonical(body), patch=True,
-                           append_periods=False)
+    return session_endpoint(country_code, party_id, session_id,
+                            put_body=v211.session_to_canonical,
+                            patch_body=v211.session_patch_to_canonical, append_periods=False)
 
 
 @bp.post(f"/{V}/cdrs", endpoint="cdrs_211")
