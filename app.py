@@ -121,6 +121,15 @@ def upgrade_database(app: Flask) -> None:
 # --- CLI --------------------------------------------------------------------------------
 
 
+def _identity(text: str, default_role: str) -> tuple[str, str, str]:
+    from ocpi.credentials import parse_identity
+
+    try:
+        return parse_identity(text, default_role)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 def register_cli(app: Flask) -> None:
     cpo = app.cli.group("cpo", help="Connections to charge point operators (OCPI).")(lambda: None)
 
@@ -129,20 +138,32 @@ def register_cli(app: Flask) -> None:
     @click.option("--token", "token_a", required=True, help="Token A the CPO gave you.")
     @click.option("--name", default=None, help="A name for this CPO in the dashboard.")
     @click.option("--no-pull", is_flag=True, help="Do not import Locations and Tariffs now.")
-    def cpo_connect(versions_url: str, token_a: str, name: str | None, no_pull: bool) -> None:
-        """Register ScanCharge with a CPO (credentials handshake)."""
+    @click.option("--for", "acting_for", multiple=True, metavar="CC*PID",
+                  help="For a hub: a CPO it may act for (repeat for each).")
+    def cpo_connect(versions_url: str, token_a: str, name: str | None, no_pull: bool,
+                    acting_for: tuple[str, ...]) -> None:
+        """Register ScanCharge with a CPO or a hub (credentials handshake).
+
+        The connection holds the CPO (or HUB) roles the peer declares, unless another
+        connection already holds one; a hub acts only for the CPOs named with --for.
+        """
         from ocpi.credentials import connect
         from ocpi.sync import pull
         from ocpi.transport import OcpiError
 
         try:
-            party = connect(versions_url, token_a, name)
+            cpos = [_identity(text, "CPO") for text in acting_for]
+            party = connect(versions_url, token_a, name, acting_for=cpos)
         except OcpiError as exc:
             raise click.ClickException(
                 f"could not connect (OCPI {exc.status_code}): {exc.message}"
             ) from exc
         click.echo(f"Connected to {party.name} ({party.country_code}/{party.party_id}), "
-                   f"OCPI {party.version}.")
+                   f"OCPI {party.version}; granted "
+                   f"{', '.join(g.label for g in party.grants)}.")
+        if party.is_hub and not party.cpo_identities:
+            click.echo("This is a hub and may act for no CPO yet: connect again with --for.",
+                       err=True)
         if not no_pull:
             report = pull(party, full=True)
             click.echo(f"Imported {report.locations} locations and {report.tariffs} tariffs.")
@@ -151,11 +172,19 @@ def register_cli(app: Flask) -> None:
 
     @cpo.command("invite")
     @click.option("--name", required=True, help="The CPO's name.")
-    def cpo_invite(name: str) -> None:
-        """Issue a token A for a CPO that will register with ScanCharge."""
+    @click.option("--role", "roles", multiple=True, required=True, metavar="ROLE:CC*PID",
+                  help="An identity it may register as: CPO:SE*ABC, or HUB:DE*HUB for a hub "
+                       "(repeat; a hub also needs --role CPO:… for each CPO it acts for).")
+    def cpo_invite(name: str, roles: tuple[str, ...]) -> None:
+        """Issue a token A for a CPO or hub that will register with ScanCharge."""
         from ocpi.credentials import invite, our_versions_url
+        from ocpi.transport import OcpiError
 
-        _party, token_a = invite(name)
+        try:
+            party, token_a = invite(name, [_identity(text, "CPO") for text in roles])
+        except OcpiError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"{name} may register as {', '.join(g.label for g in party.grants)}.")
         click.echo(f"Give {name} these, over a secure channel:")
         click.echo(f"  versions URL: {our_versions_url()}")
         click.echo(f"  token A:      {token_a}")

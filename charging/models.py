@@ -30,6 +30,10 @@ class Charge(db.Model):
 
     # Where: a snapshot of what the driver chose, in the CPO's own identifiers.
     party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk"))
+    # The CPO that owns the location (its OCPI identity): only it, over party_pk's
+    # connection, may move this charge (docs/security.md).
+    cpo_country_code: Mapped[str | None] = mapped_column(String(2))
+    cpo_party_id: Mapped[str | None] = mapped_column(String(3))
     location_id: Mapped[str] = mapped_column(String(36))
     evse_uid: Mapped[str] = mapped_column(String(36))
     evse_id: Mapped[str] = mapped_column(String(48))
@@ -63,6 +67,10 @@ class Charge(db.Model):
     # Why it failed, as a code the pages translate (e.g. "START_REJECTED") and the CPO's words.
     failure_code: Mapped[str | None] = mapped_column(String(32))
     failure_detail: Mapped[str | None] = mapped_column(Text)
+
+    # Who asked for it: a keyed hash of the client (its address and device cookie), never
+    # the address itself; rate limits and "one unpaid charge per EVSE and client" use it.
+    client_key: Mapped[str | None] = mapped_column(String(64), index=True)
 
     language: Mapped[str] = mapped_column(String(2), default="sv")
     email: Mapped[str | None] = mapped_column(String(255))

@@ -30,9 +30,19 @@ from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from charging.states import check_transition
 from extensions import after_commit, db, queue
+from ocpi import notices as ocpi_notices
 from ocpi import store as ocpi_store
 from ocpi import wire
-from ocpi.models import IssuedToken, OcpiCdr, OcpiCommand, OcpiEvse, OcpiLocation, Party, dump_json
+from ocpi.models import (
+    IssuedToken,
+    OcpiCdr,
+    OcpiCommand,
+    OcpiEvse,
+    OcpiLocation,
+    OcpiSession,
+    Party,
+    dump_json,
+)
 from ocpi.transport import json_dumps, now_utc, parse_datetime
 from payments.gateway import Hold, PaymentError
 from payments.money import Money, to_minor
@@ -142,7 +152,8 @@ def find_evse(evse_id: str) -> tuple[OcpiEvse, OcpiLocation, Party] | None:
         select(OcpiEvse, OcpiLocation, Party)
         .join(OcpiLocation, OcpiEvse.location_pk == OcpiLocation.pk)
         .join(Party, OcpiLocation.party_pk == Party.pk)
-        .where(OcpiEvse.evse_id == OcpiEvse.normalise_evse_id(evse_id))
+        .where(OcpiEvse.evse_id == OcpiEvse.normalise_evse_id(evse_id),
+               OcpiEvse.clash.is_(False))
         .where(Party.status == "CONNECTED")
         .order_by(OcpiEvse.last_updated.desc())
     ).first()
@@ -250,6 +261,8 @@ def create_charge(
 
     charge = Charge(
         party_pk=party.pk,
+        cpo_country_code=location.country_code,
+        cpo_party_id=location.party_id,
         location_id=location.location_id,
         evse_uid=evse_row.evse_uid,
         evse_id=evse.get("evse_id") or evse_row.evse_uid,
@@ -445,16 +458,28 @@ def start(charge_pk: int) -> None:
 
 
 def location_of(charge: Charge) -> OcpiLocation | None:
-    return db.session.scalar(
-        select(OcpiLocation).where(OcpiLocation.party_pk == charge.party_pk,
-                                   OcpiLocation.location_id == charge.location_id)
-    )
+    query = select(OcpiLocation).where(OcpiLocation.party_pk == charge.party_pk,
+                                       OcpiLocation.location_id == charge.location_id)
+    if charge.cpo_country_code and charge.cpo_party_id:
+        # Behind a hub, two CPOs may use the same location id.
+        query = query.where(OcpiLocation.country_code == charge.cpo_country_code,
+                            OcpiLocation.party_id == charge.cpo_party_id)
+    return db.session.scalar(query)
 
 
 def cpo_of(charge: Charge) -> tuple[str, str] | None:
     """The CPO that owns the charge's location: whom commands are for, also via a hub."""
+    if charge.cpo_country_code and charge.cpo_party_id:
+        return charge.cpo_country_code, charge.cpo_party_id
     location = location_of(charge)
     return (location.country_code, location.party_id) if location else None
+
+
+def owned_by(charge: Charge, party_pk: int, country_code: str, party_id: str) -> bool:
+    """Did this come from the charge's own CPO, over the connection it was started on?"""
+    owner = cpo_of(charge)
+    return (charge.party_pk == party_pk and owner is not None
+            and owner == (country_code.upper(), party_id.upper()))
 
 
 def time_zone_of(charge: Charge) -> str:
@@ -485,12 +510,16 @@ def _issue_token(charge: Charge) -> dict[str, Any]:
     parsed = wire.Token.model_validate(token).to_json()
     existing = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == charge.token_uid))
     if existing is None:
+        owner = cpo_of(charge)
         db.session.add(
             IssuedToken(
                 uid=charge.token_uid,
                 type="AD_HOC_USER",
                 contract_id=parsed["contract_id"],
                 raw=dump_json(parsed),
+                party_pk=charge.party_pk,
+                country_code=owner[0] if owner else None,
+                party_id=owner[1] if owner else None,
             )
         )
     return parsed
@@ -794,6 +823,32 @@ def _charge_for(authorization_reference: str | None, token_uid: str | None) -> i
     return db.session.scalar(select(Charge.pk).where(or_(*conditions)))
 
 
+def charge_for_object(row: OcpiSession | OcpiCdr) -> int | None:
+    """The charge a stored Session or CDR is about, if it came from that charge's own CPO.
+
+    Matched by our authorization_reference or token uid, and then by who sent it: a
+    Session or CDR from any other party that names one of our references moves nothing
+    (another CPO could otherwise end, or capture, a charge it never ran) and is flagged for
+    the operator as a suspected misuse.
+    """
+    pk = _charge_for(row.authorization_reference, row.token_uid)
+    if pk is None:
+        return None
+    charge = db.session.get(Charge, pk)
+    if owned_by(charge, row.party_pk, row.country_code, row.party_id):
+        return pk
+    kind = "Session" if isinstance(row, OcpiSession) else "CDR"
+    object_id = row.session_id if isinstance(row, OcpiSession) else row.cdr_id
+    ocpi_notices.record(
+        row.party_pk, "MISUSE", f"FOREIGN_{kind.upper()}",
+        f"{kind} {row.country_code}*{row.party_id} {object_id} names the token or "
+        f"authorization reference of a charge at another CPO's location; it changed nothing",
+        object_key=f"{kind}:{object_id}",
+    )
+    db.session.commit()
+    return None
+
+
 def on_command_result(
     command_uid: str, command_type: str, result: str, message: str | None
 ) -> None:
@@ -826,13 +881,12 @@ def on_command_result(
 def on_session_updated(
     session_pk: int, status: str, authorization_reference: str | None, token_uid: str | None
 ) -> None:
-    pk = _charge_for(authorization_reference, token_uid)
+    stored = db.session.get(OcpiSession, session_pk)
+    pk = charge_for_object(stored) if stored is not None else None
     if pk is None:
-        log.warning("Session %s matches no charge", session_pk)
+        log.warning("Session %s matches no charge of its sender", session_pk)
         return
-    from ocpi.models import OcpiSession
-
-    figures = ocpi_store.session_figures(db.session.get(OcpiSession, session_pk))
+    figures = ocpi_store.session_figures(stored)
     charge = lock_charge(pk)
     charge.session_id = figures["session_id"]
     charge.energy_kwh = figures["kwh"]
@@ -891,7 +945,6 @@ def _tariff_of(charge: Charge) -> dict[str, Any] | None:
 
 def estimate_cost(charge: Charge, session_pk: int) -> Decimal | None:
     """The cost so far incl. VAT, priced from the Session's charging periods."""
-    from ocpi.models import OcpiSession
     from tariffs import TariffError, price_session
 
     tariff = _tariff_of(charge)
@@ -949,12 +1002,12 @@ def check_cdr_price(charge: Charge, cdr: OcpiCdr) -> None:
 def on_cdr_received(
     cdr_pk: int, authorization_reference: str | None, token_uid: str | None, session_id: str | None
 ) -> None:
-    pk = _charge_for(authorization_reference, token_uid)
+    cdr = db.session.get(OcpiCdr, cdr_pk)
+    pk = charge_for_object(cdr) if cdr is not None else None
     if pk is None:
-        log.warning("CDR %s matches no charge", cdr_pk)
+        log.warning("CDR %s matches no charge of its sender", cdr_pk)
         return
     charge = lock_charge(pk)
-    cdr = db.session.get(OcpiCdr, cdr_pk)
     if cdr.data.get("credit"):
         _on_credit_cdr(charge, cdr)
         db.session.commit()
@@ -996,13 +1049,20 @@ def _on_credit_cdr(charge: Charge, credit: OcpiCdr) -> None:
         note(charge, cause)
 
 
-def on_token_authorization(token_uid: str, location: dict[str, Any] | None) -> dict | None:
+def on_token_authorization(
+    token_uid: str, location: dict[str, Any] | None, party_pk: int | None = None,
+    country_code: str | None = None, party_id: str | None = None,
+) -> dict | None:
     """Real-time authorization of a charge's one-time Token: allowed for its own charge
-    while that is open, at its own location and EVSE only (mod_tokens: AllowedType)."""
+    while that is open, at its own location and EVSE only (mod_tokens: AllowedType), and
+    only when its own CPO asks (the edge has already refused everyone else)."""
     pk = _charge_for(None, token_uid)
     if pk is None:
         return None
     charge = db.session.get(Charge, pk)
+    if party_pk is not None and not owned_by(charge, party_pk, country_code or "",
+                                             party_id or ""):
+        return {"allowed": "NOT_ALLOWED"}
     if charge.state not in {S.AUTHORIZED, S.STARTING, S.CHARGING, S.STOPPING, S.START_FAILED}:
         return {"allowed": "EXPIRED"}
     if location is not None:
@@ -1018,10 +1078,18 @@ def on_token_authorization(token_uid: str, location: dict[str, Any] | None) -> d
 # --- Sweeping: nothing is lost if a task or a signal was ---------------------------------
 
 
+def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr], charge: Charge) -> list[Any]:
+    """Conditions for a stored Session or CDR sent by the charge's own CPO."""
+    conditions: list[Any] = [model.party_pk == charge.party_pk]
+    owner = cpo_of(charge)
+    if owner is not None:
+        conditions += [model.country_code == owner[0], model.party_id == owner[1]]
+    return conditions
+
+
 def sweep() -> dict[str, int]:
     """Re-drive charges whose next step should already have happened, and payment events
     that were stored but could not be applied."""
-    from ocpi.models import OcpiSession
     from payments.events import apply_event
     from payments.models import PaymentEvent
 
@@ -1091,7 +1159,8 @@ def sweep() -> dict[str, int]:
     for charge in due(S.CHARGING, grace):
         stored = db.session.scalar(
             select(OcpiSession).where(
-                OcpiSession.authorization_reference == charge.authorization_reference
+                OcpiSession.authorization_reference == charge.authorization_reference,
+                *_from_its_cpo(OcpiSession, charge),
             )
         )
         if stored is not None and stored.status in {"COMPLETED", "INVALID"}:
@@ -1109,8 +1178,9 @@ def sweep() -> dict[str, int]:
         if charge.cdr_pk is None:
             cdr = db.session.scalar(
                 select(OcpiCdr).where(
-                    OcpiCdr.authorization_reference == charge.authorization_reference
-                )
+                    OcpiCdr.authorization_reference == charge.authorization_reference,
+                    *_from_its_cpo(OcpiCdr, charge),
+                ).order_by(OcpiCdr.pk)
             )
             if cdr is not None:
                 on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid,

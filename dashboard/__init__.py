@@ -30,6 +30,7 @@ from charging.models import Charge, ChargeEvent
 from dashboard.models import Operator
 from extensions import db
 from ocpi import messages as ocpi_messages
+from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr, OcpiEvse, OcpiLocation, OcpiMessage, Party
 from ocpi.transport import json_dumps
 from payments.money import Money
@@ -220,12 +221,16 @@ def chargers() -> str:
         data = location.data
         evse = next((e for e in data.get("evses") or []
                      if e["uid"].upper() == evse_row.evse_uid), {})
+        evse_id = evse.get("evse_id")
         listing.append({
             "party": party.name,
             "location": data.get("name") or data.get("address"),
             "city": data.get("city"),
-            "evse_id": evse.get("evse_id") or evse_row.evse_uid,
+            "evse_id": evse_id or evse_row.evse_uid,
             "status": evse_row.status,
+            "clash": evse_row.clash,
+            "prefix_mismatch": bool(evse_id) and not ocpi_store.evse_id_matches_owner(
+                evse_id, location.country_code, location.party_id),
         })
     return render_template("dashboard/chargers.html", chargers=listing)
 
@@ -233,8 +238,11 @@ def chargers() -> str:
 @bp.get("/cpos")
 @login_required
 def cpos() -> str:
+    from ocpi import notices
+
     parties = db.session.scalars(select(Party).order_by(Party.pk)).all()
-    return render_template("dashboard/cpos.html", parties=parties)
+    return render_template("dashboard/cpos.html", parties=parties, notices=notices.latest(),
+                           names={p.pk: p.name for p in parties})
 
 
 @bp.get("/unmatched")
@@ -245,14 +253,24 @@ def unmatched() -> str:
 
     from ocpi.models import OcpiCdr, OcpiSession
 
-    def orphans(model: Any) -> list[Any]:
-        known = select(Charge.pk).where(or_(
-            Charge.authorization_reference == model.authorization_reference,
-            Charge.token_uid == model.token_uid,
-        ))
-        return list(db.session.scalars(
-            select(model).where(and_(not_(known.exists()))).order_by(model.pk.desc()).limit(200)
-        ))
+    def names_ours(model: Any) -> Any:
+        return or_(Charge.authorization_reference == model.authorization_reference,
+                   Charge.token_uid == model.token_uid)
+
+    def orphans(model: Any) -> list[tuple[Any, bool]]:
+        # Matched as the domain matches (charging.service.charge_for_object): by our
+        # reference or token uid *and* by its sender being the charge's own CPO.
+        own = select(Charge.pk).where(
+            names_ours(model), Charge.party_pk == model.party_pk,
+            Charge.cpo_country_code == model.country_code,
+            Charge.cpo_party_id == model.party_id,
+        )
+        foreign = select(Charge.pk).where(names_ours(model))
+        rows = db.session.execute(
+            select(model, foreign.exists()).where(and_(not_(own.exists())))
+            .order_by(model.pk.desc()).limit(200)
+        ).all()
+        return [(row, bool(suspect)) for row, suspect in rows]
 
     parties = {p.pk: p.name for p in db.session.scalars(select(Party))}
     return render_template("dashboard/unmatched.html", sessions=orphans(OcpiSession),

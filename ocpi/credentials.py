@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
@@ -17,8 +19,15 @@ from sqlalchemy import select
 from extensions import db
 from ocpi import wire
 from ocpi.client import OcpiClient, PeerUnreachable
-from ocpi.models import Party, token_hash
+from ocpi.models import Party, PartyGrant, token_hash
 from ocpi.transport import OcpiError, StatusCode
+
+log = logging.getLogger(__name__)
+
+# An identity the operator grants a connection: (role, country_code, party_id), role CPO or
+# HUB. Written "CPO:SE*ABC" on the command line.
+Identity = tuple[str, str, str]
+GRANTABLE_ROLES = ("CPO", "HUB")
 
 SUPPORTED_VERSIONS = ("2.2.1", "2.1.1")
 
@@ -65,11 +74,60 @@ def our_credentials(token: str) -> dict[str, Any]:
     }
 
 
-def invite(name: str) -> tuple[Party, str]:
-    """A new party that may register with token A; returns it and the token (shown once)."""
+def parse_identity(text: str, default_role: str = "CPO") -> Identity:
+    """'CPO:SE*ABC', 'HUB:DE*HUB' or 'SE*ABC' (default_role) as an Identity."""
+    role, _, rest = text.strip().rpartition(":")
+    role = (role or default_role).upper()
+    country_code, sep, party_id = rest.replace("/", "*").partition("*")
+    if (role not in GRANTABLE_ROLES or not sep or len(country_code) != 2
+            or not 1 <= len(party_id) <= 3 or not (country_code + party_id).isalnum()
+            or not (country_code + party_id).isascii()):
+        raise ValueError(
+            f"{text!r} is not an identity: write ROLE:CC*PID, e.g. CPO:SE*ABC or HUB:DE*HUB"
+        )
+    return role, country_code.upper(), party_id.upper()
+
+
+def grant(party: Party, identities: Iterable[Identity]) -> None:
+    """Give the party these identities; refused (nothing changed) if another connection
+    holds any of them. Does not commit."""
+    for role, country_code, party_id in identities:
+        holder = db.session.scalar(select(PartyGrant).where(
+            PartyGrant.role == role, PartyGrant.country_code == country_code,
+            PartyGrant.party_id == party_id))
+        if holder is not None and holder.party_pk != party.pk and \
+                holder.party.status == "DISCONNECTED":
+            # A connection that was disconnected holds nothing: the identity moves over.
+            holder.party = party
+            continue
+        if holder is not None and holder.party_pk != party.pk:
+            raise OcpiError(
+                StatusCode.INVALID_PARAMETERS,
+                f"{role} {country_code}*{party_id} belongs to another connection "
+                f"({holder.party.name}); an operator must disconnect it first",
+                http_status=400,
+            )
+        if holder is None:
+            party.grants.append(PartyGrant(role=role, country_code=country_code,
+                                           party_id=party_id))
+
+
+def invite(name: str, identities: Iterable[Identity]) -> tuple[Party, str]:
+    """A new party that may register with token A as exactly `identities` (CPO roles it
+    may push as, or a HUB role plus the CPOs the hub may act for); returns it and the token
+    (shown once)."""
+    wanted = list(identities)
+    if not wanted:
+        raise ValueError("an invitation names at least one identity (CPO:CC*PID or HUB:CC*PID)")
     token_a = new_token()
     party = Party(name=name, status="PENDING", incoming_token_hash=token_hash(token_a))
     db.session.add(party)
+    try:
+        grant(party, wanted)
+        db.session.flush()
+    except Exception:
+        db.session.rollback()
+        raise
     db.session.commit()
     return party, token_a
 
@@ -120,18 +178,54 @@ def _check_endpoints(endpoints: list[dict[str, Any]]) -> None:
         )
 
 
+def _declared(credentials: wire.Credentials) -> list[Identity]:
+    """The CPO and HUB roles a credentials object claims; other roles grant nothing here."""
+    return [(r.role.value, r.country_code.upper(), r.party_id.upper())
+            for r in credentials.roles if r.role.value in GRANTABLE_ROLES]
+
+
+def _check_claims(party: Party, credentials: wire.Credentials) -> None:
+    """A registering party may claim only the identities the operator granted it."""
+    granted = {(g.role, g.country_code, g.party_id) for g in party.grants}
+    claimed = _declared(credentials)
+    if not claimed:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                        "credentials claim no CPO or HUB role", http_status=400)
+    refused = [f"{role} {cc}*{pid}" for role, cc, pid in claimed
+               if (role, cc, pid) not in granted]
+    if refused:
+        allowed = ", ".join(g.label for g in party.grants) or "nothing"
+        raise OcpiError(
+            StatusCode.INVALID_PARAMETERS,
+            f"this connection may not claim {', '.join(refused)} (it was granted {allowed}); "
+            "ask the eMSP's operator",
+            http_status=400,
+        )
+
+
 def _apply_roles(party: Party, credentials: wire.Credentials) -> None:
     roles = [role.to_json() for role in credentials.roles]
     party.roles = roles
-    cpo = next((r for r in credentials.roles if r.role == wire.Role.CPO), credentials.roles[0])
+    cpo = next((r for r in credentials.roles if r.role == wire.Role.CPO), None)
+    cpo = cpo or next((r for r in credentials.roles if r.role == wire.Role.HUB),
+                      credentials.roles[0])
     party.country_code = cpo.country_code.upper()
     party.party_id = cpo.party_id.upper()
     if not party.name or party.name.startswith("pending"):
         party.name = cpo.business_details.name
 
 
-def connect(versions_url: str, token_a: str, name: str | None = None) -> Party:
-    """Register ScanCharge with a CPO (we are the Sender of credentials)."""
+def connect(
+    versions_url: str, token_a: str, name: str | None = None,
+    acting_for: Iterable[Identity] = (),
+) -> Party:
+    """Register ScanCharge with a CPO or a hub (we are the Sender of credentials).
+
+    The connection is granted the CPO and HUB roles the peer declares, unless another
+    connection holds one (then the registration is undone and refused); a hub is also
+    granted `acting_for`, the CPOs the operator allows it to act for.
+    """
+    acting_for = list(acting_for)
     client = OcpiClient(token_a)
     version, endpoints = _negotiate(client, versions_url)
     _check_endpoints(endpoints)
@@ -163,6 +257,18 @@ def connect(versions_url: str, token_a: str, name: str | None = None) -> Party:
     else:  # a reconnection: keep the party (and its history), drop the provisional row
         db.session.delete(provisional)
         db.session.flush()
+    try:
+        declared = _declared(theirs)
+        if not declared:
+            raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                            "the peer's credentials claim no CPO or HUB role", http_status=400)
+        hub = any(role == "HUB" for role, _, _ in declared)
+        grant(party, [*declared, *(acting_for if hub else [])])
+        db.session.flush()
+    except OcpiError:
+        db.session.rollback()
+        _undo_registration(theirs, version, credentials_url, provisional.pk)
+        raise
     if name:
         party.name = name
     _apply_roles(party, theirs)
@@ -177,16 +283,32 @@ def connect(versions_url: str, token_a: str, name: str | None = None) -> Party:
 
 
 def _party_for_roles(credentials: wire.Credentials) -> Party | None:
-    for role in credentials.roles:
-        party = db.session.scalar(
-            select(Party).where(
-                Party.country_code == role.country_code.upper(),
-                Party.party_id == role.party_id.upper(),
-            )
-        )
-        if party is not None:
-            return party
+    """The connection that already holds every identity these credentials claim, if one
+    does: connecting again to the same CPO keeps its history."""
+    holders = set()
+    for role, country_code, party_id in _declared(credentials):
+        holder = db.session.scalar(select(PartyGrant.party_pk).where(
+            PartyGrant.role == role, PartyGrant.country_code == country_code,
+            PartyGrant.party_id == party_id))
+        holders.add(holder)
+    if len(holders) == 1 and None not in holders:
+        return db.session.get(Party, holders.pop())
     return None
+
+
+def _undo_registration(theirs: wire.Credentials, version: str, credentials_url: str,
+                       provisional_pk: int) -> None:
+    """We registered, then refused what the peer claims: tell it we are gone, forget it."""
+    try:
+        OcpiClient(theirs.token, version).request("DELETE", credentials_url,
+                                                  module="credentials")
+    except OcpiError as exc:
+        log.warning("could not unregister from %s after refusing it: %s", credentials_url,
+                    exc.message)
+    provisional = db.session.get(Party, provisional_pk)
+    if provisional is not None:
+        db.session.delete(provisional)
+    db.session.commit()
 
 
 def credentials_for_version(credentials: dict[str, Any], version: str) -> dict[str, Any]:
@@ -214,6 +336,7 @@ def register_incoming(
     We fetch its versions and endpoints with the token it sent, and answer a new token C.
     """
     theirs = parse_credentials(body, version)
+    _check_claims(party, theirs)
     client = OcpiClient(theirs.token, version)
     try:
         version, endpoints = _negotiate(client, theirs.url, only=version)
@@ -270,6 +393,7 @@ def refresh(party: Party) -> Party:
             body=credentials_for_version(our_credentials(token_b), party.version or "2.2.1"),
         )
         theirs = parse_credentials(payload.get("data"), party.version or "2.2.1")
+        _check_claims(party, theirs)
     except OcpiError:
         party.incoming_token_hash = previous_hash
         db.session.commit()

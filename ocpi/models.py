@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from ocpi.transport import json_dumps, now_utc
@@ -66,23 +66,109 @@ class Party(db.Model):
                 return entry["url"]
         return None
 
+    grants: Mapped[list[PartyGrant]] = relationship(
+        back_populates="party", cascade="all, delete-orphan", order_by="PartyGrant.pk",
+        lazy="selectin",
+    )
+
     @property
     def is_hub(self) -> bool:
-        return any(role.get("role") == "HUB" for role in self.roles or [])
+        return any(grant.role == "HUB" for grant in self.grants)
+
+    def grant_for(self, country_code: str, party_id: str) -> PartyGrant | None:
+        wanted = (country_code.upper(), party_id.upper())
+        for grant in self.grants:
+            if grant.role == "CPO" and (grant.country_code, grant.party_id) == wanted:
+                return grant
+        return None
 
     def owns(self, country_code: str, party_id: str) -> bool:
-        """May this connection push objects owned by country_code/party_id?
+        """May this connection push, or be asked about, objects of country_code/party_id?
 
-        A hub relays the objects of the parties behind it (transport_and_format, Message
-        Routing), so over a hub connection any owner is accepted.
+        Only what the operator granted: a CPO its own identities, a hub the CPOs it was
+        allowed to act for, less any its HubClientInfo says it no longer serves.
         """
-        if self.is_hub:
-            return True
-        wanted = (country_code.upper(), party_id.upper())
-        identities = {((self.country_code or "").upper(), (self.party_id or "").upper())}
-        for role in self.roles or []:
-            identities.add((role["country_code"].upper(), role["party_id"].upper()))
-        return wanted in identities
+        grant = self.grant_for(country_code, party_id)
+        return grant is not None and grant.usable
+
+    @property
+    def cpo_identities(self) -> list[tuple[str, str]]:
+        return [(g.country_code, g.party_id) for g in self.grants if g.role == "CPO"]
+
+
+class PartyGrant(db.Model):
+    """One identity a connection may hold, decided by the operator (docs/security.md).
+
+    role CPO: the connection may push and be asked about that party's objects, directly or,
+    on a hub connection, as the hub acting for it. role HUB: the hub's own identity. A CPO
+    identity belongs to one connection only (the unique key), so neither a second CPO nor
+    a hub can take over a directly connected CPO's Locations, Tariffs or charges.
+    """
+
+    __tablename__ = "ocpi_grants"
+    __table_args__ = (UniqueConstraint("role", "country_code", "party_id"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk", ondelete="CASCADE"),
+                                          index=True)
+    role: Mapped[str] = mapped_column(String(5))  # CPO | HUB
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    # What the hub's HubClientInfo last said of this party (CONNECTED, OFFLINE, PLANNED,
+    # SUSPENDED), or None when the hub said nothing (or is no hub).
+    hub_status: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+    party: Mapped[Party] = relationship(back_populates="grants")
+
+    @property
+    def usable(self) -> bool:
+        return self.hub_status not in {"PLANNED", "SUSPENDED"}
+
+    @property
+    def label(self) -> str:
+        return f"{self.role} {self.country_code}*{self.party_id}"
+
+
+class OcpiNotice(db.Model):
+    """Something about a connection the operator should see: a suspected misuse, a refused
+    or skipped object, an EVSE-ID clash, or a deviation from the spec taken in anyway.
+
+    Kept once per (party, code, object): a repeat counts up instead of adding a row, so a
+    sloppy CPO's every CDR does not flood the page.
+    """
+
+    __tablename__ = "ocpi_notices"
+    __table_args__ = (UniqueConstraint("party_pk", "code", "object_key"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    party_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("ocpi_parties.pk", ondelete="CASCADE"), index=True
+    )
+    # MISUSE | REFUSED | SKIPPED | CLASH | DEVIATION
+    kind: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(48))
+    # What it concerns (a session or CDR id, an EVSE-ID...), "" for the connection as a whole.
+    object_key: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(default=1)
+    first_at: Mapped[datetime] = mapped_column(default=now_utc)
+    last_at: Mapped[datetime] = mapped_column(default=now_utc, index=True)
+
+
+class EvseIdClaim(db.Model):
+    """Which party holds an EVSE-ID (normalised): the first to publish it keeps it.
+
+    A QR code names an EVSE-ID, so two parties publishing the same one would send a driver
+    to whichever pushed last; the primary key makes the first claim win under concurrency.
+    """
+
+    __tablename__ = "ocpi_evse_ids"
+
+    evse_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    claimed_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
 class OcpiLocation(db.Model):
@@ -115,6 +201,8 @@ class OcpiEvse(db.Model):
     evse_id: Mapped[str | None] = mapped_column(String(48), index=True)  # normalised, see below
     status: Mapped[str] = mapped_column(String(16))
     last_updated: Mapped[datetime]
+    # Another party holds this EVSE-ID (EvseIdClaim): stored, but no charger page or QR code.
+    clash: Mapped[bool] = mapped_column(default=False, server_default="0")
 
     @staticmethod
     def normalise_evse_id(evse_id: str) -> str:
@@ -227,6 +315,11 @@ class IssuedToken(db.Model):
     valid: Mapped[bool] = mapped_column(default=True)
     raw: Mapped[str] = mapped_column(Text)
     last_updated: Mapped[datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+    # Whom it was issued to: the connection the START_SESSION went to, and the CPO (its
+    # country_code/party_id) that owns the location. Only they see it or ask about it.
+    party_pk: Mapped[int | None] = mapped_column(ForeignKey("ocpi_parties.pk"), index=True)
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    party_id: Mapped[str | None] = mapped_column(String(3))
 
     @property
     def data(self) -> dict[str, Any]:

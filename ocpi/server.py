@@ -565,7 +565,8 @@ def tokens() -> Response:
 def tokens_page(render: Any) -> Response:
     """One page of the Tokens we issued, each rendered for the connection's version."""
     offset, limit = _page_args()
-    query = select(IssuedToken)
+    # A party sees only the Tokens issued for charges at its own locations.
+    query = select(IssuedToken).where(*_tokens_of(g.party))
     try:
         if request.args.get("date_from"):
             date_from = parse_datetime(request.args["date_from"])
@@ -582,11 +583,29 @@ def tokens_page(render: Any) -> Response:
     return ocpi_response([render(r) for r in rows], headers=headers)
 
 
+def _tokens_of(party: Party) -> list[Any]:
+    """Conditions for the Tokens issued to this connection, and on a hub connection, to
+    the CPO it says it acts for (OCPI-from headers), when that is one the hub may serve."""
+    conditions: list[Any] = [IssuedToken.party_pk == party.pk]
+    sender = (request.headers.get("OCPI-from-country-code", "").upper(),
+              request.headers.get("OCPI-from-party-id", "").upper())
+    if party.is_hub and all(sender):
+        if not party.owns(*sender):
+            raise OcpiError(StatusCode.CLIENT_ERROR,
+                            f"{sender[0]}/{sender[1]} is not a party of this connection",
+                            http_status=404)
+        conditions += [IssuedToken.country_code == sender[0],
+                       IssuedToken.party_id == sender[1]]
+    return conditions
+
+
 @bp.post(f"/{VERSION}/tokens/<uid>/authorize")
 def authorize(uid: str) -> Response:
-    row = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == uid.upper()))
+    row = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == uid.upper(),
+                                                      *_tokens_of(g.party)))
     token_type = request.args.get("type", "RFID").upper()
     if row is None or row.type != token_type:
+        # Another party's Token is as unknown to this one as a Token never issued.
         raise OcpiError(StatusCode.UNKNOWN_TOKEN, "Unknown Token", http_status=404)
     return ocpi_response({**authorization_info(row), "token": row.data})
 
@@ -599,7 +618,8 @@ def authorization_info(row: IssuedToken) -> dict[str, Any]:
         refs = wire.parse(LocationReferences, refs).to_json()
     answer = None
     for _receiver, said in signals.token_authorization_requested.send(
-        "ocpi", token_uid=row.uid, location=refs
+        "ocpi", token_uid=row.uid, location=refs, party_pk=g.party.pk,
+        country_code=row.country_code, party_id=row.party_id,
     ):
         if said:
             answer = said

@@ -16,6 +16,7 @@ from ocpi.models import IssuedToken, Party
 from ocpi.server import (
     _require_match,
     _require_owner,
+    _tokens_of,
     authorization_info,
     bp,
     cdr,
@@ -139,7 +140,8 @@ def tokens_211() -> Response:
 
 @bp.post(f"/{V}/tokens/<uid>/authorize", endpoint="authorize_211")
 def authorize_211(uid: str) -> Response:
-    row = db.session.scalar(db.select(IssuedToken).where(IssuedToken.uid == uid.upper()))
+    row = db.session.scalar(db.select(IssuedToken).where(IssuedToken.uid == uid.upper(),
+                                                         *_tokens_of(g.party)))
     if row is None:
         raise OcpiError(StatusCode.UNKNOWN_TOKEN, "Unknown Token", http_status=404)
     info = authorization_info(row)

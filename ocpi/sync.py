@@ -8,7 +8,7 @@ from datetime import datetime
 
 from extensions import db
 from jobs import background_task, periodic_task
-from ocpi import signals, store, v211
+from ocpi import notices, signals, store, v211
 from ocpi.client import OcpiClient
 from ocpi.models import Party
 from ocpi.transport import OcpiError, format_datetime, now_utc
@@ -39,6 +39,8 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
                     data = v211.tariff_to_canonical(data, party.country_code, party.party_id)
                 store.upsert_tariff(party, data)
                 report.tariffs += 1
+            except store.NotOwner as exc:
+                _skipped(party, "tariff", data, exc, report)
             except OcpiError as exc:
                 # transport_and_format: process the good objects of a list, log the bad ones.
                 report.rejected.append(f"tariff {data.get('id')!r}: {exc.message}")
@@ -52,6 +54,8 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
                 row, _ = store.upsert_location(party, data)
                 changed.append(row.location_id)
                 report.locations += 1
+            except store.NotOwner as exc:
+                _skipped(party, "location", data, exc, report)
             except OcpiError as exc:
                 report.rejected.append(f"location {data.get('id')!r}: {exc.message}")
     party.last_pull_at = started
@@ -62,6 +66,14 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
     for problem in report.rejected:
         log.warning("pull from %s: %s", party.name, problem)
     return report
+
+
+def _skipped(party: Party, what: str, data: dict, exc: OcpiError, report: PullReport) -> None:
+    """A pulled object of a party the connection does not hold: never stored, and shown."""
+    object_id = str(data.get("id"))[:36]
+    report.rejected.append(f"{what} {object_id!r} skipped: {exc.message}")
+    notices.record(party.pk, "SKIPPED", f"PULLED_FOREIGN_{what.upper()}",
+                   f"pulled {what} {object_id}: {exc.message}", object_key=f"{what}:{object_id}")
 
 
 @periodic_task("ocpi.pull_all", "OCPI_PULL_INTERVAL")
@@ -94,6 +106,9 @@ def pull_cdrs(party_pk: int, since_text: str) -> int:
             if party.version == "2.1.1":
                 data = v211.cdr_to_canonical(data, party.country_code, party.party_id)
             row, created = store.store_cdr(party, data)
+        except store.NotOwner as exc:
+            _skipped(party, "cdr", data, exc, PullReport())
+            continue
         except OcpiError as exc:
             log.warning("pulled CDR %r from %s refused: %s", data.get("id"), party.name,
                         exc.message)

@@ -16,7 +16,7 @@ from charging import service
 from charging.models import Charge
 from charging.states import ChargeStatus
 from extensions import db
-from ocpi.models import OcpiCdr, OcpiLocation, Party, dump_json
+from ocpi.models import OcpiCdr, OcpiLocation, Party, PartyGrant, dump_json
 from payments.setup import current_gateway
 
 CDR: dict[str, Any] = {
@@ -58,7 +58,8 @@ def ended_charge(
     (e.g. the Stripe stand-in's Stripe.js) for another gateway."""
     party = db.session.scalar(db.select(Party).where(Party.party_id == "SIM"))
     if party is None:
-        party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM")
+        party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
         db.session.add(party)
         db.session.flush()
         db.session.add(OcpiLocation(
@@ -78,7 +79,8 @@ def ended_charge(
     db.session.add(cdr)
     db.session.flush()
     gateway = current_gateway()
-    charge = Charge(party_pk=party.pk, location_id="LOC1", evse_uid="EVSE1",
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1",
                     evse_id="SE*SIM*E00001", connector_id="1", currency="SEK",
                     hold_minor=30000, gateway=gateway.kind, token_uid=f"TOK{n}",
                     authorization_reference=f"REF{n}", status=ChargeStatus.ENDED.value,

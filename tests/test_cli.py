@@ -47,7 +47,7 @@ def test_cpo_connect_registers_and_imports(served_app: Any, simulator: Any) -> N
                                  f"{simulator.url}/ocpi/versions", "--token",
                                  simulator.settings.token_a, "--name", "Sim CPO"])
     assert result.exit_code == 0, result.output
-    assert "Connected to Sim CPO (SE/SIM), OCPI 2.2.1." in result.output
+    assert "Connected to Sim CPO (SE/SIM), OCPI 2.2.1; granted CPO SE*SIM." in result.output
     assert re.search(r"Imported 5 locations and 2 tariffs\.", result.output)
     party = db.session.scalar(db.select(Party))
     assert party.status == "CONNECTED"
@@ -69,7 +69,8 @@ def test_cpo_connect_with_a_wrong_token_says_why(served_app: Any, simulator: Any
 
 
 def test_cpo_invite_then_the_cpo_registers(served_app: Any, simulator: Any) -> None:
-    result = served_app.test_cli_runner().invoke(args=["cpo", "invite", "--name", "Invited"])
+    result = served_app.test_cli_runner().invoke(
+        args=["cpo", "invite", "--name", "Invited", "--role", "CPO:SE*SIM"])
     assert result.exit_code == 0, result.output
     versions_url = re.search(r"versions URL: (\S+)", result.output).group(1)
     token_a = re.search(r"token A:\s+(\S+)", result.output).group(1)

@@ -10,7 +10,7 @@ import pytest
 from charging.models import Charge, ChargeEvent
 from dashboard.models import set_operator
 from extensions import db
-from ocpi.models import Party
+from ocpi.models import Party, PartyGrant
 
 
 @pytest.fixture
@@ -32,10 +32,12 @@ def sign_in(client: Any, email: str, password: str) -> Any:
 
 @pytest.fixture
 def charge(app: Any) -> Charge:
-    party = Party(name="Sim CPO", status="CONNECTED", country_code="SE", party_id="SIM")
+    party = Party(name="Sim CPO", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
     db.session.add(party)
     db.session.flush()
-    row = Charge(party_pk=party.pk, location_id="LOC1", evse_uid="EVSE1",
+    row = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1",
                  evse_id="SE*SIM*E00001", connector_id="1", currency="SEK", hold_minor=30000,
                  captured_minor=2125, gateway="demo", hold_id="pi_demo_1", token_uid="TOK1",
                  authorization_reference="REF1", status="CAPTURED")

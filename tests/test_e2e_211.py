@@ -84,7 +84,7 @@ def test_a_211_cpo_registers_with_us(make_app: Callable[..., Any]) -> None:
         with stack.app.app_context():
             from ocpi.credentials import invite
 
-            _, token_a = invite("Old CPO")
+            _, token_a = invite("Old CPO", [("CPO", "SE", "SIM")])
         versions = requests.get(f"{stack.base_url}/ocpi/versions", timeout=5,
                                 headers={"Authorization": f"Token {token_a}"}).json()["data"]
         assert [v["version"] for v in versions] == ["2.2.1", "2.1.1"]

@@ -55,12 +55,13 @@ def scancharge(make_app: Callable[..., Any]) -> Iterator[LiveStack]:
             db.engine.dispose()
 
 
-def connect(stack: LiveStack, versions_url: str, token: str) -> None:
+def connect(stack: LiveStack, versions_url: str, token: str,
+            acting_for: tuple[tuple[str, str, str], ...] = ()) -> None:
     from ocpi.credentials import connect as ocpi_connect
     from ocpi.sync import pull
 
     with stack.app.app_context():
-        pull(ocpi_connect(versions_url, token), full=True)
+        pull(ocpi_connect(versions_url, token, acting_for=acting_for), full=True)
         db.session.remove()
 
 
@@ -117,7 +118,8 @@ def test_two_cpos_behind_a_hub(make_app: Callable[..., Any]) -> None:
         hub.connect(f"{second.url}/ocpi/versions", second.simulator.settings.token_a)
 
         stack = resources.enter_context(scancharge(make_app))
-        connect(stack, f"{hub_server.url}/ocpi/versions", "hub-token-a")
+        connect(stack, f"{hub_server.url}/ocpi/versions", "hub-token-a",
+                acting_for=(("CPO", "SE", "SIM"), ("CPO", "SE", "SI2")))
         with stack.app.app_context():
             from ocpi.models import OcpiLocation, Party
 

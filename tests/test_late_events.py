@@ -12,7 +12,7 @@ from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from extensions import db
 from ocpi import store
-from ocpi.models import Party
+from ocpi.models import Party, PartyGrant
 
 SESSION = {
     "country_code": "SE", "party_id": "SIM", "id": "S1",
@@ -28,14 +28,16 @@ SESSION = {
 
 @pytest.fixture
 def party(app: Any) -> Party:
-    row = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM")
+    row = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
     db.session.add(row)
     db.session.commit()
     return row
 
 
 def make_charge(party: Party, status: S, failure_code: str | None = None) -> Charge:
-    charge = Charge(party_pk=party.pk, location_id="LOC1", evse_uid="EVSE1",
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1",
                     evse_id="SE*SIM*E00001", connector_id="1", currency="SEK",
                     hold_minor=30000, gateway="demo", hold_id="pi_demo_x", token_uid="TOK1",
                     authorization_reference="REF1", status=status.value,

@@ -42,16 +42,18 @@ def test_a_cdr_never_pushed_is_pulled_and_settled(make_app: Any) -> None:
 
 
 def _ended(app: Any, cost: str | None) -> Charge:
-    from ocpi.models import Party
+    from ocpi.models import Party, PartyGrant
 
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM")
+    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
     db.session.add(party)
     db.session.flush()
     hold = DemoGateway().create_hold(30000, "SEK", description="t", metadata={},
                                      idempotency_key="k1")
     intent = db.session.scalar(db.select(DemoPaymentIntent))
     intent.status, intent.amount_capturable_minor = "requires_capture", 30000
-    charge = Charge(party_pk=party.pk, location_id="L", evse_uid="E", evse_id="SE*SIM*E1",
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="L", evse_uid="E", evse_id="SE*SIM*E1",
                     connector_id="1", currency="SEK", hold_minor=30000, gateway="demo",
                     hold_id=hold.id, token_uid="T", authorization_reference="R",
                     status=S.ENDED.value,

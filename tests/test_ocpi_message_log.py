@@ -27,7 +27,7 @@ from extensions import db
 from ocpi import messages
 from ocpi.client import OcpiClient, PeerUnreachable
 from ocpi.messages import REDACTED, module_of, scrub
-from ocpi.models import OcpiCommand, OcpiMessage, Party, token_hash
+from ocpi.models import OcpiCommand, OcpiMessage, Party, PartyGrant, token_hash
 from ocpi.transport import json_dumps, now_utc
 from servers import ServerThread
 
@@ -45,6 +45,7 @@ AUTH = {"Authorization": f"Token {b64('tok-C')}"}
 def party(app: Flask) -> Party:
     """A connected CPO, SE/SIM, presenting token tok-C (as in test_ocpi_server)."""
     row = Party(name="CPO SIM", country_code="SE", party_id="SIM", status="CONNECTED",
+                grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")],
                 roles=[{"role": "CPO", "country_code": "SE", "party_id": "SIM",
                         "business_details": {"name": "CPO SIM"}}],
                 incoming_token_hash=token_hash("tok-C"), outgoing_token="tok-B", endpoints=[])
@@ -394,7 +395,7 @@ def test_tokens_are_never_logged_when_a_cpo_registers_with_us(
 ) -> None:
     from ocpi.credentials import invite
 
-    invited, token_a = invite("Invited CPO")
+    invited, token_a = invite("Invited CPO", [("CPO", "SE", "SIM")])
     base = served_app.config["PUBLIC_BASE_URL"]
     body = {"token": simulator.settings.token_a, "url": f"{simulator.url}/ocpi/versions",
             "roles": [{"role": "CPO", "party_id": "SIM", "country_code": "SE",
@@ -561,7 +562,8 @@ def test_the_cpo_message_log_filters_and_pages(client: Any, party: Party) -> Non
 def test_the_charge_page_lists_messages_found_by_every_key(client: Any, party: Party) -> None:
     set_operator("ops@example.com", "correct horse")
     sign_in(client)
-    charge = Charge(party_pk=party.pk, location_id="LOC1", evse_uid="EVSE1",
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1",
                     evse_id="SE*SIM*E1", connector_id="1", currency="SEK", hold_minor=30000,
                     gateway="demo", token_uid="TOKUID", authorization_reference="AUTHREF",
                     session_id="Sess-1", start_command_uid="cmd-a", status="CHARGING")

@@ -28,6 +28,7 @@ from ocpi.models import (
     OcpiSession,
     OcpiTariff,
     Party,
+    PartyGrant,
     token_hash,
 )
 from ocpi.transport import json_dumps, next_link
@@ -62,7 +63,9 @@ def add_party(token: str, country_code: str | None, party_id: str | None,
     roles = [cpo_role(country_code, party_id, f"CPO {party_id}")] if country_code else []
     party = Party(name=f"CPO {party_id}", country_code=country_code, party_id=party_id,
                   roles=roles, status=status, incoming_token_hash=token_hash(token),
-                  outgoing_token="tok-B", endpoints=[])
+                  outgoing_token="tok-B", endpoints=[],
+                  grants=[PartyGrant(role="CPO", country_code=country_code, party_id=party_id)]
+                  if country_code else [])
     db.session.add(party)
     db.session.commit()
     return party
@@ -793,6 +796,7 @@ def test_bad_tariff_is_2001_and_not_stored(api: Api, url: str, body: Any, named:
 
 def issue_tokens(n: int) -> list[dict[str, Any]]:
     start = datetime(2024, 1, 1, tzinfo=UTC)
+    owner = db.session.scalar(select(Party).where(Party.party_id == "SIM"))
     tokens = []
     for i in range(n):
         uid = f"TOKEN{i:02d}"
@@ -803,7 +807,8 @@ def issue_tokens(n: int) -> list[dict[str, Any]]:
         tokens.append(data)
         db.session.add(IssuedToken(uid=uid, type="AD_HOC_USER", contract_id=data["contract_id"],
                                    valid=data["valid"], raw=json_dumps(data),
-                                   last_updated=start + timedelta(hours=i)))
+                                   last_updated=start + timedelta(hours=i),
+                                   party_pk=owner.pk, country_code="SE", party_id="SIM"))
     db.session.commit()
     return tokens
 

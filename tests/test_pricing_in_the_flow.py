@@ -14,7 +14,7 @@ from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from extensions import db
 from ocpi import store
-from ocpi.models import OcpiLocation, OcpiTariff, Party
+from ocpi.models import OcpiLocation, OcpiTariff, Party, PartyGrant
 
 AC_TARIFF = {
     "country_code": "SE", "party_id": "SIM", "id": "AC-ADHOC", "currency": "SEK",
@@ -75,14 +75,16 @@ def test_a_cap_below_the_minimum_price_is_refused(live_stack: LiveStack) -> None
 
 @pytest.fixture
 def charging(app: Any) -> Charge:
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM")
+    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
     db.session.add(party)
     db.session.flush()
     db.session.add(OcpiLocation(party_pk=party.pk, country_code="SE", party_id="SIM",
                                 location_id="LOC1", time_zone="Europe/Stockholm", raw="{}",
                                 last_updated=service.now_utc()))
     store.upsert_tariff(party, AC_TARIFF)
-    charge = Charge(party_pk=party.pk, location_id="LOC1", evse_uid="EVSE1",
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1",
                     evse_id="SE*SIM*E00001", connector_id="1", tariff_id="AC-ADHOC",
                     currency="SEK", hold_minor=5000, gateway="demo", hold_id="pi_demo_1",
                     token_uid="TOK1", authorization_reference="REF1",

@@ -17,7 +17,7 @@ from charging import service
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi.models import OcpiCdr, Party, dump_json
+from ocpi.models import OcpiCdr, Party, PartyGrant, dump_json
 from payments.models import Receipt
 from servers import ServerThread
 
@@ -45,7 +45,8 @@ def stripe_app(make_app: Any, standin: Any) -> Iterator[Any]:
 def ended_stripe_charge(standin: Any) -> Charge:
     from payments.setup import current_gateway
 
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM")
+    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
     db.session.add(party)
     db.session.flush()
     cdr = OcpiCdr(party_pk=party.pk, country_code="SE", party_id="SIM", cdr_id="CDR-1",
@@ -57,7 +58,8 @@ def ended_stripe_charge(standin: Any) -> Charge:
     hold = current_gateway().create_hold(30000, "SEK", description="test", metadata={},
                                          idempotency_key="hold-1")
     standin.confirm(hold.id, "4242424242424242")
-    charge = Charge(party_pk=party.pk, location_id="LOC1", evse_uid="EVSE1",
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1",
                     evse_id="SE*SIM*E00001", connector_id="1", currency="SEK",
                     hold_minor=30000, gateway="stripe", hold_id=hold.id, token_uid="TOK1",
                     authorization_reference="REF1", status=S.ENDED.value, cdr_pk=cdr.pk)

@@ -11,7 +11,7 @@ from charging import service
 from charging.models import Charge
 from charging.states import ChargeStatus
 from extensions import db
-from ocpi.models import OcpiCdr, Party, dump_json
+from ocpi.models import OcpiCdr, Party, PartyGrant, dump_json
 from payments.demo import DemoGateway
 from payments.models import DemoPaymentIntent, Receipt, ReceiptSequence
 
@@ -40,7 +40,8 @@ CDR = {
 
 
 def ended_charge(app: Any) -> int:
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM")
+    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
     db.session.add(party)
     db.session.flush()
     cdr = OcpiCdr(party_pk=party.pk, country_code="SE", party_id="SIM", cdr_id="CDR-1",
@@ -49,7 +50,8 @@ def ended_charge(app: Any) -> int:
                   raw=dump_json(CDR))
     db.session.add(cdr)
     db.session.flush()
-    charge = Charge(party_pk=party.pk, location_id="LOC1", evse_uid="EVSE1",
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1",
                     evse_id="SE*SIM*E00001", connector_id="1", currency="SEK",
                     hold_minor=30000, gateway="demo", token_uid="TOK1",
                     authorization_reference="REF1", status=ChargeStatus.ENDED.value,

@@ -21,7 +21,7 @@ from charging.states import (
     check_transition,
 )
 from extensions import db
-from ocpi.models import Party
+from ocpi.models import Party, PartyGrant
 
 S = ChargeStatus
 
@@ -122,7 +122,8 @@ def test_design_diagram_differences() -> None:
 
 
 def _charge(status: S = S.CREATED) -> Charge:
-    party = Party(name="CPO", country_code="SE", party_id="SIM", status="CONNECTED")
+    party = Party(name="CPO", country_code="SE", party_id="SIM", status="CONNECTED",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
     db.session.add(party)
     db.session.flush()
     charge = Charge(

@@ -11,7 +11,7 @@ import pytest
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi.models import IssuedToken, Party, dump_json, token_hash
+from ocpi.models import IssuedToken, Party, PartyGrant, dump_json, token_hash
 
 AUTH = {"Authorization": "Token " + base64.b64encode(b"tok-C").decode()}
 
@@ -19,12 +19,14 @@ AUTH = {"Authorization": "Token " + base64.b64encode(b"tok-C").decode()}
 @pytest.fixture
 def charge(app: Any) -> Charge:
     party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")],
                   incoming_token_hash=token_hash("tok-C"), outgoing_token="tok-B",
                   roles=[{"role": "CPO", "party_id": "SIM", "country_code": "SE",
                           "business_details": {"name": "Sim"}}], version="2.2.1")
     db.session.add(party)
     db.session.flush()
-    row = Charge(party_pk=party.pk, location_id="LOC1", evse_uid="EVSE1",
+    row = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1",
                  evse_id="SE*SIM*E00001", connector_id="1", currency="SEK", hold_minor=10000,
                  gateway="demo", hold_id="pi_demo_1", token_uid="TOK1",
                  authorization_reference="REF1", status=S.CHARGING.value)
@@ -33,6 +35,7 @@ def charge(app: Any) -> Charge:
              "contract_id": "SESCN1", "issuer": "ScanCharge", "valid": True,
              "whitelist": "ALLOWED", "last_updated": "2026-11-21T10:00:00Z"}
     db.session.add(IssuedToken(uid="TOK1", type="AD_HOC_USER", contract_id="SESCN1",
+                               party_pk=party.pk, country_code="SE", party_id="SIM",
                                raw=dump_json(token)))
     db.session.commit()
     return row
