@@ -37,7 +37,7 @@ def charge(app: Any) -> Charge:
     db.session.add(party)
     db.session.flush()
     row = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
-                    location_id="LOC1", evse_uid="EVSE1",
+                 location_id="LOC1", evse_uid="EVSE1",
                  evse_id="SE*SIM*E00001", connector_id="1", currency="SEK", hold_minor=30000,
                  captured_minor=2125, gateway="demo", hold_id="pi_demo_1", token_uid="TOK1",
                  authorization_reference="REF1", status="CAPTURED")
