@@ -200,6 +200,8 @@ def register_cli(app: Flask) -> None:
         for p in parties:
             click.echo(f"{p.pk:>3}  {p.status:<12} {p.country_code or '--'}/{p.party_id or '---'}"
                        f"  OCPI {p.version or '-':<6} {p.name}  {p.versions_url or ''}")
+            granted = ", ".join(g.label for g in p.grants) or "nothing (it can push nothing)"
+            click.echo(f"     may act as: {granted}")
 
     def find_party(ref: str):
         from ocpi.models import Party
