@@ -11,12 +11,17 @@ from werkzeug.serving import BaseWSGIServer, make_server
 class ServerThread:
     """A threaded WSGI server on host:port (port 0 picks a free one), in a daemon thread."""
 
+    # How often serve_forever looks for a shutdown request: stop() waits up to this long.
+    # socketserver's default (0.5 s) made every end-to-end test wait a second to tear down.
+    POLL_INTERVAL = 0.02
+
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
         self.host = host
         self.port = self.server.server_port
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name=f"wsgi-{self.port}", daemon=True
+            target=self.server.serve_forever, kwargs={"poll_interval": self.POLL_INTERVAL},
+            name=f"wsgi-{self.port}", daemon=True,
         )
 
     @property
