@@ -58,6 +58,19 @@ class Charge(db.Model):
     stop_command_uid: Mapped[str | None] = mapped_column(String(36), unique=True)
     cdr_pk: Mapped[int | None] = mapped_column(ForeignKey("ocpi_cdrs.pk"))
 
+    # The driver's (or ScanCharge's) stop: kept until the charger confirms the session ended,
+    # never cleared by a refusal; sent as soon as a Session id is known, retried with backoff.
+    stop_requested_at: Mapped[datetime | None]
+    stop_requested_by: Mapped[str | None] = mapped_column(String(16))  # driver|system|operator
+    stop_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    stop_next_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Why charging ended, for the driver: DRIVER_STOPPED, LIMIT_REACHED, CPO_ENDED, ...
+    end_reason: Mapped[str | None] = mapped_column(String(24))
+    # When the CPO last sent a Session update: silence is measured from here.
+    session_updated_at: Mapped[datetime | None]
+    # The card authorisation's real end (the gateway's capture_before), when it says.
+    capture_before: Mapped[datetime | None]
+
     # Live figures from the CPO's Session pushes.
     energy_kwh: Mapped[Decimal] = mapped_column(db.Numeric(12, 4), default=Decimal(0))
     cost_incl_vat: Mapped[Decimal | None] = mapped_column(db.Numeric(18, 4))
