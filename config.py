@@ -76,6 +76,18 @@ class Config:
     HOLD_CAPTURE_DEADLINE_HOURS = _int("HOLD_CAPTURE_DEADLINE_HOURS", 144)
     # Charging is stopped when its cost reaches this share of the hold.
     STOP_AT_PERCENT_OF_HOLD = _int("STOP_AT_PERCENT_OF_HOLD", 95)
+    # A stop request stands until the session ends: STOP_SESSION is retried with exponential
+    # backoff (from STOP_RETRY_BASE_DELAY up to STOP_RETRY_MAX_DELAY seconds, with jitter)
+    # for STOP_RETRY_FOR seconds, then the charge is flagged STOP_UNCONFIRMED for a person.
+    STOP_RETRY_BASE_DELAY = _int("STOP_RETRY_BASE_DELAY", 5)
+    STOP_RETRY_MAX_DELAY = _int("STOP_RETRY_MAX_DELAY", 300)
+    STOP_RETRY_FOR = _int("STOP_RETRY_FOR", 4 * 3600)
+    # After the charger accepted the stop, how long the Session's COMPLETED may take before
+    # the stop is sent again (the CPO may have lost the session).
+    STOP_CONFIRM_SECONDS = _int("STOP_CONFIRM_SECONDS", 300)
+    # A CHARGING or STOPPING charge with no Session update for this long is pulled from the
+    # CPO (its Sessions and CDRs).
+    SESSION_SILENCE_SECONDS = _int("SESSION_SILENCE_SECONDS", 900)
     # After a start with no answer (timeout, no result), the hold is kept this many seconds
     # more, so a Session that arrives late can still be charged.
     LATE_SESSION_GRACE = _int("LATE_SESSION_GRACE", 120)

@@ -70,6 +70,9 @@ class Charge(db.Model):
     session_updated_at: Mapped[datetime | None]
     # The card authorisation's real end (the gateway's capture_before), when it says.
     capture_before: Mapped[datetime | None]
+    # When the gateway confirmed the hold released: a CANCELLED or EXPIRED charge without it
+    # still holds the driver's money, and the sweeper asks again.
+    hold_released_at: Mapped[datetime | None]
 
     # Live figures from the CPO's Session pushes.
     energy_kwh: Mapped[Decimal] = mapped_column(db.Numeric(12, 4), default=Decimal(0))

@@ -17,6 +17,7 @@ Rules kept here:
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,8 +94,8 @@ def move(charge: Charge, target: S, cause: Cause) -> None:
     current = charge.state
     check_transition(current, target)
     charge.status = target.value
-    if target in {S.CHARGING, S.ENDED} and (charge.failure_code or "").startswith("STOP_"):
-        charge.failure_code = charge.failure_detail = None  # the refused stop is history
+    if target == S.ENDED:
+        _stop_fulfilled(charge)
     db.session.add(
         ChargeEvent(
             charge_pk=charge.pk,
@@ -314,16 +315,25 @@ def create_charge(
     return charge, hold
 
 
-def request_stop(charge_pk: int) -> Charge:
+def request_stop(charge_pk: int, by: str = "driver") -> Charge:
+    """The driver (or an operator) asks to stop. The request is kept on the charge until the
+    session ends: sent as soon as a Session id is known, retried while the CPO refuses or
+    cannot be reached, never dropped. Asking twice is asking once."""
     charge = lock_charge(charge_pk)
-    if charge.state == S.STOPPING:
+    if charge.stop_requested_at is not None or charge.state == S.STOPPING:
         db.session.rollback()
+        return charge
+    if charge.state == S.STARTING:
+        # Not charging yet: the stop waits for the charger to start, then goes at once.
+        _record_stop_request(charge, by)
+        note(charge, Cause(by, note="stop requested before charging started: sent once it has"))
+        db.session.commit()
         return charge
     if charge.state != S.CHARGING:
         db.session.rollback()
         raise DriverError("not_charging", 409, charge.status)
-    move(charge, S.STOPPING, Cause("driver", note="stop requested from the phone"))
-    enqueue_after_commit("charging.send_stop", charge.pk)
+    _begin_stopping(charge, by, Cause(by, note="stop requested from the phone"
+                                      if by == "driver" else f"stop requested by the {by}"))
     db.session.commit()
     return charge
 
@@ -376,6 +386,8 @@ def on_hold_failed(hold: Hold, event_id: str) -> None:
 
 def on_hold_canceled(hold: Hold, event_id: str) -> None:
     charge = _charge_for_hold(hold)
+    if charge is not None:
+        charge.hold_released_at = charge.hold_released_at or now_utc()
     if charge is not None and charge.state == S.START_FAILED:
         move(charge, S.RELEASED, Cause("payment", event_id, "hold released"))
 
@@ -564,6 +576,8 @@ OPERATOR_FLAGS = {
     "CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED", "UNPAID_SESSION", "CDR_CREDITED",
     "CDR_REPLACED",
 }
+# Flags after which no stop is sent again by itself (the sweeper still settles the charge).
+STOP_GIVEN_UP = OPERATOR_FLAGS | {"STOP_UNCONFIRMED"}
 RELEASABLE = {S.START_FAILED, S.CANCELLED, S.EXPIRED, S.ENDED}
 
 
@@ -586,6 +600,7 @@ def release_hold(charge_pk: int) -> None:
         db.session.commit()
         return
     charge = lock_charge(charge_pk)
+    charge.hold_released_at = charge.hold_released_at or now_utc()
     if charge.state in {S.START_FAILED, S.ENDED}:
         move(charge, S.RELEASED, Cause("payment", hold_id, "hold released, nothing charged"))
         _retire_token(charge)
@@ -595,16 +610,93 @@ def release_hold(charge_pk: int) -> None:
     db.session.commit()
 
 
+# --- Stopping: a stop request stands until the session ends -----------------------------
+
+
+def _record_stop_request(charge: Charge, by: str) -> None:
+    charge.stop_requested_at = now_utc()
+    charge.stop_requested_by = by
+    charge.stop_attempts = 0
+    charge.stop_next_at = charge.stop_requested_at
+
+
+def _begin_stopping(charge: Charge, by: str, cause: Cause) -> None:
+    if charge.stop_requested_at is None:
+        _record_stop_request(charge, by)
+    move(charge, S.STOPPING, cause)
+    enqueue_after_commit("charging.send_stop", charge.pk)
+
+
+def _now_charging(charge: Charge, cause: Cause) -> None:
+    """Into CHARGING, and on to STOPPING at once if a stop was asked for while starting."""
+    move(charge, S.CHARGING, cause)
+    if charge.stop_requested_at is not None:
+        _begin_stopping(charge, charge.stop_requested_by or "driver",
+                        Cause("system", cause.ref, "sending the stop asked for while starting"))
+
+
+def _stop_fulfilled(charge: Charge) -> None:
+    """The session ended: the stop, if there was one, is done; its refusals are history."""
+    charge.stop_next_at = None
+    if (charge.failure_code or "").startswith("STOP_"):
+        charge.failure_code = charge.failure_detail = None
+    if charge.end_reason is None:
+        charge.end_reason = {"driver": "DRIVER_STOPPED", "system": "LIMIT_REACHED",
+                             "operator": "OPERATOR_STOPPED"}.get(charge.stop_requested_by or "",
+                                                                 "CPO_ENDED")
+
+
+def stop_retry_delay(attempts: int) -> float:
+    """Seconds before the next STOP_SESSION: exponential, capped, with jitter so that many
+    charges at one failing CPO do not all retry at the same moment."""
+    cfg = current_app.config
+    ceiling = min(cfg["STOP_RETRY_MAX_DELAY"],
+                  cfg["STOP_RETRY_BASE_DELAY"] * 2 ** min(attempts, 16))
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def _stop_refused(charge: Charge, code: str, detail: str | None, cause: Cause) -> None:
+    """The CPO refused the stop or could not be reached: say so to the driver (the code stays
+    on the charge until the session ends) and try again later, until STOP_RETRY_FOR; then a
+    person takes over (STOP_UNCONFIRMED), and the hold is still settled from the CDR or the
+    last known cost by the capture deadline."""
+    fail(charge, code, detail)
+    now = now_utc()
+    give_up_at = (charge.stop_requested_at or now) + timedelta(
+        seconds=current_app.config["STOP_RETRY_FOR"])
+    if now >= give_up_at:
+        fail(charge, "STOP_UNCONFIRMED", f"{code}: {detail}" if detail else code)
+        charge.stop_next_at = None
+        note(charge, Cause(cause.kind, cause.ref,
+                           f"{cause.note}; still not stopped after {charge.stop_attempts} tries: "
+                           "flagged for the operator"))
+        return
+    delay = stop_retry_delay(charge.stop_attempts)
+    charge.stop_next_at = now + timedelta(seconds=delay)
+    note(charge, Cause(cause.kind, cause.ref, f"{cause.note}; trying again in {round(delay)} s"))
+    enqueue_after_commit("charging.send_stop", charge.pk, delay=delay)
+
+
 def send_stop(charge_pk: int) -> None:
+    """Send the standing stop request as STOP_SESSION, if it is due."""
     charge = lock_charge(charge_pk)
-    if charge.state != S.STOPPING:
-        db.session.rollback()
+    now = now_utc()
+    due = charge.stop_next_at is not None and charge.stop_next_at <= now + timedelta(seconds=1)
+    if charge.state != S.STOPPING or not due:
+        db.session.rollback()  # not stopping, or an early duplicate of a scheduled try
         return
     if not charge.session_id:
-        move(charge, S.CHARGING, Cause("system", note="no Session known yet: cannot stop"))
+        # The CPO has not named the session yet: on_session_updated sends it when it does.
+        charge.stop_next_at = None
+        note(charge, Cause("system", note="stop waits for the CPO's first Session"))
         db.session.commit()
         return
+    charge.stop_attempts += 1
     charge.stop_command_uid = ocpi_commands().new_command_uid()
+    # Should nothing at all come back, the next try is due after the command's timeout.
+    charge.stop_next_at = now + timedelta(
+        seconds=current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"]
+        + current_app.config["SWEEP_GRACE_SECONDS"])
     db.session.commit()
     party = db.session.get(Party, charge.party_pk)
     command = ocpi_commands().send_command(
@@ -616,13 +708,13 @@ def send_stop(charge_pk: int) -> None:
         to=cpo_of(charge),
     )
     charge = lock_charge(charge_pk)
-    if command.response_result != "ACCEPTED" and charge.state == S.STOPPING:
-        fail(charge, f"STOP_{command.response_result}", command.response_message)
-        move(
-            charge,
-            S.CHARGING,
-            Cause("ocpi", command.uid, f"STOP_SESSION {command.response_result}"),
-        )
+    if charge.state == S.STOPPING and command.uid == charge.stop_command_uid:
+        if command.response_result == "ACCEPTED":
+            wait = (command.timeout_seconds or 0) + current_app.config["STOP_CONFIRM_SECONDS"]
+            charge.stop_next_at = now_utc() + timedelta(seconds=wait)
+        else:
+            _stop_refused(charge, f"STOP_{command.response_result}", command.response_message,
+                          Cause("ocpi", command.uid, f"STOP_SESSION {command.response_result}"))
     db.session.commit()
 
 
@@ -866,14 +958,18 @@ def on_command_result(
         if charge.state != S.STARTING:
             note(charge, cause)
         elif result == "ACCEPTED":
-            move(charge, S.CHARGING, cause)
+            _now_charging(charge, cause)
         else:
             fail_start(charge, f"START_{result}", message, cause)
     elif command_type == "STOP_SESSION":
         if result != "ACCEPTED" and charge.state == S.STOPPING:
-            fail(charge, f"STOP_{result}", message)
-            move(charge, S.CHARGING, cause)
+            _stop_refused(charge, f"STOP_{result}", message, cause)
         else:
+            if charge.state == S.STOPPING:
+                # The charger stopped; the Session's COMPLETED should follow. If it does not,
+                # the stop is sent again after a while (the CPO may have lost it).
+                charge.stop_next_at = now_utc() + timedelta(
+                    seconds=current_app.config["STOP_CONFIRM_SECONDS"])
             note(charge, cause)
     db.session.commit()
 
@@ -888,7 +984,9 @@ def on_session_updated(
         return
     figures = ocpi_store.session_figures(stored)
     charge = lock_charge(pk)
+    first_id = charge.session_id is None
     charge.session_id = figures["session_id"]
+    charge.session_updated_at = now_utc()
     charge.energy_kwh = figures["kwh"]
     cost = figures["cost_incl_vat"]
     if cost is None:  # the CPO sends no running cost: price its charging periods ourselves
@@ -900,19 +998,26 @@ def on_session_updated(
     charge.session_ended_at = figures["end_date_time"]
     cause = Cause("ocpi", f"session {figures['session_id']}", f"Session {status}")
     if status == "ACTIVE" and charge.state == S.STARTING:
-        move(charge, S.CHARGING, cause)
-    if status == "ACTIVE" and charge.state == S.CHARGING and _near_the_hold(charge):
-        move(charge, S.STOPPING, Cause("system", cause.ref,
-                                       f"cost {charge.cost_incl_vat} {charge.currency} near the "
-                                       f"hold of {charge.hold_minor}: stopping"))
+        _now_charging(charge, cause)
+    if status == "ACTIVE" and charge.state == S.STOPPING and first_id \
+            and charge.stop_next_at is None:
+        # The stop waited for this Session's id: send it now.
+        charge.stop_next_at = now_utc()
         enqueue_after_commit("charging.send_stop", charge.pk)
+    if status == "ACTIVE" and charge.state == S.CHARGING and _near_the_hold(charge):
+        held = Money(charge.hold_minor, charge.currency).amount
+        _begin_stopping(charge, "system", Cause(
+            "system", cause.ref, f"cost {charge.cost_incl_vat} {charge.currency} near the hold "
+                                 f"of {held} {charge.currency}: stopping"))
     elif status in {"ACTIVE", "COMPLETED"} and charge.state == S.START_FAILED:
         # The start looked failed (no answer in time) but the charger started after all;
         # the hold is still in place, so the session is charged as any other.
         charge.failure_code = charge.failure_detail = None
-        move(charge, S.CHARGING, Cause("ocpi", cause.ref, f"late Session {status}"))
         if status == "COMPLETED":
+            move(charge, S.CHARGING, Cause("ocpi", cause.ref, f"late Session {status}"))
             move(charge, S.ENDED, cause)
+        else:
+            _now_charging(charge, Cause("ocpi", cause.ref, f"late Session {status}"))
     elif status == "ACTIVE" and charge.state in {S.RELEASED, S.EXPIRED, S.CANCELLED}:
         # Charging with no money held: stop it and tell an operator.
         if charge.failure_code != "UNPAID_SESSION":
@@ -929,6 +1034,8 @@ def on_session_updated(
             )
             enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
     elif status in {"COMPLETED", "INVALID"} and charge.state in {S.CHARGING, S.STOPPING}:
+        if status == "INVALID":
+            charge.end_reason = "SESSION_INVALID"
         move(charge, S.ENDED, cause)
         if charge.cdr_pk is not None:
             enqueue_after_commit("charging.settle", charge.pk)
@@ -1088,117 +1195,211 @@ def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr], charge: Charge) -> l
 
 
 def sweep() -> dict[str, int]:
-    """Re-drive charges whose next step should already have happened, and payment events
-    that were stored but could not be applied."""
+    """Re-drive every open charge whose next step should already have happened, and the
+    payment events stored but not applied: a lost task, a failed receiver or a crash
+    between two steps is never lost for good. Each step is one query for what is due."""
+    now = now_utc()
+    return {name: step(now) for name, step in _SWEEP_STEPS}
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"])
+
+
+def _due(now: datetime, older_than: timedelta, *statuses: S) -> list[Charge]:
+    """Charges in `statuses` untouched for `older_than`, less those a person must handle."""
+    return list(db.session.scalars(
+        select(Charge).where(
+            Charge.status.in_([status.value for status in statuses]),
+            Charge.updated_at < now - older_than,
+            or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(OPERATOR_FLAGS)),
+        ).order_by(Charge.pk)
+    ))
+
+
+def _sweep_payment_events(now: datetime) -> int:
     from payments.events import apply_event
     from payments.models import PaymentEvent
 
-    now = now_utc()
-    grace = timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"])
-    result_wait = timedelta(seconds=current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"])
-    counts = dict.fromkeys(
-        ("events", "start", "deadline", "stop", "expire", "settle", "release", "ended"), 0
-    )
-
-    for event_pk in db.session.scalars(
-        select(PaymentEvent.pk).where(
-            PaymentEvent.applied_at.is_(None), PaymentEvent.received_at < now - grace
-        )
-    ).all():
+    applied = 0
+    for event_pk in db.session.scalars(select(PaymentEvent.pk).where(
+        PaymentEvent.applied_at.is_(None), PaymentEvent.received_at < now - _grace()
+    )).all():
         try:
-            counts["events"] += apply_event(event_pk)
+            applied += apply_event(event_pk)
         except Exception:
             log.exception("payment event %s still cannot be applied", event_pk)
+    return applied
 
-    def due(status: S, older_than: timedelta) -> list[Charge]:
-        return list(
-            db.session.scalars(
-                select(Charge).where(
-                    Charge.status == status.value,
-                    Charge.updated_at < now - older_than,
-                    or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(OPERATOR_FLAGS)),
-                )
-            )
-        )
 
-    for charge in due(S.AUTHORIZED, grace):
+def _sweep_authorized(now: datetime) -> int:
+    charges = _due(now, _grace(), S.AUTHORIZED)
+    for charge in charges:
         queue.enqueue("charging.start", charge.pk)
-        counts["start"] += 1
-    for charge in due(S.STARTING, timedelta(0)):
-        command = (
-            db.session.scalar(
-                select(OcpiCommand).where(OcpiCommand.uid == charge.start_command_uid)
-            )
-            if charge.start_command_uid
-            else None
-        )
-        overdue = (command is None and charge.updated_at < now - result_wait) or (
-            command is not None
-            and (
-                command.result is not None
-                or (command.deadline or command.created_at + result_wait) < now
-            )
-        )
-        if overdue and command is not None:
+    return len(charges)
+
+
+def _sweep_starting(now: datetime) -> int:
+    result_wait = timedelta(seconds=current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"])
+    redriven = 0
+    for charge in _due(now, timedelta(0), S.STARTING):
+        command = db.session.scalar(
+            select(OcpiCommand).where(OcpiCommand.uid == charge.start_command_uid)
+        ) if charge.start_command_uid else None
+        if command is not None:
+            if command.result is None and (command.deadline
+                                           or command.created_at + result_wait) >= now:
+                continue
             queue.enqueue("charging.command_deadline", command.uid)
-            counts["deadline"] += 1
-        elif overdue:  # the start was never sent (a crash between commit and send)
+        elif charge.updated_at < now - result_wait:
+            # The start was never sent (a crash between commit and send).
             locked = lock_charge(charge.pk)
             if locked.state == S.STARTING:
-                fail_start(
-                    locked,
-                    "CPO_UNREACHABLE",
-                    "START_SESSION was never sent",
-                    Cause("system", note="START_SESSION never sent"),
-                )
+                fail_start(locked, "CPO_UNREACHABLE", "START_SESSION was never sent",
+                           Cause("system", note="START_SESSION never sent"))
             db.session.commit()
-            counts["deadline"] += 1
-    for charge in due(S.STOPPING, grace + result_wait):
-        queue.enqueue("charging.send_stop", charge.pk)
-        counts["stop"] += 1
-    for charge in due(S.CHARGING, grace):
-        stored = db.session.scalar(
-            select(OcpiSession).where(
-                OcpiSession.authorization_reference == charge.authorization_reference,
-                *_from_its_cpo(OcpiSession, charge),
-            )
-        )
-        if stored is not None and stored.status in {"COMPLETED", "INVALID"}:
-            on_session_updated(
-                stored.pk, stored.status, stored.authorization_reference, stored.token_uid
-            )
-            counts["ended"] += 1
-    for charge in due(S.CREATED, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"])):
-        queue.enqueue("charging.expire_unpaid", charge.pk)
-        counts["expire"] += 1
-    cdr_wait = timedelta(seconds=current_app.config["CDR_WAIT_SECONDS"])
-    deadline = timedelta(hours=current_app.config["HOLD_CAPTURE_DEADLINE_HOURS"])
-    pull_from: dict[int, datetime] = {}
-    for charge in due(S.ENDED, grace):
-        if charge.cdr_pk is None:
-            cdr = db.session.scalar(
-                select(OcpiCdr).where(
-                    OcpiCdr.authorization_reference == charge.authorization_reference,
-                    *_from_its_cpo(OcpiCdr, charge),
-                ).order_by(OcpiCdr.pk)
-            )
-            if cdr is not None:
-                on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid,
-                                cdr.session_id)
-            elif charge.created_at < now - deadline:
-                # The card authorisation is about to lapse and no CDR came: act now.
-                queue.enqueue("charging.settle_without_cdr", charge.pk)
-            elif charge.updated_at < now - cdr_wait:
-                # The CPO did not push it: ask for it (once per CPO and sweep).
-                since = (charge.session_started_at or charge.created_at) - timedelta(hours=1)
-                pull_from[charge.party_pk] = min(since, pull_from.get(charge.party_pk, since))
+        else:
             continue
-        queue.enqueue("charging.settle", charge.pk)
-        counts["settle"] += 1
+        redriven += 1
+    return redriven
+
+
+def _sweep_stops(now: datetime) -> int:
+    """Standing stop requests whose next try is due, or whose trigger was lost."""
+    charges = list(db.session.scalars(select(Charge).where(
+        Charge.status == S.STOPPING.value,
+        or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(STOP_GIVEN_UP)),
+        or_(Charge.stop_next_at <= now,
+            Charge.stop_next_at.is_(None) & Charge.session_id.is_not(None)
+            & (Charge.updated_at < now - _grace())),
+    ).order_by(Charge.pk)))
+    for charge in charges:
+        if charge.stop_next_at is None:
+            locked = lock_charge(charge.pk)
+            locked.stop_next_at = now
+            db.session.commit()
+        queue.enqueue("charging.send_stop", charge.pk)
+    return len(charges)
+
+
+def _sweep_charging(now: datetime) -> int:
+    """CHARGING or STOPPING charges whose end is already stored: a Session COMPLETED, or a
+    CDR, whose receiver failed or whose signal was lost."""
+    ended = 0
+    for charge in _due(now, _grace(), S.CHARGING, S.STOPPING):
+        stored = db.session.scalar(select(OcpiSession).where(
+            OcpiSession.authorization_reference == charge.authorization_reference,
+            *_from_its_cpo(OcpiSession, charge),
+        ))
+        if stored is not None and stored.status in {"COMPLETED", "INVALID"}:
+            on_session_updated(stored.pk, stored.status, stored.authorization_reference,
+                               stored.token_uid)
+            ended += 1
+            continue
+        cdr = _stored_cdr(charge)
+        if cdr is not None:
+            on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
+            ended += 1
+    return ended
+
+
+def _stored_cdr(charge: Charge) -> OcpiCdr | None:
+    return db.session.scalar(select(OcpiCdr).where(
+        OcpiCdr.authorization_reference == charge.authorization_reference,
+        *_from_its_cpo(OcpiCdr, charge),
+    ).order_by(OcpiCdr.pk))
+
+
+def _sweep_silent(now: datetime) -> int:
+    """CHARGING or STOPPING charges the CPO has gone quiet about: ask for its Sessions and
+    CDRs; and when the card authorisation is about to lapse, end the charge here and settle
+    it from the last known cost (flagged), rather than let the hold lapse unpaid."""
+    silence = timedelta(seconds=current_app.config["SESSION_SILENCE_SECONDS"])
+    pull_from: dict[int, datetime] = {}
+    for charge in _due(now, silence, S.CHARGING, S.STOPPING):
+        if (charge.session_updated_at or charge.created_at) >= now - silence:
+            continue
+        if capture_deadline_passed(charge, now):
+            locked = lock_charge(charge.pk)
+            if locked.state in {S.CHARGING, S.STOPPING}:
+                locked.end_reason = locked.end_reason or "CPO_SILENT"
+                move(locked, S.ENDED, Cause("deadline", note=(
+                    "no word from the CPO and the card authorisation is about to lapse: "
+                    "settling from the last known cost")))
+                enqueue_after_commit("charging.settle_without_cdr", locked.pk)
+            db.session.commit()
+            continue
+        since = (charge.session_started_at or charge.created_at) - timedelta(hours=1)
+        pull_from[charge.party_pk] = min(since, pull_from.get(charge.party_pk, since))
+    for party_pk, since in pull_from.items():
+        queue.enqueue("ocpi.pull_sessions", party_pk, since.isoformat())
+        queue.enqueue("ocpi.pull_cdrs", party_pk, since.isoformat())
+    return len(pull_from)
+
+
+def capture_deadline_passed(charge: Charge, now: datetime) -> bool:
+    """Has the last moment to capture come (the card authorisation lapses soon after)?"""
+    deadline = timedelta(hours=current_app.config["HOLD_CAPTURE_DEADLINE_HOURS"])
+    return charge.created_at < now - deadline
+
+
+def _sweep_unpaid(now: datetime) -> int:
+    charges = _due(now, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"]), S.CREATED)
+    for charge in charges:
+        queue.enqueue("charging.expire_unpaid", charge.pk)
+    return len(charges)
+
+
+def _sweep_ended(now: datetime) -> int:
+    """ENDED charges: settle those with their CDR; link a stored CDR; settle without one
+    when the authorisation is about to lapse."""
+    settled = 0
+    for charge in _due(now, _grace(), S.ENDED):
+        if charge.cdr_pk is not None:
+            queue.enqueue("charging.settle", charge.pk)
+            settled += 1
+            continue
+        cdr = _stored_cdr(charge)
+        if cdr is not None:
+            on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
+        elif capture_deadline_passed(charge, now):
+            queue.enqueue("charging.settle_without_cdr", charge.pk)
+    return settled
+
+
+def _sweep_late_cdrs(now: datetime) -> int:
+    """ENDED charges whose CDR is late: ask each CPO for its CDRs (once per CPO and sweep)."""
+    cdr_wait = timedelta(seconds=current_app.config["CDR_WAIT_SECONDS"])
+    pull_from: dict[int, datetime] = {}
+    for charge in _due(now, cdr_wait, S.ENDED):
+        if charge.cdr_pk is None and not capture_deadline_passed(charge, now):
+            since = (charge.session_started_at or charge.created_at) - timedelta(hours=1)
+            pull_from[charge.party_pk] = min(since, pull_from.get(charge.party_pk, since))
     for party_pk, since in pull_from.items():
         queue.enqueue("ocpi.pull_cdrs", party_pk, since.isoformat())
-        counts["cdr_pulls"] = counts.get("cdr_pulls", 0) + 1
-    for charge in due(S.START_FAILED, grace):
+    return len(pull_from)
+
+
+def _sweep_releases(now: datetime) -> int:
+    """Holds still to give back: failed starts, and cancelled or expired charges whose
+    release was never confirmed (a lost task must not keep a driver's money)."""
+    charges = _due(now, _grace(), S.START_FAILED)
+    charges += [c for c in _due(now, _grace(), S.CANCELLED, S.EXPIRED)
+                if c.hold_id and c.hold_released_at is None]
+    for charge in charges:
         queue.enqueue("charging.release_hold", charge.pk)
-        counts["release"] += 1
-    return counts
+    return len(charges)
+
+
+_SWEEP_STEPS = (
+    ("events", _sweep_payment_events),
+    ("start", _sweep_authorized),
+    ("deadline", _sweep_starting),
+    ("stop", _sweep_stops),
+    ("ended", _sweep_charging),
+    ("silent", _sweep_silent),
+    ("expire", _sweep_unpaid),
+    ("settle", _sweep_ended),
+    ("cdr_pulls", _sweep_late_cdrs),
+    ("release", _sweep_releases),
+)

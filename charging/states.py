@@ -7,9 +7,10 @@
        └→ EXPIRED └→ CANCELLED
 
 A charge leaves CHARGING for ENDED directly when the CPO ends the session by itself (the car
-is full); STOPPING returns to CHARGING when the CPO refuses the STOP_SESSION command; and
-START_FAILED goes on to CHARGING when a Session arrives after the start looked failed (no
-answer in time) while the hold is still in place.
+is full); START_FAILED goes on to CHARGING when a Session arrives after the start looked
+failed (no answer in time) while the hold is still in place. STOPPING means a stop request
+stands, and it leads only to ENDED: a refused or lost STOP_SESSION is retried, never undone
+(charging/service.py, "Stopping").
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class ChargeStatus(StrEnum):
     AUTHORIZED = "AUTHORIZED"  # the hold is in place
     STARTING = "STARTING"  # START_SESSION sent, waiting for the Charge Point
     CHARGING = "CHARGING"
-    STOPPING = "STOPPING"  # STOP_SESSION sent
+    STOPPING = "STOPPING"  # a stop is requested and stands until the session ends
     ENDED = "ENDED"  # the session is over; waiting for the CDR
     CAPTURED = "CAPTURED"  # the cost is captured and the receipt issued
     REFUNDED = "REFUNDED"
@@ -39,7 +40,7 @@ TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
     S.AUTHORIZED: frozenset({S.STARTING, S.CANCELLED}),
     S.STARTING: frozenset({S.CHARGING, S.START_FAILED}),
     S.CHARGING: frozenset({S.STOPPING, S.ENDED}),
-    S.STOPPING: frozenset({S.ENDED, S.CHARGING}),
+    S.STOPPING: frozenset({S.ENDED}),
     S.ENDED: frozenset({S.CAPTURED, S.RELEASED}),
     S.CAPTURED: frozenset({S.REFUNDED}),
     S.START_FAILED: frozenset({S.RELEASED, S.CHARGING}),

@@ -123,10 +123,25 @@ ERRORS = {
         "We can't reach the charger's operator right now. Nothing was charged. Try again soon.",
     ),
     "STOP_REJECTED": (
-        "Laddaren nekade att stoppa. Försök igen, eller koppla ur bilen.",
-        "The charger refused to stop. Try again, or unplug the car.",
+        "Laddaren nekade att stoppa. Vi fortsätter försöka. Du kan också avsluta laddningen i "
+        "bilen och koppla ur kabeln; du betalar bara för det som laddats.",
+        "The charger refused to stop. We keep trying. You can also end charging from the car "
+        "and unplug the cable; you only pay for what was charged.",
+    ),
+    "STOP_PENDING": (
+        "Stoppet skickas så snart laddaren har bekräftat starten.",
+        "Your stop is sent as soon as the charger confirms the start.",
+    ),
+    "STOP_UNCONFIRMED": (
+        "Laddaren har inte bekräftat stoppet. Avsluta laddningen i bilen och koppla ur kabeln, "
+        "eller ring supporten. Vi debiterar bara för det som laddats.",
+        "The charger has not confirmed the stop. End charging from the car and unplug the "
+        "cable, or call support. We only charge for what was charged.",
     ),
 }
+
+# Every other refused or lost stop reads like a refusal: the advice is the same.
+STOP_FAILURE_FALLBACK = "STOP_REJECTED"
 
 GENERIC_ERROR = (
     "Något gick fel. Försök igen, eller kontakta operatören om det händer igen.",
@@ -145,4 +160,6 @@ def status_text(status: str, language: str) -> str:
 def error_text(code: str | None, language: str) -> str:
     if code and code.startswith("START_") and code not in ERRORS:
         code = "START_FAILED"
+    if code and code.startswith("STOP_") and code not in ERRORS:
+        code = STOP_FAILURE_FALLBACK
     return _pick(ERRORS.get(code or "", GENERIC_ERROR), language)

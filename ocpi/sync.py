@@ -89,6 +89,39 @@ def pull_all() -> None:
             log.warning("pull from %s failed: %s", party.name, exc.message)
 
 
+@background_task("ocpi.pull_sessions", retries=2, retry_delay=60)
+def pull_sessions(party_pk: int, since_text: str) -> int:
+    """Fetch the Sessions a CPO has changed since `since` (its Sessions Sender interface):
+    for charges it has gone quiet about. Each is stored as if pushed, and announced."""
+    from ocpi.transport import parse_datetime
+
+    party = db.session.get(Party, party_pk)
+    url = party.endpoint("sessions", "SENDER") if party is not None else None
+    if url is None:
+        return 0
+    changed = []
+    params = {"date_from": format_datetime(parse_datetime(since_text))}
+    for data in OcpiClient.for_party(party).get_all(url, module="sessions", params=params):
+        try:
+            if party.version == "2.1.1":
+                data = v211.session_to_canonical(data, party.country_code, party.party_id)
+            row, _ = store.put_session(party, data)
+        except store.NotOwner as exc:
+            _skipped(party, "session", data, exc, PullReport())
+            continue
+        except OcpiError as exc:
+            log.warning("pulled Session %r from %s refused: %s", data.get("id"), party.name,
+                        exc.message)
+            continue
+        changed.append(row)
+    db.session.commit()
+    for row in changed:
+        signals.session_updated.send("ocpi", session_pk=row.pk, status=row.status,
+                                     authorization_reference=row.authorization_reference,
+                                     token_uid=row.token_uid)
+    return len(changed)
+
+
 @background_task("ocpi.pull_cdrs", retries=2, retry_delay=60)
 def pull_cdrs(party_pk: int, since_text: str) -> int:
     """Fetch the CDRs a CPO has from `since` on (its CDRs Sender interface), for those it
