@@ -119,7 +119,9 @@ def _kind(ip: IPAddress) -> str | None:
 
 def non_public_kind(ip: IPAddress) -> str | None:
     """Why `ip` is not a public address ("a loopback address"), or None when it is."""
-    for candidate in (ip, *_embedded_ipv4(ip)):
+    # The embedded IPv4 address first: it is what gets reached, and ::ffff:127.0.0.1 is
+    # better named loopback than by the mapped range's own kind.
+    for candidate in (*_embedded_ipv4(ip), ip):
         kind = _kind(candidate)
         if kind:
             return kind
@@ -177,7 +179,10 @@ def parse_allow_list(text: str) -> AllowList:
 
 def _split_host_port(entry: str) -> tuple[str, int | None]:
     if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
+        host, closed, rest = entry[1:].partition("]")
+        if not closed:
+            raise ValueError("no closing ]")
+        ipaddress.IPv6Address(host)  # brackets hold an IPv6 address and nothing else
         port = rest.removeprefix(":") if rest.startswith(":") else None
         if rest and port is None:
             raise ValueError("text after ]")
