@@ -51,6 +51,11 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
         raise RuntimeError("SCANCHARGE_ENV=production needs SECRET_KEY: operator sessions would "
                            "be signed with a public key.")
 
+    from ocpi.outgoing import parse_allow_list
+
+    # A wrong entry must stop the start, not fail every request to a CPO later.
+    parse_allow_list(app.config["OCPI_ALLOWED_PRIVATE_TARGETS"])
+
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     queue.init_app(app)
