@@ -51,6 +51,11 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
         raise RuntimeError("SCANCHARGE_ENV=production needs SECRET_KEY: operator sessions would "
                            "be signed with a public key.")
 
+    from ocpi.outgoing import parse_allow_list
+
+    # A wrong entry must stop the start, not fail every request to a CPO later.
+    parse_allow_list(app.config["OCPI_ALLOWED_PRIVATE_TARGETS"])
+
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     queue.init_app(app)
@@ -324,6 +329,10 @@ def ensure_operator(app: Flask) -> tuple[str, str | None]:
     return email, None
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def run_embedded(port: int, host: str = "127.0.0.1") -> None:
     from jobs import EmbeddedWorker
     from ocpi.credentials import connect
@@ -344,6 +353,11 @@ def run_embedded(port: int, host: str = "127.0.0.1") -> None:
             time_factor=app.config["SIMULATOR_TIME_FACTOR"],
         ))
         sim_server = ServerThread(simulator.app, host, sim_port).start()
+        # Outgoing requests refuse loopback (ocpi/outgoing.py); the embedded default talks
+        # to its own simulator there, so exactly that host:port is allowed, nothing else.
+        app.config["OCPI_ALLOWED_PRIVATE_TARGETS"] = ",".join(
+            t for t in (app.config["OCPI_ALLOWED_PRIVATE_TARGETS"],
+                        f"{_url_host(host)}:{sim_server.port}") if t)
 
     server = ServerThread(app, host, port)
     server.start()

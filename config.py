@@ -50,7 +50,14 @@ class Config:
     OCPI_COUNTRY_CODE = os.environ.get("OCPI_COUNTRY_CODE", "SE")
     OCPI_PARTY_ID = os.environ.get("OCPI_PARTY_ID", "SCN")
     OCPI_BUSINESS_NAME = os.environ.get("OCPI_BUSINESS_NAME", "ScanCharge")
+    # The whole budget of one request to a peer (connect, TLS, headers and every read of
+    # the body): per-read timeouts let a peer dripping bytes hold a worker indefinitely.
     OCPI_HTTP_TIMEOUT = float(os.environ.get("OCPI_HTTP_TIMEOUT", "10"))
+    # Peers give ScanCharge the URLs it fetches, so loopback, private, link-local and other
+    # non-public addresses are refused (ocpi/outgoing.py) unless listed here: comma-separated
+    # `host`, `host:port`, `[v6]:port` or CIDR, e.g. "cpo.internal:8443,10.20.0.0/16" for
+    # a CPO on a private network. Empty in production; python app.py adds its simulator.
+    OCPI_ALLOWED_PRIVATE_TARGETS = os.environ.get("OCPI_ALLOWED_PRIVATE_TARGETS", "")
     # Used when a CPO answers a command without a usable timeout.
     OCPI_DEFAULT_COMMAND_TIMEOUT = _int("OCPI_DEFAULT_COMMAND_TIMEOUT", 60)
     # OCPI 2.1.1 prices and costs exclude VAT and carry no rate: this one is added.
@@ -141,3 +148,6 @@ class TestConfig(Config):
     SMTP_HOST = ""  # tests that e-mail start their own SMTP server
     SIMULATOR_ENABLED = False
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # The live-stack tests run the CPO simulator and stub peers on loopback; the tests of
+    # the refusals themselves set this to "".
+    OCPI_ALLOWED_PRIVATE_TARGETS = "127.0.0.1,localhost"

@@ -3,6 +3,7 @@ X-Request-ID, an X-Correlation-ID and, for functional modules, the routing heade
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from flask import current_app
 
 from ocpi import messages
 from ocpi.models import Party, dump_json
+from ocpi.outgoing import Answer, OutgoingFailure, fetch, parse_allow_list
 from ocpi.transport import (
     OcpiError,
     StatusCode,
@@ -47,6 +49,15 @@ def _full_url(url: str, params: dict[str, Any] | None) -> str:
     return prepared.url or url
 
 
+def _not_ocpi(http_status: int, content: bytes) -> str:
+    try:
+        json.loads(content)
+        what = "not an OCPI response (no OCPI envelope)"
+    except ValueError:
+        what = "not an OCPI response (not JSON)"
+    return what if 200 <= http_status < 300 else f"HTTP {http_status}, {what}"
+
+
 class OcpiClient:
     def __init__(
         self,
@@ -63,7 +74,6 @@ class OcpiClient:
         # For the message log; without it, the party whose request is being answered.
         self.party_pk = party_pk
         self.timeout = timeout or current_app.config["OCPI_HTTP_TIMEOUT"]
-        self.http = requests.Session()
 
     @classmethod
     def for_party(cls, party: Party, to: tuple[str, str] | None = None) -> OcpiClient:
@@ -101,12 +111,14 @@ class OcpiClient:
         body: Any = None,
         params: dict[str, Any] | None = None,
         correlation_id: str | None = None,
-    ) -> tuple[dict[str, Any], requests.Response]:
-        """Send one request; return the envelope and the raw response.
+    ) -> tuple[dict[str, Any], Answer]:
+        """Send one request; return the envelope and the raw answer.
 
-        Raises PeerUnreachable when the peer cannot be reached or does not answer with an
-        OCPI envelope, and OcpiError when the envelope carries an error status code. Every
-        outcome is recorded in the message log.
+        Raises PeerUnreachable when the peer cannot be reached, is refused (ocpi.outgoing),
+        or does not answer with an OCPI envelope, and OcpiError when the envelope carries an
+        error status code. Every outcome is recorded in the message log. The messages
+        raised may reach the peer (a registration answered 3001), so they name the URL,
+        the method and what failed, never what the target answered: that is in the log.
         """
         headers = self._headers(module, correlation_id)
         data = None
@@ -125,34 +137,38 @@ class OcpiClient:
         )
         started = time.monotonic()
         try:
-            response = self.http.request(
-                method, url, data=data, params=params, headers=headers, timeout=self.timeout
+            answer = fetch(
+                method, url, data=data, params=params, headers=headers, budget=self.timeout,
+                allow=parse_allow_list(current_app.config["OCPI_ALLOWED_PRIVATE_TARGETS"]),
             )
-        except requests.RequestException as exc:
-            log.warning("OCPI %s %s failed: %s", method, url, exc)
-            message.record(error=f"{exc.__class__.__name__}: {exc}")
-            raise PeerUnreachable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+        except OutgoingFailure as exc:
+            log.warning("OCPI %s %s failed: %s", method, url, exc.detail)
+            message.record(http_status=exc.http_status, content=exc.content, error=exc.detail)
+            raise PeerUnreachable(f"{method} {url}: {exc.reason}") from exc
         elapsed_ms = int((time.monotonic() - started) * 1000)
         try:
-            payload = unwrap(response.content)
+            payload = unwrap(answer.content)
         except OcpiError as exc:
-            message.record(http_status=response.status_code, content=response.content,
+            message.record(http_status=answer.status_code, content=answer.content,
                            error=f"not an OCPI answer: {exc.message}")
             raise PeerUnreachable(
-                f"{method} {url}: HTTP {response.status_code}, {exc.message}"
+                f"{method} {url}: {_not_ocpi(answer.status_code, answer.content)}"
             ) from exc
         status = payload.get("status_code")
-        message.record(http_status=response.status_code, content=response.content,
+        message.record(http_status=answer.status_code, content=answer.content,
                        ocpi_status=status)
-        log.info("OCPI %s %s -> HTTP %s, %s (%d ms)", method, url, response.status_code,
+        log.info("OCPI %s %s -> HTTP %s, %s (%d ms)", method, url, answer.status_code,
                  status, elapsed_ms)
         if not isinstance(status, int) or not 1000 <= status < 2000:
+            # The peer's status_message stays in the log: it is the target's text.
             raise OcpiError(
                 status if isinstance(status, int) else StatusCode.SERVER_ERROR,
-                f"{method} {url}: {payload.get('status_message') or 'error'} ({status})",
-                http_status=response.status_code,
+                f"{method} {url}: the peer answered OCPI status "
+                f"{status if isinstance(status, int) else '(none valid)'} "
+                f"(HTTP {answer.status_code})",
+                http_status=answer.status_code,
             )
-        return payload, response
+        return payload, answer
 
     def get(self, url: str, *, module: str, **kw: Any) -> Any:
         payload, _ = self.request("GET", url, module=module, **kw)
