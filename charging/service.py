@@ -133,7 +133,8 @@ def fail(charge: Charge, code: str, detail: str | None) -> None:
 
 # Outcomes after which the charger may still start (the command got lost, not refused):
 # the hold is kept a little longer so a late Session can still be charged.
-UNCERTAIN_START_FAILURES = {"START_TIMEOUT", "START_NO_RESULT", "CPO_UNREACHABLE"}
+UNCERTAIN_START_FAILURES = {"START_TIMEOUT", "START_NO_RESULT", "START_NO_RESPONSE",
+                            "CPO_UNREACHABLE"}
 
 
 def fail_start(charge: Charge, code: str, detail: str | None, cause: Cause) -> None:

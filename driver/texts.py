@@ -118,6 +118,13 @@ ERRORS = {
         "Laddaren är ur funktion. Ingenting debiterades. Välj en annan laddare.",
         "The charger is out of service. Nothing was charged. Choose another charger.",
     ),
+    "START_NO_RESPONSE": (
+        "Laddarens operatör svarade inte i tid. Om laddningen ändå startar betalar du bara för "
+        "det du laddar; annars släpps reservationen på ditt kort inom några minuter.",
+        "The charger's operator did not answer in time. If charging starts anyway, you pay "
+        "only for what you charge; otherwise the hold on your card is released within a few "
+        "minutes.",
+    ),
     "CPO_UNREACHABLE": (
         "Vi når inte laddarens operatör just nu. Ingenting debiterades. Försök igen om en stund.",
         "We can't reach the charger's operator right now. Nothing was charged. Try again soon.",

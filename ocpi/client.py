@@ -31,10 +31,15 @@ CONFIGURATION_MODULES = {"versions", "credentials", "hubclientinfo"}
 
 
 class PeerUnreachable(OcpiError):
-    """The CPO could not be reached, or answered something that is not OCPI."""
+    """The CPO could not be reached, or answered something that is not OCPI.
 
-    def __init__(self, message: str) -> None:
+    `sent_unanswered`: the request was sent and no answer came (a timeout, a dropped
+    connection): unlike a CPO that could not be reached, it may be acting on it.
+    """
+
+    def __init__(self, message: str, *, sent_unanswered: bool = False) -> None:
         super().__init__(StatusCode.UNABLE_TO_USE_CLIENT_API, message)
+        self.sent_unanswered = sent_unanswered
 
 
 def _full_url(url: str, params: dict[str, Any] | None) -> str:
@@ -144,7 +149,8 @@ class OcpiClient:
         except OutgoingFailure as exc:
             log.warning("OCPI %s %s failed: %s", method, url, exc.detail)
             message.record(http_status=exc.http_status, content=exc.content, error=exc.detail)
-            raise PeerUnreachable(f"{method} {url}: {exc.reason}") from exc
+            raise PeerUnreachable(f"{method} {url}: {exc.reason}",
+                                  sent_unanswered=exc.sent_unanswered) from exc
         elapsed_ms = int((time.monotonic() - started) * 1000)
         try:
             payload = unwrap(answer.content)

@@ -15,7 +15,7 @@ from flask import current_app
 
 from extensions import db
 from ocpi import v211, wire
-from ocpi.client import OcpiClient
+from ocpi.client import OcpiClient, PeerUnreachable
 from ocpi.credentials import ocpi_base_url
 from ocpi.models import OcpiCommand, Party, dump_json
 from ocpi.transport import OcpiError, now_utc
@@ -71,6 +71,10 @@ def send_command(
             result, message = v211.command_response(data)
             return _record(row, result, message or payload.get("status_message"), None)
         response = wire.parse(wire.CommandResponse, data)
+    except PeerUnreachable as exc:
+        # NO_RESPONSE: sent, unanswered; the Charge Point may still carry it out.
+        return _record(row, "NO_RESPONSE" if exc.sent_unanswered else "ERROR", exc.message,
+                       None)
     except OcpiError as exc:
         return _record(row, "ERROR", exc.message, None)
     message = "; ".join(m.text for m in response.message or []) or None

@@ -291,7 +291,8 @@ class OcpiCommand(db.Model):
     command: Mapped[str] = mapped_column(String(24))
     request: Mapped[str] = mapped_column(Text)
     # The CPO's CommandResponse: ACCEPTED, REJECTED, NOT_SUPPORTED, UNKNOWN_SESSION, or
-    # ERROR when it could not be reached or answered nonsense.
+    # ERROR when it could not be reached or answered nonsense, or NO_RESPONSE when the
+    # command was sent and no answer came in time (it may still be carried out).
     response_result: Mapped[str | None] = mapped_column(String(24))
     response_message: Mapped[str | None] = mapped_column(Text)
     timeout_seconds: Mapped[int | None]

@@ -64,6 +64,9 @@ class OutgoingFailure(Exception):
         self.detail = detail or reason
         self.http_status = http_status
         self.content = content
+        # Connected, and then no answer: the peer may have received the request and acted on
+        # it (a command may still be carried out), unlike a request that never left.
+        self.sent_unanswered = False
 
 
 @dataclass
@@ -210,6 +213,7 @@ class _Guard:
     allow: AllowList
     budget: float
     deadline: float = 0.0
+    connected: bool = False
     _watchdogs: list[_Watchdog] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -315,6 +319,7 @@ class _GuardedConnectionMixin:
         except BaseException:
             sock.close()
             raise
+        guard.connected = True
         return sock
 
     def _connect_first(self, guard: _Guard, infos: list[tuple[Any, ...]]) -> socket.socket:
@@ -426,6 +431,9 @@ def fetch(
                                                  f"{response.headers.get('Location')}")
                 content = _read_body(response, guard, max_bytes)
             return Answer(response.status_code, response.headers, content)
+    except OutgoingFailure as failure:
+        failure.sent_unanswered = guard.connected and failure.http_status is None
+        raise
     finally:
         guard.close()
         _CURRENT.reset(token)

@@ -317,3 +317,46 @@ def test_a_silent_charge_at_the_capture_deadline_is_ended_and_settled(charge: Ch
     service.sweep()
     row = reload(charge)
     assert (row.status, row.end_reason) == ("ENDED", "CPO_SILENT")
+
+
+# --- A CommandResponse slower than the HTTP timeout --------------------------------------
+
+
+def test_a_start_sent_but_unanswered_is_uncertain_not_nothing_charged(
+    client: Any, charge: Charge, cpo: StubCpo
+) -> None:
+    """The CPO got START_SESSION but answered after our deadline: the charger may still
+    start, so the driver is not told "nothing was charged" and the hold waits for a late
+    Session (LATE_SESSION_GRACE) instead of being released at once."""
+    import time
+
+    @cpo.app.before_request
+    def slow() -> None:
+        time.sleep(1.5)
+
+    client.application.config["OCPI_HTTP_TIMEOUT"] = 0.5
+    row = reload(charge)
+    row.status = S.AUTHORIZED.value
+    db.session.commit()
+    service.start(charge.pk)
+    row = reload(charge)
+    command = db.session.scalar(db.select(OcpiCommand).where(
+        OcpiCommand.uid == row.start_command_uid))
+    assert command.response_result == "NO_RESPONSE"
+    assert (row.status, row.failure_code) == ("START_FAILED", "START_NO_RESPONSE")
+    message = driver_view(client, charge)["failure"]["message"]
+    assert "Nothing was charged" not in message and "only for what you charge" in message
+    push_session(client, "ACTIVE")  # it did start after all: charged as any other
+    assert (reload(charge).status, reload(charge).failure_code) == ("CHARGING", None)
+
+
+def test_a_cpo_that_cannot_be_reached_at_all_is_certain(
+    client: Any, charge: Charge, cpo: StubCpo
+) -> None:
+    row = reload(charge)
+    row.status = S.AUTHORIZED.value
+    db.session.get(Party, row.party_pk).endpoints = [
+        {"identifier": "commands", "role": "RECEIVER", "url": "http://127.0.0.1:9/commands"}]
+    db.session.commit()
+    service.start(charge.pk)
+    assert reload(charge).failure_code == "CPO_UNREACHABLE"
