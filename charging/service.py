@@ -29,7 +29,7 @@ from sqlalchemy import or_, select, update
 
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
-from charging.states import check_transition
+from charging.states import OPERATOR_FLAGS, check_transition
 from extensions import after_commit, db, queue
 from ocpi import notices as ocpi_notices
 from ocpi import store as ocpi_store
@@ -571,12 +571,6 @@ def command_deadline(command_uid: str) -> None:
     db.session.commit()
 
 
-# Flags that need a person: the sweeper leaves such charges alone.
-OPERATOR_FLAGS = {
-    "CAPTURED_WITHOUT_CDR", "RELEASED_WITHOUT_CDR",
-    "CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED", "UNPAID_SESSION", "CDR_CREDITED",
-    "CDR_REPLACED",
-}
 # Flags after which no stop is sent again by itself (the sweeper still settles the charge).
 STOP_GIVEN_UP = OPERATOR_FLAGS | {"STOP_UNCONFIRMED"}
 RELEASABLE = {S.START_FAILED, S.CANCELLED, S.EXPIRED, S.ENDED}
@@ -1340,8 +1334,9 @@ def _sweep_silent(now: datetime) -> int:
 
 def capture_deadline_passed(charge: Charge, now: datetime) -> bool:
     """Has the last moment to capture come (the card authorisation lapses soon after)?"""
-    deadline = timedelta(hours=current_app.config["HOLD_CAPTURE_DEADLINE_HOURS"])
-    return charge.created_at < now - deadline
+    from charging.deadlines import capture_deadline
+
+    return capture_deadline(charge) < now
 
 
 def _sweep_unpaid(now: datetime) -> int:

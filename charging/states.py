@@ -55,6 +55,14 @@ OPEN_STATES = frozenset({S.CREATED, S.AUTHORIZED, S.STARTING, S.CHARGING, S.STOP
 FINAL_STATES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 
 
+# Flags that need a person: the sweeper leaves such charges alone.
+OPERATOR_FLAGS = frozenset({
+    "CAPTURED_WITHOUT_CDR", "RELEASED_WITHOUT_CDR",
+    "CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED", "UNPAID_SESSION", "CDR_CREDITED",
+    "CDR_REPLACED",
+})
+
+
 class IllegalTransition(Exception):
     """A move the table does not allow; the charge is left as it was."""
 

@@ -152,10 +152,13 @@ def charge_detail(public_id: str) -> str:
     events = db.session.scalars(
         select(ChargeEvent).where(ChargeEvent.charge_pk == charge.pk).order_by(ChargeEvent.pk)
     ).all()
+    from charging.deadlines import waiting_for
+
     party = db.session.get(Party, charge.party_pk)
     logged = charge_messages(charge)
     return render_template("dashboard/charge.html", charge=charge, events=events, party=party,
-                           ocpi_messages=logged, more_messages=len(logged) >= CHARGE_MESSAGES)
+                           ocpi_messages=logged, more_messages=len(logged) >= CHARGE_MESSAGES,
+                           waiting=waiting_for(charge))
 
 
 @bp.post("/charges/<public_id>/unlock")
