@@ -28,8 +28,8 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 from charging.models import Charge, ChargeEvent
-from charging.states import ChargeStatus as S
 from charging.states import OPERATOR_FLAGS, check_transition
+from charging.states import ChargeStatus as S
 from extensions import after_commit, db, queue
 from ocpi import notices as ocpi_notices
 from ocpi import store as ocpi_store
