@@ -202,7 +202,9 @@
 
     // -- Demo gateway: what Stripe.js does, against /payments/demo/confirm --
 
-    function demoMessage(declineMessage) {
+    function demoMessage(declineMessage, code) {
+      // The intent refuses every card after a few declines (as Stripe's code says).
+      if (code === "card_decline_rate_limit_exceeded") return T.too_many_declines;
       if (!declineMessage || declineMessage === "Your card was declined.") return T.declined;
       if (declineMessage === "Authentication failed.") return T.auth_failed;
       if (declineMessage.startsWith("Demo mode")) return T.unknown_card;
@@ -250,7 +252,7 @@
         if (["requires_capture", "succeeded", "processing"].includes(result.status)) {
           goToCharge(created);
         } else {
-          showError(demoMessage(result.decline_message));
+          showError(demoMessage(result.decline_message, result.code));
         }
         return;
       }
