@@ -123,6 +123,9 @@
     const choice = $("choice");
 
     let charge = null; // the charge created for this page, with its `payment`
+    // The cancel of a charge given up: awaited before the next POST, which the server would
+    // otherwise refuse while the old charge is still unpaid (one open charge per charger).
+    let cancelling = Promise.resolve();
     let chargeKey = null; // the choice it was created for
     let navigating = false;
     let stripeState = null;
@@ -180,9 +183,11 @@
         // The driver changed their mind after a declined card: give the old one up.
         const old = charge;
         charge = null;
-        api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {}).catch(() => {});
+        cancelling = api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {})
+          .catch(() => {});
       }
       if (!charge) {
+        await cancelling;
         const body = { evse_id: cfg.evse_id, language: cfg.lang };
         if (connector) body.connector_id = connector.value;
         if (email) body.email = email;
@@ -364,7 +369,8 @@
         if (charge) {
           const old = charge;
           charge = null;
-          api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {}).catch(() => {});
+          cancelling = api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {})
+            .catch(() => {});
         }
         choice.disabled = false;
         $("locked-note").hidden = true;
