@@ -340,7 +340,7 @@ def test_the_charger_page_runs_driver_js_under_its_policy_without_violations(
           probe.click();
         }""")
         page.wait_for_timeout(300)  # the report is an event, dispatched soon after
-        assert page.evaluate("window.inlineRan === undefined")
+        assert page.evaluate("() => window.inlineRan === undefined")
         assert any(v.startswith("script-src") for v in violations), violations
     finally:
         context.close()
