@@ -60,6 +60,12 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     queue.init_app(app)
 
+    from ratelimits import init_rate_limits
+    from security_headers import init_security_headers
+
+    init_rate_limits(app)
+    init_security_headers(app)
+
     from payments.setup import init_payments
 
     init_payments(app)
@@ -82,21 +88,12 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp):
         app.register_blueprint(blueprint)
 
-    from driver.i18n import pick_language
+    register_error_pages(app)
 
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    def not_found(exc: HTTPException) -> Any:
-        # CPOs get the OCPI envelope, scripts and apps calling the JSON API get JSON,
-        # people get a page.
-        if request.path == "/ocpi" or request.path.startswith("/ocpi/"):
-            from ocpi.server import _http_error
-
-            return _http_error(exc)
-        if request.path.startswith("/api/"):
-            code = "not_found" if exc.code == 404 else "method_not_allowed"
-            return jsonify(error={"code": code, "message": exc.description}), exc.code
-        return render_template("error.html", lang=pick_language()), exc.code
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        # Browsers ask for /favicon.ico whatever the page links: the same SVG, not a 404.
+        return app.send_static_file("favicon.svg")
 
     register_cli(app)
     from tariffs import cli as tariffs_cli
@@ -106,6 +103,64 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 
     charges_cli.register(app)
     return app
+
+
+# --- Errors -----------------------------------------------------------------------------
+
+# Whose answers are JSON for programs: the driver API and the gateway endpoints (OCPI has
+# its own envelope). Never an HTML page there, whatever went wrong.
+JSON_PREFIXES = ("/api/", "/payments/")
+HTTP_ERROR_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
+                    413: "request_too_large", 429: "rate_limited", 500: "server_error"}
+# The words for a reached limit, by the limit (ratelimits.RULES), in driver/texts.py.
+RATE_LIMIT_TEXTS = {"charges_per_client": "rate_limited_charges",
+                    "charges_per_evse": "rate_limited_charger",
+                    "confirm_per_charge": "rate_limited_payment",
+                    "login_per_client": "rate_limited_login",
+                    "login_per_email": "rate_limited_login"}
+
+
+def register_error_pages(app: Flask) -> None:
+    from driver.i18n import pick_language
+    from driver.texts import error_text
+    from ratelimits import RateLimited
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        # CPOs get the OCPI envelope, scripts and apps calling the JSON API get JSON,
+        # people get a page; each says what to do in the driver's language.
+        path = request.path
+        if path == "/ocpi" or path.startswith("/ocpi/"):
+            from ocpi.server import _http_error
+
+            response = _http_error(exc)
+        else:
+            status = exc.code or 500
+            code = HTTP_ERROR_CODES.get(status, f"http_{status}")
+            text_code = code
+            if isinstance(exc, RateLimited):
+                text_code = RATE_LIMIT_TEXTS.get(exc.rule, code)
+            if path.startswith(JSON_PREFIXES) or path in ("/api", "/payments"):
+                language = pick_language()
+                response = jsonify(error={"code": code,
+                                          "message": error_text(text_code, language)})
+                response.status_code = status
+            elif path.startswith("/dashboard"):
+                # Operators read English; the dashboard's own aborts carry their words.
+                message = (error_text(text_code, "en") if status in (404, 429, 500)
+                           else exc.description)
+                response = app.make_response(
+                    (render_template("error.html", lang="en", message=message), status))
+            else:
+                language = pick_language()
+                response = app.make_response((render_template(
+                    "error.html", lang=language, message=error_text(text_code, language)
+                ), status))
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
 
 
 # --- Database ---------------------------------------------------------------------------

@@ -135,6 +135,34 @@ class Config:
     OPERATOR_EMAIL = os.environ.get("OPERATOR_EMAIL", "operator@example.com")
     OPERATOR_PASSWORD = os.environ.get("OPERATOR_PASSWORD", "")
 
+    # Abuse limits (docs: README "Configuration"). Each is a `limits` string: "10/hour",
+    # "5/15minutes", several joined by ";" ("3/minute;10/hour"); empty turns that limit off.
+    # Counters are kept in RATE_LIMIT_STORAGE_URL: empty means the queue's Redis when
+    # QUEUE_URL is redis:// (scaled out, so limits hold across processes), else this
+    # process's memory (the embedded default is one process).
+    RATE_LIMIT_STORAGE_URL = os.environ.get("RATE_LIMIT_STORAGE_URL", "")
+    # POST /api/v1/charges from one client (every attempt: each may place a hold).
+    RATE_LIMIT_CHARGES_PER_CLIENT = os.environ.get("RATE_LIMIT_CHARGES_PER_CLIENT", "10/hour")
+    # New charges (holds placed) at one EVSE, from any client: a charger serves a few an hour.
+    RATE_LIMIT_CHARGES_PER_EVSE = os.environ.get("RATE_LIMIT_CHARGES_PER_EVSE", "30/hour")
+    # Demo confirmations of one PaymentIntent (card testing); Stripe guards its own.
+    RATE_LIMIT_CONFIRM_PER_CHARGE = os.environ.get("RATE_LIMIT_CONFIRM_PER_CHARGE", "10/hour")
+    # Charge and receipt look-ups by id or link (pages and API) from one client; the charge
+    # page polls every 2 s, so this leaves room for a few phones behind one address.
+    RATE_LIMIT_LOOKUPS_PER_CLIENT = os.environ.get("RATE_LIMIT_LOOKUPS_PER_CLIENT",
+                                                   "120/minute")
+    # Dashboard sign-in attempts from one client, and failed ones for one e-mail.
+    RATE_LIMIT_LOGIN_PER_CLIENT = os.environ.get("RATE_LIMIT_LOGIN_PER_CLIENT", "30/hour")
+    RATE_LIMIT_LOGIN_PER_EMAIL = os.environ.get("RATE_LIMIT_LOGIN_PER_EMAIL", "5/15minutes")
+    # The demo gateway refuses a PaymentIntent after this many failed cards, as an acquirer
+    # would (Stripe: card_decline_rate_limit_exceeded).
+    DEMO_MAX_FAILED_CARDS = _int("DEMO_MAX_FAILED_CARDS", 3)
+    # Reverse proxies in front of ScanCharge that set X-Forwarded-For/-Proto. 0: none, the
+    # socket's address is the client (a forwarded header would be the client's own words).
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+    # Largest request body (bytes); larger ones are answered 413.
+    MAX_CONTENT_LENGTH = _int("MAX_REQUEST_BYTES", 4 * 1024 * 1024)
+
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     TESTING = False
 
@@ -151,3 +179,12 @@ class TestConfig(Config):
     # The live-stack tests run the CPO simulator and stub peers on loopback; the tests of
     # the refusals themselves set this to "".
     OCPI_ALLOWED_PRIVATE_TARGETS = "127.0.0.1,localhost"
+    # Loose enough for the suite's many charges from one test client; the rate limit tests
+    # set tight values of their own.
+    RATE_LIMIT_STORAGE_URL = "memory://"
+    RATE_LIMIT_CHARGES_PER_CLIENT = "10000/hour"
+    RATE_LIMIT_CHARGES_PER_EVSE = "10000/hour"
+    RATE_LIMIT_CONFIRM_PER_CHARGE = "10000/hour"
+    RATE_LIMIT_LOOKUPS_PER_CLIENT = "100000/minute"
+    RATE_LIMIT_LOGIN_PER_CLIENT = "10000/hour"
+    RATE_LIMIT_LOGIN_PER_EMAIL = "10000/hour"

@@ -231,9 +231,12 @@ def create_charge(
     language: str,
     email: str | None,
     max_amount_minor: int | None = None,
+    client_key: str | None = None,
 ) -> tuple[Charge, Hold]:
     """A new charge at a connector, and its hold. `max_amount_minor` is the driver's own
-    cap ("charge up to 200 kr"): the hold is no larger, and charging stops before it."""
+    cap ("charge up to 200 kr"): the hold is no larger, and charging stops before it.
+    `client_key` is the requesting client's keyed hash (ratelimits.client_key), never its
+    address: it finds the client's open unpaid charge (charging/unpaid.py)."""
     found = find_evse(evse_id)
     if found is None:
         raise DriverError("unknown_charger", 404)
@@ -278,6 +281,7 @@ def create_charge(
         language=language,
         email=email or None,
         status=S.CREATED.value,
+        client_key=client_key,
     )
     db.session.add(charge)
     db.session.flush()

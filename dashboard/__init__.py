@@ -34,6 +34,7 @@ from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr, OcpiEvse, OcpiLocation, OcpiMessage, Party
 from ocpi.transport import json_dumps
 from payments.money import Money
+from ratelimits import client_key, keyed_hash, rate_limits
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 PAGE_SIZE = 50
@@ -108,6 +109,12 @@ def _indented(value: Any, depth: int = 0) -> str:
 def login() -> Response | str:
     if request.method == "POST":
         email = request.form.get("email", "").strip().lower()
+        # Every attempt per client; per e-mail only failures count, checked before the
+        # password is, so a guesser spread over many addresses still meets a limit.
+        limits = rate_limits()
+        email_key = keyed_hash("operator-email", email)
+        limits.hit("login_per_client", client_key())
+        limits.check("login_per_email", email_key)
         operator = db.session.scalar(select(Operator).where(Operator.email == email))
         if operator is not None and operator.check_password(request.form.get("password", "")):
             session.clear()
@@ -116,6 +123,7 @@ def login() -> Response | str:
             if not target.startswith("/dashboard"):
                 target = url_for("dashboard.charges")
             return redirect(target)
+        limits.count("login_per_email", email_key)
         flash("Wrong e-mail or password. Check both and try again.")
     return render_template("dashboard/login.html")
 

@@ -52,6 +52,7 @@ def charge_page(public_id: str) -> Response:
 
 @bp.get("/r/<token>")
 def receipt(token: str) -> Response:
+    api.count_lookup()
     found: Receipt | None = find_by_token(token)
     if found is None:
         abort(404)
@@ -67,6 +68,7 @@ def receipt_pdf(token: str) -> Response:
     """The receipt (and its credit notes) as a PDF, from the same link."""
     from payments.receipt_pdf import render_pdf
 
+    api.count_lookup()
     found: Receipt | None = find_by_token(token)
     if found is None:
         abort(404)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
-from charging import service
+from charging import service, unpaid
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from driver.i18n import pick_language
@@ -23,6 +23,7 @@ from ocpi.models import OcpiEvse
 from payments.models import Receipt
 from payments.money import Money, to_minor
 from payments.setup import current_gateway
+from ratelimits import client_key, rate_limits
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -167,7 +168,14 @@ def charger(evse_id: str) -> Response:
 # --- Charges ----------------------------------------------------------------------------
 
 
+def count_lookup() -> None:
+    """A look-up by charge id or receipt link: counted per client, so links are not guessed
+    (they are unguessable) nor polled without end by one client."""
+    rate_limits().hit("lookups_per_client", client_key())
+
+
 def _charge(public_id: str) -> Charge:
+    count_lookup()
     charge = db.session.scalar(select(Charge).where(Charge.public_id == public_id))
     if charge is None:
         raise ApiError("unknown_charge", 404)
@@ -217,6 +225,9 @@ def charge_json(charge: Charge, language: str | None = None) -> dict[str, Any]:
 
 @bp.post("/charges")
 def create_charge() -> tuple[Response, int]:
+    # Every attempt counts per client, a bad one too: each could otherwise place a hold.
+    key = client_key()
+    rate_limits().hit("charges_per_client", key)
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not body.get("evse_id"):
         raise ApiError("invalid_request", 400, "JSON body with evse_id is required")
@@ -229,13 +240,20 @@ def create_charge() -> tuple[Response, int]:
         raise ApiError("invalid_request", 400, "max_amount_minor must be a positive integer")
     if cap is None and str(body.get("max_amount") or "").strip():
         cap = _major_amount(str(body["max_amount"]))
-    charge, hold = service.create_charge(
+    # Per EVSE only holds placed count (a refusal places none), so one client's errors
+    # cannot use up a charger; checked here, counted once the hold exists.
+    evse_key = OcpiEvse.normalise_evse_id(str(body["evse_id"]))[:64]
+    rate_limits().check("charges_per_evse", evse_key)
+    charge, hold, created = unpaid.create_or_resume(
         str(body["evse_id"]),
         str(body["connector_id"]) if body.get("connector_id") is not None else None,
         language,
         email,
         max_amount_minor=cap,
+        client_key=key,
     )
+    if created:
+        rate_limits().count("charges_per_evse", evse_key)
     result = charge_json(charge, language)
     result["payment"] = {
         **current_gateway().page_config(),
@@ -243,7 +261,8 @@ def create_charge() -> tuple[Response, int]:
         "client_secret": hold.client_secret,
         "return_url": url_for("driver.charge_page", public_id=charge.public_id, _external=True),
     }
-    return jsonify(result), 201
+    # 200: the client's open unpaid charge for the same request (charging/unpaid.py).
+    return jsonify(result), 201 if created else 200
 
 
 def charge_language(charge: Charge) -> str:

@@ -85,6 +85,51 @@ ERRORS = {
         "Beloppet är lägre än laddarens minsta pris. Välj ett högre belopp.",
         "That amount is below the charger's minimum price. Choose a higher amount.",
     ),
+    "unpaid_charge_open": (
+        "Du har redan en obetald laddning på den här laddaren. Betala den, eller avbryt den "
+        "och börja om.",
+        "You already have an unpaid charge at this charger. Pay for it, or cancel it and "
+        "start again.",
+    ),
+    # Errors of the HTTP layer, for /api and /payments in JSON and for pages.
+    "not_found": ("Sidan finns inte.", "This page does not exist."),
+    "method_not_allowed": (
+        "Förfrågan går inte att göra på den här adressen.",
+        "That request can't be made at this address.",
+    ),
+    "request_too_large": (
+        "Förfrågan är för stor. Skicka mindre och försök igen.",
+        "The request is too large. Send less and try again.",
+    ),
+    "server_error": (
+        "Något gick fel hos oss. Ingenting debiterades. Försök igen om en stund.",
+        "Something went wrong on our side. Nothing was charged. Try again in a moment.",
+    ),
+    # Rate limits (HTTP 429, with Retry-After): what was limited and when to try again.
+    "rate_limited": (
+        "För många förfrågningar på kort tid. Vänta en stund och försök igen.",
+        "Too many requests in a short time. Wait a moment and try again.",
+    ),
+    "rate_limited_charges": (
+        "Du har startat många laddningar på kort tid. Ingenting debiterades. Vänta en stund "
+        "och försök igen.",
+        "You have started many charges in a short time. Nothing was charged. Wait a while "
+        "and try again.",
+    ),
+    "rate_limited_charger": (
+        "Laddaren har fått för många betalningar på kort tid. Ingenting debiterades. Vänta "
+        "en stund eller välj en annan laddare.",
+        "This charger has had too many payments in a short time. Nothing was charged. Wait "
+        "a while or choose another charger.",
+    ),
+    "rate_limited_payment": (
+        "För många betalningsförsök. Ingenting debiterades. Vänta en stund och försök igen.",
+        "Too many payment attempts. Nothing was charged. Wait a while and try again.",
+    ),
+    "rate_limited_login": (
+        "För många inloggningsförsök. Vänta en stund och försök igen.",
+        "Too many sign-in attempts. Wait a while and try again.",
+    ),
     # Why charging did not start (the CPO's answers), with what to do.
     "START_REJECTED": (
         "Laddaren nekade start. Ingenting debiterades. Prova ett annat uttag.",

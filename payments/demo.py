@@ -39,6 +39,13 @@ TEST_CARDS: dict[str, tuple[str, str]] = {
     "4000002500003155": ("authenticate", "visa"),
 }
 DECLINE_MESSAGE = "Your card was declined."
+# After DEMO_MAX_FAILED_CARDS declines an intent refuses every card without asking an issuer,
+# as an acquirer does against card testing; Stripe reports it as this error code and text.
+TOO_MANY_DECLINES_CODE = "card_decline_rate_limit_exceeded"
+TOO_MANY_DECLINES_MESSAGE = (
+    "This card has been declined too many times. You can try to charge this card again "
+    "after 24 hours."
+)
 
 
 class DemoGateway:
@@ -183,6 +190,12 @@ class DemoGateway:
         if intent.status not in {HoldStatus.REQUIRES_PAYMENT_METHOD,
                                  HoldStatus.REQUIRES_CONFIRMATION}:
             return _hold(intent)
+        if intent.failed_cards >= _max_failed_cards():
+            # Even a good card now: the attempts so far look like card testing.
+            intent.decline_message = TOO_MANY_DECLINES_MESSAGE
+            _emit(intent, "payment_intent.payment_failed")
+            db.session.commit()
+            return _hold(intent)
         number = "".join(ch for ch in card_number if ch.isdigit())
         outcome, brand = TEST_CARDS.get(number, ("decline", "unknown"))
         intent.card_brand = brand
@@ -198,6 +211,7 @@ class DemoGateway:
                 DECLINE_MESSAGE if number in TEST_CARDS
                 else "Demo mode: use one of the test cards shown on the page."
             )
+            intent.failed_cards += 1
             _emit(intent, "payment_intent.payment_failed")
         db.session.commit()
         return _hold(intent)
@@ -213,6 +227,7 @@ class DemoGateway:
             else:
                 intent.status = HoldStatus.REQUIRES_PAYMENT_METHOD.value
                 intent.decline_message = "Authentication failed."
+                intent.failed_cards += 1
                 _emit(intent, "payment_intent.payment_failed")
             db.session.commit()
         return _hold(intent)
@@ -230,6 +245,17 @@ class DemoGateway:
         if intent is None:
             raise PaymentError(f"No such payment_intent: {hold_id!r}")
         return intent
+
+
+def _max_failed_cards() -> int:
+    from flask import current_app
+
+    return int(current_app.config.get("DEMO_MAX_FAILED_CARDS", 3))
+
+
+def refusal_code(hold: Hold) -> str | None:
+    """Stripe's error code when the intent refused the card unasked (too many declines)."""
+    return TOO_MANY_DECLINES_CODE if hold.decline_message == TOO_MANY_DECLINES_MESSAGE else None
 
 
 def _refunded(intent_id: str) -> int:
@@ -301,7 +327,9 @@ def payment_intent_json(intent: DemoPaymentIntent) -> dict[str, Any]:
         "client_secret": intent.client_secret,
         "latest_charge": charge,
         "last_payment_error": (
-            {"message": intent.decline_message, "type": "card_error"}
+            {"message": intent.decline_message, "type": "card_error",
+             **({"code": TOO_MANY_DECLINES_CODE}
+                if intent.decline_message == TOO_MANY_DECLINES_MESSAGE else {})}
             if intent.decline_message else None
         ),
         "livemode": False,

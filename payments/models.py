@@ -53,6 +53,8 @@ class DemoPaymentIntent(db.Model):
     decline_message: Mapped[str | None] = mapped_column(String(255))
     # Keys of the capture/cancel calls already applied, so a retried call replays.
     applied_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Cards declined on this intent; at DEMO_MAX_FAILED_CARDS it refuses every further card.
+    failed_cards: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 

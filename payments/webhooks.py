@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from payments.events import apply_event, store_event
 from payments.gateway import PaymentError
 from payments.setup import current_gateway
+from ratelimits import rate_limits
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,11 @@ def demo_confirm() -> tuple[Response, int]:
     gateway = current_gateway()
     if gateway.kind != "demo":
         return jsonify(error="the demo gateway is not in use"), 404
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        body = {}
+    # Per PaymentIntent, before any work: one intent flooded with card numbers is card testing.
+    rate_limits().hit("confirm_per_charge", str(body.get("payment_intent", ""))[:64])
     try:
         if body.get("action") == "authenticate":
             hold = gateway.authenticate(  # type: ignore[attr-defined]
@@ -57,7 +62,12 @@ def demo_confirm() -> tuple[Response, int]:
             )
     except PaymentError as exc:
         return jsonify(error=str(exc)), 400
-    return jsonify(status=hold.status.value, decline_message=hold.decline_message), 200
+    from payments.demo import refusal_code
+
+    answer = {"status": hold.status.value, "decline_message": hold.decline_message}
+    if code := refusal_code(hold):
+        answer["code"] = code
+    return jsonify(answer), 200
 
 
 __all__ = ["apply_event", "bp", "store_event"]

@@ -123,6 +123,9 @@
     const choice = $("choice");
 
     let charge = null; // the charge created for this page, with its `payment`
+    // The cancel of a charge given up: awaited before the next POST, which the server would
+    // otherwise refuse while the old charge is still unpaid (one open charge per charger).
+    let cancelling = Promise.resolve();
     let chargeKey = null; // the choice it was created for
     let navigating = false;
     let stripeState = null;
@@ -180,9 +183,11 @@
         // The driver changed their mind after a declined card: give the old one up.
         const old = charge;
         charge = null;
-        api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {}).catch(() => {});
+        cancelling = api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {})
+          .catch(() => {});
       }
       if (!charge) {
+        await cancelling;
         const body = { evse_id: cfg.evse_id, language: cfg.lang };
         if (connector) body.connector_id = connector.value;
         if (email) body.email = email;
@@ -202,7 +207,9 @@
 
     // -- Demo gateway: what Stripe.js does, against /payments/demo/confirm --
 
-    function demoMessage(declineMessage) {
+    function demoMessage(declineMessage, code) {
+      // The intent refuses every card after a few declines (as Stripe's code says).
+      if (code === "card_decline_rate_limit_exceeded") return T.too_many_declines;
       if (!declineMessage || declineMessage === "Your card was declined.") return T.declined;
       if (declineMessage === "Authentication failed.") return T.auth_failed;
       if (declineMessage.startsWith("Demo mode")) return T.unknown_card;
@@ -250,7 +257,7 @@
         if (["requires_capture", "succeeded", "processing"].includes(result.status)) {
           goToCharge(created);
         } else {
-          showError(demoMessage(result.decline_message));
+          showError(demoMessage(result.decline_message, result.code));
         }
         return;
       }
@@ -362,7 +369,8 @@
         if (charge) {
           const old = charge;
           charge = null;
-          api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {}).catch(() => {});
+          cancelling = api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {})
+            .catch(() => {});
         }
         choice.disabled = false;
         $("locked-note").hidden = true;

@@ -420,6 +420,9 @@ def test_charger_status_stays_live_on_the_page(live_stack: LiveStack, page: Any)
                              evse.evse_uid, None)
         db.session.commit()
     # The page checks every 5 s; becoming unavailable renders it again without the form.
+    # Functions, not expressions: Playwright evaluates a bare expression with eval(), which
+    # the page's Content-Security-Policy refuses.
     page.wait_for_function(
-        "document.querySelector('#evse-status')?.textContent === 'Laddar'", timeout=12_000)
-    page.wait_for_function("!document.querySelector('#pay-form')", timeout=12_000)
+        "() => document.querySelector('#evse-status')?.textContent === 'Laddar'",
+        timeout=12_000)
+    page.wait_for_function("() => !document.querySelector('#pay-form')", timeout=12_000)
