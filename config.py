@@ -83,6 +83,12 @@ class Config:
     HOLD_CAPTURE_DEADLINE_HOURS = _int("HOLD_CAPTURE_DEADLINE_HOURS", 144)
     # Charging is stopped when its cost reaches this share of the hold.
     STOP_AT_PERCENT_OF_HOLD = _int("STOP_AT_PERCENT_OF_HOLD", 95)
+    # Work toward a CPO that can wait (pulls of Sessions and CDRs, UNLOCK_CONNECTOR) is
+    # retried after a failure with exponential backoff and jitter, from OCPI_RETRY_BASE_DELAY
+    # up to OCPI_RETRY_MAX_DELAY seconds, OCPI_RETRY_ATTEMPTS tries in all.
+    OCPI_RETRY_BASE_DELAY = _int("OCPI_RETRY_BASE_DELAY", 30)
+    OCPI_RETRY_MAX_DELAY = _int("OCPI_RETRY_MAX_DELAY", 1800)
+    OCPI_RETRY_ATTEMPTS = _int("OCPI_RETRY_ATTEMPTS", 8)
     # A stop request stands until the session ends: STOP_SESSION is retried with exponential
     # backoff (from STOP_RETRY_BASE_DELAY up to STOP_RETRY_MAX_DELAY seconds, with jitter)
     # for STOP_RETRY_FOR seconds, then the charge is flagged STOP_UNCONFIRMED for a person.

@@ -8,6 +8,7 @@ process (which enqueues) and the worker process (which runs) agree on names.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -39,6 +40,13 @@ def background_task(
         return fn
 
     return register
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds before try number attempt+1: exponential from `base`, capped at `cap`, with
+    jitter (a half to the whole of it) so that many retries toward one failing peer spread
+    out instead of arriving together."""
+    return min(cap, base * 2 ** min(attempt, 30)) * random.uniform(0.5, 1.0)
 
 
 def periodic_task(name: str, setting: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

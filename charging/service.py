@@ -17,7 +17,6 @@ Rules kept here:
 from __future__ import annotations
 
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from charging.models import Charge, ChargeEvent
 from charging.states import OPERATOR_FLAGS, check_transition
 from charging.states import ChargeStatus as S
 from extensions import after_commit, db, queue
+from jobs import backoff_delay
 from ocpi import notices as ocpi_notices
 from ocpi import store as ocpi_store
 from ocpi import wire
@@ -646,12 +646,10 @@ def _stop_fulfilled(charge: Charge) -> None:
 
 
 def stop_retry_delay(attempts: int) -> float:
-    """Seconds before the next STOP_SESSION: exponential, capped, with jitter so that many
-    charges at one failing CPO do not all retry at the same moment."""
+    """Seconds before the next STOP_SESSION (jobs.backoff_delay: exponential, capped, with
+    jitter so that many charges at one failing CPO do not all retry at the same moment)."""
     cfg = current_app.config
-    ceiling = min(cfg["STOP_RETRY_MAX_DELAY"],
-                  cfg["STOP_RETRY_BASE_DELAY"] * 2 ** min(attempts, 16))
-    return ceiling * random.uniform(0.5, 1.0)
+    return backoff_delay(attempts, cfg["STOP_RETRY_BASE_DELAY"], cfg["STOP_RETRY_MAX_DELAY"])
 
 
 def _stop_refused(charge: Charge, code: str, detail: str | None, cause: Cause) -> None:
@@ -812,10 +810,12 @@ def stop_unpaid_session(charge_pk: int) -> None:
     db.session.commit()
 
 
-def unlock_connector(charge_pk: int, operator: str) -> str:
+def unlock_connector(charge_pk: int, operator: str, attempt: int = 0) -> str:
     """UNLOCK_CONNECTOR for the charge's connector, on an operator's request (a stuck cable:
     mod_commands allows it to operators only, never to drivers). Returns the CPO's answer;
-    the asynchronous result shows in the charge's OCPI messages."""
+    the asynchronous result shows in the charge's OCPI messages. A CPO that could not be
+    reached, or did not answer, is asked again in the background with backoff (a cable
+    stuck in a charger is worth a few more tries), up to OCPI_RETRY_ATTEMPTS."""
     charge = db.session.get(Charge, charge_pk)
     party = db.session.get(Party, charge.party_pk)
     command = ocpi_commands().send_command(
@@ -828,9 +828,15 @@ def unlock_connector(charge_pk: int, operator: str) -> str:
     )
     charge = lock_charge(charge_pk)
     answer = command.response_result or "ERROR"
-    note(charge, Cause("operator", command.uid,
-                       f"{operator} asked to unlock connector {charge.connector_id}: {answer}"
-                       + (f" ({command.response_message})" if command.response_message else "")))
+    words = (f"{operator} asked to unlock connector {charge.connector_id}: {answer}"
+             + (f" ({command.response_message})" if command.response_message else ""))
+    cfg = current_app.config
+    if answer in {"ERROR", "NO_RESPONSE"} and attempt + 1 < cfg["OCPI_RETRY_ATTEMPTS"]:
+        delay = backoff_delay(attempt, cfg["OCPI_RETRY_BASE_DELAY"], cfg["OCPI_RETRY_MAX_DELAY"])
+        words += f"; trying again in {round(delay)} s"
+        enqueue_after_commit("charging.unlock_connector", charge_pk, operator, attempt + 1,
+                             delay=delay)
+    note(charge, Cause("operator", command.uid, words))
     db.session.commit()
     return answer
 

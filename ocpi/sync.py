@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from extensions import db
-from jobs import background_task, periodic_task
+from jobs import background_task, backoff_delay, periodic_task
 from ocpi import notices, signals, store, v211
 from ocpi.client import OcpiClient
 from ocpi.models import Party
@@ -89,19 +89,44 @@ def pull_all() -> None:
             log.warning("pull from %s failed: %s", party.name, exc.message)
 
 
-@background_task("ocpi.pull_sessions", retries=2, retry_delay=60)
-def pull_sessions(party_pk: int, since_text: str) -> int:
-    """Fetch the Sessions a CPO has changed since `since` (its Sessions Sender interface):
-    for charges it has gone quiet about. Each is stored as if pushed, and announced."""
+def _fetch_or_retry(task: str, party: Party, url: str, module: str, since_text: str,
+                    attempt: int) -> list[dict] | None:
+    """Every object of a CPO's Sender list, or None: then the task is enqueued again with
+    backoff (jobs.backoff_delay), OCPI_RETRY_ATTEMPTS tries in all; every try is in the
+    message log. Fetched whole before anything is stored, so a failure half-way through
+    the pages stores nothing twice."""
+    from flask import current_app
+
+    from extensions import queue
     from ocpi.transport import parse_datetime
 
+    params = {"date_from": format_datetime(parse_datetime(since_text))}
+    try:
+        return list(OcpiClient.for_party(party).get_all(url, module=module, params=params))
+    except OcpiError as exc:
+        cfg = current_app.config
+        if attempt + 1 >= cfg["OCPI_RETRY_ATTEMPTS"]:
+            log.warning("%s from %s failed %d times, giving up: %s", module, party.name,
+                        attempt + 1, exc.message)
+            return None
+        delay = backoff_delay(attempt, cfg["OCPI_RETRY_BASE_DELAY"], cfg["OCPI_RETRY_MAX_DELAY"])
+        log.warning("%s from %s failed (%s): trying again in %d s", module, party.name,
+                    exc.message, delay)
+        queue.enqueue(task, party.pk, since_text, attempt + 1, delay=delay)
+        return None
+
+
+@background_task("ocpi.pull_sessions")
+def pull_sessions(party_pk: int, since_text: str, attempt: int = 0) -> int:
+    """Fetch the Sessions a CPO has changed since `since` (its Sessions Sender interface):
+    for charges it has gone quiet about. Each is stored as if pushed, and announced."""
     party = db.session.get(Party, party_pk)
     url = party.endpoint("sessions", "SENDER") if party is not None else None
     if url is None:
         return 0
+    pulled = _fetch_or_retry("ocpi.pull_sessions", party, url, "sessions", since_text, attempt)
     changed = []
-    params = {"date_from": format_datetime(parse_datetime(since_text))}
-    for data in OcpiClient.for_party(party).get_all(url, module="sessions", params=params):
+    for data in pulled or []:
         try:
             if party.version == "2.1.1":
                 data = v211.session_to_canonical(data, party.country_code, party.party_id)
@@ -122,19 +147,16 @@ def pull_sessions(party_pk: int, since_text: str) -> int:
     return len(changed)
 
 
-@background_task("ocpi.pull_cdrs", retries=2, retry_delay=60)
-def pull_cdrs(party_pk: int, since_text: str) -> int:
+@background_task("ocpi.pull_cdrs")
+def pull_cdrs(party_pk: int, since_text: str, attempt: int = 0) -> int:
     """Fetch the CDRs a CPO has from `since` on (its CDRs Sender interface), for those it
     did not push: each new one is stored and announced as if pushed. Returns how many."""
-    from ocpi.transport import parse_datetime
-
     party = db.session.get(Party, party_pk)
     url = party.endpoint("cdrs", "SENDER") if party is not None else None
     if url is None:
         return 0
     new = []
-    params = {"date_from": format_datetime(parse_datetime(since_text))}
-    for data in OcpiClient.for_party(party).get_all(url, module="cdrs", params=params):
+    for data in _fetch_or_retry("ocpi.pull_cdrs", party, url, "cdrs", since_text, attempt) or []:
         try:
             if party.version == "2.1.1":
                 data = v211.cdr_to_canonical(data, party.country_code, party.party_id)
