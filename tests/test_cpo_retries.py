@@ -103,7 +103,7 @@ def test_a_pull_gives_up_after_its_attempts(app: Any, flaky: tuple[FlakyCpo, Par
 def test_an_unlock_the_cpo_could_not_take_is_sent_again(
     app: Any, flaky: tuple[FlakyCpo, Party]
 ) -> None:
-    cpo, party = flaky
+    _cpo, party = flaky
     charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
                     location_id="L", evse_uid="E", evse_id="SE*SIM*E1", connector_id="1",
                     currency="SEK", hold_minor=100, gateway="demo", token_uid="TU",
