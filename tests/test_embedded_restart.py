@@ -143,5 +143,9 @@ def test_open_charges_settle_after_a_kill_9(tmp_path: Path) -> None:
             assert received == captured > 0
             assert [k for k in json.loads(keys) if k.endswith("-capture")] == [
                 f"charge-{charge['id']}-capture"]
-        # One party for the simulator, kept across the restart: no second handshake.
+        # One party for the simulator, kept across the restart, and no second handshake:
+        # both sides still hold the tokens of the first.
         assert conn.execute("select count(*) from ocpi_parties").fetchone()[0] == 1
+        assert conn.execute(
+            "select count(*) from ocpi_messages where direction = 'out' and "
+            "module = 'credentials' and method = 'POST'").fetchone()[0] == 1
