@@ -73,6 +73,10 @@ BUSINESS_NAME = "ScanCharge CPO Simulator"
 DEFAULT_CURRENCY = "SEK"
 WH = Decimal("0.001")  # meters report whole watt-hours
 MAX_LOG_ENTRIES = 10_000
+# Finished sessions (completed, CDR delivered) the state file keeps, newest first: the file is
+# rewritten whole on every change, so it must not grow with every charge ever made. Older
+# ones are forgotten at the next restart; the eMSP has their CDRs already.
+MAX_KEPT_FINISHED = 200
 
 _OCCUPIED = {EvseStatus.CHARGING, EvseStatus.BLOCKED, EvseStatus.RESERVED}
 _FORCED_START_RESULTS = {
@@ -184,6 +188,7 @@ class Simulator:
         self._state = (persistence.StateFile(settings.state_path)
                        if settings.state_path else None)
         self._sequence = 0
+        self._finished_docs: dict[str, dict[str, Any]] = {}
         # What a state file brought back, for resume() to carry on with (once).
         self._loaded: tuple[list[PendingStart], list[str], list[str]] | None = None
         if self._state is not None:
@@ -989,6 +994,8 @@ class Simulator:
     def _snapshot(self) -> dict[str, Any]:
         """The whole state worth keeping as one JSON document; called under the lock."""
         peer = self._peer
+        kept = self._kept_sessions()
+        kept_ids = {s.id for s in kept}
         return {
             "format": persistence.FORMAT,
             "saved_at": _stamp(),
@@ -1028,14 +1035,33 @@ class Simulator:
                 }
                 for pending in self._pending.values()
             ],
-            "sessions": [persistence.session_doc(s) for s in self._sessions.values()],
+            "sessions": [self._stored_session(s) for s in kept],
             "cdrs": [
                 {"id": record.id, "session_id": record.session.id,
                  "last_updated": record.last_updated.isoformat(),
                  "emsp_location": record.emsp_location, "pending": record.pending}
-                for record in self._cdrs.values()
+                for record in self._cdrs.values() if record.session.id in kept_ids
             ],
         }
+
+    def _kept_sessions(self) -> list[SimSession]:
+        """The sessions worth a place in the state file: every one still open or with a
+        CDR to deliver, and the newest MAX_KEPT_FINISHED finished ones."""
+        pending_cdrs = {r.session.id for r in self._cdrs.values() if r.pending}
+        finished = [s for s in self._sessions.values()
+                    if s.status != "ACTIVE" and s.id not in pending_cdrs]
+        dropped = {s.id for s in finished[:max(0, len(finished) - MAX_KEPT_FINISHED)]}
+        return [s for s in self._sessions.values() if s.id not in dropped]
+
+    def _stored_session(self, session: SimSession) -> dict[str, Any]:
+        # A completed session never changes again, so its document is made once: snapshots
+        # are taken on every tick of every charge point.
+        if session.status == "ACTIVE":
+            return persistence.session_doc(session)
+        document = self._finished_docs.get(session.id)
+        if document is None:
+            document = self._finished_docs[session.id] = persistence.session_doc(session)
+        return document
 
     def _restore(self, document: dict[str, Any]) -> None:
         """Take over a snapshot written by _snapshot, before any thread runs."""
