@@ -1,9 +1,13 @@
 """The simulated CPO: its state, its registration with one eMSP, and its charge points.
 
 All state lives in memory behind one lock. The lock is never held while talking HTTP, so a
-slow or dead eMSP cannot stall the simulator's own API. Each accepted START_SESSION gets a
-daemon thread that plays the charge point: posts the command result, opens the session,
-pushes a charging period every tick and finally the completed session and its CDR.
+slow or dead eMSP cannot stall the simulator's own API. With a state_path every change that
+matters is also written to disk before the eMSP hears of it (see "persistence" below), so a
+simulator built again on the same file, then resume()d, carries on after even a kill -9.
+
+Each accepted START_SESSION gets a daemon thread that plays the charge point: posts the
+command result, opens the session, pushes a charging period every tick and finally the
+completed session and its CDR.
 
 Besides the forced misbehaviour (set_behaviour), a well-behaved START_SESSION still fails the
 way a real charge point would: EVSE_OCCUPIED on an EVSE that is charging, blocked, reserved
