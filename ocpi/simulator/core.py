@@ -186,8 +186,8 @@ class Simulator:
         self._cdrs: dict[str, CdrRecord] = {}
         # EVSEs promised to an accepted START_SESSION whose session is not open yet.
         self._busy: set[tuple[str, str]] = set()
-        # Starts answered ACCEPTED whose result or session is still to come, by uid: kept so
-        # a restart can finish them.
+        # START_SESSIONs answered ACCEPTED whose CommandResult (and, for a start the charge
+        # point accepts, its session) is still to come, by uid: kept so a restart finishes them.
         self._pending: dict[str, PendingStart] = {}
         self._state = (persistence.StateFile(settings.state_path)
                        if settings.state_path else None)
