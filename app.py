@@ -388,9 +388,42 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+SIMULATOR_STATE_FILE = "simulator.json"
+
+
+def connect_simulator(simulator: Any, versions_url: str, token_a: str) -> Any:
+    """The connection to the built-in simulator, keeping the one both sides remember.
+
+    The simulator keeps its registration in the instance folder, so after a restart it may
+    still hold ScanCharge's token B and the token C it gave. If ScanCharge's CONNECTED party
+    at that versions URL holds the same pair, and the simulator still calls ScanCharge's
+    current versions URL, nothing is redone: the open charges' sessions, commands and CDRs
+    carry on under the same tokens. If the sides disagree (a file deleted, PORT changed),
+    the simulator forgets its side and the handshake runs again; connect() then keeps
+    ScanCharge's party, which holds the simulator's identity, and its history.
+    """
+    from ocpi.credentials import connect, our_versions_url
+    from ocpi.models import Party, token_hash
+
+    peer = simulator.peer_credentials()
+    if peer is not None:
+        party = db.session.scalar(
+            select(Party).where(Party.status == "CONNECTED", Party.versions_url == versions_url)
+            .order_by(Party.pk.desc()).limit(1)
+        )
+        if (party is not None and party.outgoing_token
+                and simulator.authenticate([party.outgoing_token]) == "peer"
+                and party.incoming_token_hash == token_hash(peer.token)
+                and peer.url == our_versions_url()):
+            log.info("simulator: still connected as %s, no handshake needed", party.name)
+            return party
+        log.info("simulator: its stored registration does not match ours; registering again")
+        simulator.unregister()
+    return connect(versions_url, token_a, "CPO simulator")
+
+
 def run_embedded(port: int, host: str = "127.0.0.1") -> None:
     from jobs import EmbeddedWorker
-    from ocpi.credentials import connect
     from ocpi.simulator import SimulatorSettings, create_simulator
     from ocpi.sync import pull
     from servers import ServerThread
@@ -401,11 +434,16 @@ def run_embedded(port: int, host: str = "127.0.0.1") -> None:
 
     simulator = None
     if app.config["SIMULATOR_ENABLED"]:
+        # A fixed port (PORT+1 or SIMULATOR_PORT), never a free one: the OCPI endpoint URLs
+        # each side stored at the handshake must still work after a restart.
         sim_port = app.config["SIMULATOR_PORT"] or port + 1
         token_a = secrets.token_urlsafe(24)
+        # Its state lives next to ScanCharge's database, so open charges outlive a restart
+        # (even a kill -9); deleting the file resets the simulator.
         simulator = create_simulator(SimulatorSettings(
             base_url=f"http://{host}:{sim_port}", token_a=token_a,
             time_factor=app.config["SIMULATOR_TIME_FACTOR"],
+            state_path=str(Path(app.instance_path) / SIMULATOR_STATE_FILE),
         ))
         sim_server = ServerThread(simulator.app, host, sim_port).start()
         # Outgoing requests refuse loopback (ocpi/outgoing.py); the embedded default talks
@@ -421,9 +459,12 @@ def run_embedded(port: int, host: str = "127.0.0.1") -> None:
         email, password = ensure_operator(app)
         demo_evse = None
         if simulator is not None:
-            party = connect(f"{sim_server.url}/ocpi/versions", token_a, "CPO simulator")
+            party = connect_simulator(simulator, f"{sim_server.url}/ocpi/versions", token_a)
             report = pull(party, full=True)
             log.info("simulator: %d locations, %d tariffs", report.locations, report.tariffs)
+            # Only now, with both sides connected and ScanCharge serving: the charge points
+            # of sessions open before the restart carry on, undelivered CDRs are posted.
+            simulator.resume()
             from ocpi.models import OcpiEvse
 
             demo_evse = db.session.scalar(

@@ -3,8 +3,11 @@ end over HTTP, and a simulated hub (ocpi.simulator.hub) to put in front of sever
 
 The simulator is a separate Flask app with in-memory state: five Swedish demo locations, two
 ad-hoc tariffs, remote start/stop with sessions that charge in simulated time, CDRs, and
-switchable misbehaviour for failure-branch tests. It shares only ocpi.transport and ocpi.wire
-with ScanCharge, so it cannot accidentally agree with ScanCharge's own bugs.
+switchable misbehaviour for failure-branch tests. With SimulatorSettings(state_path=...) the
+state is also kept in a file (ocpi.simulator.persistence), as the embedded default does, so a
+restart carries on: call sim.resume() once the eMSP can be reached.
+It shares only ocpi.transport and ocpi.wire with ScanCharge, so it cannot accidentally agree
+with ScanCharge's own bugs.
 
     sim = create_simulator(SimulatorSettings(base_url="", token_a="secret-a"))
     server = ServerThread(sim.app).start()   # from servers

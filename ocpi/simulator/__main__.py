@@ -1,6 +1,7 @@
 """Run the CPO simulator on its own: python -m ocpi.simulator --port 5001 --token-a TOKEN.
 
---versions 2.1.1 makes it a 2.1.1 CPO; --versions 2.1.1,2.2.1 offers both."""
+--versions 2.1.1 makes it a 2.1.1 CPO; --versions 2.1.1,2.2.1 offers both. --state FILE keeps
+its state in FILE, so a restart carries on with the registration and the open sessions."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the prefix of the demo location ids")
     parser.add_argument("--report-vat-included", action="store_true",
                         help="2.1.1: report total_cost incl. VAT instead of excl. VAT")
+    parser.add_argument("--state", default=None, metavar="FILE",
+                        help="keep the state in FILE (JSON) across restarts; delete it to reset")
     args = parser.parse_args(argv)
 
     settings = SimulatorSettings(
@@ -45,14 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         country_code=args.country_code,
         party_id=args.party_id,
         report_vat_included=args.report_vat_included,
+        state_path=args.state,
     )
     simulator = create_simulator(settings)
     server = ServerThread(simulator.app, args.host, args.port)
     if not settings.base_url:
         settings.base_url = server.url
     server.start()
+    simulator.resume()  # the eMSP may not be up yet: undelivered CDRs are retried
     print(f"CPO simulator versions URL: {settings.base_url}/ocpi/versions", flush=True)
     print(f"Token A: {settings.token_a}", flush=True)
+    if simulator.registered:
+        print("Still registered with the eMSP from the state file (token A is needed only "
+              "after it unregisters)", flush=True)
 
     done = threading.Event()
 

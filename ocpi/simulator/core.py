@@ -1,9 +1,13 @@
 """The simulated CPO: its state, its registration with one eMSP, and its charge points.
 
 All state lives in memory behind one lock. The lock is never held while talking HTTP, so a
-slow or dead eMSP cannot stall the simulator's own API. Each accepted START_SESSION gets a
-daemon thread that plays the charge point: posts the command result, opens the session,
-pushes a charging period every tick and finally the completed session and its CDR.
+slow or dead eMSP cannot stall the simulator's own API. With a state_path every change that
+matters is also written to disk before the eMSP hears of it (see "persistence" below), so a
+simulator built again on the same file, then resume()d, carries on after even a kill -9.
+
+Each accepted START_SESSION gets a daemon thread that plays the charge point: posts the
+command result, opens the session, pushes a charging period every tick and finally the
+completed session and its CDR.
 
 Besides the forced misbehaviour (set_behaviour), a well-behaved START_SESSION still fails the
 way a real charge point would: EVSE_OCCUPIED on an EVSE that is charging, blocked, reserved
@@ -28,19 +32,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import requests
 
+from ocpi.simulator import persistence
 from ocpi.simulator.app import create_app
 from ocpi.simulator.demo_data import build_locations, build_tariffs
 from ocpi.simulator.dialect import Dialect, make_dialect
 from ocpi.simulator.jsonio import dumps, loads
 from ocpi.simulator.model import (
     PartyRef,
+    PeerCredentials,
     Period,
     SimSession,
     StartCommand,
@@ -71,6 +77,10 @@ BUSINESS_NAME = "ScanCharge CPO Simulator"
 DEFAULT_CURRENCY = "SEK"
 WH = Decimal("0.001")  # meters report whole watt-hours
 MAX_LOG_ENTRIES = 10_000
+# Finished sessions (completed, CDR delivered) the state file keeps, newest first: the file is
+# rewritten whole on every change, so it must not grow with every charge ever made. Older
+# ones are forgotten at the next restart; the eMSP has their CDRs already.
+MAX_KEPT_FINISHED = 200
 
 _OCCUPIED = {EvseStatus.CHARGING, EvseStatus.BLOCKED, EvseStatus.RESERVED}
 _FORCED_START_RESULTS = {
@@ -129,6 +139,11 @@ class PendingStart:
     result_delay: float
     # Who sent the command: the result goes back to them, the session belongs to them.
     reply_to: PartyRef | None
+    # The version the command came in (its result is written in it), and when it was
+    # accepted (wall time), so a restart waits only what is left of result_delay.
+    version: str = ""
+    accepted_at: float = field(default_factory=time.time)
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -140,6 +155,9 @@ class CdrRecord:
     last_updated: datetime
     # The URL the eMSP answered with (Location header), where the CDR can be fetched back.
     emsp_location: str | None = None
+    # Still to be delivered: set when the CDR is made (unless the behaviour is cdr=never),
+    # cleared once the eMSP answered for good; a restart posts the pending ones again.
+    pending: bool = False
 
 
 class Simulator:
@@ -168,6 +186,19 @@ class Simulator:
         self._cdrs: dict[str, CdrRecord] = {}
         # EVSEs promised to an accepted START_SESSION whose session is not open yet.
         self._busy: set[tuple[str, str]] = set()
+        # START_SESSIONs answered ACCEPTED whose CommandResult (and, for a start the charge
+        # point accepts, its session) is still to come, by uid: kept so a restart finishes them.
+        self._pending: dict[str, PendingStart] = {}
+        self._state = (persistence.StateFile(settings.state_path)
+                       if settings.state_path else None)
+        self._sequence = 0
+        self._finished_docs: dict[str, dict[str, Any]] = {}
+        # What a state file brought back, for resume() to carry on with (once).
+        self._loaded: tuple[list[PendingStart], list[str], list[str]] | None = None
+        if self._state is not None:
+            document = self._state.load()
+            if document is not None:
+                self._restore(document)
         self.app = create_app(self)
 
     # --- versions -----------------------------------------------------------------------
@@ -333,6 +364,7 @@ class Simulator:
                 party_id=credentials.party_id,
                 dialect=dialect,
             )
+        self._save()
         return self.own_credentials(versions_url, dialect)
 
     def unregister(self) -> None:
@@ -340,6 +372,18 @@ class Simulator:
             if self._peer is None:
                 raise OcpiError(StatusCode.CLIENT_ERROR, _REGISTRATION_STATE[True], 405)
             self._peer = None
+        self._save()
+
+    def peer_credentials(self) -> PeerCredentials | None:
+        """The registered eMSP as the simulator knows it: the token the simulator calls it
+        with (token B), its versions URL and party; None while unregistered. Lets the host of
+        a persistent simulator check the registration still matches the eMSP's side."""
+        with self._lock:
+            peer = self._peer
+            if peer is None:
+                return None
+            return PeerCredentials(peer.token_b, peer.versions_url, peer.country_code,
+                                   peer.party_id)
 
     def _fetch_peer_endpoints(
         self, versions_url: str, token_b: str, dialect: Dialect
@@ -494,7 +538,10 @@ class Simulator:
                 correlation_id=correlation_id,
                 result_delay=behaviour.result_delay,
                 reply_to=requester,
+                version=dialect.version,
             )
+            self._pending[pending.uid] = pending
+        self._save()
         self._spawn(self._start_worker, pending, dialect, name=f"sim-start-{evse.uid}")
         return self._outcome(dialect, CommandResponseType.ACCEPTED)
 
@@ -551,6 +598,7 @@ class Simulator:
                 version=dialect.version,
             )
             session.wake.set()
+        self._save()
         return self._outcome(dialect, CommandResponseType.ACCEPTED)
 
     def _unlock_connector(
@@ -576,18 +624,29 @@ class Simulator:
 
     # --- the charge point ---------------------------------------------------------------
 
-    def _start_worker(self, pending: PendingStart, dialect: Dialect) -> None:
+    def _start_worker(
+        self, pending: PendingStart, dialect: Dialect, delay: float | None = None
+    ) -> None:
         key = (pending.location_id, pending.evse_uid)
         try:
-            if self._pause(pending.result_delay):
-                return
+            if self._pause(pending.result_delay if delay is None else delay):
+                return  # shutting down: the start stays pending, for resume() after a restart
+            # Killed after this and before the session opened, a restart posts the result
+            # again: an eMSP keeps the first result of a command, so that is harmless.
             self._post_result(pending.command.response_url, pending.result,
                               pending.correlation_id, pending.reply_to, dialect)
             if pending.result is not CommandResultType.ACCEPTED:
+                with self._lock:
+                    self._pending.pop(pending.uid, None)
+                self._save()
                 return
             with self._lock:
                 session = self._open_session(pending)
+                # One snapshot holds the session and no longer the pending start, so a
+                # restart can neither lose the start nor open it twice.
+                self._pending.pop(pending.uid, None)
                 document = self._session_doc(session)
+            self._save()
         finally:
             with self._lock:
                 self._busy.discard(key)  # from here the EVSE's CHARGING status guards it
@@ -648,6 +707,9 @@ class Simulator:
             if stop is not None:
                 self._finish_stopped(session, stop)
                 return
+            # Each period is on disk before the eMSP hears of it: a restart carries on from
+            # here and never re-charges a period it already pushed.
+            self._save()
             if patch is not None:
                 self._send("PATCH", self._session_url(session.id), "sessions", patch,
                            to=session.owner)
@@ -708,21 +770,44 @@ class Simulator:
             self._set_evse_status(session.location_id, session.evse_uid, EvseStatus.AVAILABLE)
             cdr_id = f"CDR-{uuid.uuid4().hex[:16].upper()}"
             session.cdr_id = cdr_id
-            record = CdrRecord(id=cdr_id, session=session, last_updated=session.end)
-            self._cdrs[cdr_id] = record
-            cdr = self._cdr_doc(record)
-            document = self._session_doc(session)
             send_cdr = self._behaviour.cdr == "send"
-            cdrs_url = self._peer.url("cdrs") if self._peer else None
+            record = CdrRecord(id=cdr_id, session=session, last_updated=session.end,
+                               pending=send_cdr)
+            self._cdrs[cdr_id] = record
+            document = self._session_doc(session)
+        # The completed session and its CDR (marked pending) are on disk before any push,
+        # so a restart delivers the CDR whatever instant the process died at.
+        self._save()
         self._send("PUT", self._session_url(session.id), "sessions", document,
                    to=session.owner)
         self._push_evse_status(session.location_id, session.evse_uid, EvseStatus.AVAILABLE)
-        if send_cdr and cdrs_url:
-            reply = self._send("POST", cdrs_url, "cdrs", cdr, to=session.owner)
-            location = reply.headers.get("Location") if reply else None
+        if send_cdr:
+            self._deliver_cdr(cdr_id)
+
+    def _deliver_cdr(self, cdr_id: str) -> bool:
+        """POST the CDR to the eMSP; True once it needs no further attempt: accepted, or
+        refused for good (a 4xx or a 2xxx status: the eMSP can pull it instead). False when
+        there was no answer, a server error, or no eMSP to send it to."""
+        with self._lock:
+            record = self._cdrs[cdr_id]
+            cdr = self._cdr_doc(record)
+            cdrs_url = self._peer.url("cdrs") if self._peer else None
+            owner = record.session.owner
+        if not cdrs_url:
+            return False
+        reply = self._send("POST", cdrs_url, "cdrs", cdr, to=owner)
+        location = reply.headers.get("Location") if reply else None
+        ocpi_status = reply.body.get("status_code") if reply and isinstance(
+            reply.body, dict) else None
+        done = (reply is not None and reply.http_status < 500
+                and not (isinstance(ocpi_status, int) and ocpi_status >= 3000))
+        with self._lock:
             if location:
-                with self._lock:
-                    self._cdrs[cdr_id].emsp_location = location
+                record.emsp_location = location
+            if done:
+                record.pending = False
+        self._save()
+        return done
 
     def _set_evse_status(self, location_id: str, evse_uid: str, status: EvseStatus) -> None:
         location = self._locations[location_id]
@@ -837,6 +922,217 @@ class Simulator:
             entry["ocpi_status"] = parsed["status_code"]
         self.record(entry)
         return Reply(response.status_code, parsed, response.headers)
+
+    # --- persistence --------------------------------------------------------------------
+    # The behaviour (test misbehaviour) and the message log are not kept: after a restart the
+    # charge points are well-behaved again and the log starts empty, like reset().
+
+    def resume(self) -> None:
+        """Carry on with what the state file brought back: finish the starts still pending,
+        restart the charge point of every ACTIVE session (from its last persisted period:
+        the time the simulator was down is not charged, as a charge point that lost power
+        would not), and post again every CDR not yet acknowledged. Call it once the eMSP can
+        be reached; only the first call does anything, and nothing without a state file."""
+        with self._lock:
+            loaded, self._loaded = self._loaded, None
+        if loaded is None:
+            return
+        starts, session_ids, cdr_ids = loaded
+        for pending in starts:
+            delay = max(0.0, pending.result_delay - (time.time() - pending.accepted_at))
+            dialect = self.dialect_for(pending.version) or self.dialect
+            self._spawn(self._start_worker, pending, dialect, delay,
+                        name=f"sim-start-{pending.evse_uid}")
+        for session_id in session_ids:
+            session = self._sessions[session_id]
+            self._spawn(self._resume_session, session, name=f"sim-resume-{session.evse_uid}")
+        if cdr_ids:
+            self._spawn(self._redeliver, cdr_ids, name="sim-cdr-courier")
+
+    def _resume_session(self, session: SimSession) -> None:
+        with self._lock:
+            full = session.finishing and session.stop is None
+            document = self._session_doc(session)
+        if full:  # killed between the battery filling up and the session's completion
+            self._complete(session)
+            return
+        # The eMSP may have missed the last push (or the first, if the kill came right after
+        # the session opened): tell it where the session stands before ticking on.
+        self._send("PUT", self._session_url(session.id), "sessions", document,
+                   to=session.owner)
+        self._push_evse_status(session.location_id, session.evse_uid, EvseStatus.CHARGING)
+        self._run_session(session)
+
+    def _redeliver(self, cdr_ids: list[str]) -> None:
+        """Post the loaded undelivered CDRs, each after its completed session (which the
+        eMSP may have missed as well), retrying with backoff while the eMSP does not answer;
+        the eMSP's CDR receiver keeps a CDR once, so a repeat is harmless."""
+        remaining = list(cdr_ids)
+        for cdr_id in remaining:
+            with self._lock:
+                session = self._cdrs[cdr_id].session
+                document = self._session_doc(session)
+            self._send("PUT", self._session_url(session.id), "sessions", document,
+                       to=session.owner)
+        delay = 1.0
+        while remaining:
+            remaining = [cdr_id for cdr_id in remaining if not self._deliver_cdr(cdr_id)]
+            if remaining and self._pause(delay):
+                return
+            delay = min(delay * 2, 30.0)
+
+    def _save(self) -> None:
+        """Write the state file (no-op without one). Never raises: a CPO whose disk fails
+        carries on, and says so in the log."""
+        if self._state is None:
+            return
+        with self._lock:
+            self._sequence += 1
+            sequence = self._sequence
+            document = self._snapshot()
+        try:
+            self._state.save(document, sequence)
+        except OSError:
+            logger.exception("could not write the simulator state to %s", self._state.path)
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The whole state worth keeping as one JSON document; called under the lock."""
+        peer = self._peer
+        kept = self._kept_sessions()
+        kept_ids = {s.id for s in kept}
+        return {
+            "format": persistence.FORMAT,
+            "saved_at": _stamp(),
+            "peer": None if peer is None else {
+                "token_b": peer.token_b,
+                "token_c": peer.token_c,
+                "versions_url": peer.versions_url,
+                "endpoints": [[ident, role, url]
+                              for (ident, role), url in peer.endpoints.items()],
+                "country_code": peer.country_code,
+                "party_id": peer.party_id,
+                "version": peer.dialect.version,
+            },
+            # Only what changes of the demo network: EVSE statuses and the stamps they move.
+            "locations": {
+                location.id: {
+                    "last_updated": location.last_updated.isoformat(),
+                    "evses": {evse.uid: {"status": evse.status.value,
+                                         "last_updated": evse.last_updated.isoformat()}
+                              for evse in location.evses or []},
+                }
+                for location in self._locations.values()
+            },
+            "pending_starts": [
+                {
+                    "uid": pending.uid,
+                    "command": persistence.start_command_doc(pending.command),
+                    "location_id": pending.location_id,
+                    "evse_uid": pending.evse_uid,
+                    "connector_id": pending.connector_id,
+                    "result": pending.result.value,
+                    "correlation_id": pending.correlation_id,
+                    "result_delay": pending.result_delay,
+                    "reply_to": persistence.party_doc(pending.reply_to),
+                    "version": pending.version,
+                    "accepted_at": pending.accepted_at,
+                }
+                for pending in self._pending.values()
+            ],
+            "sessions": [self._stored_session(s) for s in kept],
+            "cdrs": [
+                {"id": record.id, "session_id": record.session.id,
+                 "last_updated": record.last_updated.isoformat(),
+                 "emsp_location": record.emsp_location, "pending": record.pending}
+                for record in self._cdrs.values() if record.session.id in kept_ids
+            ],
+        }
+
+    def _kept_sessions(self) -> list[SimSession]:
+        """The sessions worth a place in the state file: every one still open or with a
+        CDR to deliver, and the newest MAX_KEPT_FINISHED finished ones."""
+        pending_cdrs = {r.session.id for r in self._cdrs.values() if r.pending}
+        finished = [s for s in self._sessions.values()
+                    if s.status != "ACTIVE" and s.id not in pending_cdrs]
+        dropped = {s.id for s in finished[:max(0, len(finished) - MAX_KEPT_FINISHED)]}
+        return [s for s in self._sessions.values() if s.id not in dropped]
+
+    def _stored_session(self, session: SimSession) -> dict[str, Any]:
+        # A completed session never changes again, so its document is made once: snapshots
+        # are taken on every tick of every charge point.
+        if session.status == "ACTIVE":
+            return persistence.session_doc(session)
+        document = self._finished_docs.get(session.id)
+        if document is None:
+            document = self._finished_docs[session.id] = persistence.session_doc(session)
+        return document
+
+    def _restore(self, document: dict[str, Any]) -> None:
+        """Take over a snapshot written by _snapshot, before any thread runs."""
+        peer = document.get("peer")
+        if peer:
+            dialect = self._dialects.get(peer["version"])
+            if dialect is None:
+                logger.warning("the stored registration speaks OCPI %s, no longer offered: "
+                               "dropped, the eMSP must register again", peer["version"])
+            else:
+                self._peer = Peer(
+                    token_b=peer["token_b"],
+                    token_c=peer["token_c"],
+                    versions_url=peer["versions_url"],
+                    endpoints={(ident, role): url for ident, role, url in peer["endpoints"]},
+                    country_code=peer["country_code"],
+                    party_id=peer["party_id"],
+                    dialect=dialect,
+                )
+        for location_id, stored in document.get("locations", {}).items():
+            location = self._locations.get(location_id)
+            if location is None:
+                continue  # the demo network changed since: what is gone stays gone
+            location.last_updated = datetime.fromisoformat(stored["last_updated"])
+            for evse in location.evses or []:
+                evse_state = stored["evses"].get(evse.uid)
+                if evse_state is not None:
+                    evse.status = EvseStatus(evse_state["status"])
+                    evse.last_updated = datetime.fromisoformat(evse_state["last_updated"])
+        for data in document.get("sessions", []):
+            session = persistence.session_from(data)
+            self._sessions[session.id] = session
+        for data in document.get("cdrs", []):
+            session = self._sessions.get(data["session_id"])
+            if session is None:
+                continue
+            self._cdrs[data["id"]] = CdrRecord(
+                id=data["id"], session=session,
+                last_updated=datetime.fromisoformat(data["last_updated"]),
+                emsp_location=data.get("emsp_location"), pending=bool(data.get("pending")),
+            )
+        for data in document.get("pending_starts", []):
+            pending = PendingStart(
+                command=persistence.start_command_from(data["command"]),
+                location_id=data["location_id"],
+                evse_uid=data["evse_uid"],
+                connector_id=data["connector_id"],
+                result=CommandResultType(data["result"]),
+                correlation_id=data["correlation_id"],
+                result_delay=float(data["result_delay"]),
+                reply_to=persistence.party_from(data.get("reply_to")),
+                version=data.get("version", ""),
+                accepted_at=float(data["accepted_at"]),
+                uid=data["uid"],
+            )
+            self._pending[pending.uid] = pending
+            if pending.result is CommandResultType.ACCEPTED:
+                self._busy.add((pending.location_id, pending.evse_uid))
+        self._loaded = (
+            list(self._pending.values()),
+            [s.id for s in self._sessions.values() if s.status == "ACTIVE"],
+            [r.id for r in self._cdrs.values() if r.pending],
+        )
+        logger.info("simulator state loaded from %s: %d sessions (%d active), %d CDRs to "
+                    "deliver, %d starts pending", self.settings.state_path,
+                    len(self._sessions), len(self._loaded[1]), len(self._loaded[2]),
+                    len(self._loaded[0]))
 
     # --- threads ------------------------------------------------------------------------
 

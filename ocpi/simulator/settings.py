@@ -49,6 +49,12 @@ class SimulatorSettings:
     # Prefix of the demo Location ids and EVSE uids ("SIM-STO", "SIM-STO-1"); None means the
     # party_id, so two simulators with different party_ids never share an id.
     id_prefix: str | None = None
+    # Where the simulator keeps its state (registration, EVSE statuses, sessions, CDRs not
+    # delivered yet, commands not answered yet) so it carries on after a restart, even a
+    # kill -9; None keeps everything in memory only, as tests want. See
+    # ocpi.simulator.persistence. With a state file, call Simulator.resume() once the eMSP
+    # can be reached, to restart the charge points of what was loaded.
+    state_path: str | None = None
 
     def __post_init__(self) -> None:
         self.versions = tuple(self.versions)
