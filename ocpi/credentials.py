@@ -40,6 +40,8 @@ OUR_ENDPOINTS_221 = (
     ("cdrs", "RECEIVER", "cdrs"),
     ("commands", "SENDER", "commands"),
     ("tokens", "SENDER", "tokens"),
+    # A hub tells us which of the CPOs it acts for it still serves (ocpi/hubclientinfo.py).
+    ("hubclientinfo", "RECEIVER", "hubclientinfo"),
 )
 
 # What a CPO must offer for the ad-hoc flow to work at all.
