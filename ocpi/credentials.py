@@ -40,6 +40,8 @@ OUR_ENDPOINTS_221 = (
     ("cdrs", "RECEIVER", "cdrs"),
     ("commands", "SENDER", "commands"),
     ("tokens", "SENDER", "tokens"),
+    # A hub tells us which of the CPOs it acts for it still serves (ocpi/hubclientinfo.py).
+    ("hubclientinfo", "RECEIVER", "hubclientinfo"),
 )
 
 # What a CPO must offer for the ad-hoc flow to work at all.
@@ -252,6 +254,12 @@ def connect(
         db.session.commit()
         raise
     party = _party_for_roles(theirs)
+    if party is not None and party.status != "DISCONNECTED" and \
+            party.versions_url != versions_url:
+        # Another platform declaring a live connection's identity is no reconnection of it:
+        # taking the party over would send that CPO's commands, and its token, to whoever
+        # answered. grant() below refuses it; the operator disconnects the old one first.
+        party = None
     if party is None:
         party = provisional
     else:  # a reconnection: keep the party (and its history), drop the provisional row

@@ -117,6 +117,8 @@ class PartyGrant(db.Model):
     # What the hub's HubClientInfo last said of this party (CONNECTED, OFFLINE, PLANNED,
     # SUSPENDED), or None when the hub said nothing (or is no hub).
     hub_status: Mapped[str | None] = mapped_column(String(16))
+    # That ClientInfo's last_updated: an older one (a pulled list crossing a push) is ignored.
+    hub_status_updated: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
     party: Mapped[Party] = relationship(back_populates="grants")

@@ -649,4 +649,4 @@ def _now_text() -> str:
 
 
 # The 2.1.1 endpoints share this blueprint's authentication, errors and logging.
-from ocpi import server_211  # noqa: E402, F401
+from ocpi import hubclientinfo, server_211  # noqa: E402, F401

@@ -31,6 +31,17 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
     params = {"date_from": format_datetime(since)} if since else None
     report = PullReport()
 
+    url = party.endpoint("hubclientinfo", "SENDER") if party.is_hub else None
+    if url:
+        # First: a CPO the hub says it no longer serves is refused in this very pull.
+        from ocpi.hubclientinfo import pull_client_info
+
+        try:
+            report.rejected += pull_client_info(party, client, url)
+        except OcpiError as exc:
+            report.rejected.append(f"hubclientinfo: {exc.message}")
+        db.session.flush()
+
     url = party.endpoint("tariffs", "SENDER")
     if url:
         for data in client.get_all(url, module="tariffs", params=params):

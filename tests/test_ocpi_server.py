@@ -147,6 +147,7 @@ OUR_ENDPOINTS = [
     ("cdrs", "RECEIVER"),
     ("commands", "SENDER"),
     ("tokens", "SENDER"),
+    ("hubclientinfo", "RECEIVER"),
 ]
 
 
