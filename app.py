@@ -76,6 +76,9 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp):
         app.register_blueprint(blueprint)
+    from input_guard import init_input_guard
+
+    init_input_guard(app)
 
     from driver.i18n import pick_language
 
