@@ -92,6 +92,26 @@ def test_nul_in_a_form_field_is_refused(client: Any) -> None:
     assert "field &#39;email&#39; contains a control character" in response.get_data(as_text=True)
 
 
+def test_a_non_ascii_csrf_token_is_the_expired_form_400(client: Any) -> None:
+    client.get("/dashboard/login")  # a session with a CSRF token
+    response = client.post("/dashboard/login", data={"email": "a@b.se", "password": "x",
+                                                     "csrf": "\u00e5\u00e4\u00f6"})
+    assert response.status_code == 400
+
+
+def test_a_non_ascii_client_secret_is_the_gateway_s_400(client: Any) -> None:
+    from payments.setup import current_gateway
+
+    hold = current_gateway().create_hold(1000, "SEK", description="t", metadata={},
+                                         idempotency_key="k1")
+    db.session.commit()
+    for action in ("confirm", "authenticate"):
+        response = client.post("/payments/demo/confirm", json={
+            "action": action, "payment_intent": hold.id, "client_secret": "\u0080",
+            "card_number": "4242424242424242"})
+        assert response.status_code == 400, action
+
+
 def test_ocpi_keeps_its_own_envelope(client: Any) -> None:
     response = client.get("/ocpi/versions%00")
     assert response.status_code != 400 or "status_code" in response.get_json()
