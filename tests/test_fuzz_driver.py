@@ -53,6 +53,12 @@ def fuzz_app(make_app: Any) -> Any:
         app.config["FUZZ_IDS"] = [location["evses"][0]["evse_id"], charge.public_id,
                                   receipt.public_token, charge.hold_id]
         db.session.remove()
+    client = app.test_client()
+    evse_id, public_id, token, _ = app.config["FUZZ_IDS"]
+    for path in (f"/c/{evse_id}", f"/api/v1/chargers/{evse_id}", f"/charge/{public_id}",
+                 f"/api/v1/charges/{public_id}", f"/r/{token}"):
+        # The generated requests aim at these: they must be real to begin with.
+        assert client.get(path).status_code == 200, path
     yield app
     with app.app_context():
         db.session.remove()
@@ -125,7 +131,7 @@ def test_generated_paths_and_queries_never_answer_5xx(fuzz_app: Any) -> None:
     client = fuzz_app.test_client()
     ids = fuzz_app.config["FUZZ_IDS"]
 
-    @examples(350)
+    @examples(4000)
     @given(template=st.sampled_from(PATH_TEMPLATES), value=mutated(ids), query=QUERY,
            raw_query=st.booleans())
     def check(template: tuple[str, str], value: str, query: dict[str, str],
@@ -150,7 +156,7 @@ def test_generated_charge_bodies_never_answer_5xx(fuzz_app: Any) -> None:
                   ["200", "200 kr", "199,50", "1e9", "NaN", "-1", "Infinity"]),
               "max_amount_minor": st.integers(min_value=-(2**70), max_value=2**70)}
 
-    @examples(250)
+    @examples(2800)
     @given(body=body_for(fields), content_type=st.sampled_from(
         ["application/json", "text/plain", "application/x-www-form-urlencoded"]))
     def check(body: bytes, content_type: str) -> None:
@@ -169,7 +175,7 @@ def test_generated_demo_confirm_bodies_never_answer_5xx(fuzz_app: Any) -> None:
               "action": st.sampled_from(["authenticate", "confirm"]) | TEXT,
               "approve": st.booleans()}
 
-    @examples(200)
+    @examples(2200)
     @given(body=body_for(fields))
     def check(body: bytes) -> None:
         no_5xx(client.post("/payments/demo/confirm", data=body,
@@ -206,7 +212,7 @@ def test_generated_webhooks_signed_or_not_never_answer_5xx(fuzz_app: Any) -> Non
     ).map(lambda d: json.dumps(d).encode())
     payload = event | body_for({})
 
-    @examples(300)
+    @examples(3300)
     @given(payload=payload, signed=st.sampled_from(["good", "good", "none", "wrong"]),
            header=TEXT)
     def check(payload: bytes, signed: str, header: str) -> None:
