@@ -401,7 +401,7 @@ def run_embedded(port: int, host: str = "127.0.0.1") -> None:
             sim_server.stop()
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int | None:
     parser = argparse.ArgumentParser(description="Run ScanCharge on the embedded default.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -411,7 +411,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("huey").setLevel(logging.WARNING)
-    run_embedded(args.port, args.host)
+    from production import ConfigurationError
+
+    try:
+        run_embedded(args.port, args.host)
+    except ConfigurationError as exc:
+        # The operator's to fix, not a crash: the list of problems without a traceback.
+        print(exc, file=sys.stderr)
+        return 2
+    return None
 
 
 if __name__ == "__main__":

@@ -195,3 +195,17 @@ def test_the_webhook_refuses_everything_without_a_secret(make_app: Any) -> None:
     response = app.test_client().post("/payments/stripe/webhook", data=b"{}")
     assert response.status_code == 503
     assert "STRIPE_WEBHOOK_SECRET" in response.get_json()["error"]
+
+
+def test_python_app_py_prints_the_problems_without_a_traceback(
+    monkeypatch: Any, capsys: Any
+) -> None:
+    import app as app_module
+
+    def refuse(port: int, host: str) -> None:
+        raise ConfigurationError(["SECRET_KEY is the development key: set it"])
+
+    monkeypatch.setattr(app_module, "run_embedded", refuse)
+    assert app_module.main(["--port", "5999"]) == 2
+    err = capsys.readouterr().err
+    assert "refuses to start, 1 problem:\n  - SECRET_KEY" in err and "Traceback" not in err
