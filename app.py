@@ -21,7 +21,9 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 import config as config_module
+import passwords
 from extensions import db, migrate, queue
+from production import check_production, is_production
 
 log = logging.getLogger("scancharge")
 
@@ -46,10 +48,8 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     import payments.mail
     import payments.models  # noqa: F401
 
-    production = app.config["ENV"] == "production"
-    if production and app.config["SECRET_KEY"] == config_module.DEV_SECRET_KEY:
-        raise RuntimeError("SCANCHARGE_ENV=production needs SECRET_KEY: operator sessions would "
-                           "be signed with a public key.")
+    # Before anything binds: a refused setting must not leave half an app running.
+    check_production(app.config)
 
     from ocpi.outgoing import parse_allow_list
 
@@ -87,6 +87,9 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp):
         app.register_blueprint(blueprint)
+    from input_guard import init_input_guard
+
+    init_input_guard(app)
 
     register_error_pages(app)
 
@@ -347,19 +350,24 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("operator")
     @click.option("--email", required=True)
-    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+                  help=f"At least {passwords.MIN_LENGTH} characters, not a common password, "
+                       "not containing the e-mail's name.")
     def operator_command(email: str, password: str) -> None:
         """Create or reset an operator's dashboard login."""
         from dashboard.models import set_operator
 
-        set_operator(email, password)
+        try:
+            set_operator(email, password)
+        except passwords.PasswordPolicyError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--password'") from exc
         click.echo(f"Operator {email} can sign in at /dashboard.")
 
 
 # --- The embedded default ---------------------------------------------------------------
 
 
-DEMO_OPERATOR_PASSWORD = "scancharge-demo"
+DEMO_OPERATOR_PASSWORD = passwords.DEMO_OPERATOR_PASSWORD
 
 
 def ensure_operator(app: Flask) -> tuple[str, str | None]:
@@ -372,13 +380,16 @@ def ensure_operator(app: Flask) -> tuple[str, str | None]:
 
     email = app.config["OPERATOR_EMAIL"].strip().lower()
     password = app.config["OPERATOR_PASSWORD"]
+    demo = False
     if not password:
-        if app.config["ENV"] == "production":
+        if is_production(app.config):
             return email, None  # no well-known password in production: use `flask operator`
-        password = DEMO_OPERATOR_PASSWORD
+        password, demo = DEMO_OPERATOR_PASSWORD, True
     operator = db.session.scalar(select(Operator).where(Operator.email == email))
     if operator is None and db.session.scalar(select(Operator).limit(1)) is None:
-        operator = set_operator(email, password)
+        # The demo login is the embedded default's, public by design; a configured
+        # OPERATOR_PASSWORD meets the policy like any other.
+        operator = set_operator(email, password, check_policy=not demo)
     if operator is not None and operator.check_password(password):
         return email, password
     return email, None
@@ -502,7 +513,7 @@ def run_embedded(port: int, host: str = "127.0.0.1") -> None:
             sim_server.stop()
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int | None:
     parser = argparse.ArgumentParser(description="Run ScanCharge on the embedded default.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -512,7 +523,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("huey").setLevel(logging.WARNING)
-    run_embedded(args.port, args.host)
+    from production import ConfigurationError
+
+    try:
+        run_embedded(args.port, args.host)
+    except ConfigurationError as exc:
+        # The operator's to fix, not a crash: the list of problems without a traceback.
+        print(exc, file=sys.stderr)
+        return 2
+    return None
 
 
 if __name__ == "__main__":

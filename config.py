@@ -26,6 +26,9 @@ def _int(name: str, default: int) -> int:
 
 
 DEV_SECRET_KEY = "dev-only-not-secret"
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+# Read before the class so defaults that differ in production (the simulator) can use it.
+PRODUCTION = os.environ.get("SCANCHARGE_ENV", "development").strip().lower() == "production"
 
 
 class Config:
@@ -44,7 +47,7 @@ class Config:
     QUEUE_WORKERS = _int("QUEUE_WORKERS", 4)
 
     # The address drivers' phones and CPOs reach ScanCharge at: QR codes and OCPI URLs use it.
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)
 
     # ScanCharge's own OCPI identity, sent in credentials and routing headers.
     OCPI_COUNTRY_CODE = os.environ.get("OCPI_COUNTRY_CODE", "SE")
@@ -69,6 +72,9 @@ class Config:
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # e.g. http://127.0.0.1:12111
     STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+    # Production refuses sk_test_/pk_test_ keys unless this is set: for a staging
+    # deployment that runs production settings against Stripe's test mode.
+    ALLOW_STRIPE_TEST_KEYS_IN_PRODUCTION = _bool("ALLOW_STRIPE_TEST_KEYS_IN_PRODUCTION", False)
 
     # The hold placed before charging, in minor units of the tariff's currency: the price of
     # a plausible longest session under the tariff (HOLD_MAX_SESSION_MINUTES at the
@@ -132,8 +138,9 @@ class Config:
     # ...and removes older ones this often (seconds).
     OCPI_MESSAGE_PRUNE_INTERVAL = _int("OCPI_MESSAGE_PRUNE_INTERVAL", 86400)
 
-    # The built-in CPO simulator (embedded default only).
-    SIMULATOR_ENABLED = _bool("SIMULATOR_ENABLED", True)
+    # The built-in CPO simulator (embedded default only). Off by default in production,
+    # which refuses it: its fake chargers would be offered to drivers as real ones.
+    SIMULATOR_ENABLED = _bool("SIMULATOR_ENABLED", not PRODUCTION)
     SIMULATOR_PORT = _int("SIMULATOR_PORT", 0)  # 0: PORT + 1
     SIMULATOR_TIME_FACTOR = float(os.environ.get("SIMULATOR_TIME_FACTOR", "60"))
 

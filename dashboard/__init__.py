@@ -65,7 +65,8 @@ def _check_csrf() -> None:
     if request.method == "POST":
         sent = request.form.get("csrf", "")
         expected = session.get("csrf", "")
-        if not expected or not hmac.compare_digest(sent, expected):
+        # As bytes: compare_digest raises TypeError for a str with non-ASCII characters.
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
             abort(400, "The form expired. Go back, reload the page and try again.")
 
 

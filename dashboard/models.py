@@ -8,6 +8,7 @@ from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+import passwords
 from extensions import db
 from ocpi.transport import now_utc
 
@@ -24,8 +25,13 @@ class Operator(db.Model):
         return check_password_hash(self.password_hash, password)
 
 
-def set_operator(email: str, password: str) -> Operator:
+def set_operator(email: str, password: str, *, check_policy: bool = True) -> Operator:
+    """Create or reset a login. The password policy applies here, so no path around the
+    CLI can store a weak one; only the embedded default's demo login skips it
+    (check_policy=False), and production refuses that one at start-up."""
     email = email.strip().lower()
+    if check_policy:
+        passwords.check_password(password, email)
     operator = db.session.scalar(select(Operator).where(Operator.email == email))
     if operator is None:
         operator = Operator(email=email, password_hash="")

@@ -19,6 +19,7 @@ from charging.states import ChargeStatus as S
 from driver.i18n import pick_language
 from driver.texts import ERRORS, error_text, status_text
 from extensions import db
+from input_guard import MAX_ARG_LENGTH, json_object, optional_string
 from ocpi.models import OcpiEvse
 from payments.models import Receipt
 from payments.money import Money, to_minor
@@ -228,25 +229,33 @@ def create_charge() -> tuple[Response, int]:
     # Every attempt counts per client, a bad one too: each could otherwise place a hold.
     key = client_key()
     rate_limits().hit("charges_per_client", key)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not body.get("evse_id"):
+    body = json_object()
+    evse_id = optional_string(body, "evse_id", MAX_ARG_LENGTH["evse_id"])
+    if not evse_id:
         raise ApiError("invalid_request", 400, "JSON body with evse_id is required")
-    language = pick_language(body.get("language"))
+    connector_id = body.get("connector_id")
+    if isinstance(connector_id, int) and not isinstance(connector_id, bool):
+        connector_id = str(connector_id)  # OCPI connector ids are strings; apps send 1
+    connector_id = optional_string({"connector_id": connector_id}, "connector_id", 36)
+    language = pick_language(optional_string(body, "language", 8))
     email = body.get("email")
     if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > 254):
         raise ApiError("invalid_email", 400)
     cap = body.get("max_amount_minor")
     if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0):
         raise ApiError("invalid_request", 400, "max_amount_minor must be a positive integer")
-    if cap is None and str(body.get("max_amount") or "").strip():
-        cap = _major_amount(str(body["max_amount"]))
+    max_amount = body.get("max_amount")
+    if isinstance(max_amount, bool) or not isinstance(max_amount, str | int | float | None):
+        raise ApiError("invalid_request", 400, "max_amount must be a string such as '200 kr'")
+    if cap is None and str(max_amount or "").strip():
+        cap = _major_amount(str(max_amount)[:32])
     # Per EVSE only holds placed count (a refusal places none), so one client's errors
     # cannot use up a charger; checked here, counted once the hold exists.
-    evse_key = OcpiEvse.normalise_evse_id(str(body["evse_id"]))[:64]
+    evse_key = OcpiEvse.normalise_evse_id(evse_id)[:64]
     rate_limits().check("charges_per_evse", evse_key)
     charge, hold, created = unpaid.create_or_resume(
-        str(body["evse_id"]),
-        str(body["connector_id"]) if body.get("connector_id") is not None else None,
+        evse_id,
+        connector_id,
         language,
         email,
         max_amount_minor=cap,

@@ -185,7 +185,8 @@ class DemoGateway:
 
     def confirm(self, hold_id: str, client_secret: str, card_number: str) -> Hold:
         intent = self._intent(hold_id)
-        if not secrets.compare_digest(intent.client_secret, client_secret):
+        # As bytes: compare_digest raises TypeError for a str with non-ASCII characters.
+        if not secrets.compare_digest(intent.client_secret.encode(), client_secret.encode()):
             raise PaymentError("The payment could not be confirmed: unknown client secret.")
         if intent.status not in {HoldStatus.REQUIRES_PAYMENT_METHOD,
                                  HoldStatus.REQUIRES_CONFIRMATION}:
@@ -219,7 +220,8 @@ class DemoGateway:
     def authenticate(self, hold_id: str, client_secret: str, approve: bool) -> Hold:
         """The 3-D Secure challenge, answered."""
         intent = self._intent(hold_id)
-        if not secrets.compare_digest(intent.client_secret, client_secret):
+        # As bytes: compare_digest raises TypeError for a str with non-ASCII characters.
+        if not secrets.compare_digest(intent.client_secret.encode(), client_secret.encode()):
             raise PaymentError("The payment could not be confirmed: unknown client secret.")
         if intent.status == HoldStatus.REQUIRES_ACTION:
             if approve:

@@ -119,11 +119,35 @@ def test_operator_command_sets_a_login(app: Any) -> None:
     from dashboard.models import Operator
 
     result = app.test_cli_runner().invoke(
-        args=["operator", "--email", "Ops@Example.com", "--password", "s3cret-pass"])
+        args=["operator", "--email", "Ops@Example.com", "--password", "s3cret-pass-42"])
     assert result.exit_code == 0, result.output
     operator = db.session.scalar(db.select(Operator))
     assert operator.email == "ops@example.com"
-    assert operator.check_password("s3cret-pass")
+    assert operator.check_password("s3cret-pass-42")
+
+
+@pytest.mark.parametrize("password,reason", [
+    ("1", "the password is 1 characters; use at least 12"),
+    ("Password1234", "most common passwords"),
+    ("scancharge-demo", "the demo password"),
+    ("ops-dashboard-login", "contains the e-mail's name ('ops')"),
+])
+def test_operator_command_refuses_a_weak_password(app: Any, password: str, reason: str) -> None:
+    from dashboard.models import Operator
+
+    result = app.test_cli_runner().invoke(
+        args=["operator", "--email", "ops@example.com", "--password", password])
+    assert result.exit_code == 2
+    assert "Invalid value for '--password'" in result.output and reason in result.output
+    assert db.session.scalar(db.select(Operator)) is None
+
+
+def test_set_operator_applies_the_policy_too(app: Any) -> None:
+    from dashboard.models import set_operator
+    from passwords import PasswordPolicyError
+
+    with pytest.raises(PasswordPolicyError, match="at least 12"):
+        set_operator("ops@example.com", "short")
 
 
 def _connect(served_app: Any, simulator: Any) -> Party:

@@ -142,8 +142,11 @@ def test_favicon(client: Any) -> None:
 
 
 def test_hsts_only_in_production(make_app: Callable[..., Any]) -> None:
-    app = make_app(ENV="production", SECRET_KEY="x" * 32, STRIPE_SECRET_KEY="sk_live_x",
-                   STRIPE_PUBLISHABLE_KEY="pk_live_x", STRIPE_WEBHOOK_SECRET="whsec_x")
+    # A configuration production accepts (production.py refuses anything less).
+    app = make_app(ENV="production", SECRET_KEY="kQ8v-Zr2Lx7pN4mWc9Ty1Hb6Jd3Fs5Ge0Ua",
+                   STRIPE_SECRET_KEY="sk_live_x", STRIPE_PUBLISHABLE_KEY="pk_live_x",
+                   STRIPE_WEBHOOK_SECRET="whsec_x", PUBLIC_BASE_URL="https://pay.example.com",
+                   OCPI_ALLOWED_PRIVATE_TARGETS="")
     with app.app_context():
         for path in ("/dashboard/login", "/api/v1/charges/nope", "/ocpi/versions"):
             response = app.test_client().get(path)
