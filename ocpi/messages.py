@@ -70,7 +70,7 @@ def scrub(body: str) -> str:
         return body  # the common case, decided without parsing
     try:
         data = json.loads(body, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep to parse is kept as text, scrubbed
         return _TOKEN_TEXT.sub(lambda m: f'{m.group(1)}"{REDACTED}"', body)
     if not _redact(data):
         return body
@@ -385,7 +385,7 @@ def _incoming_keys(module: str | None, raw: bytes | None) -> Keys:
     )
     if module in KEYED_MODULES and raw and request.method in {"PUT", "PATCH", "POST"}:
         # A body that is not JSON was answered by the view; the log keeps it as it came.
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):
             keys.take(json.loads(raw))
     return keys
 
