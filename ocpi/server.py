@@ -678,8 +678,9 @@ def _date_arg(name: str) -> Any:
     text = request.args.get(name)
     if not text:
         return None
-    if len(text) > 64:
-        raise OcpiError(StatusCode.INVALID_PARAMETERS, f"Bad date filter: {name} too long")
+    if len(text) > 64 or not all(" " <= ch <= "~" for ch in text):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                        f"Bad date filter: {name} is no OCPI DateTime")
     try:
         return parse_datetime(text)
     except (ValueError, OverflowError) as exc:

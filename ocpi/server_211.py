@@ -126,7 +126,7 @@ def cdrs_211() -> Response:
     owner = (party.country_code or "", party.party_id or "")
     with flagging_refused_cdr(party, owner):
         body = json_body()
-        return receive_cdr(party, v211.cdr_to_canonical(body, *owner))
+        return receive_cdr(party, v211.cdr_to_canonical(body, *owner, party_pk=party.pk))
 
 
 @bp.get(f"/{V}/cdrs/<int:cdr_pk>", endpoint="cdr_211")

@@ -138,10 +138,15 @@ def connector_to_canonical(data: Any) -> dict[str, Any]:
     return connector
 
 
-def tariff_to_canonical(data: Any, country_code: str, party_id: str) -> dict[str, Any]:
+def tariff_to_canonical(data: Any, country_code: str, party_id: str, *,
+                        strict: bool = True) -> dict[str, Any]:
+    """A 2.1.1 Tariff as the stored 2.2.1 one. `strict=False` takes prices written as
+    text (converted to numbers, so never stored as text): only for a CDR's copy of its
+    tariffs, where the 2.1.1 spec's own CDR example writes "price": "2.00"."""
     from tariffs.engine import TariffError, convert_211
 
-    _numbers_are_numbers(data)
+    if strict:
+        _numbers_are_numbers(data)
     try:
         tariff = convert_211(data, country_code=country_code, party_id=party_id,
                              vat=vat_percent())
@@ -245,7 +250,8 @@ def session_patch_to_canonical(patch: Any) -> dict[str, Any]:
     return canonical
 
 
-def cdr_to_canonical(data: Any, country_code: str, party_id: str) -> dict[str, Any]:
+def cdr_to_canonical(data: Any, country_code: str, party_id: str,
+                     party_pk: int | None = None) -> dict[str, Any]:
     body = _require(data, "CDR", "id", "start_date_time", "stop_date_time", "auth_id",
                     "location", "currency", "charging_periods", "total_cost", "total_energy",
                     "total_time", "last_updated")
@@ -289,7 +295,16 @@ def cdr_to_canonical(data: Any, country_code: str, party_id: str) -> dict[str, A
     if body.get("tariffs"):
         if not isinstance(body["tariffs"], list):
             raise OcpiError(StatusCode.INVALID_PARAMETERS, "Invalid 2.1.1 CDR: bad tariffs")
-        cdr["tariffs"] = [tariff_to_canonical(t, country_code, party_id)
+        try:
+            for tariff in body["tariffs"]:
+                _numbers_are_numbers(tariff)
+        except OcpiError:
+            from ocpi import notices
+
+            notices.deviation(party_pk, "CDR_TARIFF_NUMBER_AS_TEXT",
+                              f"CDR {str(body['id'])[:39]}: a tariff price is text, not a "
+                              "JSON number (as in the 2.1.1 spec's example); read as a number")
+        cdr["tariffs"] = [tariff_to_canonical(t, country_code, party_id, strict=False)
                           for t in body["tariffs"]]
     return cdr
 
