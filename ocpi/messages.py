@@ -70,11 +70,13 @@ def scrub(body: str) -> str:
         return body  # the common case, decided without parsing
     try:
         data = json.loads(body, parse_float=Decimal)
-    except (ValueError, RecursionError):  # too deep to parse is kept as text, scrubbed
+        if not _redact(data):
+            return body
+        return json_dumps(data)  # numbers keep their digits
+    except (ValueError, RecursionError):
+        # Not JSON, or too deep to walk (an attacker's body is still logged): cleaned as
+        # text.
         return _TOKEN_TEXT.sub(lambda m: f'{m.group(1)}"{REDACTED}"', body)
-    if not _redact(data):
-        return body
-    return json_dumps(data)  # numbers keep their digits
 
 
 def _redact(value: Any) -> bool:

@@ -39,7 +39,7 @@ ROUTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class _OcpiBlueprint(Blueprint):
-    """Two rules for every OCPI URL:
+    """Rules for every OCPI URL:
     - it also answers with a trailing slash: peers build URLs from the endpoint URLs we
       list, and the spec's own examples write both `cdrs` and `cdrs/`;
     - every method reaches the blueprint, which answers a wrong one with 405 in the OCPI
@@ -55,6 +55,9 @@ class _OcpiBlueprint(Blueprint):
         self, rule: str, endpoint: str | None = None, view_func: Any = None, **options: Any
     ) -> None:
         options.setdefault("strict_slashes", False)
+        # A path with "//" (an id that decodes to a URL) is no OCPI URL: not redirected
+        # (an HTML 308 from routing, outside any envelope) but answered 404 in the envelope.
+        options.setdefault("merge_slashes", False)
         methods = options.pop("methods", None) or getattr(view_func, "methods", None) or ["GET"]
         name = endpoint or view_func.__name__
         self.allowed_methods.setdefault(name, set()).update(m.upper() for m in methods)
