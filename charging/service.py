@@ -1061,7 +1061,8 @@ def on_cdr_refused(
                                   party_id):
         return
     charge = lock_charge(pk)
-    fail(charge, "CDR_REFUSED", reason[:500])
+    if charge.failure_code not in OPERATOR_FLAGS:  # never hide a flag the sweeper obeys
+        fail(charge, "CDR_REFUSED", reason[:500])
     note(charge, Cause("ocpi", f"cdr {cdr_id or '?'}", f"CDR refused: {reason}"[:1000]))
     db.session.commit()
 

@@ -46,7 +46,7 @@ from ocpi.models import (
     OcpiTariff,
     Party,
 )
-from ocpi.transport import json_dumps
+from ocpi.transport import OcpiError, json_dumps
 
 V = "/ocpi/2.2.1"
 W = "/ocpi/2.1.1"
@@ -657,3 +657,21 @@ def test_a_deep_body_with_a_token_is_still_logged_scrubbed(api: Api) -> None:
         select(OcpiMessage).where(OcpiMessage.url == f"{V}/credentials"))]
     assert len(logged) == 1
     assert "secret-token" not in logged[0] and '"x_vendor": {"x": ' in logged[0]
+
+
+def test_refused_cdr_keeps_a_flag_the_sweeper_obeys(api: Api, party: Party) -> None:
+    charge = waiting_charge(party, 1)
+    charge.failure_code = "UNPAID_SESSION"
+    db.session.commit()
+    error(api("POST", f"{V}/cdrs", cdr(authorization_reference="REF1", total_energy="1")),
+          200, 2001)
+    code, notes = flagged(charge)
+    assert code == "UNPAID_SESSION"
+    assert any(n.startswith("CDR refused: ") for n in notes)
+
+
+def test_a_peer_answering_too_deep_json_is_no_envelope() -> None:
+    from ocpi.transport import unwrap
+
+    with pytest.raises(OcpiError):
+        unwrap(b"[" * 100_000 + b"]" * 100_000)
