@@ -52,6 +52,7 @@ _RECEIVERS = [
     (ocpi_signals.command_result_received, _ocpi(service.on_command_result)),
     (ocpi_signals.session_updated, _ocpi(service.on_session_updated)),
     (ocpi_signals.cdr_received, _ocpi(service.on_cdr_received)),
+    (ocpi_signals.cdr_refused, _ocpi(service.on_cdr_refused)),
 ]
 
 

@@ -1161,6 +1161,24 @@ def _on_credit_cdr(charge: Charge, credit: OcpiCdr) -> None:
         note(charge, cause)
 
 
+def on_cdr_refused(
+    party_pk: int, country_code: str, party_id: str, cdr_id: str | None,
+    authorization_reference: str | None, token_uid: str | None, reason: str,
+) -> None:
+    """A CDR for this charge could not be taken in (the edge refused it, 2001): flag the
+    charge, so it never waits in silence for a CDR that was sent. Only its own CPO's
+    refused CDR flags it; the state is left alone (the sweeper still settles by deadline)."""
+    pk = _charge_for(authorization_reference, token_uid)
+    if pk is None or not owned_by(db.session.get(Charge, pk), party_pk, country_code,
+                                  party_id):
+        return
+    charge = lock_charge(pk)
+    if charge.failure_code not in OPERATOR_FLAGS:  # never hide a flag the sweeper obeys
+        fail(charge, "CDR_REFUSED", reason[:500])
+    note(charge, Cause("ocpi", f"cdr {cdr_id or '?'}", f"CDR refused: {reason}"[:1000]))
+    db.session.commit()
+
+
 def on_token_authorization(
     token_uid: str, location: dict[str, Any] | None, party_pk: int | None = None,
     country_code: str | None = None, party_id: str | None = None,

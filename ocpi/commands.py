@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 
 from extensions import db
-from ocpi import v211, wire
+from ocpi import notices, v211, wire
 from ocpi.client import OcpiClient, PeerUnreachable
 from ocpi.credentials import ocpi_base_url
 from ocpi.models import OcpiCommand, Party, dump_json
@@ -78,6 +78,11 @@ def send_command(
     except OcpiError as exc:
         return _record(row, "ERROR", exc.message, None)
     message = "; ".join(m.text for m in response.message or []) or None
+    if response.timeout is None:
+        # mod_commands requires it; the meaning is still clear: our default deadline.
+        notices.deviation(party.pk, "COMMAND_RESPONSE_WITHOUT_TIMEOUT",
+                          f"{command.value} CommandResponse without timeout: "
+                          f"{current_app.config['OCPI_DEFAULT_COMMAND_TIMEOUT']} s applied")
     return _record(row, response.result.value, message, response.timeout)
 
 

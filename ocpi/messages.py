@@ -70,11 +70,13 @@ def scrub(body: str) -> str:
         return body  # the common case, decided without parsing
     try:
         data = json.loads(body, parse_float=Decimal)
-    except ValueError:
+        if not _redact(data):
+            return body
+        return json_dumps(data)  # numbers keep their digits
+    except (ValueError, RecursionError):
+        # Not JSON, or too deep to walk (an attacker's body is still logged): cleaned as
+        # text.
         return _TOKEN_TEXT.sub(lambda m: f'{m.group(1)}"{REDACTED}"', body)
-    if not _redact(data):
-        return body
-    return json_dumps(data)  # numbers keep their digits
 
 
 def _redact(value: Any) -> bool:
@@ -385,7 +387,7 @@ def _incoming_keys(module: str | None, raw: bytes | None) -> Keys:
     )
     if module in KEYED_MODULES and raw and request.method in {"PUT", "PATCH", "POST"}:
         # A body that is not JSON was answered by the view; the log keeps it as it came.
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):
             keys.take(json.loads(raw))
     return keys
 

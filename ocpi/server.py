@@ -8,6 +8,9 @@ party; a token A (an invited, not yet registered party) opens versions and crede
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from extensions import db
 from ocpi import credentials as creds
-from ocpi import messages, signals, store, wire
+from ocpi import messages, notices, signals, store, wire
 from ocpi.models import IssuedToken, OcpiCdr, OcpiCommand, Party, token_hash
 from ocpi.transport import (
     OcpiError,
@@ -36,7 +39,7 @@ ROUTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class _OcpiBlueprint(Blueprint):
-    """Two rules for every OCPI URL:
+    """Rules for every OCPI URL:
     - it also answers with a trailing slash: peers build URLs from the endpoint URLs we
       list, and the spec's own examples write both `cdrs` and `cdrs/`;
     - every method reaches the blueprint, which answers a wrong one with 405 in the OCPI
@@ -52,6 +55,9 @@ class _OcpiBlueprint(Blueprint):
         self, rule: str, endpoint: str | None = None, view_func: Any = None, **options: Any
     ) -> None:
         options.setdefault("strict_slashes", False)
+        # A path with "//" (an id that decodes to a URL) is no OCPI URL: not redirected
+        # (an HTML 308 from routing, outside any envelope) but answered 404 in the envelope.
+        options.setdefault("merge_slashes", False)
         methods = options.pop("methods", None) or getattr(view_func, "methods", None) or ["GET"]
         name = endpoint or view_func.__name__
         self.allowed_methods.setdefault(name, set()).update(m.upper() for m in methods)
@@ -170,6 +176,31 @@ def _authenticate() -> None:
         raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
 
 
+# The spec's lengths of the ids a URL carries (CiStrings); anything longer, or not printable
+# ASCII, never names a stored object and must not reach a query (PostgreSQL refuses NUL).
+PATH_LIMITS = {"country_code": 2, "party_id": 3, "location_id": 36, "evse_uid": 36,
+               "connector_id": 36, "tariff_id": 36, "session_id": 36, "uid": 36,
+               "command": 24}
+MAX_PATH_INT = 2**31  # <int:cdr_pk> beyond an INTEGER column is no CDR of ours
+
+
+@bp.before_request
+def _check_path() -> None:
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, int):
+            if not 0 <= value < MAX_PATH_INT:
+                raise OcpiError(StatusCode.INVALID_PARAMETERS, f"{name} out of range")
+            continue
+        if not isinstance(value, str):
+            continue
+        limit = PATH_LIMITS.get(name, 36)
+        if not value or len(value) > limit or not all(" " <= ch <= "~" for ch in value):
+            raise OcpiError(
+                StatusCode.INVALID_PARAMETERS,
+                f"{name} in the URL must be 1 to {limit} printable ASCII characters",
+            )
+
+
 @bp.after_request
 def _correlation(response: Response) -> Response:
     # Echo the peer's request id, or give the response one of its own.
@@ -192,16 +223,29 @@ def _correlation(response: Response) -> Response:
 
 
 def json_body() -> Any:
+    """The request's JSON: numbers exact (Decimal), no NUL anywhere, at most
+    wire.MAX_DEPTH deep; else OcpiError 2001 (HTTP 400 for a body that is no JSON)."""
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
         raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
+    if b"\x00" in raw:
+        # Never valid in UTF-8 JSON text (json.loads would also take UTF-16 and -32, which
+        # OCPI does not allow and which are full of NUL bytes).
+        raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                        "Request body is not valid JSON: it contains a NUL byte", 400)
     try:
-        return json.loads(raw, parse_float=Decimal, parse_constant=_not_json)
+        data = json.loads(raw, parse_float=Decimal, parse_constant=_not_json)
+    except RecursionError as exc:
+        # Valid JSON, too deep for Python's parser (about 1000 levels).
+        raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                        f"JSON nested deeper than {wire.MAX_DEPTH} levels") from exc
     except ValueError as exc:
         # status_codes.asciidoc: a body that is not valid JSON is an HTTP 400.
         raise OcpiError(
             StatusCode.INVALID_PARAMETERS, f"Request body is not valid JSON: {exc}", 400
         ) from exc
+    wire.check_tree(data)  # escaped NUL (\\u0000) in a string or key; depth
+    return data
 
 
 def _not_json(constant: str) -> Any:
@@ -481,11 +525,82 @@ def receive_session(party: Party, row: Any, body: dict[str, Any], *, patch: bool
 
 @bp.post(f"/{VERSION}/cdrs")
 def cdrs() -> Response:
-    body = json_body()
-    if not isinstance(body, dict):
-        raise OcpiError(StatusCode.INVALID_PARAMETERS, "CDR must be a JSON object")
-    cdr = wire.parse(wire.Cdr, body)
-    return receive_cdr(_require_owner(cdr.country_code, cdr.party_id), body)
+    party: Party = g.party
+    with flagging_refused_cdr(party):
+        body = json_body()
+        if not isinstance(body, dict):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "CDR must be a JSON object")
+        body = store.tolerate_cdr(party, body)
+        cdr = wire.parse(wire.Cdr, body)
+        return receive_cdr(_require_owner(cdr.country_code, cdr.party_id), body)
+
+
+@contextmanager
+def flagging_refused_cdr(party: Party, owner: tuple[str, str] | None = None) -> Iterator[None]:
+    """A CDR that cannot be taken in (2001) is still announced: the charge it is for
+    must not wait for it in silence. `owner` is the CDR's owner when the version's CDR
+    names none (2.1.1); else it is read from the body, or the connection's own."""
+    try:
+        yield
+    except OcpiError as exc:
+        if exc.status_code == StatusCode.INVALID_PARAMETERS:
+            refuse_cdr(party, exc.message, owner)
+        raise
+
+
+_SHORT = re.compile(r"[ -~]{1,39}")
+_RAW_KEY = re.compile(r'"(authorization_reference|uid|auth_id)"\s*:\s*"([ -!#-\[\]-~]{1,36})"')
+
+
+def _short(value: Any) -> str | None:
+    # Only plain short printable text is passed on: it is looked up, never trusted.
+    return value if isinstance(value, str) and _SHORT.fullmatch(value) else None
+
+
+def refused_cdr_keys(raw: bytes, party: Party,
+                     owner: tuple[str, str] | None = None) -> dict[str, str | None]:
+    """Best effort: the ids a refused CDR's raw body names, however broken it is."""
+    keys: dict[str, str | None] = {"cdr_id": None, "authorization_reference": None,
+                                   "token_uid": None}
+    data: Any = None
+    text = raw[:MAX_BODY_BYTES].decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        for name, value in _RAW_KEY.findall(text):
+            field = "authorization_reference" if name == "authorization_reference" \
+                else "token_uid"
+            keys[field] = keys[field] or value
+    if isinstance(data, dict):
+        token = data.get("cdr_token")
+        keys["cdr_id"] = _short(data.get("id"))
+        keys["authorization_reference"] = _short(data.get("authorization_reference"))
+        keys["token_uid"] = (_short(token.get("uid")) if isinstance(token, dict) else None) \
+            or _short(data.get("auth_id"))  # 2.1.1 names the Token by auth_id
+    country_code, party_id = owner or (None, None)
+    if owner is None and isinstance(data, dict):
+        country_code, party_id = _short(data.get("country_code")), _short(data.get("party_id"))
+        if not (country_code and len(country_code) == 2 and party_id and len(party_id) == 3):
+            country_code = party_id = None
+    return {"country_code": country_code or party.country_code or "",
+            "party_id": party_id or party.party_id or "", **keys}
+
+
+def refuse_cdr(party: Party, reason: str, owner: tuple[str, str] | None = None) -> None:
+    """Note the refused CDR (REFUSED notice; the message log keeps its body as sent)
+    and announce it after this request's own transaction, which stores nothing of it."""
+    party_pk = party.pk
+    keys = refused_cdr_keys(request.get_data(cache=True), party, owner)
+    db.session.rollback()
+    cdr_id = keys["cdr_id"] or ""
+    notices.record(
+        party_pk, "REFUSED", "CDR_REFUSED",
+        f"CDR {keys['country_code']}*{keys['party_id']} {cdr_id or '(no id)'} refused: "
+        f"{reason}",
+        object_key=f"CDR:{cdr_id}",
+    )
+    db.session.commit()
+    signals.cdr_refused.send("ocpi", party_pk=party_pk, reason=reason, **keys)
 
 
 def receive_cdr(party: Party, body: dict[str, Any]) -> Response:
@@ -549,12 +664,30 @@ def command_result(command: str, uid: str) -> Response:
 
 
 def _page_args() -> tuple[int, int]:
-    try:
-        offset = max(0, int(request.args.get("offset", 0)))
-        limit = int(request.args.get("limit", MAX_PAGE))
-    except ValueError as exc:
-        raise OcpiError(StatusCode.INVALID_PARAMETERS, "offset and limit must be integers") from exc
+    # Digits only, and few: int() also reads " 5", "٥" and 10**4000, and an OFFSET beyond
+    # a 64-bit integer is a database error.
+    values = []
+    for name, default in (("offset", "0"), ("limit", str(MAX_PAGE))):
+        text = request.args.get(name, default)
+        if not (text.isascii() and text.isdigit() and len(text) <= 9):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                            "offset and limit must be integers (at most 9 digits)")
+        values.append(int(text))
+    offset, limit = values
     return offset, max(1, min(limit, MAX_PAGE))
+
+
+def _date_arg(name: str) -> Any:
+    text = request.args.get(name)
+    if not text:
+        return None
+    if len(text) > 64 or not all(" " <= ch <= "~" for ch in text):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                        f"Bad date filter: {name} is no OCPI DateTime")
+    try:
+        return parse_datetime(text)
+    except (ValueError, OverflowError) as exc:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, f"Bad date filter: {exc}") from exc
 
 
 @bp.get(f"/{VERSION}/tokens")
@@ -567,14 +700,11 @@ def tokens_page(render: Any) -> Response:
     offset, limit = _page_args()
     # A party sees only the Tokens issued for charges at its own locations.
     query = select(IssuedToken).where(*_tokens_of(g.party))
-    try:
-        if request.args.get("date_from"):
-            date_from = parse_datetime(request.args["date_from"])
-            query = query.where(IssuedToken.last_updated >= date_from)
-        if request.args.get("date_to"):
-            query = query.where(IssuedToken.last_updated < parse_datetime(request.args["date_to"]))
-    except ValueError as exc:
-        raise OcpiError(StatusCode.INVALID_PARAMETERS, f"Bad date filter: {exc}") from exc
+    date_from, date_to = _date_arg("date_from"), _date_arg("date_to")
+    if date_from is not None:
+        query = query.where(IssuedToken.last_updated >= date_from)
+    if date_to is not None:
+        query = query.where(IssuedToken.last_updated < date_to)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.session.scalars(
         query.order_by(IssuedToken.last_updated, IssuedToken.pk).offset(offset).limit(limit)
@@ -640,8 +770,8 @@ def authorization_info(row: IssuedToken) -> dict[str, Any]:
 
 
 class LocationReferences(wire.OcpiModel):
-    location_id: wire.CiString(36)
-    evse_uids: list[wire.CiString(36)] | None = None
+    location_id: wire.CiString36
+    evse_uids: list[wire.CiString36] | None = None
 
 
 def _now_text() -> str:

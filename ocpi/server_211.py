@@ -22,6 +22,7 @@ from ocpi.server import (
     cdr,
     command_result,
     credentials_for,
+    flagging_refused_cdr,
     json_body,
     ocpi_response,
     receive_cdr,
@@ -77,7 +78,11 @@ def location_211(country_code: str, party_id: str, location_id: str,
             raise OcpiError(StatusCode.CLIENT_ERROR,
                             "PUT of a single EVSE or Connector: send the whole Location",
                             http_status=405)
-        if isinstance(body, dict) and "evses" in body:
+        if not isinstance(body, dict):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "PATCH body must be an object")
+        if "evses" in body:
+            if not isinstance(body["evses"], list):
+                raise OcpiError(StatusCode.INVALID_PARAMETERS, "evses must be a list")
             body = {**body, "evses": [v211.evse_to_canonical(e) for e in body["evses"]]}
         store.patch_location(row, body, evse_uid, connector_id)
         created = False
@@ -117,10 +122,11 @@ def session_211(country_code: str, party_id: str, session_id: str) -> Response:
 @bp.post(f"/{V}/cdrs", endpoint="cdrs_211")
 def cdrs_211() -> Response:
     party = _own_party()
-    body = json_body()
     # 2.1.1 CDRs name no owner: they are the connected CPO's.
-    return receive_cdr(party, v211.cdr_to_canonical(body, party.country_code,
-                                                    party.party_id))
+    owner = (party.country_code or "", party.party_id or "")
+    with flagging_refused_cdr(party, owner):
+        body = json_body()
+        return receive_cdr(party, v211.cdr_to_canonical(body, *owner, party_pk=party.pk))
 
 
 @bp.get(f"/{V}/cdrs/<int:cdr_pk>", endpoint="cdr_211")

@@ -14,6 +14,11 @@ command_result_received = _signals.signal("command-result-received")
 session_updated = _signals.signal("session-updated")
 # cdr_pk (ocpi_cdrs.pk), authorization_reference, token_uid, session_id
 cdr_received = _signals.signal("cdr-received")
+# A pushed CDR that could not be taken in (2001): nothing of it is stored, but its charge
+# must not wait for it silently. party_pk, country_code, party_id (the CDR's, else the
+# connection's), cdr_id, authorization_reference, token_uid (each None when the body did
+# not name it as a plain short string), reason.
+cdr_refused = _signals.signal("cdr-refused")
 # party_pk, location_id, evse_uid (or None for the whole location)
 location_updated = _signals.signal("location-updated")
 

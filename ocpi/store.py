@@ -7,7 +7,7 @@ stored with its numbers exact (json_dumps), so what a CPO sent is what a GET ret
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -267,8 +267,8 @@ def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
         ),
         token_uid=_key(cdr.cdr_token.uid),
         currency=cdr.currency.upper(),
-        total_cost_excl_vat=cdr.total_cost.excl_vat,
-        total_cost_incl_vat=cdr.total_cost.incl_vat,
+        total_cost_excl_vat=_column(cdr.total_cost.excl_vat),
+        total_cost_incl_vat=_column(cdr.total_cost.incl_vat),
         raw=json_dumps(data),
     )
     try:
@@ -279,6 +279,55 @@ def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
         # request: it is the one, and this delivery changes nothing.
         return _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id), False
     return row, True
+
+
+def _column(value: Decimal | None) -> Decimal | None:
+    # Numeric(18, 4): rounded here, the same on every database; the raw JSON keeps the
+    # digits as sent.
+    return None if value is None else value.quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+
+def _plain(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit and all(
+        " " <= ch <= "~" for ch in value)
+
+
+def tolerate_cdr(party: Party, data: dict[str, Any]) -> dict[str, Any]:
+    """The CDR with what real CPOs leave out, where the meaning is still clear, filled in
+    (each noted as a DEVIATION on the connection's page):
+    - no cdr_location.evse_uid, when the CDR's Session (same owner and session_id) was
+      pushed over this connection: the Session's evse_uid;
+    - a cdr_token without country_code/party_id: the eMSP that owns the Token, which is
+      ScanCharge (mod_cdrs, CdrToken: "the MSP that 'owns' this Token"; CPOs send a CDR
+      only to the eMSP of its Token).
+    Anything else is left for the wire model to judge. Returns a new dict."""
+    from flask import current_app
+
+    data = dict(data)
+    cdr_id = data.get("id") if _plain(data.get("id"), 39) else "(no id)"
+    location = data.get("cdr_location")
+    owner = (data.get("country_code"), data.get("party_id"), data.get("session_id"))
+    if isinstance(location, dict) and location.get("evse_uid") is None \
+            and _plain(owner[0], 2) and _plain(owner[1], 3) and _plain(owner[2], 36):
+        row = find_session(*owner)
+        evse_uid = row.data.get("evse_uid") if row is not None else None
+        if row is not None and row.party_pk == party.pk and evse_uid:
+            data["cdr_location"] = {**location, "evse_uid": evse_uid}
+            notices.deviation(party.pk, "CDR_WITHOUT_EVSE_UID",
+                              f"CDR {cdr_id} has no cdr_location.evse_uid; taken from its "
+                              f"Session {owner[2]}: {evse_uid}")
+    token = data.get("cdr_token")
+    if isinstance(token, dict) and (token.get("country_code") is None
+                                    or token.get("party_id") is None):
+        ours = current_app.config
+        data["cdr_token"] = {**token,
+                             "country_code": token.get("country_code")
+                             or ours["OCPI_COUNTRY_CODE"],
+                             "party_id": token.get("party_id") or ours["OCPI_PARTY_ID"]}
+        notices.deviation(party.pk, "CDR_TOKEN_WITHOUT_OWNER",
+                          f"CDR {cdr_id}: cdr_token without country_code/party_id; taken as "
+                          f"the Token of {ours['OCPI_COUNTRY_CODE']}*{ours['OCPI_PARTY_ID']}")
+    return data
 
 
 def session_figures(row: OcpiSession) -> dict[str, Any]:

@@ -185,7 +185,7 @@ def unwrap(body: bytes | str) -> dict[str, Any]:
     """Parse a peer's response envelope; raise OcpiError if it is not one."""
     try:
         payload = json.loads(body, parse_float=Decimal)  # money stays exact, never a float
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:  # too deep is no answer either
         raise OcpiError(StatusCode.SERVER_ERROR, f"peer answered non-JSON: {exc}") from exc
     if not isinstance(payload, dict) or "status_code" not in payload:
         raise OcpiError(StatusCode.SERVER_ERROR, "peer answered without an OCPI envelope")

@@ -57,7 +57,13 @@ def _require(data: Any, what: str, *fields: str) -> dict[str, Any]:
 def _price(excl: Any) -> dict[str, Any] | None:
     if excl is None:
         return None
-    amount = Decimal(str(excl))
+    if isinstance(excl, bool) or not isinstance(excl, int | Decimal):
+        # A JSON number (json_body reads fractions as Decimal), never "12.5".
+        raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                        f"Invalid 2.1.1 total_cost: expected a number, got {excl!r}"[:200])
+    amount = Decimal(excl)
+    if not amount.is_finite() or abs(amount) >= wire.MAX_AMOUNT:
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "Invalid 2.1.1 total_cost: out of range")
     incl = (amount * (100 + vat_percent()) / 100).quantize(Decimal("0.0001"), ROUND_HALF_UP)
     return {"excl_vat": amount, "incl_vat": incl.normalize() if incl else incl}
 
@@ -107,12 +113,16 @@ def location_to_canonical(data: Any, country_code: str, party_id: str) -> dict[s
     location.update(country_code=country_code, party_id=party_id, publish=True)
     location.setdefault("time_zone", "UTC")
     if body.get("evses") is not None:
+        if not isinstance(body["evses"], list):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "Invalid 2.1.1 Location: bad evses")
         location["evses"] = [evse_to_canonical(evse) for evse in body["evses"]]
     return location
 
 
 def evse_to_canonical(data: Any) -> dict[str, Any]:
     evse = dict(_require(data, "EVSE", "uid", "status", "connectors", "last_updated"))
+    if not isinstance(evse["connectors"], list):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "Invalid 2.1.1 EVSE: bad connectors")
     evse["connectors"] = [connector_to_canonical(c) for c in evse["connectors"]]
     return evse
 
@@ -128,9 +138,15 @@ def connector_to_canonical(data: Any) -> dict[str, Any]:
     return connector
 
 
-def tariff_to_canonical(data: Any, country_code: str, party_id: str) -> dict[str, Any]:
+def tariff_to_canonical(data: Any, country_code: str, party_id: str, *,
+                        strict: bool = True) -> dict[str, Any]:
+    """A 2.1.1 Tariff as the stored 2.2.1 one. `strict=False` takes prices written as
+    text (converted to numbers, so never stored as text): only for a CDR's copy of its
+    tariffs, where the 2.1.1 spec's own CDR example writes "price": "2.00"."""
     from tariffs.engine import TariffError, convert_211
 
+    if strict:
+        _numbers_are_numbers(data)
     try:
         tariff = convert_211(data, country_code=country_code, party_id=party_id,
                              vat=vat_percent())
@@ -139,6 +155,26 @@ def tariff_to_canonical(data: Any, country_code: str, party_id: str) -> dict[str
     canonical = tariff.to_json()
     canonical["type"] = "AD_HOC_PAYMENT"  # 2.1.1 has one tariff per connector: the one to pay
     return canonical
+
+
+def _numbers_are_numbers(tariff: Any) -> None:
+    # convert_211 reads "0.25" as a number (it also serves the tariff CLI); on the wire a
+    # price is a JSON number, as everywhere else (docs/ocpi.md).
+    elements = tariff.get("elements") if isinstance(tariff, dict) else None
+    for element in elements if isinstance(elements, list) else []:
+        if not isinstance(element, dict):
+            continue
+        numbers = [pc.get("price") for pc in element.get("price_components") or []
+                   if isinstance(pc, dict)]
+        restrictions = element.get("restrictions")
+        if isinstance(restrictions, dict):
+            numbers += [restrictions.get(k) for k in ("min_kwh", "max_kwh", "min_power",
+                                                      "max_power")]
+        for value in numbers:
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, int | float | Decimal)):
+                raise OcpiError(StatusCode.INVALID_PARAMETERS,
+                                f"Invalid 2.1.1 Tariff: {value!r} is not a number"[:200])
 
 
 # --- Sessions and CDRs ------------------------------------------------------------------
@@ -154,9 +190,14 @@ def _place(location: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
     """The Location embedded in a 2.1.1 Session or CDR, with the one EVSE and Connector."""
     loc = _require(location, "Location", "id")
     evses = loc.get("evses") or []
-    evse = evses[0] if evses else {}
+    evse = evses[0] if isinstance(evses, list) and evses else {}
+    if not isinstance(evse, dict):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "Invalid 2.1.1 Location: bad evses")
     connectors = evse.get("connectors") or []
-    return loc, evse, connectors[0] if connectors else {}
+    connector = connectors[0] if isinstance(connectors, list) and connectors else {}
+    if not isinstance(connector, dict):
+        raise OcpiError(StatusCode.INVALID_PARAMETERS, "Invalid 2.1.1 EVSE: bad connectors")
+    return loc, evse, connector
 
 
 def session_to_canonical(data: Any, country_code: str, party_id: str) -> dict[str, Any]:
@@ -209,7 +250,8 @@ def session_patch_to_canonical(patch: Any) -> dict[str, Any]:
     return canonical
 
 
-def cdr_to_canonical(data: Any, country_code: str, party_id: str) -> dict[str, Any]:
+def cdr_to_canonical(data: Any, country_code: str, party_id: str,
+                     party_pk: int | None = None) -> dict[str, Any]:
     body = _require(data, "CDR", "id", "start_date_time", "stop_date_time", "auth_id",
                     "location", "currency", "charging_periods", "total_cost", "total_energy",
                     "total_time", "last_updated")
@@ -251,7 +293,18 @@ def cdr_to_canonical(data: Any, country_code: str, party_id: str) -> dict[str, A
         if body.get(field) is not None:
             cdr[field] = body[field]
     if body.get("tariffs"):
-        cdr["tariffs"] = [tariff_to_canonical(t, country_code, party_id)
+        if not isinstance(body["tariffs"], list):
+            raise OcpiError(StatusCode.INVALID_PARAMETERS, "Invalid 2.1.1 CDR: bad tariffs")
+        try:
+            for tariff in body["tariffs"]:
+                _numbers_are_numbers(tariff)
+        except OcpiError:
+            from ocpi import notices
+
+            notices.deviation(party_pk, "CDR_TARIFF_NUMBER_AS_TEXT",
+                              f"CDR {str(body['id'])[:39]}: a tariff price is text, not a "
+                              "JSON number (as in the 2.1.1 spec's example); read as a number")
+        cdr["tariffs"] = [tariff_to_canonical(t, country_code, party_id, strict=False)
                           for t in body["tariffs"]]
     return cdr
 

@@ -464,7 +464,7 @@ def test_tariffs_pagination_and_content(registered):
     assert components["FLAT"]["price"] == Decimal("4.00")
     assert components["ENERGY"]["price"] == Decimal("3.60")
     assert components["ENERGY"]["vat"] == 25 and components["ENERGY"]["step_size"] == 1
-    parse(Tariff, json.loads(json.dumps(ac, default=str)))  # a valid 2.2.1 Tariff
+    parse(Tariff, ac)  # a valid 2.2.1 Tariff (numbers as read: Decimals, never text)
 
     items, _ = walk(client, "/ocpi/2.2.1/tariffs?date_from=2025-01-01T00:00:00Z")
     assert [t["id"] for t in items] == ["DC-ADHOC"]
@@ -803,12 +803,14 @@ def test_pricing_applies_step_size_and_vat_per_component():
     tariff = parse(Tariff, {
         "country_code": "SE", "party_id": "SIM", "id": "T", "currency": "SEK",
         "elements": [
-            {"price_components": [{"type": "TIME", "price": "9.99", "step_size": 1}],
-             "restrictions": {"min_kwh": "100"}},  # restricted: not priced by the simulator
+            {"price_components": [{"type": "TIME", "price": Decimal("9.99"), "step_size": 1}],
+             # restricted: not priced by the simulator
+             "restrictions": {"min_kwh": Decimal("100")}},
             {"price_components": [
-                {"type": "FLAT", "price": "1.00", "vat": "25", "step_size": 1},
-                {"type": "ENERGY", "price": "0.23", "vat": "10", "step_size": 500},
-                {"type": "TIME", "price": "2.00", "vat": "20", "step_size": 300},
+                {"type": "FLAT", "price": Decimal("1.00"), "vat": Decimal("25"), "step_size": 1},
+                {"type": "ENERGY", "price": Decimal("0.23"), "vat": Decimal("10"),
+                 "step_size": 500},
+                {"type": "TIME", "price": Decimal("2.00"), "vat": Decimal("20"), "step_size": 300},
             ]},
         ],
         "last_updated": "2025-01-01T00:00:00Z",

@@ -11,6 +11,7 @@ tariffs 2024-12-01 (AC) and 2025-01-15 (DC).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ocpi.wire import Location, Tariff, parse
@@ -142,8 +143,10 @@ def _adhoc_tariff(
         "elements": [{
             "price_components": [
                 # Prices excl. VAT, as the spec requires; 25 % is Swedish standard VAT.
-                {"type": "FLAT", "price": "4.00", "vat": "25", "step_size": 1},
-                {"type": "ENERGY", "price": energy_price, "vat": "25", "step_size": 1},
+                # Decimals: OCPI numbers are JSON numbers, and ocpi.wire takes no strings.
+                {"type": "FLAT", "price": Decimal("4.00"), "vat": Decimal(25), "step_size": 1},
+                {"type": "ENERGY", "price": Decimal(energy_price), "vat": Decimal(25),
+                 "step_size": 1},
             ],
         }],
         "last_updated": updated,
