@@ -38,13 +38,14 @@ def fuzz_app(make_app: Any) -> Any:
     """The app with a real charger, a captured charge and its receipt to aim at."""
     from ocpi.models import Party
     from ocpi.simulator.demo_data import build_locations
+    from ocpi.simulator.jsonio import plain
     from ocpi.store import upsert_location
 
     app = make_app(STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     with app.app_context():
         charge = captured_charge()
         party = db.session.get(Party, charge.party_pk)
-        location = build_locations()[0].model_dump(mode="json", exclude_none=True)
+        location = plain(build_locations()[0].model_dump(mode="python", exclude_none=True))
         upsert_location(party, location)
         db.session.commit()
         from payments.models import Receipt

@@ -34,15 +34,17 @@ def seed_chargers() -> None:
     from ocpi import store
     from ocpi.models import Party, PartyGrant
     from ocpi.simulator.demo_data import build_locations, build_tariffs
+    from ocpi.simulator.jsonio import plain
 
     party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
                   grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
     db.session.add(party)
     db.session.flush()
     for tariff in build_tariffs():
-        store.upsert_tariff(party, tariff.model_dump(mode="json", exclude_none=True))
+        store.upsert_tariff(party, plain(tariff.model_dump(mode="python", exclude_none=True)))
     for location in build_locations():
-        store.upsert_location(party, location.model_dump(mode="json", exclude_none=True))
+        store.upsert_location(party,
+                              plain(location.model_dump(mode="python", exclude_none=True)))
     db.session.commit()
 
 

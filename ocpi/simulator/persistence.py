@@ -17,7 +17,6 @@ objects make up the state is ocpi.simulator.core's business (Simulator._snapshot
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import tempfile
@@ -29,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ocpi.simulator.jsonio import dumps, loads, plain
 from ocpi.simulator.model import (
     DriverToken,
     PartyRef,
@@ -69,7 +69,7 @@ class StateFile:
         except FileNotFoundError:
             return None
         try:
-            document = json.loads(text)
+            document = loads(text)
         except ValueError as exc:
             raise StateError(f"{self.path} is not valid JSON ({exc}); delete it to start the "
                              "simulator afresh") from exc
@@ -81,7 +81,7 @@ class StateFile:
     def save(self, document: dict[str, Any], sequence: int) -> bool:
         """Write `document`, snapshot number `sequence`, unless a newer one is already on
         disk (False then). Raises OSError when the disk refuses."""
-        data = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+        data = dumps(document).encode("utf-8")
         with self._write_lock:
             if sequence <= self._written:
                 return False
@@ -179,11 +179,13 @@ def session_doc(session: SimSession) -> dict[str, Any]:
         "authorization_reference": session.authorization_reference,
         # The tariff and the site are frozen at the start, so they are stored as they were
         # rather than looked up again: the price of a session never changes under it.
-        "tariff": (session.tariff.model_dump(mode="json", exclude_none=True)
+        # Numbers stay numbers (jsonio): ScanCharge, and wire.parse on loading, refuse a
+        # price written as text.
+        "tariff": (plain(session.tariff.model_dump(mode="python", exclude_none=True))
                    if session.tariff is not None else None),
         "currency": session.currency,
         "power_w": session.power_w,
-        "site": session.site.model_dump(mode="json", exclude_none=True),
+        "site": plain(session.site.model_dump(mode="python", exclude_none=True)),
         "owner": party_doc(session.owner),
         "start": _dt(session.start),
         "last_updated": _dt(session.last_updated),
