@@ -74,6 +74,10 @@ class Config:
     # Card authorisations lapse (7 days for most cards at Stripe): with no CDR by this many
     # hours after the hold, the last Session cost is captured (or the hold released).
     HOLD_CAPTURE_DEADLINE_HOURS = _int("HOLD_CAPTURE_DEADLINE_HOURS", 144)
+    # When the gateway tells the authorisation's real end (Stripe's capture_before: 7 days
+    # for most cards, less for some schemes), the no-CDR capture runs this many hours
+    # before it, so a slow sweep or a retried capture still lands inside the window.
+    CAPTURE_SAFETY_MARGIN_HOURS = _int("CAPTURE_SAFETY_MARGIN_HOURS", 12)
     # Charging is stopped when its cost reaches this share of the hold.
     STOP_AT_PERCENT_OF_HOLD = _int("STOP_AT_PERCENT_OF_HOLD", 95)
     # After a start with no answer (timeout, no result), the hold is kept this many seconds
@@ -116,7 +120,10 @@ class Config:
     OPERATOR_EMAIL = os.environ.get("OPERATOR_EMAIL", "operator@example.com")
     OPERATOR_PASSWORD = os.environ.get("OPERATOR_PASSWORD", "")
 
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Check each pooled connection before use (a cheap round trip): a connection the
+    # database or a proxy cut (restart, failover, idle timeout) is replaced instead of
+    # failing the request that drew it. SQLite's own settings are in extensions.py.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     TESTING = False
 
 
