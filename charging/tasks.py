@@ -16,5 +16,9 @@ background_task("charging.settle", retries=5, retry_delay=20)(service.settle)
 background_task("charging.settle_without_cdr", retries=5, retry_delay=20)(
     service.settle_without_cdr
 )
+# Reads the authorisation's capture_before when the webhook did not carry it.
+background_task("charging.record_capture_before", retries=5, retry_delay=20)(
+    service.record_capture_before
+)
 background_task("charging.stop_unpaid_session")(service.stop_unpaid_session)
 periodic_task("charging.sweep", "SWEEP_INTERVAL")(service.sweep)
