@@ -134,8 +134,9 @@ def issue_without_cdr(charge: Charge) -> Receipt:
     cfg = current_app.config
     details = {
         "location_name": place.get("name"),
-        "address": (f"{place['address']}, {place.get('postal_code', '')} {place['city']}"
-                    .replace(" ,", ",")) if place.get("address") else None,
+        "address": (f"{place['address']}, {place.get('postal_code', '')} "
+                    f"{place.get('city', '')}".replace(" ,", ",").strip())
+        if place.get("address") else None,
         "evse_id": charge.evse_id,
         "connector_id": charge.connector_id,
         "start": _iso(start),

@@ -885,6 +885,12 @@ def expire_unpaid(charge_pk: int) -> None:
     db.session.commit()
 
 
+def _cdr_total(cdr: OcpiCdr) -> Decimal | None:
+    """The CDR's total as charged: incl. VAT, or excl. when the CPO gives no incl."""
+    return cdr.total_cost_incl_vat if cdr.total_cost_incl_vat is not None \
+        else cdr.total_cost_excl_vat
+
+
 def capture_deadline_passed(charge: Charge, now: datetime) -> bool:
     """Must the hold be captured now, CDR or not? From the gateway's capture_before less
     CAPTURE_SAFETY_MARGIN_HOURS when known; else HOLD_CAPTURE_DEADLINE_HOURS from the
@@ -916,7 +922,7 @@ def settle(charge_pk: int) -> None:
         if charge.state == S.ENDED:
             move(charge, S.RELEASED, Cause(
                 "system", f"cdr {cdr.cdr_id}",
-                f"CDR total {cdr.total_cost_incl_vat} {cdr.currency} not captured: the "
+                f"CDR total {_cdr_total(cdr)} {cdr.currency} not captured: the "
                 "authorisation had lapsed"))
             _retire_token(charge)
         db.session.commit()
