@@ -87,6 +87,10 @@ class Config:
     # Card authorisations lapse (7 days for most cards at Stripe): with no CDR by this many
     # hours after the hold, the last Session cost is captured (or the hold released).
     HOLD_CAPTURE_DEADLINE_HOURS = _int("HOLD_CAPTURE_DEADLINE_HOURS", 144)
+    # When the gateway tells the authorisation's real end (Stripe's capture_before: 7 days
+    # for most cards, less for some schemes), the no-CDR capture runs this many hours
+    # before it, so a slow sweep or a retried capture still lands inside the window.
+    CAPTURE_SAFETY_MARGIN_HOURS = _int("CAPTURE_SAFETY_MARGIN_HOURS", 12)
     # Charging is stopped when its cost reaches this share of the hold.
     STOP_AT_PERCENT_OF_HOLD = _int("STOP_AT_PERCENT_OF_HOLD", 95)
     # Work toward a CPO that can wait (pulls of Sessions and CDRs, UNLOCK_CONNECTOR) is
@@ -176,7 +180,11 @@ class Config:
     # Largest request body (bytes); larger ones are answered 413.
     MAX_CONTENT_LENGTH = _int("MAX_REQUEST_BYTES", 4 * 1024 * 1024)
 
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+
+    # Check each pooled connection before use (a cheap round trip): a connection the
+    # database or a proxy cut (restart, failover, idle timeout) is replaced instead of
+    # failing the request that drew it. SQLite's own settings are in extensions.py.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     TESTING = False
 
 

@@ -41,7 +41,7 @@ def capture_deadline(charge: Charge) -> datetime:
     when the gateway told it (capture_before), else HOLD_CAPTURE_DEADLINE_HOURS after the
     charge was created."""
     if charge.capture_before is not None:
-        margin = timedelta(hours=current_app.config.get("CAPTURE_SAFETY_MARGIN_HOURS", 12))
+        margin = timedelta(hours=current_app.config["CAPTURE_SAFETY_MARGIN_HOURS"])
         return charge.capture_before - margin
     return charge.created_at + timedelta(hours=current_app.config["HOLD_CAPTURE_DEADLINE_HOURS"])
 

@@ -4,14 +4,17 @@ the capture, the seller from configuration."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 
 from charging.models import Charge
 from charging.service import time_zone_of
-from ocpi.models import OcpiCdr
+from extensions import db
+from ocpi.models import OcpiCdr, OcpiSession
 from payments.models import Receipt
 from payments.receipts import issue_receipt
 
@@ -83,3 +86,89 @@ def issue_for(charge: Charge, cdr: OcpiCdr) -> Receipt:
             "address": cfg["SELLER_ADDRESS"],
         },
     )
+
+
+def _last_session(charge: Charge) -> OcpiSession | None:
+    """The stored Session of the charge from its own CPO's connection, if any."""
+    query = select(OcpiSession).where(
+        OcpiSession.authorization_reference == charge.authorization_reference,
+        OcpiSession.party_pk == charge.party_pk,
+    )
+    if charge.session_id:
+        query = query.where(OcpiSession.session_id == charge.session_id)
+    return db.session.scalar(query.order_by(OcpiSession.pk.desc()).limit(1))
+
+
+def issue_without_cdr(charge: Charge) -> Receipt:
+    """The receipt of a charge captured without a CDR (settle_without_cdr): the facts the
+    Sessions showed, marked with what they are based on (`details.based_on`: the last
+    Session update, and that the CPO sent no CDR), so the driver is never promised a
+    receipt that does not exist and the operator sees what the amount rests on."""
+    from charging.service import _tariff_of, location_of
+
+    captured = charge.captured_minor or 0
+    session = _last_session(charge)
+    data: dict[str, Any] = session.data if session is not None else {}
+    total = data.get("total_cost") or {}
+    tariff = _tariff_of(charge)
+    rate: Decimal | None = None
+    if total.get("excl_vat") is not None and total.get("incl_vat") is not None:
+        rate = vat_rate_of({"total_cost": total})
+    elif tariff is not None:
+        rates = {Decimal(str(c["vat"])) for e in tariff.get("elements") or []
+                 for c in e.get("price_components") or [] if c.get("vat") is not None}
+        rate = rates.pop() if len(rates) == 1 else None
+    if rate is None:
+        rate = Decimal(current_app.config["OCPI_211_VAT_PERCENT"])
+    net = int((Decimal(captured) * 100 / (100 + rate)).quantize(Decimal(1),
+                                                                rounding=ROUND_HALF_UP))
+    updated = charge.session_updated_at or (session.last_updated if session else None) \
+        or charge.session_ended_at or charge.updated_at
+    start, end = charge.session_started_at, charge.session_ended_at
+    location = location_of(charge)
+    place = location.data if location is not None else {}
+    duration = None
+    if start and end:
+        duration = str((Decimal(int((end - start).total_seconds())) / 3600)
+                       .quantize(Decimal("0.0001")))
+    cfg = current_app.config
+    details = {
+        "location_name": place.get("name"),
+        "address": (f"{place['address']}, {place.get('postal_code', '')} "
+                    f"{place.get('city', '')}".replace(" ,", ",").strip())
+        if place.get("address") else None,
+        "evse_id": charge.evse_id,
+        "connector_id": charge.connector_id,
+        "start": _iso(start),
+        "end": _iso(end),
+        "energy_kwh": str(charge.energy_kwh or 0),
+        "duration_hours": duration,
+        "tariffs": [tariff] if tariff else [],
+        "time_zone": time_zone_of(charge),
+        "cdr_id": None,
+        "based_on": {"kind": "last_session", "session_updated_at": _iso(updated),
+                     "session_id": charge.session_id},
+    }
+    return issue_receipt(
+        reference=f"charge:{charge.public_id}",
+        series=cfg["OCPI_PARTY_ID"],
+        language=charge.language,
+        currency=charge.currency,
+        total_minor=captured,
+        net_minor=net,
+        vat_rate=rate,
+        payment_reference=charge.hold_id or "",
+        card_brand=charge.card_brand,
+        card_last4=charge.card_last4,
+        details=details,
+        seller={
+            "name": cfg["SELLER_NAME"],
+            "org_number": cfg["SELLER_ORG_NUMBER"],
+            "vat_number": cfg["SELLER_VAT_NUMBER"],
+            "address": cfg["SELLER_ADDRESS"],
+        },
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

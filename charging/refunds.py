@@ -38,7 +38,7 @@ from charging.states import ChargeStatus as S
 from extensions import db
 from ocpi.transport import now_utc
 from payments import signals
-from payments.gateway import REFUND_CATEGORIES, PaymentError, RefundCategory
+from payments.gateway import REFUND_CATEGORIES, PaymentError, Refund, RefundCategory
 from payments.models import Receipt, RefundRecord
 from payments.money import Money
 from payments.receipts import issue_credit_note
@@ -388,6 +388,95 @@ def on_dispute_opened(
     ))
 
 
+def on_refund_updated(
+    sender: str,
+    *,
+    event_id: str,
+    refund: Refund,
+    hold_id: str | None,
+    failure_reason: str | None = None,
+    **_: Any,
+) -> None:
+    """charge.refund.updated: a refund Stripe accepted (often as pending) changed status.
+    Failed or canceled means the money did not go back to the card: the refund is marked
+    failed with Stripe's failure_reason and the charge flagged REFUND_FAILED. The credit
+    note already issued stays (a numbered document is never withdrawn), and so does
+    refunded_minor, so no second credit note can exceed the receipt: the operator pays the
+    driver back another way and records it."""
+    row = db.session.scalar(
+        select(RefundRecord).where(RefundRecord.gateway_refund_id == refund.id)
+    )
+    pk = _charge_pk(hold_id) if row is None else db.session.scalar(
+        select(Charge.pk).where(Charge.public_id == row.reference.removeprefix("charge:")))
+    if pk is None:
+        log.warning("refund event %s: refund %s of payment %s belongs to no charge",
+                    event_id, refund.id, hold_id)
+        return
+    charge = lock_charge(pk)
+    if row is not None:
+        row = db.session.scalars(select(RefundRecord).where(RefundRecord.pk == row.pk)
+                                 .execution_options(populate_existing=True)).one()
+    if refund.status not in {"failed", "canceled"}:
+        if row is not None and row.state != "failed":
+            row.gateway_status = refund.status
+        return
+    if row is not None and row.state == "failed":
+        return  # told already
+    amount = Money(refund.amount_minor, refund.currency or charge.currency).format("en")
+    why = failure_reason or "no reason given"
+    label = f"refund #{row.sequence}" if row is not None else f"refund {refund.id}"
+    if row is not None:
+        row.state = "failed"
+        row.gateway_status = refund.status
+        row.error = f"the gateway reports the refund {refund.status}: {why}"
+        row.completed_at = row.completed_at or now_utc()
+    credit = (f"; credit note {row.credit_note_number} stands for money that did not reach "
+              "the card" if row is not None and row.credit_note_number else "")
+    fail(charge, "REFUND_FAILED", f"{label} of {amount} {refund.status}: {why}")
+    note(charge, Cause(
+        "payment", event_id,
+        f"{label} of {amount} {refund.status} at the gateway ({why}): nothing went back to "
+        f"the card{credit}; flagged REFUND_FAILED, pay the driver back another way",
+    ))
+
+
+def on_dispute_closed(
+    sender: str,
+    *,
+    event_id: str,
+    hold_id: str | None,
+    dispute_id: str | None,
+    amount_minor: int,
+    currency: str,
+    status: str | None,
+    reason: str | None = None,
+    gateway_charge_id: str | None = None,
+    **_: Any,
+) -> None:
+    """charge.dispute.closed: the dispute is decided. Won: the money stays, the DISPUTED
+    flag is lifted; lost: the bank gave the amount back to the card holder, flagged
+    DISPUTE_LOST. Either way the timeline says so."""
+    pk = _charge_pk(hold_id)
+    if pk is None:
+        log.warning("closed dispute %s (event %s, charge %s, payment %s) matches no charge",
+                    dispute_id, event_id, gateway_charge_id, hold_id)
+        return
+    charge = lock_charge(pk)
+    amount = Money(amount_minor, currency or charge.currency).format("en")
+    if status == "lost":
+        fail(charge, "DISPUTE_LOST",
+             f"dispute {dispute_id} lost ({reason}): {amount} went back to the card holder")
+        text = f"dispute {dispute_id} lost ({reason}): {amount} returned to the card holder; " \
+               "flagged DISPUTE_LOST"
+    elif status == "won":
+        if charge.failure_code == "DISPUTED":
+            charge.failure_code = charge.failure_detail = None
+        text = f"dispute {dispute_id} won ({reason}): the {amount} stay paid"
+    else:
+        text = f"dispute {dispute_id} closed as {status} ({reason}), {amount}"
+    note(charge, Cause("payment", event_id, text))
+
+
 def receipt_recipient(receipt: Receipt) -> str | None:
     """The address a receipt is e-mailed to: the one the driver gave for the charge.
     (payments.mail asks; it knows receipts, not charges.)"""
@@ -397,6 +486,8 @@ def receipt_recipient(receipt: Receipt) -> str | None:
 _RECEIVERS = [
     (signals.refund_confirmed, on_refund_confirmed),
     (signals.dispute_opened, on_dispute_opened),
+    (signals.refund_updated, on_refund_updated),
+    (signals.dispute_closed, on_dispute_closed),
 ]
 
 

@@ -45,7 +45,7 @@ from ocpi.models import (
     dump_json,
 )
 from ocpi.transport import json_dumps, now_utc, parse_datetime
-from payments.gateway import Hold, PaymentError
+from payments.gateway import Hold, HoldStatus, PaymentError
 from payments.money import Money, to_minor
 from payments.setup import current_gateway
 
@@ -368,19 +368,72 @@ def on_hold_authorized(hold: Hold, event_id: str) -> None:
     if charge is None:
         log.warning("authorised hold %s belongs to no charge", hold.id)
         return
+    authorize(charge, hold, Cause("payment", event_id,
+                                  f"{hold.amount_capturable_minor} {hold.currency} held"))
+
+
+def authorize(charge: Charge, hold: Hold, cause: Cause) -> None:
+    """The hold is authorised (said by the webhook, or read from the gateway when the
+    webhook is late): CREATED -> AUTHORIZED and start. Idempotent: whichever of the webhook,
+    expire_unpaid or the driver's return comes second only fills in what was missing.
+    The caller holds the charge's lock and commits."""
     charge.card_brand = hold.payment_method_brand or charge.card_brand
     charge.card_last4 = hold.payment_method_last4 or charge.card_last4
+    charge.capture_before = hold.capture_before or charge.capture_before
     if charge.state == S.CREATED:
-        move(
-            charge,
-            S.AUTHORIZED,
-            Cause("payment", event_id, f"{hold.amount_capturable_minor} {hold.currency} held"),
-        )
+        move(charge, S.AUTHORIZED, cause)
         enqueue_after_commit("charging.start", charge.pk)
+        if charge.capture_before is None and charge.hold_id:
+            # A webhook names the charge by id only: read capture_before from the gateway
+            # after commit (never while this transaction holds locks).
+            enqueue_after_commit("charging.record_capture_before", charge.pk)
     elif charge.state in {S.EXPIRED, S.CANCELLED}:
         # Paid after giving up: nothing will start, so the money must not stay held.
-        note(charge, Cause("payment", event_id, "authorised after the charge ended; releasing"))
+        note(charge, Cause(cause.kind, cause.ref,
+                           "authorised after the charge ended; releasing"))
         enqueue_after_commit("charging.release_hold", charge.pk)
+
+
+def record_capture_before(charge_pk: int) -> None:
+    """Read the authorisation's real end from the gateway and keep it on the charge."""
+    charge = db.session.get(Charge, charge_pk)
+    if charge is None or not charge.hold_id or charge.capture_before is not None:
+        db.session.rollback()
+        return
+    hold_id = charge.hold_id
+    db.session.rollback()
+    hold = current_gateway().retrieve(hold_id)  # a passing failure: the queue retries
+    if hold.capture_before is None:
+        return
+    charge = lock_charge(charge_pk)
+    if charge.capture_before is None:
+        charge.capture_before = hold.capture_before
+    db.session.commit()
+
+
+def refresh_payment(charge_pk: int) -> Charge:
+    """The driver is back from a redirect (3-D Secure's return_url) while the charge still
+    waits for its payment: ask the gateway instead of waiting for the webhook, and start
+    if the hold is authorised. Gateway trouble leaves the charge as it was (the webhook or
+    expire_unpaid decides later)."""
+    charge = db.session.get(Charge, charge_pk)
+    if charge is None or charge.state != S.CREATED or not charge.hold_id:
+        return charge
+    hold_id = charge.hold_id
+    db.session.rollback()  # no transaction open while the gateway works
+    try:
+        hold = current_gateway().retrieve(hold_id)
+    except PaymentError as exc:
+        log.warning("charge %s: payment status not read on return: %s", charge_pk, exc)
+        return db.session.get(Charge, charge_pk)
+    if hold.status != HoldStatus.REQUIRES_CAPTURE:
+        return db.session.get(Charge, charge_pk)
+    charge = lock_charge(charge_pk)
+    authorize(charge, hold, Cause("payment", hold.id,
+                                  f"{hold.amount_capturable_minor} {hold.currency} held "
+                                  "(read from the gateway on the driver's return)"))
+    db.session.commit()
+    return charge
 
 
 def on_hold_failed(hold: Hold, event_id: str) -> None:
@@ -391,10 +444,48 @@ def on_hold_failed(hold: Hold, event_id: str) -> None:
 
 def on_hold_canceled(hold: Hold, event_id: str) -> None:
     charge = _charge_for_hold(hold)
-    if charge is not None:
-        charge.hold_released_at = charge.hold_released_at or now_utc()
-    if charge is not None and charge.state == S.START_FAILED:
+    if charge is None:
+        return
+    charge.hold_released_at = charge.hold_released_at or now_utc()
+    if charge.state == S.START_FAILED:
         move(charge, S.RELEASED, Cause("payment", event_id, "hold released"))
+    elif charge.state in WAITING_FOR_CAPTURE and charge.captured_minor is None and (
+        hold.cancellation_reason != OUR_CANCELLATION_REASON or charge.state != S.ENDED
+    ):
+        # Not our release (ours say "abandoned", and only ENDED of these states is ever
+        # released by us): the authorisation lapsed ("automatic") or someone canceled it
+        # in the gateway's dashboard. Nothing is held any more, so nothing can be captured.
+        authorization_lapsed(charge, Cause(
+            "payment", event_id,
+            f"the gateway canceled the hold ({hold.cancellation_reason or 'no reason given'})",
+        ))
+
+
+# The states in which the hold waits for its capture; ScanCharge's own cancel reason.
+WAITING_FOR_CAPTURE = frozenset({S.CHARGING, S.STOPPING, S.ENDED})
+OUR_CANCELLATION_REASON = "abandoned"
+
+
+def authorization_lapsed(charge: Charge, cause: Cause) -> None:
+    """The hold is gone before the capture: flag AUTHORIZATION_LAPSED with the last known
+    cost for the operator, never capture. ENDED goes to RELEASED (nothing is held); a
+    session still running is stopped, since no money covers it, and is released when it
+    ends (settle). The caller holds the lock and commits."""
+    if charge.failure_code == "AUTHORIZATION_LAPSED":
+        note(charge, cause)
+        return
+    cost = (f"{Money(to_minor(charge.cost_incl_vat, charge.currency), charge.currency).amount}"
+            f" {charge.currency}" if charge.cost_incl_vat is not None else "unknown")
+    fail(charge, "AUTHORIZATION_LAPSED",
+         f"the card authorisation ended before the capture; last known cost {cost}")
+    text = f"{cause.note}: authorisation lapsed, nothing captured; last known cost {cost}"
+    if charge.state == S.ENDED:
+        move(charge, S.RELEASED, Cause(cause.kind, cause.ref, text))
+        _retire_token(charge)
+    else:
+        note(charge, Cause(cause.kind, cause.ref, text + "; stopping the session"))
+        if charge.session_id:
+            enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
 
 
 def on_hold_captured(hold: Hold, event_id: str) -> None:
@@ -718,9 +809,12 @@ def send_stop(charge_pk: int) -> None:
 def settle_without_cdr(charge_pk: int) -> None:
     """No CDR before the card authorisation lapses: capture the last cost the Sessions
     showed (never more than held), or release the hold when none is known; either way the
-    charge is flagged for the operator, who settles the rest with the CPO."""
+    charge is flagged for the operator, who settles the rest with the CPO. A capture issues
+    its receipt in the same transaction, saying what it is based on, so the driver's
+    receipt link works at once."""
     charge = db.session.get(Charge, charge_pk)
-    if charge is None or charge.state != S.ENDED or charge.cdr_pk is not None:
+    if charge is None or charge.state != S.ENDED or charge.cdr_pk is not None \
+            or charge.failure_code == "AUTHORIZATION_LAPSED":
         db.session.rollback()
         return
     cost = to_minor(charge.cost_incl_vat, charge.currency) if charge.cost_incl_vat else 0
@@ -741,19 +835,26 @@ def settle_without_cdr(charge_pk: int) -> None:
         db.session.commit()
         return
     charge.captured_minor = hold.amount_received_minor or amount
+    charge.card_brand = charge.card_brand or hold.payment_method_brand
+    charge.card_last4 = charge.card_last4 or hold.payment_method_last4
     fail(charge, "CAPTURED_WITHOUT_CDR",
          f"captured {charge.captured_minor} from the last Session cost; no CDR arrived")
     move(charge, S.CAPTURED, Cause("deadline", hold_id,
                                    f"no CDR before the hold lapses: captured "
                                    f"{charge.captured_minor} from the last Session cost"))
     _retire_token(charge)
+    from charging.receipts import issue_without_cdr
+
+    charge.receipt_pk = issue_without_cdr(charge).pk
     db.session.commit()
 
 
 def capture_once(charge: Charge, amount: int) -> Hold | None:
     """Capture `amount` of the charge's hold with its capture key, holding no lock while the
-    gateway works. Returns the captured hold, or None when the gateway refused for good (the
-    charge is then flagged CAPTURE_FAILED). Retryable failures raise, for the queue.
+    gateway works. Returns the captured hold, or None when the gateway refused for good:
+    the charge is then flagged AUTHORIZATION_LAPSED when the gateway shows the hold
+    canceled (the webhook saying so may not have come), else CAPTURE_FAILED. Retryable
+    failures raise, for the queue.
     """
     charge_pk, hold_id = charge.pk, charge.hold_id
     key = f"charge-{charge.public_id}-capture"
@@ -766,25 +867,29 @@ def capture_once(charge: Charge, amount: int) -> Hold | None:
             raise
         # Captured already? A run that died after the gateway's capture and before our
         # commit, retried after the idempotency key expired, ends up here: reconcile.
-        hold = _already_captured(hold_id)
-        if hold is None:
-            charge = lock_charge(charge_pk)
-            if charge.state == S.ENDED:
+        current = _current_hold(hold_id)
+        if current is not None and current.status == HoldStatus.SUCCEEDED:
+            return current
+        charge = lock_charge(charge_pk)
+        if charge.state == S.ENDED:
+            if current is not None and current.status == HoldStatus.CANCELED:
+                authorization_lapsed(charge, Cause(
+                    "payment", hold_id,
+                    f"capture refused, the hold is canceled "
+                    f"({current.cancellation_reason or 'no reason given'}): {exc}"))
+            else:
                 fail(charge, "CAPTURE_FAILED", str(exc))
                 note(charge, Cause("payment", hold_id, f"capture failed: {exc}"))
-            db.session.commit()
-        return hold
+        db.session.commit()
+        return None
 
 
-def _already_captured(hold_id: str) -> Hold | None:
-    """The hold as the gateway has it, when it is captured already; else None."""
-    from payments.gateway import HoldStatus
-
+def _current_hold(hold_id: str) -> Hold | None:
+    """The hold as the gateway has it now, or None when it cannot say."""
     try:
-        hold = current_gateway().retrieve(hold_id)
+        return current_gateway().retrieve(hold_id)
     except PaymentError:
         return None
-    return hold if hold.status == HoldStatus.SUCCEEDED else None
 
 
 def stop_unpaid_session(charge_pk: int) -> None:
@@ -842,13 +947,44 @@ def unlock_connector(charge_pk: int, operator: str, attempt: int = 0) -> str:
 
 
 def expire_unpaid(charge_pk: int) -> None:
-    charge = lock_charge(charge_pk)
-    if charge.state != S.CREATED:
+    """Give up on a charge nobody paid for, after asking the gateway: the webhook saying
+    the hold is authorised may be late or lost, and expiring a paid charge would release
+    money the driver just gave and never start charging."""
+    charge = db.session.get(Charge, charge_pk)
+    if charge is None or charge.state != S.CREATED:
         db.session.rollback()
         return
-    move(charge, S.EXPIRED, Cause("deadline", note="not paid in time"))
-    enqueue_after_commit("charging.release_hold", charge.pk)
+    hold_id = charge.hold_id
+    db.session.rollback()  # no transaction open while the gateway works
+    hold: Hold | None = None
+    if hold_id:
+        try:
+            hold = current_gateway().retrieve(hold_id)
+        except PaymentError as exc:
+            if exc.retryable:
+                raise  # not known: try again later (the sweeper re-drives CREATED charges)
+            log.warning("charge %s: hold %s not readable, expiring: %s", charge_pk, hold_id, exc)
+    charge = lock_charge(charge_pk)
+    if charge.state != S.CREATED:  # the webhook came meanwhile
+        db.session.rollback()
+        return
+    if hold is not None and hold.status == HoldStatus.REQUIRES_CAPTURE:
+        authorize(charge, hold, Cause("payment", hold.id,
+                                      f"{hold.amount_capturable_minor} {hold.currency} held "
+                                      "(read from the gateway; no webhook yet)"))
+    elif hold is not None and hold.status == HoldStatus.PROCESSING:
+        db.session.rollback()  # the bank is still deciding: the sweeper asks again
+        return
+    else:
+        move(charge, S.EXPIRED, Cause("deadline", note="not paid in time"))
+        enqueue_after_commit("charging.release_hold", charge.pk)
     db.session.commit()
+
+
+def _cdr_total(cdr: OcpiCdr) -> Decimal | None:
+    """The CDR's total as charged: incl. VAT, or excl. when the CPO gives no incl."""
+    return cdr.total_cost_incl_vat if cdr.total_cost_incl_vat is not None \
+        else cdr.total_cost_excl_vat
 
 
 def settle(charge_pk: int) -> None:
@@ -859,6 +995,18 @@ def settle(charge_pk: int) -> None:
         db.session.rollback()
         return
     cdr = db.session.get(OcpiCdr, charge.cdr_pk)
+    if charge.failure_code == "AUTHORIZATION_LAPSED":
+        # The hold lapsed while charging: nothing to capture. Released, with the CDR's
+        # cost on the timeline for the operator to claim some other way.
+        charge = lock_charge(charge_pk)
+        if charge.state == S.ENDED:
+            move(charge, S.RELEASED, Cause(
+                "system", f"cdr {cdr.cdr_id}",
+                f"CDR total {_cdr_total(cdr)} {cdr.currency} not captured: the "
+                "authorisation had lapsed"))
+            _retire_token(charge)
+        db.session.commit()
+        return
     if cdr.currency != charge.currency:
         charge = lock_charge(charge_pk)
         if charge.failure_code != "CURRENCY_MISMATCH":

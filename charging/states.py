@@ -57,7 +57,7 @@ FINAL_STATES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 
 # Flags that need a person: the sweeper leaves such charges alone.
 OPERATOR_FLAGS = frozenset({
-    "CAPTURED_WITHOUT_CDR", "RELEASED_WITHOUT_CDR",
+    "CAPTURED_WITHOUT_CDR", "RELEASED_WITHOUT_CDR", "AUTHORIZATION_LAPSED",
     "CURRENCY_MISMATCH", "CAPTURE_FAILED", "RELEASE_FAILED", "UNPAID_SESSION", "CDR_CREDITED",
     "CDR_REPLACED",
 })

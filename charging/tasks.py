@@ -17,6 +17,10 @@ background_task("charging.settle", retries=5, retry_delay=20)(service.settle)
 background_task("charging.settle_without_cdr", retries=5, retry_delay=20)(
     service.settle_without_cdr
 )
+# Reads the authorisation's capture_before when the webhook did not carry it.
+background_task("charging.record_capture_before", retries=5, retry_delay=20)(
+    service.record_capture_before
+)
 background_task("charging.stop_unpaid_session")(service.stop_unpaid_session)
 # Its own retries with backoff (OCPI_RETRY_*), each try on the charge's timeline.
 background_task("charging.unlock_connector")(service.unlock_connector)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, make_response, render_template, request
 
+from charging import service
 from driver import api
 from driver.i18n import pick_language
 from driver.texts import error_text
@@ -42,7 +43,13 @@ def charger_page(evse_id: str) -> Response:
 def charge_page(public_id: str) -> Response:
     language = pick_language()
     try:
-        charge = api.charge_json(api._charge(public_id), language)
+        found = api._charge(public_id)
+        if request.args.get("payment_intent") and request.args["payment_intent"] == \
+                found.hold_id and found.status == "CREATED":
+            # Back from a redirect (3-D Secure's return_url carries ?payment_intent=): ask
+            # the gateway now rather than wait for a webhook that may be late.
+            found = service.refresh_payment(found.pk)
+        charge = api.charge_json(found, language)
     except api.ApiError as exc:
         return _page("error.html", exc.http_status, lang=language,
                      message=error_text(exc.code, language))
@@ -59,8 +66,11 @@ def receipt(token: str) -> Response:
     language = request.args.get("lang") if request.args.get("lang") in ("sv", "en") \
         else found.language
     data = api.receipt_json(found, language)
+    from payments.receipt_document import build
+
     return _page("driver/receipt.html", lang=language, receipt=data, r=found,
-                 money=lambda minor: Money(minor, found.currency).format(language))
+                 money=lambda minor: Money(minor, found.currency).format(language),
+                 basis=build(found, language).basis)
 
 
 @bp.get("/r/<token>.pdf")

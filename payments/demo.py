@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -88,11 +89,17 @@ class DemoGateway:
         return _hold(self._intent(hold_id))
 
     def capture(self, hold_id: str, amount_minor: int, *, idempotency_key: str) -> Hold:
-        intent = self._intent(hold_id)
+        # Under the intent's row lock, re-read: concurrent captures queue here, so the
+        # applied-key check and the status check below see every earlier capture, as on
+        # Stripe (a replayed key answers as before; a second capture is refused).
+        intent = self._locked(hold_id)
         if idempotency_key in intent.applied_keys:
             return _hold(intent)
         if intent.status != HoldStatus.REQUIRES_CAPTURE:
-            raise PaymentError(f"This PaymentIntent could not be captured: it is {intent.status}.")
+            raise PaymentError(
+                f"This PaymentIntent could not be captured: it is {intent.status}.",
+                code="payment_intent_unexpected_state",
+            )
         if not 0 < amount_minor <= intent.amount_capturable_minor:
             raise PaymentError(
                 f"amount_to_capture {amount_minor} exceeds amount_capturable "
@@ -106,16 +113,46 @@ class DemoGateway:
         return _hold(intent)
 
     def cancel(self, hold_id: str, *, idempotency_key: str) -> Hold:
-        intent = self._intent(hold_id)
+        intent = self._locked(hold_id)  # as capture: a cancel racing a capture loses cleanly
         if idempotency_key in intent.applied_keys or intent.status == HoldStatus.CANCELED:
             return _hold(intent)
         if intent.status in {HoldStatus.SUCCEEDED, HoldStatus.PROCESSING}:
-            raise PaymentError(f"This PaymentIntent could not be canceled: it is {intent.status}.")
+            raise PaymentError(
+                f"This PaymentIntent could not be canceled: it is {intent.status}.",
+                code="payment_intent_unexpected_state",
+            )
         intent.status = HoldStatus.CANCELED.value
         intent.amount_capturable_minor = 0
         intent.applied_keys = [*intent.applied_keys, idempotency_key]
-        _emit(intent, "payment_intent.canceled")
+        _emit(intent, "payment_intent.canceled", cancellation_reason="abandoned")
         return _hold(intent)
+
+    def lapse(self, hold_id: str) -> Hold:
+        """The card's authorisation runs out uncaptured (after capture_before): what the
+        card network does on its own, announced like Stripe's payment_intent.canceled with
+        cancellation_reason "automatic". Demo and tests only; commits."""
+        intent = self._locked(hold_id)
+        if intent.status == HoldStatus.REQUIRES_CAPTURE:
+            intent.status = HoldStatus.CANCELED.value
+            intent.amount_capturable_minor = 0
+            _emit(intent, "payment_intent.canceled", cancellation_reason="automatic")
+        db.session.commit()
+        return _hold(intent)
+
+    def _locked(self, hold_id: str) -> DemoPaymentIntent:
+        """The intent under its row lock (held until the caller's transaction ends), read
+        afresh: a no-op UPDATE locks the row on PostgreSQL and takes SQLite's write lock."""
+        locked = db.session.execute(
+            update(DemoPaymentIntent)
+            .where(DemoPaymentIntent.intent_id == hold_id)
+            .values(status=DemoPaymentIntent.status)
+        ).rowcount
+        if not locked:
+            raise PaymentError(f"No such payment_intent: {hold_id!r}", code="resource_missing")
+        return db.session.scalars(
+            select(DemoPaymentIntent).where(DemoPaymentIntent.intent_id == hold_id)
+            .execution_options(populate_existing=True)
+        ).one()
 
     def refund(
         self,
@@ -303,16 +340,30 @@ def charge_json(intent: DemoPaymentIntent) -> dict[str, Any]:
     }
 
 
-def payment_intent_json(intent: DemoPaymentIntent) -> dict[str, Any]:
-    """The intent in Stripe's PaymentIntent shape, as an event carries it."""
+# The demo's capture window, as Stripe's for customer-initiated card payments.
+DEMO_CAPTURE_WINDOW = timedelta(days=7)
+
+
+def payment_intent_json(
+    intent: DemoPaymentIntent, cancellation_reason: str | None = None
+) -> dict[str, Any]:
+    """The intent in Stripe's PaymentIntent shape, as an event carries it (with the charge
+    expanded, so capture_before travels with an authorised hold)."""
     charge = None
     if intent.card_last4:
+        capture_before = None
+        if intent.status == HoldStatus.REQUIRES_CAPTURE:
+            created = intent.created_at
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            capture_before = int((created + DEMO_CAPTURE_WINDOW).timestamp())
         charge = {
             "id": "ch_demo_" + intent.intent_id[8:],
             "object": "charge",
             "payment_method_details": {
                 "type": "card",
-                "card": {"brand": intent.card_brand, "last4": intent.card_last4},
+                "card": {"brand": intent.card_brand, "last4": intent.card_last4,
+                         "capture_before": capture_before},
             },
         }
     return {
@@ -324,6 +375,8 @@ def payment_intent_json(intent: DemoPaymentIntent) -> dict[str, Any]:
         "capture_method": "manual",
         "currency": intent.currency.lower(),
         "status": intent.status,
+        "cancellation_reason": cancellation_reason if intent.status == HoldStatus.CANCELED
+        else None,
         "metadata": dict(intent.metadata_ or {}),
         "description": intent.description,
         "client_secret": intent.client_secret,
@@ -344,8 +397,10 @@ def _hold(intent: DemoPaymentIntent) -> Hold:
     return hold_from_payment_intent(payment_intent_json(intent))
 
 
-def _emit(intent: DemoPaymentIntent, event_type: str) -> None:
-    _deliver(event_type, payment_intent_json(intent))
+def _emit(
+    intent: DemoPaymentIntent, event_type: str, *, cancellation_reason: str | None = None
+) -> None:
+    _deliver(event_type, payment_intent_json(intent, cancellation_reason))
 
 
 def _emit_charge(intent: DemoPaymentIntent, event_type: str) -> None:

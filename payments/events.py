@@ -1,7 +1,8 @@
 """Gateway events: stored raw first, then applied exactly once.
 
-Announced: the PaymentIntent events (hold_*), charge.refunded (refund_confirmed) and
-charge.dispute.created (dispute_opened); any other type is kept and acknowledged.
+Announced: the PaymentIntent events (hold_*), charge.refunded (refund_confirmed),
+charge.refund.updated (refund_updated), charge.dispute.created (dispute_opened) and
+charge.dispute.closed (dispute_closed); any other type is kept and acknowledged.
 
 Applying claims the stored event with a conditional UPDATE (applied_at IS NULL), which
 holds the row until commit: a concurrent delivery of the same event waits, then finds it
@@ -164,8 +165,22 @@ def _announce(event_id: str, event: dict[str, Any]) -> None:
         _announce_payment_intent(event_id, event_type, obj)
     elif kind == "charge" and event_type == "charge.refunded":
         _announce_refund(event_id, obj)
+    elif kind == "refund" and event_type == "charge.refund.updated":
+        _announce_refund_updated(event_id, obj)
     elif kind == "dispute" and event_type == "charge.dispute.created":
         _announce_dispute(event_id, obj)
+    elif kind == "dispute" and event_type == "charge.dispute.closed":
+        signals.dispute_closed.send(
+            "payments",
+            event_id=event_id,
+            hold_id=obj.get("payment_intent"),
+            gateway_charge_id=obj.get("charge"),
+            dispute_id=obj.get("id"),
+            amount_minor=_int(obj, "amount"),
+            currency=str(obj.get("currency", "")).upper(),
+            reason=obj.get("reason"),
+            status=obj.get("status"),
+        )
     else:
         log.info("payment event %s (%s) kept, nothing to apply", event_id, event_type)
 
@@ -216,6 +231,20 @@ def _announce_refund(event_id: str, charge: dict[str, Any]) -> None:
         refunded_minor=refunded,
         fully_refunded=captured > 0 and refunded >= captured,
         refunds=refunds,
+    )
+
+
+def _announce_refund_updated(event_id: str, obj: dict[str, Any]) -> None:
+    """charge.refund.updated: the Refund object; a refund accepted as pending may end
+    failed (e.g. the card was closed) or canceled, with Stripe's failure_reason."""
+    from payments.stripe_gateway import refund_from_stripe
+
+    signals.refund_updated.send(
+        "payments",
+        event_id=event_id,
+        refund=refund_from_stripe(obj),
+        hold_id=obj.get("payment_intent"),
+        failure_reason=obj.get("failure_reason"),
     )
 
 

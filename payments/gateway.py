@@ -8,6 +8,7 @@ the charge and the step, so a retry after a crash cannot move money twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Protocol
 
@@ -36,6 +37,13 @@ class Hold:
     payment_method_last4: str | None = None
     decline_message: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # The authorisation's real end (Stripe: latest_charge.payment_method_details.card
+    # .capture_before), known only when the gateway's answer carries the charge: a
+    # webhook's PaymentIntent names the charge by id, so it is None there.
+    capture_before: datetime | None = None
+    # Why a canceled hold was canceled (Stripe's enum): "automatic" is a lapsed
+    # authorisation; ScanCharge's own releases say "abandoned".
+    cancellation_reason: str | None = None
 
 
 # Stripe's reasons for a refund (its `reason` enum). ScanCharge's own reason, the operator's
@@ -79,7 +87,11 @@ class PaymentGateway(Protocol):
         receipt_email: str | None = None,
     ) -> Hold: ...
 
-    def retrieve(self, hold_id: str) -> Hold: ...
+    def retrieve(self, hold_id: str) -> Hold:
+        """The hold as the gateway has it now: its real status, capturable amount and
+        capture_before. Asked before giving up on an unpaid charge and when the driver
+        returns from a redirect, because the webhook saying so may be late or lost."""
+        ...
 
     def capture(self, hold_id: str, amount_minor: int, *, idempotency_key: str) -> Hold:
         """Capture `amount_minor` (never more than capturable) and release the rest."""

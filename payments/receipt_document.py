@@ -52,6 +52,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "credit_notes": ("Kreditnotor", "Credit notes"),
     "after_refunds": ("Totalt efter återbetalning", "Total after refunds"),
     "local_time": ("Tider i platsens lokala tid", "Times in the location's local time"),
+    # A receipt with no CDR behind it (captured before the card authorisation lapsed).
+    "based_on_session": (
+        "Baserat på den senaste uppdateringen av laddsessionen kl. {time} den {date}; "
+        "laddoperatören skickade ingen slutlig debitering (CDR).",
+        "Based on the last Session update at {time} on {date}; the CPO sent no CDR."),
+    "based_on_session_unknown": (
+        "Baserat på laddsessionens senaste uppdatering; laddoperatören skickade ingen "
+        "slutlig debitering (CDR).",
+        "Based on the last Session update; the CPO sent no CDR."),
     "demo": ("Testkvitto: betalningen gjordes i testläge, inga riktiga pengar drogs.",
              "Test receipt: paid in test mode, no real money was taken."),
 }
@@ -99,6 +108,9 @@ class ReceiptDocument:
     demo: bool
     credit_notes: list[CreditNoteLines] = field(default_factory=list)
     after_refunds: str | None = None  # the total less the credit notes, when there are any
+    # What the amounts rest on when it is not a CDR ("based on the last Session update at
+    # 17:05 ..."); None for an ordinary receipt.
+    basis: str | None = None
 
     def heading(self, key: str) -> str:
         return text(key, self.language)
@@ -198,7 +210,19 @@ def build(receipt: Receipt, language: str) -> ReceiptDocument:
         demo=(receipt.payment_reference or "").startswith("pi_demo_"),
         credit_notes=notes,
         after_refunds=money(receipt.total_minor - receipt.credited_minor) if notes else None,
+        basis=_basis(details.get("based_on"), zone, lang),
     )
+
+
+def _basis(based_on: Any, zone: ZoneInfo | None, language: str) -> str | None:
+    if not isinstance(based_on, dict) or based_on.get("kind") != "last_session":
+        return None
+    when = based_on.get("session_updated_at")
+    if not when:
+        return text("based_on_session_unknown", language)
+    local = _local(when, zone)  # "2026-11-21 17:05" (or "... UTC")
+    date, _, time = local.partition(" ")
+    return text("based_on_session", language).format(time=time, date=date)
 
 
 def plain_text(doc: ReceiptDocument) -> str:
@@ -214,6 +238,8 @@ def plain_text(doc: ReceiptDocument) -> str:
     lines.append(f"{doc.heading('date')}: {doc.date}")
     if doc.demo:
         lines.extend(["", doc.heading("demo")])
+    if doc.basis:
+        lines.extend(["", doc.basis])
     lines.extend(["", doc.seller_name, *doc.seller_lines])
     section(doc.heading("charging"), doc.charging)
     lines.append(f"({doc.heading('local_time')}: {doc.time_zone})")

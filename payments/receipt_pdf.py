@@ -97,6 +97,8 @@ def render_document(doc: ReceiptDocument) -> bytes:
     story += [head, Spacer(1, 6 * mm),
               facts([(doc.heading("number"), doc.number), (doc.heading("date"), doc.date)])]
 
+    if doc.basis:
+        story.append(p(doc.basis))
     story += [p(doc.heading("charging"), "h2"), facts(doc.charging),
               p(f"{doc.heading('local_time')} ({doc.time_zone}).", "muted")]
     if doc.price_lines:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -276,6 +277,7 @@ def hold_from_payment_intent(obj: Mapping[str, Any]) -> Hold:
     decline_message = last_error.get("message") if isinstance(last_error, Mapping) else None
     metadata = obj.get("metadata") or {}
     client_secret = obj.get("client_secret")
+    reason = obj.get("cancellation_reason")
     return Hold(
         id=str(obj["id"]),
         status=status,
@@ -288,6 +290,8 @@ def hold_from_payment_intent(obj: Mapping[str, Any]) -> Hold:
         payment_method_last4=last4,
         decline_message=decline_message,
         metadata={str(k): str(v) for k, v in metadata.items()},
+        capture_before=_capture_before(obj),
+        cancellation_reason=str(reason) if reason else None,
     )
 
 
@@ -394,6 +398,22 @@ def _card_brand_last4(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
         if isinstance(card, Mapping) and card.get("last4"):
             return card.get("brand"), card.get("last4")
     return None, None
+
+
+def _capture_before(obj: Mapping[str, Any]) -> datetime | None:
+    """The card's capture window from an expanded latest_charge (a Unix time), else None.
+
+    Stripe's window is 7 days for most customer-initiated card payments and shorter for
+    some schemes and merchant categories, so a fixed number of hours may be too late."""
+    charge = obj.get("latest_charge")
+    if not isinstance(charge, Mapping):
+        return None
+    details = charge.get("payment_method_details") or {}
+    card = details.get("card") if isinstance(details, Mapping) else None
+    value = card.get("capture_before") if isinstance(card, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _header_well_formed(header: str) -> bool:

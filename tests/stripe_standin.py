@@ -274,6 +274,45 @@ class StripeStandin:
                 "status": "needs_response",
             }
 
+    def lapse(self, intent_id: str) -> dict[str, Any]:
+        """The authorisation runs out uncaptured (capture_before passed): Stripe cancels the
+        PaymentIntent itself, with cancellation_reason "automatic", and announces it with
+        payment_intent.canceled. Returns the PaymentIntent as that event carries it."""
+        with self._lock:
+            pi = self._intent(intent_id)
+            if pi["status"] != "requires_capture":
+                raise ValueError(f"{intent_id} is {pi['status']}, not requires_capture")
+            charge = self.charges[pi["latest_charge"]]
+            charge.update(refunded=True, amount_refunded=charge["amount"])
+            pi.update(status="canceled", canceled_at=int(time.time()),
+                      cancellation_reason="automatic", amount_capturable=0)
+            return copy.deepcopy(pi)
+
+    def fail_refund(
+        self, refund_id: str, failure_reason: str = "expired_or_canceled_card",
+        status: str = "failed",
+    ) -> dict[str, Any]:
+        """A refund that later fails (or is canceled): the funds come back to the balance,
+        the charge no longer counts them refunded. Returns the Refund as
+        charge.refund.updated carries it."""
+        with self._lock:
+            refund = self.refunds[refund_id]
+            charge = self.charges[refund["charge"]]
+            charge["amount_refunded"] -= refund["amount"]
+            charge["refunded"] = False
+            refund.update(status=status, failure_reason=failure_reason,
+                          failure_balance_transaction=new_id("txn_3"))
+            return copy.deepcopy(refund)
+
+    @staticmethod
+    def close_dispute(dispute: Mapping[str, Any], status: str) -> dict[str, Any]:
+        """The dispute decided: "won" or "lost" (charge.dispute.closed's object)."""
+        closed = copy.deepcopy(dict(dispute))
+        closed.update(status=status, is_charge_refundable=False)
+        closed["evidence_details"] = {**closed["evidence_details"], "has_evidence": True,
+                                      "submission_count": 1}
+        return closed
+
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.method == method and r.path == path]
