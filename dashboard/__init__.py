@@ -148,8 +148,11 @@ def charges() -> str:
     counts = dict(db.session.execute(
         select(Charge.status, func.count()).group_by(Charge.status)
     ).all())
+    from charging.deadlines import waiting_for
+
     return render_template("dashboard/charges.html", charges=rows, total=total, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), status=status, counts=counts)
+                           pages=max(1, -(-total // PAGE_SIZE)), status=status, counts=counts,
+                           waiting={c.pk: waiting_for(c) for c in rows})
 
 
 @bp.get("/charges/<public_id>")
