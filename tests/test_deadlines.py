@@ -117,5 +117,5 @@ def test_the_dashboard_shows_what_a_charge_waits_for(client: Any, party: Party) 
                                           "password": "a long enough password", "csrf": token})
     page = client.get(f"/dashboard/charges/{row.public_id}").get_data(as_text=True)
     assert "Waiting for" in page and "the CDR" in page and "overdue" in page
-    listing = client.get("/dashboard/charges").get_data(as_text=True)
+    listing = client.get("/dashboard/").get_data(as_text=True)
     assert "Waiting for" in listing and "the CDR" in listing and "overdue" in listing
