@@ -49,7 +49,6 @@ def issue_for(charge: Charge, cdr: OcpiCdr) -> Receipt:
     net = int((Decimal(captured) * excl / incl).quantize(Decimal(1), rounding=ROUND_HALF_UP)) \
         if incl else captured
     location = data["cdr_location"]
-    cfg = current_app.config
     details = {
         "location_name": location.get("name"),
         "address": f"{location['address']}, {location.get('postal_code', '')} {location['city']}"
@@ -67,25 +66,7 @@ def issue_for(charge: Charge, cdr: OcpiCdr) -> Receipt:
         "time_zone": time_zone_of(charge),
         "cdr_id": data["id"],
     }
-    return issue_receipt(
-        reference=f"charge:{charge.public_id}",
-        series=cfg["OCPI_PARTY_ID"],
-        language=charge.language,
-        currency=charge.currency,
-        total_minor=captured,
-        net_minor=net,
-        vat_rate=vat_rate_of(data),
-        payment_reference=charge.hold_id or "",
-        card_brand=charge.card_brand,
-        card_last4=charge.card_last4,
-        details=details,
-        seller={
-            "name": cfg["SELLER_NAME"],
-            "org_number": cfg["SELLER_ORG_NUMBER"],
-            "vat_number": cfg["SELLER_VAT_NUMBER"],
-            "address": cfg["SELLER_ADDRESS"],
-        },
-    )
+    return _issue(charge, captured, net, vat_rate_of(data), details)
 
 
 def _last_session(charge: Charge) -> OcpiSession | None:
@@ -131,7 +112,6 @@ def issue_without_cdr(charge: Charge) -> Receipt:
     if start and end:
         duration = str((Decimal(int((end - start).total_seconds())) / 3600)
                        .quantize(Decimal("0.0001")))
-    cfg = current_app.config
     details = {
         "location_name": place.get("name"),
         "address": (f"{place['address']}, {place.get('postal_code', '')} "
@@ -149,6 +129,14 @@ def issue_without_cdr(charge: Charge) -> Receipt:
         "based_on": {"kind": "last_session", "session_updated_at": _iso(updated),
                      "session_id": charge.session_id},
     }
+    return _issue(charge, captured, net, rate, details)
+
+
+def _issue(charge: Charge, captured: int, net: int, rate: Decimal,
+           details: dict[str, Any]) -> Receipt:
+    """The charge's one receipt (issue_receipt gives back the existing one for its
+    reference), sold by this deployment's seller."""
+    cfg = current_app.config
     return issue_receipt(
         reference=f"charge:{charge.public_id}",
         series=cfg["OCPI_PARTY_ID"],

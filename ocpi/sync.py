@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from extensions import db
 from jobs import background_task, backoff_delay, periodic_task
@@ -127,6 +128,25 @@ def _fetch_or_retry(task: str, party: Party, url: str, module: str, since_text: 
         return None
 
 
+def _store_pulled(party: Party, pulled: list[dict] | None, what: str,
+                  to_canonical: Any, store_one: Any) -> list[tuple[Any, bool]]:
+    """Store each pulled object as if pushed: (row, created) for those taken in. A foreign
+    one is skipped and noted; a bad one is logged; neither stops the rest."""
+    stored = []
+    for data in pulled or []:
+        try:
+            if party.version == "2.1.1":
+                data = to_canonical(data, party.country_code, party.party_id)
+            stored.append(store_one(party, data))
+        except store.NotOwner as exc:
+            _skipped(party, what, data, exc, PullReport())
+        except OcpiError as exc:
+            log.warning("pulled %s %r from %s refused: %s", what, data.get("id"), party.name,
+                        exc.message)
+    db.session.commit()
+    return stored
+
+
 @background_task("ocpi.pull_sessions")
 def pull_sessions(party_pk: int, since_text: str, attempt: int = 0) -> int:
     """Fetch the Sessions a CPO has changed since `since` (its Sessions Sender interface):
@@ -136,21 +156,8 @@ def pull_sessions(party_pk: int, since_text: str, attempt: int = 0) -> int:
     if url is None:
         return 0
     pulled = _fetch_or_retry("ocpi.pull_sessions", party, url, "sessions", since_text, attempt)
-    changed = []
-    for data in pulled or []:
-        try:
-            if party.version == "2.1.1":
-                data = v211.session_to_canonical(data, party.country_code, party.party_id)
-            row, _ = store.put_session(party, data)
-        except store.NotOwner as exc:
-            _skipped(party, "session", data, exc, PullReport())
-            continue
-        except OcpiError as exc:
-            log.warning("pulled Session %r from %s refused: %s", data.get("id"), party.name,
-                        exc.message)
-            continue
-        changed.append(row)
-    db.session.commit()
+    changed = [row for row, _ in _store_pulled(party, pulled, "session",
+                                               v211.session_to_canonical, store.put_session)]
     for row in changed:
         signals.session_updated.send("ocpi", session_pk=row.pk, status=row.status,
                                      authorization_reference=row.authorization_reference,
@@ -166,22 +173,9 @@ def pull_cdrs(party_pk: int, since_text: str, attempt: int = 0) -> int:
     url = party.endpoint("cdrs", "SENDER") if party is not None else None
     if url is None:
         return 0
-    new = []
-    for data in _fetch_or_retry("ocpi.pull_cdrs", party, url, "cdrs", since_text, attempt) or []:
-        try:
-            if party.version == "2.1.1":
-                data = v211.cdr_to_canonical(data, party.country_code, party.party_id)
-            row, created = store.store_cdr(party, data)
-        except store.NotOwner as exc:
-            _skipped(party, "cdr", data, exc, PullReport())
-            continue
-        except OcpiError as exc:
-            log.warning("pulled CDR %r from %s refused: %s", data.get("id"), party.name,
-                        exc.message)
-            continue
-        if created:
-            new.append(row)
-    db.session.commit()
+    pulled = _fetch_or_retry("ocpi.pull_cdrs", party, url, "cdrs", since_text, attempt)
+    new = [row for row, created in _store_pulled(party, pulled, "cdr", v211.cdr_to_canonical,
+                                                 store.store_cdr) if created]
     for row in new:
         signals.cdr_received.send("ocpi", cdr_pk=row.pk,
                                   authorization_reference=row.authorization_reference,
