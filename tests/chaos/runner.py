@@ -99,7 +99,7 @@ class Options:
     cuts: int = 1
     cpo_faults: int = 1
     seed: int = 1
-    duration: float = 20.0
+    duration: float = 20.0  # seconds over which drivers arrive and chaos strikes
     gunicorn_workers: int = 3
     database_url: str = DEFAULT_DATABASE_URL
     queue_url: str = DEFAULT_QUEUE_URL
@@ -236,9 +236,9 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         self.starts[name] += 1
-        out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child)
-        return subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        with open(self.log_dir / f"{name}.log", "ab") as out:
+            return subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out,
+                                    stderr=subprocess.STDOUT)
 
     def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args],
@@ -333,15 +333,17 @@ class Phone:
 
     def call(self, method: str, path: str, tries: int = 8, **kw: Any) -> requests.Response | None:
         delay = 0.3
+        what = f"{method} {path.split('/charges/')[0]}" + ("/charges/…" if "/charges/" in path
+                                                          else "")
         for _ in range(tries):
             try:
                 response = requests.request(method, self.base_url + path, timeout=15, **kw)
             except requests.RequestException as exc:
-                self._count(f"{type(exc).__name__}")
+                self._count(f"{what}: {type(exc).__name__}")
             else:
                 if response.status_code < 500:
                     return response
-                self._count(f"HTTP {response.status_code}")
+                self._count(f"{what}: HTTP {response.status_code}")
             time.sleep(delay)
             delay = min(delay * 2, 4)
         return None
@@ -421,8 +423,11 @@ class Driver(threading.Thread):
             if created is None or created.status_code == 201:
                 break
             code = (created.json().get("error") or {}).get("code")
-            if code not in {"charger_occupied", "charger_unavailable"} or not pays:
+            if code not in {"charger_occupied", "charger_unavailable"}:
                 break
+            if not pays:  # the driver walks to another charger
+                evse = self.rng.choice(run.evse_ids)
+                continue
             # Stale status (a lost EVSE push): another charger, this one back later.
             run.pool.give_back(evse, after=15)
             evse = run.pool.take(timeout=run.budget)
@@ -484,7 +489,7 @@ class Chaos(threading.Thread):
         self.run_ = run
         opts = run.opts
         self.rng = random.Random(opts.seed * 7919)
-        span = opts.duration * 1.3  # the last drivers are still charging after `duration`
+        span = opts.duration * 1.1  # the last drivers are still charging after `duration`
         moments = [("kill", self.rng.uniform(0.1, 1) * span) for _ in range(opts.kills)]
         moments += [("cut", self.rng.uniform(0.1, 1) * span) for _ in range(opts.cuts)]
         moments += [("cpo", self.rng.uniform(0.1, 0.9) * span) for _ in range(opts.cpo_faults)]
@@ -873,7 +878,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="4 s windows of a misbehaving CPO (default kills / 3, at least 1)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration", type=float, default=None,
-                   help="seconds over which drivers arrive (default: charges / 2, >= 15)")
+                   help="seconds over which drivers arrive and chaos strikes "
+                        "(default: 1.5 s per charge, at least 20)")
     p.add_argument("--web-workers", type=int, default=3, help="gunicorn -w (3)")
     p.add_argument("--database-url", default=os.environ.get("CHAOS_DATABASE_URL",
                                                             DEFAULT_DATABASE_URL))
@@ -884,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(
         charges=a.charges, kills=a.kills, cuts=a.cuts,
         cpo_faults=a.cpo_faults if a.cpo_faults is not None else max(1, a.kills // 3),
-        seed=a.seed, duration=a.duration or max(15.0, a.charges / 2),
+        seed=a.seed, duration=a.duration or max(20.0, a.charges * 1.5),
         gunicorn_workers=a.web_workers, database_url=a.database_url, queue_url=a.queue_url,
         log_dir=a.log_dir,
     )
