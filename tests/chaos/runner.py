@@ -869,9 +869,9 @@ def summary(opts: Options, r: Run, drivers: list[Driver], chaos: Chaos, res: Res
                                  or "none"),
         "  driver plans:    " + ", ".join(
             f"{k} {v}" for k, v in sorted(Counter(d.plan.kind for d in drivers).items())),
-        f"  stops pressed:   {f['stops']} answered 202, {f['stops_too_late']} refused "
-        f"{f['stops_refused'] or ''}, {f['stops_missed']} not pressed (full before CHARGING "
-        f"was seen)",
+        f"  stops pressed:   {f['stops']} answered 202, {f['stops_too_late']} refused"
+        + "".join(f" [{k} {v}]" for k, v in f["stops_refused"].items())
+        + f", {f['stops_missed']} not pressed (full before CHARGING was seen)",
         "  kills:           " + (", ".join(f"{k} {v}" for k, v in sorted(f["kills"].items()))
                                  or "none"),
         f"  DB cuts:         {f['cuts']} ({f['connections_cut']} connections terminated)",
