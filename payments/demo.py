@@ -421,7 +421,10 @@ def _deliver(event_type: str, obj: dict[str, Any]) -> None:
     after_commit(lambda: queue.enqueue("payments.deliver_demo_event", payload))
 
 
-@background_task("payments.deliver_demo_event")
+# Until stored, the event exists only as this task's payload: a failure (a database
+# connection cut, a restart of PostgreSQL) must not lose a driver's payment, so the task is
+# tried again, as Stripe resends a webhook. Storing and applying are both once-only.
+@background_task("payments.deliver_demo_event", retries=5, retry_delay=2)
 def deliver_demo_event(payload: str) -> None:
     row = store_event(json.loads(payload), "demo")
     apply_event(row.pk)
