@@ -71,6 +71,12 @@ SETTINGS = {
     "STOP_CONFIRM_SECONDS": "15",
     "QUEUE_MAX_POLL_DELAY": "0.2",
     "QUEUE_WORKERS": "4",
+    # Every driver of the batch comes from 127.0.0.1, one address: the per-client limits,
+    # sized for one phone, would refuse them (docs/security.md). The per-EVSE and per-intent
+    # limits stay as they are.
+    "RATE_LIMIT_CHARGES_PER_CLIENT": "100000/hour",
+    "RATE_LIMIT_LOOKUPS_PER_CLIENT": "1000000/minute",
+    "RATE_LIMIT_CHARGES_PER_EVSE": "1000/hour",
 }
 # The simulated CPO: a fast clock and small batteries, so a full charge takes seconds.
 SIM_TIME_FACTOR = 300.0
