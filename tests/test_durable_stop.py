@@ -360,3 +360,39 @@ def test_a_cpo_that_cannot_be_reached_at_all_is_certain(
     db.session.commit()
     service.start(charge.pk)
     assert reload(charge).failure_code == "CPO_UNREACHABLE"
+
+
+def test_migration_0005_gives_a_charge_already_stopping_its_standing_stop(tmp_path: Any) -> None:
+    from flask_migrate import upgrade
+    from sqlalchemy import create_engine, text
+
+    from app import MIGRATIONS_DIR, create_app
+    from tests.conftest import _test_settings
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_app({**_test_settings(), "SQLALCHEMY_DATABASE_URI": url})
+    with old.app_context():
+        upgrade(directory=MIGRATIONS_DIR, revision="0004")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO ocpi_parties (pk, name, roles, status, endpoints, auth_encoding, "
+            "created_at, updated_at) VALUES (1, 'p', '[]', 'CONNECTED', '[]', 'base64', "
+            "'2026-01-01', '2026-01-01')"))
+        for pk, status in ((1, "STOPPING"), (2, "CHARGING")):
+            conn.execute(text(
+                "INSERT INTO charges (pk, public_id, status, lock_version, party_pk, "
+                "location_id, evse_uid, evse_id, connector_id, currency, hold_minor, "
+                "refunded_minor, gateway, token_uid, authorization_reference, energy_kwh, "
+                "language, created_at, updated_at) VALUES (:pk, :pub, :status, 0, 1, 'L', "
+                "'E', 'SE*SIM*E1', '1', 'SEK', 100, 0, 'demo', :tok, :ref, 0, 'sv', "
+                "'2026-01-01', '2026-01-01 10:00:00')"),
+                {"pk": pk, "pub": f"p{pk}", "status": status, "tok": f"T{pk}", "ref": f"R{pk}"})
+    with old.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT status, stop_requested_by, stop_next_at IS NOT NULL FROM charges "
+            "ORDER BY pk")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("STOPPING", "driver", 1), ("CHARGING", None, 0)]

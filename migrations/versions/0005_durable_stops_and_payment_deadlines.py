@@ -32,6 +32,15 @@ def upgrade():
         batch_op.add_column(sa.Column('hold_released_at', sa.DateTime(), nullable=True))
         batch_op.create_index(batch_op.f('ix_charges_stop_next_at'), ['stop_next_at'], unique=False)
 
+    # A charge already STOPPING was stopped by its driver or by the limit; before this
+    # revision only those two stopped a charge. Its stop now stands and is due at once
+    # (the sweeper sends it); and holds of CANCELLED/EXPIRED charges whose release was
+    # noted on the timeline count as released, so the sweeper does not ask again.
+    op.execute("UPDATE charges SET stop_requested_at = updated_at, stop_requested_by = "
+               "'driver', stop_next_at = updated_at WHERE status = 'STOPPING'")
+    op.execute("UPDATE charges SET hold_released_at = updated_at WHERE status IN "
+               "('CANCELLED', 'EXPIRED', 'RELEASED') AND EXISTS (SELECT 1 FROM charge_events e "
+               "WHERE e.charge_pk = charges.pk AND e.note LIKE 'hold released%')")
     # ### end Alembic commands ###
 
 
