@@ -17,6 +17,7 @@ objects make up the state is ocpi.simulator.core's business (Simulator._snapshot
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -69,7 +70,7 @@ class StateFile:
         except FileNotFoundError:
             return None
         try:
-            document = loads(text)
+            document = json.loads(text)
         except ValueError as exc:
             raise StateError(f"{self.path} is not valid JSON ({exc}); delete it to start the "
                              "simulator afresh") from exc
@@ -81,7 +82,7 @@ class StateFile:
     def save(self, document: dict[str, Any], sequence: int) -> bool:
         """Write `document`, snapshot number `sequence`, unless a newer one is already on
         disk (False then). Raises OSError when the disk refuses."""
-        data = dumps(document).encode("utf-8")
+        data = json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
         with self._write_lock:
             if sequence <= self._written:
                 return False
@@ -140,6 +141,11 @@ def monotonic_of(wall: float) -> float:
 # --- codecs -----------------------------------------------------------------------------
 
 
+def _ocpi(stored: Any) -> Any:
+    """An OCPI object as stored: its own JSON text, numbers as Decimal."""
+    return loads(stored) if isinstance(stored, str) else stored
+
+
 def _dt(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -179,13 +185,14 @@ def session_doc(session: SimSession) -> dict[str, Any]:
         "authorization_reference": session.authorization_reference,
         # The tariff and the site are frozen at the start, so they are stored as they were
         # rather than looked up again: the price of a session never changes under it.
-        # Numbers stay numbers (jsonio): ScanCharge, and wire.parse on loading, refuse a
-        # price written as text.
-        "tariff": (plain(session.tariff.model_dump(mode="python", exclude_none=True))
+        # As OCPI JSON text of their own (jsonio), so prices stay exact numbers: wire.parse
+        # on loading, and ScanCharge in the CDR, refuse a price written as text, and the
+        # rest of the document keeps plain floats (its wall-clock times).
+        "tariff": (dumps(plain(session.tariff.model_dump(mode="python", exclude_none=True)))
                    if session.tariff is not None else None),
         "currency": session.currency,
         "power_w": session.power_w,
-        "site": plain(session.site.model_dump(mode="python", exclude_none=True)),
+        "site": dumps(plain(session.site.model_dump(mode="python", exclude_none=True))),
         "owner": party_doc(session.owner),
         "start": _dt(session.start),
         "last_updated": _dt(session.last_updated),
@@ -235,10 +242,10 @@ def session_from(data: dict[str, Any]) -> SimSession:
         connector_id=data["connector_id"],
         token=token_from(data["token"]),
         authorization_reference=data.get("authorization_reference"),
-        tariff=parse(Tariff, data["tariff"]) if data.get("tariff") else None,
+        tariff=parse(Tariff, _ocpi(data["tariff"])) if data.get("tariff") else None,
         currency=data["currency"],
         power_w=int(data["power_w"]),
-        site=parse(Location, data["site"]),
+        site=parse(Location, _ocpi(data["site"])),
         owner=party_from(data["owner"]),  # type: ignore[arg-type]  # always stored
         start=start,
         last_updated=last_updated,
