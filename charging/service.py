@@ -747,13 +747,17 @@ def _stop_refused(charge: Charge, code: str, detail: str | None, cause: Cause) -
     """The CPO refused the stop or could not be reached: say so to the driver (the code stays
     on the charge until the session ends) and try again later, until STOP_RETRY_FOR; then a
     person takes over (STOP_UNCONFIRMED), and the hold is still settled from the CDR or the
-    last known cost by the capture deadline."""
-    fail(charge, code, detail)
+    last known cost by the capture deadline. A flag for a person (AUTHORIZATION_LAPSED, say)
+    stays: the stop is still retried, but its news must not hide the flag."""
+    flagged = charge.failure_code in OPERATOR_FLAGS
+    if not flagged:
+        fail(charge, code, detail)
     now = now_utc()
     give_up_at = (charge.stop_requested_at or now) + timedelta(
         seconds=current_app.config["STOP_RETRY_FOR"])
     if now >= give_up_at:
-        fail(charge, "STOP_UNCONFIRMED", f"{code}: {detail}" if detail else code)
+        if not flagged:
+            fail(charge, "STOP_UNCONFIRMED", f"{code}: {detail}" if detail else code)
         charge.stop_next_at = None
         note(charge, Cause(cause.kind, cause.ref,
                            f"{cause.note}; still not stopped after {charge.stop_attempts} tries: "
@@ -822,7 +826,9 @@ def settle_without_cdr(charge_pk: int) -> None:
         db.session.rollback()
         release_hold(charge_pk)
         charge = lock_charge(charge_pk)
-        fail(charge, "RELEASED_WITHOUT_CDR", "no CDR and no cost known before the hold lapsed")
+        if charge.state == S.RELEASED:  # else release_hold flagged why (RELEASE_FAILED)
+            fail(charge, "RELEASED_WITHOUT_CDR",
+                 "no CDR and no cost known before the hold lapsed")
         db.session.commit()
         return
     amount = min(cost, charge.hold_minor)
@@ -1157,6 +1163,10 @@ def on_session_updated(
         # The stop waited for this Session's id: send it now.
         charge.stop_next_at = now_utc()
         enqueue_after_commit("charging.send_stop", charge.pk)
+    if status == "ACTIVE" and charge.state == S.CHARGING and first_id \
+            and charge.failure_code == "AUTHORIZATION_LAPSED":
+        # The hold lapsed before the CPO named the session: stop it now it has a name.
+        enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
     if status == "ACTIVE" and charge.state == S.CHARGING and _near_the_hold(charge):
         held = Money(charge.hold_minor, charge.currency).amount
         _begin_stopping(charge, "system", Cause(
@@ -1321,7 +1331,7 @@ def on_cdr_refused(
                                   party_id):
         return
     charge = lock_charge(pk)
-    if charge.failure_code not in OPERATOR_FLAGS:  # never hide a flag the sweeper obeys
+    if charge.failure_code not in STOP_GIVEN_UP:  # never hide a flag the sweeper obeys
         fail(charge, "CDR_REFUSED", reason[:500])
     note(charge, Cause("ocpi", f"cdr {cdr_id or '?'}", f"CDR refused: {reason}"[:1000]))
     db.session.commit()
@@ -1377,15 +1387,23 @@ def _grace() -> timedelta:
     return timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"])
 
 
-def _due(now: datetime, older_than: timedelta, *statuses: S) -> list[Charge]:
-    """Charges in `statuses` untouched for `older_than`, less those a person must handle."""
+def _due(now: datetime, older_than: timedelta, *statuses: S,
+         proceeding: frozenset[str] = frozenset()) -> list[Charge]:
+    """Charges in `statuses` untouched for `older_than`, less those a person must handle
+    (but for the flags in `proceeding`, whose charges still move on by themselves)."""
+    left_alone = OPERATOR_FLAGS - proceeding
     return list(db.session.scalars(
         select(Charge).where(
             Charge.status.in_([status.value for status in statuses]),
             Charge.updated_at < now - older_than,
-            or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(OPERATOR_FLAGS)),
+            or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(left_alone)),
         ).order_by(Charge.pk)
     ))
+
+
+# A lapsed charge is flagged for a person, yet still has to end and be released by itself
+# (authorization_lapsed): the sweeper applies its stored Session or CDR and settles it.
+LAPSE_PROCEEDS = frozenset({"AUTHORIZATION_LAPSED"})
 
 
 def _sweep_payment_events(now: datetime) -> int:
@@ -1457,7 +1475,7 @@ def _sweep_charging(now: datetime) -> int:
     """CHARGING or STOPPING charges whose end is already stored: a Session COMPLETED, or a
     CDR, whose receiver failed or whose signal was lost."""
     ended = 0
-    for charge in _due(now, _grace(), S.CHARGING, S.STOPPING):
+    for charge in _due(now, _grace(), S.CHARGING, S.STOPPING, proceeding=LAPSE_PROCEEDS):
         stored = db.session.scalar(select(OcpiSession).where(
             OcpiSession.authorization_reference == charge.authorization_reference,
             *_from_its_cpo(OcpiSession, charge),
@@ -1526,7 +1544,7 @@ def _sweep_ended(now: datetime) -> int:
     """ENDED charges: settle those with their CDR; link a stored CDR; settle without one
     when the authorisation is about to lapse."""
     settled = 0
-    for charge in _due(now, _grace(), S.ENDED):
+    for charge in _due(now, _grace(), S.ENDED, proceeding=LAPSE_PROCEEDS):
         if charge.cdr_pk is not None:
             queue.enqueue("charging.settle", charge.pk)
             settled += 1
@@ -1534,7 +1552,8 @@ def _sweep_ended(now: datetime) -> int:
         cdr = _stored_cdr(charge)
         if cdr is not None:
             on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
-        elif capture_deadline_passed(charge, now):
+        elif capture_deadline_passed(charge, now) \
+                and charge.failure_code != "AUTHORIZATION_LAPSED":  # nothing to capture
             queue.enqueue("charging.settle_without_cdr", charge.pk)
     return settled
 
