@@ -1499,24 +1499,47 @@ def _stored_cdr(charge: Charge) -> OcpiCdr | None:
     ).order_by(OcpiCdr.pk))
 
 
+def _sweep_capture_deadline(now: datetime) -> int:
+    """CHARGING or STOPPING charges whose card authorisation is about to lapse: end them
+    here and settle from the last known cost (flagged), rather than let the hold lapse
+    unpaid, whether the CPO went quiet or keeps pushing a session that never ends; a
+    session still running is stopped, since from here no money covers it."""
+    cfg = current_app.config
+    silence = timedelta(seconds=cfg["SESSION_SILENCE_SECONDS"])
+    margin = timedelta(hours=cfg["CAPTURE_SAFETY_MARGIN_HOURS"])
+    deadline = timedelta(hours=cfg["HOLD_CAPTURE_DEADLINE_HOURS"])
+    candidates = db.session.scalars(select(Charge.pk).where(
+        Charge.status.in_([S.CHARGING.value, S.STOPPING.value]),
+        or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(OPERATOR_FLAGS)),
+        or_(Charge.capture_before < now + margin,
+            Charge.capture_before.is_(None) & (Charge.created_at < now - deadline)),
+    ).order_by(Charge.pk)).all()
+    ended = 0
+    for pk in candidates:
+        charge = lock_charge(pk)
+        if charge.state in {S.CHARGING, S.STOPPING} and capture_deadline_passed(charge, now):
+            silent = (charge.session_updated_at or charge.created_at) < now - silence
+            charge.end_reason = charge.end_reason or ("CPO_SILENT" if silent
+                                                      else "CAPTURE_DEADLINE")
+            move(charge, S.ENDED, Cause("deadline", note=(
+                ("no word from the CPO" if silent else "the session has not ended")
+                + " and the card authorisation is about to lapse: settling from the last "
+                  "known cost")))
+            enqueue_after_commit("charging.settle_without_cdr", charge.pk)
+            if not silent and charge.session_id:
+                enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
+            ended += 1
+        db.session.commit()
+    return ended
+
+
 def _sweep_silent(now: datetime) -> int:
-    """CHARGING or STOPPING charges the CPO has gone quiet about: ask for its Sessions and
-    CDRs; and when the card authorisation is about to lapse, end the charge here and settle
-    it from the last known cost (flagged), rather than let the hold lapse unpaid."""
+    """CHARGING or STOPPING charges the CPO has gone quiet about: ask it for its Sessions
+    and CDRs (the capture deadline, if it comes first, is _sweep_capture_deadline's)."""
     silence = timedelta(seconds=current_app.config["SESSION_SILENCE_SECONDS"])
     pull_from: dict[int, datetime] = {}
     for charge in _due(now, silence, S.CHARGING, S.STOPPING):
         if (charge.session_updated_at or charge.created_at) >= now - silence:
-            continue
-        if capture_deadline_passed(charge, now):
-            locked = lock_charge(charge.pk)
-            if locked.state in {S.CHARGING, S.STOPPING}:
-                locked.end_reason = locked.end_reason or "CPO_SILENT"
-                move(locked, S.ENDED, Cause("deadline", note=(
-                    "no word from the CPO and the card authorisation is about to lapse: "
-                    "settling from the last known cost")))
-                enqueue_after_commit("charging.settle_without_cdr", locked.pk)
-            db.session.commit()
             continue
         since = (charge.session_started_at or charge.created_at) - timedelta(hours=1)
         pull_from[charge.party_pk] = min(since, pull_from.get(charge.party_pk, since))
@@ -1588,6 +1611,7 @@ _SWEEP_STEPS = (
     ("deadline", _sweep_starting),
     ("stop", _sweep_stops),
     ("ended", _sweep_charging),
+    ("capture_deadline", _sweep_capture_deadline),
     ("silent", _sweep_silent),
     ("expire", _sweep_unpaid),
     ("settle", _sweep_ended),

@@ -396,3 +396,29 @@ def test_migration_0005_gives_a_charge_already_stopping_its_standing_stop(tmp_pa
             "ORDER BY pk")).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("STOPPING", "driver", 1), ("CHARGING", None, 0)]
+
+
+def test_a_session_that_never_ends_is_settled_and_stopped_at_the_capture_deadline(
+    client: Any, charge: Charge, cpo: StubCpo
+) -> None:
+    """The CPO keeps pushing an ACTIVE Session past the card authorisation's window: the
+    charge is ended and settled from the last cost, and the session stopped."""
+    from extensions import queue
+
+    push_session(client, "ACTIVE")
+    hours = client.application.config["HOLD_CAPTURE_DEADLINE_HOURS"]
+    age(charge, created_at=now_utc() - timedelta(hours=hours + 1),
+        session_updated_at=now_utc())
+    assert service.sweep()["capture_deadline"] == 1
+    row = reload(charge)
+    assert (row.status, row.end_reason) == ("ENDED", "CAPTURE_DEADLINE")
+    queued = [task.name for task in queue.huey(client.application).pending()]
+    assert "charging.settle_without_cdr" in queued
+    assert "charging.stop_unpaid_session" in queued
+
+
+def test_a_charge_within_its_window_is_left_to_charge(client: Any, charge: Charge) -> None:
+    push_session(client, "ACTIVE")
+    age(charge, capture_before=now_utc() + timedelta(days=3), session_updated_at=now_utc())
+    assert service.sweep()["capture_deadline"] == 0
+    assert reload(charge).status == "CHARGING"
