@@ -107,3 +107,31 @@ def captured_charge(**kwargs: Any) -> Charge:
     charge = db.session.get(Charge, charge.pk)
     assert charge.status == "CAPTURED", charge.status
     return charge
+
+
+# --- The in-memory queue, as tests drive it (no worker runs) ------------------------------
+
+
+def pending(app: Any) -> list[str]:
+    """The names of the tasks waiting in the queue."""
+    return [t.name for t in app.extensions["queue"].huey.pending()]
+
+
+def deliver_demo_events(app: Any) -> list[str]:
+    """Deliver the demo gateway's queued events (its webhooks), as a worker would; other
+    queued tasks are taken off the queue and their names returned, not run."""
+    huey = app.extensions["queue"].huey
+    others = []
+    while (task := huey.dequeue()) is not None:
+        if task.name == "payments.deliver_demo_event":
+            huey.execute(task)
+        else:
+            others.append(task.name)
+    return others
+
+
+def drop_queue(app: Any) -> None:
+    """The queued events are lost (a webhook that never arrives)."""
+    huey = app.extensions["queue"].huey
+    while huey.dequeue() is not None:
+        pass

@@ -195,3 +195,30 @@ def running_stack(make_app: Callable[..., Any], **overrides: Any) -> Iterator[Li
 def live_stack(make_app: Callable[..., Any]) -> Iterator[LiveStack]:
     with running_stack(make_app) as stack:
         yield stack
+
+
+# --- The Stripe stand-in (tests/stripe_standin.py): one server per test module ------------
+
+
+@pytest.fixture(scope="module")
+def _served() -> Iterator[tuple[Any, Any]]:
+    from stripe_standin import create_stripe_standin
+
+    from servers import ServerThread
+
+    standin = create_stripe_standin()
+    with ServerThread(standin.app) as running:
+        yield standin, running
+
+
+@pytest.fixture
+def standin(_served: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The stand-in, reset, for the real `stripe` library (its retries without delay);
+    modules that need it otherwise define their own."""
+    import stripe
+
+    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0.0)
+    monkeypatch.setattr(stripe.HTTPClient, "MAX_DELAY", 0.0)
+    _served[0].reset()
+    _served[0].url = _served[1].url
+    return _served[0]

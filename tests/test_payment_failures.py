@@ -15,9 +15,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import stripe
-from charge_factory import captured_charge, ended_charge
-from stripe_standin import StripeStandin, create_stripe_standin, event_payload, sign_webhook
+from charge_factory import (
+    captured_charge,
+    deliver_demo_events,
+    drop_queue,
+    ended_charge,
+    pending,
+)
+from stripe_standin import StripeStandin, event_payload, sign_webhook
 
 from charging import refunds, service
 from charging.models import Charge, ChargeEvent
@@ -27,7 +32,6 @@ from ocpi.transport import now_utc
 from payments.demo import DemoGateway
 from payments.gateway import PaymentError
 from payments.models import DemoPaymentIntent, Receipt, RefundRecord
-from servers import ServerThread
 
 WEBHOOK_SECRET = "whsec_payment_failures"
 OPERATOR = "anna@operator.example"
@@ -44,30 +48,6 @@ def _receivers() -> None:
 def reload(charge: Charge) -> Charge:
     db.session.expire_all()
     return db.session.get(Charge, charge.pk)
-
-
-def pending(app: Any) -> list[str]:
-    return [t.name for t in app.extensions["queue"].huey.pending()]
-
-
-def deliver_demo_events(app: Any) -> list[str]:
-    """Deliver the demo gateway's queued events (its webhooks), as a worker would; other
-    queued tasks are taken off the queue and their names returned, not run."""
-    huey = app.extensions["queue"].huey
-    others = []
-    while (task := huey.dequeue()) is not None:
-        if task.name == "payments.deliver_demo_event":
-            huey.execute(task)
-        else:
-            others.append(task.name)
-    return others
-
-
-def drop_queue(app: Any) -> None:
-    """The queued events are lost (a webhook that never arrives)."""
-    huey = app.extensions["queue"].huey
-    while huey.dequeue() is not None:
-        pass
 
 
 def timeline(charge: Charge) -> list[ChargeEvent]:
@@ -420,23 +400,6 @@ def test_a_killed_pooled_connection_does_not_fail_the_next_request(app: Any) -> 
 
 
 # --- Through the real `stripe` library and the stand-in ------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def _served() -> Iterator[tuple[StripeStandin, ServerThread]]:
-    standin = create_stripe_standin()
-    with ServerThread(standin.app) as running:
-        yield standin, running
-
-
-@pytest.fixture
-def standin(_served: tuple[StripeStandin, ServerThread],
-            monkeypatch: pytest.MonkeyPatch) -> StripeStandin:
-    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0.0)
-    monkeypatch.setattr(stripe.HTTPClient, "MAX_DELAY", 0.0)
-    _served[0].reset()
-    _served[0].url = _served[1].url
-    return _served[0]
 
 
 @pytest.fixture

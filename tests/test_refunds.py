@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import stripe
 from charge_factory import captured_charge, ended_charge
-from stripe_standin import StripeStandin, create_stripe_standin, event_payload, sign_webhook
+from stripe_standin import StripeStandin, event_payload, sign_webhook
 
 from charging import refunds
 from charging.cli import parse_amount, register
@@ -21,7 +21,6 @@ from charging.refunds import RefundError
 from extensions import db
 from payments.models import DemoRefund, PaymentEvent, Receipt, RefundRecord
 from payments.receipts import credit_split
-from servers import ServerThread
 
 OPERATOR = "anna@operator.example"
 WEBHOOK_SECRET = "whsec_refund_tests"
@@ -287,23 +286,6 @@ def test_a_started_refund_run_again_is_finished_not_repeated(
 
 
 # --- Stripe: the real library against the stand-in ------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def _served() -> Iterator[tuple[StripeStandin, ServerThread]]:
-    standin = create_stripe_standin()
-    with ServerThread(standin.app) as running:
-        yield standin, running
-
-
-@pytest.fixture
-def standin(_served: tuple[StripeStandin, ServerThread],
-            monkeypatch: pytest.MonkeyPatch) -> StripeStandin:
-    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0.0)
-    monkeypatch.setattr(stripe.HTTPClient, "MAX_DELAY", 0.0)
-    _served[0].reset()
-    _served[0].url = _served[1].url
-    return _served[0]
 
 
 @pytest.fixture

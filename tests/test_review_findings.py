@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from charge_factory import ended_charge
+from charge_factory import deliver_demo_events, drop_queue, ended_charge, pending
 
 from charging import service
 from charging.models import Charge
@@ -25,28 +25,6 @@ from payments.gateway import PaymentError
 def reload(charge: Charge) -> Charge:
     db.session.expire_all()
     return db.session.get(Charge, charge.pk)
-
-
-def queued(app: Any) -> list[str]:
-    return [t.name for t in app.extensions["queue"].huey.pending()]
-
-
-def deliver_demo_events(app: Any) -> list[str]:
-    """Run the demo gateway's queued webhooks; other tasks are taken off and named."""
-    huey = app.extensions["queue"].huey
-    others = []
-    while (task := huey.dequeue()) is not None:
-        if task.name == "payments.deliver_demo_event":
-            huey.execute(task)
-        else:
-            others.append(task.name)
-    return others
-
-
-def drop_queue(app: Any) -> None:
-    huey = app.extensions["queue"].huey
-    while huey.dequeue() is not None:
-        pass
 
 
 def open_charge(status: S, *, session_id: str | None = "S1", n: int = 1) -> Charge:
@@ -117,7 +95,7 @@ def test_a_refused_stop_after_a_lapse_keeps_the_lapse_flag(app: Any) -> None:
     service.on_command_result("STOPCMD1", "STOP_SESSION", "REJECTED", "busy")
     charge = reload(charge)
     assert charge.failure_code == "AUTHORIZATION_LAPSED"
-    assert "send_stop" in " ".join(queued(app))  # the standing stop is still retried
+    assert "send_stop" in " ".join(pending(app))  # the standing stop is still retried
 
     session = store_session(charge, "COMPLETED")
     service.on_session_updated(session.pk, "COMPLETED", charge.authorization_reference,
@@ -155,7 +133,7 @@ def test_a_lapse_before_the_first_session_stops_the_session_when_it_comes(app: A
                                charge.token_uid)
     charge = reload(charge)
     assert (charge.status, charge.failure_code) == ("CHARGING", "AUTHORIZATION_LAPSED")
-    assert "charging.stop_unpaid_session" in queued(app)
+    assert "charging.stop_unpaid_session" in pending(app)
 
 
 # --- 3. The sweeper abandoned a lapsed charge that was still running ------------------------
@@ -193,7 +171,7 @@ def test_the_sweeper_releases_a_lapsed_ended_charge_whose_settle_was_lost(app: A
     drop_queue(app)  # the settle task was lost
 
     service.sweep()
-    assert "charging.settle" in queued(app)
+    assert "charging.settle" in pending(app)
 
 
 # --- 4. A failed release reported as released ------------------------------------------------
