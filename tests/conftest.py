@@ -136,6 +136,21 @@ class LiveStack:
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
+    def pay_and_charge(self, evse_id: str) -> str:
+        """A driver's charge at evse_id, paid with the demo gateway's good test card and
+        CHARGING; its public id."""
+        created = self.api("POST", "/api/v1/charges", json={"evse_id": evse_id,
+                                                              "language": "en"})
+        assert created.status_code == 201, created.text
+        charge = created.json()
+        payment = charge["payment"]
+        confirmed = self.api("POST", "/payments/demo/confirm", json={
+            "payment_intent": payment["payment_intent"],
+            "client_secret": payment["client_secret"], "card_number": "4242424242424242"})
+        assert confirmed.status_code == 200, confirmed.text
+        self.wait_status(charge["id"], "CHARGING")
+        return charge["id"]
+
     def charge_status(self, public_id: str) -> dict[str, Any]:
         return self.api("GET", f"/api/v1/charges/{public_id}").json()
 

@@ -9,7 +9,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from conftest import LiveStack
 
 from extensions import db
@@ -66,17 +65,9 @@ def connect(stack: LiveStack, versions_url: str, token: str,
 
 
 def charge_to_the_end(stack: LiveStack, evse_id: str) -> dict[str, Any]:
-    created = stack.api("POST", "/api/v1/charges", json={"evse_id": evse_id, "language": "en"})
-    assert created.status_code == 201, created.text
-    charge = created.json()
-    payment = charge["payment"]
-    confirmed = requests.post(f"{stack.base_url}/payments/demo/confirm", timeout=10, json={
-        "payment_intent": payment["payment_intent"], "client_secret": payment["client_secret"],
-        "card_number": "4242424242424242"})
-    assert confirmed.status_code == 200
-    stack.wait_status(charge["id"], "CHARGING")
-    assert stack.api("POST", f"/api/v1/charges/{charge['id']}/stop").status_code == 202
-    return stack.wait_status(charge["id"], "CAPTURED", timeout=20)
+    charge_id = stack.pay_and_charge(evse_id)
+    assert stack.api("POST", f"/api/v1/charges/{charge_id}/stop").status_code == 202
+    return stack.wait_status(charge_id, "CAPTURED", timeout=20)
 
 
 def started_on(cpo: Cpo) -> list[dict[str, Any]]:

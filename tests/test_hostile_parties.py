@@ -124,16 +124,7 @@ def world(make_app: Callable[..., Any]) -> Iterator[World]:
 
 
 def start_charging(stack: LiveStack, evse_id: str) -> str:
-    created = stack.api("POST", "/api/v1/charges", json={"evse_id": evse_id, "language": "en"})
-    assert created.status_code == 201, created.text
-    charge = created.json()
-    payment = charge["payment"]
-    confirmed = requests.post(f"{stack.base_url}/payments/demo/confirm", timeout=10, json={
-        "payment_intent": payment["payment_intent"], "client_secret": payment["client_secret"],
-        "card_number": "4242424242424242"})
-    assert confirmed.status_code == 200
-    stack.wait_status(charge["id"], "CHARGING")
-    return charge["id"]
+    return stack.pay_and_charge(evse_id)
 
 
 def stop_and_settle(stack: LiveStack, public_id: str) -> dict[str, Any]:
