@@ -161,8 +161,9 @@ def register_error_pages(app: Flask) -> None:
                 ), status))
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
-        if exc.code == 405 and getattr(exc, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        allowed = getattr(exc, "valid_methods", None)
+        if exc.code == 405 and allowed:
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
 
@@ -488,7 +489,7 @@ def run_embedded(port: int, host: str = "127.0.0.1") -> None:
         from ocpi.models import OcpiLocation
 
         with app.app_context():
-            location = db.session.get(OcpiLocation, demo_evse.location_pk)
+            location = db.session.get_one(OcpiLocation, demo_evse.location_pk)
             evse = next(e for e in location.data["evses"]
                         if e["uid"].upper() == demo_evse.evse_uid)
         print(f"  Demo charger:       {base_url}/c/{evse['evse_id']}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.orm import Session as OrmSession
 
@@ -52,8 +53,24 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# db.Model is built from Base at run time, so a type checker cannot see it as a class; models
+# derive from Model, which is db.Model when running and Base when checked.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate(render_as_batch=True)  # batch mode: SQLite cannot ALTER most things
 queue = TaskQueue()
+
+
+def rows_changed(statement: Any) -> int:
+    """Run an UPDATE or DELETE in the current session and say how many rows it touched.
+
+    Session.execute is typed as returning a plain Result; for DML it is a CursorResult,
+    whose rowcount is the claim (zero: someone else got there first).
+    """
+    result = cast("CursorResult[Any]", db.session.execute(statement))
+    return result.rowcount
 
 
 @event.listens_for(Engine, "connect")

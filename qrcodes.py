@@ -103,6 +103,13 @@ def _make_qr(url: str, box_size: int, border: int) -> qrcode.QRCode:
     return qr
 
 
+def _scalable_font(size: int) -> ImageFont.FreeTypeFont:
+    # With FreeType, load_default(size=...) is always the scalable font.
+    font = ImageFont.load_default(size=size)
+    assert isinstance(font, ImageFont.FreeTypeFont)
+    return font
+
+
 def _label_image(label: str, em_px: int, min_em_px: int, max_width: int) -> Image.Image:
     """Render ``label`` black on white, shrinking the font (not below ``min_em_px``) to fit.
 
@@ -110,15 +117,15 @@ def _label_image(label: str, em_px: int, min_em_px: int, max_width: int) -> Imag
     the label uses, so every sticker of a batch has the same layout.
     """
     if features.check("freetype2"):
-        font = ImageFont.load_default(size=em_px)
+        font = _scalable_font(em_px)
         if font.getlength(label) > max_width:
             # Text width scales about linearly with the size; step down from the estimate to
             # absorb hinting and rounding.
             size = max(min_em_px, int(em_px * max_width / font.getlength(label)))
-            font = ImageFont.load_default(size=size)
+            font = _scalable_font(size)
             while size > min_em_px and font.getlength(label) > max_width:
                 size -= 1
-                font = ImageFont.load_default(size=size)
+                font = _scalable_font(size)
         ascent, descent = font.getmetrics()
         width = max(1, int(font.getlength(label) + 0.5))
         img = Image.new("L", (width, ascent + descent), 255)

@@ -20,6 +20,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
@@ -51,6 +53,9 @@ class RateLimited(TooManyRequests):
         self.retry_after = retry_after
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class RateLimits:
     """One app's limits: its storage and the parsed rules (an empty setting: no limit)."""
@@ -64,28 +69,28 @@ class RateLimits:
     def hit(self, rule: str, key: str) -> None:
         """Count one request against `rule` for `key`; RateLimited if it is one too many."""
         for item in self.rules.get(rule, []):
-            if not self._guarded(lambda item=item: self.limiter.hit(item, rule, key), True):
+            if not self._guarded(partial(self.limiter.hit, item, rule, key), True):
                 raise RateLimited(rule, self.retry_after(item, rule, key))
 
     def check(self, rule: str, key: str) -> None:
         """RateLimited if `key` already used up `rule`, counting nothing (see `count`)."""
         for item in self.rules.get(rule, []):
-            if not self._guarded(lambda item=item: self.limiter.test(item, rule, key), True):
+            if not self._guarded(partial(self.limiter.test, item, rule, key), True):
                 raise RateLimited(rule, self.retry_after(item, rule, key))
 
     def count(self, rule: str, key: str) -> None:
         """Count an outcome (a hold placed, a failed sign-in) after the fact, never refusing."""
         for item in self.rules.get(rule, []):
-            self._guarded(lambda item=item: self.limiter.hit(item, rule, key), True)
+            self._guarded(partial(self.limiter.hit, item, rule, key), True)
 
     def retry_after(self, item: RateLimitItem, rule: str, key: str) -> int:
-        reset_at = self._guarded(
-            lambda: self.limiter.get_window_stats(item, rule, key).reset_time,
+        reset_at: float = self._guarded(
+            lambda: float(self.limiter.get_window_stats(item, rule, key).reset_time),
             time.time() + item.get_expiry(),
         )
         return max(1, math.ceil(reset_at - time.time()))
 
-    def _guarded(self, call: Callable[[], object], fallback: object) -> object:
+    def _guarded(self, call: Callable[[], T], fallback: T) -> T:
         # Storage down (Redis restarting): let drivers charge rather than lock everyone out;
         # the queue, on the same Redis, is the louder alarm.
         try:
@@ -111,7 +116,9 @@ def init_rate_limits(app: Flask) -> None:
     options = {"key_prefix": KEY_PREFIX} if not url.startswith("memory") else {}
     rules = {rule: parse_many(app.config[setting]) if app.config.get(setting) else []
              for rule, setting in RULES.items()}
-    app.extensions["rate_limits"] = RateLimits(storage_from_string(url, **options), rules)
+    storage = storage_from_string(url, **options)
+    assert isinstance(storage, Storage)  # a synchronous URL, never an async one
+    app.extensions["rate_limits"] = RateLimits(storage, rules)
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies > 0:
         # Only when configured: behind no proxy, X-Forwarded-For is whatever the client

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from charging.states import ChargeStatus
-from extensions import db
+from extensions import Model, db
 from ocpi.transport import now_utc
 
 
@@ -19,7 +19,7 @@ def _public_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-class Charge(db.Model):
+class Charge(Model):
     __tablename__ = "charges"
 
     pk: Mapped[int] = mapped_column(primary_key=True)
@@ -104,7 +104,7 @@ class Charge(db.Model):
         return ChargeStatus(self.status)
 
 
-class ChargeEvent(db.Model):
+class ChargeEvent(Model):
     """One line of a charge's timeline: a transition and what caused it. Append-only."""
 
     __tablename__ = "charge_events"

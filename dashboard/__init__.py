@@ -24,6 +24,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from sqlalchemy import and_, func, or_, select
 
 from charging.models import Charge, ChargeEvent
@@ -107,7 +108,7 @@ def _indented(value: Any, depth: int = 0) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> ResponseReturnValue:
     if request.method == "POST":
         email = request.form.get("email", "").strip().lower()
         # Every attempt per client; per e-mail only failures count, checked before the
@@ -130,7 +131,7 @@ def login() -> Response | str:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     session.clear()
     return redirect(url_for("dashboard.login"))
 
@@ -143,11 +144,13 @@ def charges() -> str:
     query = select(Charge).order_by(Charge.pk.desc())
     if status:
         query = query.where(Charge.status == status)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    counts = dict(db.session.execute(
-        select(Charge.status, func.count()).group_by(Charge.status)
-    ).all())
+    counts: dict[str, int] = {
+        status: count for status, count in db.session.execute(
+            select(Charge.status, func.count()).group_by(Charge.status)
+        ).tuples()
+    }
     from charging.deadlines import waiting_for
 
     return render_template("dashboard/charges.html", charges=rows, total=total, page=page,
@@ -175,7 +178,7 @@ def charge_detail(public_id: str) -> str:
 
 @bp.post("/charges/<public_id>/unlock")
 @login_required
-def unlock(public_id: str) -> Response:
+def unlock(public_id: str) -> ResponseReturnValue:
     from charging import service
 
     charge = db.session.scalar(select(Charge).where(Charge.public_id == public_id))
@@ -234,8 +237,8 @@ def chargers() -> str:
     listing = []
     for evse_row, location, party in rows:
         data = location.data
-        evse = next((e for e in data.get("evses") or []
-                     if e["uid"].upper() == evse_row.evse_uid), {})
+        evse: dict[str, Any] = next((e for e in data.get("evses") or []
+                                     if e["uid"].upper() == evse_row.evse_uid), {})
         evse_id = evse.get("evse_id")
         listing.append({
             "party": party.name,
@@ -245,7 +248,7 @@ def chargers() -> str:
             "status": evse_row.status,
             "clash": evse_row.clash,
             "prefix_mismatch": bool(evse_id) and not ocpi_store.evse_id_matches_owner(
-                evse_id, location.country_code, location.party_id),
+                str(evse_id), location.country_code, location.party_id),
         })
     return render_template("dashboard/chargers.html", chargers=listing)
 

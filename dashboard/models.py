@@ -9,11 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 import passwords
-from extensions import db
+from extensions import Model, db
 from ocpi.transport import now_utc
 
 
-class Operator(db.Model):
+class Operator(Model):
     __tablename__ = "operators"
 
     pk: Mapped[int] = mapped_column(primary_key=True)

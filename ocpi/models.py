@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import db
+from extensions import Model, db
 from ocpi.transport import json_dumps, now_utc
 
 
@@ -33,7 +33,7 @@ def load_json(text: str) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
-class Party(db.Model):
+class Party(Model):
     """A connected OCPI platform (a CPO, or a hub in front of CPOs)."""
 
     __tablename__ = "ocpi_parties"
@@ -96,7 +96,7 @@ class Party(db.Model):
         return [(g.country_code, g.party_id) for g in self.grants if g.role == "CPO"]
 
 
-class PartyGrant(db.Model):
+class PartyGrant(Model):
     """One identity a connection may hold, decided by the operator (docs/security.md).
 
     role CPO: the connection may push and be asked about that party's objects, directly or,
@@ -132,7 +132,7 @@ class PartyGrant(db.Model):
         return f"{self.role} {self.country_code}*{self.party_id}"
 
 
-class OcpiNotice(db.Model):
+class OcpiNotice(Model):
     """Something about a connection the operator should see: a suspected misuse, a refused
     or skipped object, an EVSE-ID clash, or a deviation from the spec taken in anyway.
 
@@ -158,7 +158,7 @@ class OcpiNotice(db.Model):
     last_at: Mapped[datetime] = mapped_column(default=now_utc, index=True)
 
 
-class EvseIdClaim(db.Model):
+class EvseIdClaim(Model):
     """Which party holds an EVSE-ID (normalised): the first to publish it keeps it.
 
     A QR code names an EVSE-ID, so two parties publishing the same one would send a driver
@@ -173,7 +173,7 @@ class EvseIdClaim(db.Model):
     claimed_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
-class OcpiLocation(db.Model):
+class OcpiLocation(Model):
     __tablename__ = "ocpi_locations"
     __table_args__ = (UniqueConstraint("country_code", "party_id", "location_id"),)
 
@@ -191,7 +191,7 @@ class OcpiLocation(db.Model):
         return load_json(self.raw)
 
 
-class OcpiEvse(db.Model):
+class OcpiEvse(Model):
     """One EVSE of a stored Location, indexed by its EVSE ID: what a QR code names."""
 
     __tablename__ = "ocpi_evses"
@@ -212,7 +212,7 @@ class OcpiEvse(db.Model):
         return evse_id.replace("*", "").replace("-", "").upper()
 
 
-class OcpiTariff(db.Model):
+class OcpiTariff(Model):
     __tablename__ = "ocpi_tariffs"
     __table_args__ = (UniqueConstraint("country_code", "party_id", "tariff_id"),)
 
@@ -229,7 +229,7 @@ class OcpiTariff(db.Model):
         return load_json(self.raw)
 
 
-class OcpiSession(db.Model):
+class OcpiSession(Model):
     __tablename__ = "ocpi_sessions"
     __table_args__ = (
         UniqueConstraint("country_code", "party_id", "session_id"),
@@ -253,7 +253,7 @@ class OcpiSession(db.Model):
         return load_json(self.raw)
 
 
-class OcpiCdr(db.Model):
+class OcpiCdr(Model):
     """A CDR as received: immutable (the CDRs module allows no PUT, PATCH or DELETE)."""
 
     __tablename__ = "ocpi_cdrs"
@@ -282,7 +282,7 @@ class OcpiCdr(db.Model):
         return load_json(self.raw)
 
 
-class OcpiCommand(db.Model):
+class OcpiCommand(Model):
     """A command we sent; its uid is the last segment of the response_url we gave."""
 
     __tablename__ = "ocpi_commands"
@@ -306,7 +306,7 @@ class OcpiCommand(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
-class IssuedToken(db.Model):
+class IssuedToken(Model):
     """An OCPI Token ScanCharge issued (AD_HOC_USER, one per charge)."""
 
     __tablename__ = "ocpi_tokens"
@@ -329,7 +329,7 @@ class IssuedToken(db.Model):
         return load_json(self.raw)
 
 
-class OcpiMessage(db.Model):
+class OcpiMessage(Model):
     """One OCPI request and its answer, either way: the message log (ocpi/messages.py).
 
     Credentials tokens are never stored: no headers are kept, and bodies are scrubbed

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from extensions import after_commit, db, queue
+from extensions import after_commit, db, queue, rows_changed
 from jobs import background_task
 from payments.events import apply_event, store_event
 from payments.gateway import (
@@ -142,11 +142,11 @@ class DemoGateway:
     def _locked(self, hold_id: str) -> DemoPaymentIntent:
         """The intent under its row lock (held until the caller's transaction ends), read
         afresh: a no-op UPDATE locks the row on PostgreSQL and takes SQLite's write lock."""
-        locked = db.session.execute(
+        locked = rows_changed(
             update(DemoPaymentIntent)
             .where(DemoPaymentIntent.intent_id == hold_id)
             .values(status=DemoPaymentIntent.status)
-        ).rowcount
+        )
         if not locked:
             raise PaymentError(f"No such payment_intent: {hold_id!r}", code="resource_missing")
         return db.session.scalars(

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from extensions import db
+from extensions import db, rows_changed
 from ocpi.transport import now_utc
 from payments import signals
 from payments.gateway import Hold, PaymentError
@@ -119,21 +119,23 @@ def store_event(event: dict[str, Any], gateway: str) -> PaymentEvent:
         db.session.commit()
     except IntegrityError:  # the same event stored by a concurrent delivery
         db.session.rollback()
-        return db.session.scalar(select(PaymentEvent).where(PaymentEvent.event_id == event_id))
+        return db.session.execute(
+            select(PaymentEvent).where(PaymentEvent.event_id == event_id)
+        ).scalar_one()
     return row
 
 
 def apply_event(event_pk: int) -> bool:
     """Apply a stored event once; True if this call applied it."""
-    claimed = db.session.execute(
+    claimed = rows_changed(
         update(PaymentEvent)
         .where(PaymentEvent.pk == event_pk, PaymentEvent.applied_at.is_(None))
         .values(applied_at=now_utc(), error=None)
-    ).rowcount
+    )
     if not claimed:
         db.session.rollback()
         return False
-    row = db.session.get(PaymentEvent, event_pk)
+    row = db.session.get_one(PaymentEvent, event_pk)
     try:
         _announce(row.event_id, json.loads(row.payload))
         db.session.commit()

@@ -27,7 +27,7 @@ from typing import Any
 from flask import Flask, current_app, render_template
 from sqlalchemy import update
 
-from extensions import db, queue
+from extensions import db, queue, rows_changed
 from jobs import background_task
 from ocpi.transport import now_utc
 from payments import signals
@@ -87,11 +87,11 @@ def send_receipt_email(receipt_pk: int, attempt: int = 1) -> None:
     message = receipt_message(receipt, to)
     number = receipt.display_number
 
-    claimed = db.session.execute(
+    claimed = rows_changed(
         update(Receipt)
         .where(Receipt.pk == receipt_pk, Receipt.sent_at.is_(None))
         .values(sent_at=now_utc())
-    ).rowcount
+    )
     db.session.commit()
     if not claimed:
         return  # another attempt sent it meanwhile

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import db
+from extensions import Model, db
 from ocpi.transport import now_utc
 
 
-class PaymentEvent(db.Model):
+class PaymentEvent(Model):
     """A gateway event (a Stripe webhook, or the demo gateway's equivalent), stored raw
     before it is applied; `applied_at` is set in the same transaction that applies it."""
 
@@ -32,7 +32,7 @@ class PaymentEvent(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-class DemoPaymentIntent(db.Model):
+class DemoPaymentIntent(Model):
     """The demo gateway's PaymentIntent: the same lifecycle as Stripe's, no real money."""
 
     __tablename__ = "demo_payment_intents"
@@ -58,7 +58,7 @@ class DemoPaymentIntent(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
-class DemoRefund(db.Model):
+class DemoRefund(Model):
     """A refund of a demo PaymentIntent: no money moves, the bookkeeping is Stripe's."""
 
     __tablename__ = "demo_refunds"
@@ -75,7 +75,7 @@ class DemoRefund(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
 
 
-class ReceiptSequence(db.Model):
+class ReceiptSequence(Model):
     """The next receipt number of one series (one per seller): taken under a row lock."""
 
     __tablename__ = "receipt_sequences"
@@ -88,7 +88,7 @@ def _receipt_token() -> str:
     return secrets.token_urlsafe(20)
 
 
-class Receipt(db.Model):
+class Receipt(Model):
     """A receipt, or a credit note (`credits_pk` set: it credits that receipt, with negative
     amounts). Both draw their numbers from the same series, so the series stays unbroken
     and the table's (series, number) constraint covers both."""
@@ -143,7 +143,7 @@ class Receipt(db.Model):
         return -sum(note.total_minor for note in self.credit_notes)
 
 
-class RefundRecord(db.Model):
+class RefundRecord(Model):
     """One refund asked for by an operator, from the moment it is asked for.
 
     `state` is "started" once the request is recorded (before the gateway is called: a crash

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from extensions import after_commit, db
+from extensions import after_commit, db, rows_changed
 from payments import signals
 from payments.models import Receipt, ReceiptSequence
 
@@ -24,11 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def _take_number(series: str) -> int:
-    bumped = db.session.execute(
+    bumped = rows_changed(
         update(ReceiptSequence)
         .where(ReceiptSequence.series == series)
         .values(next_number=ReceiptSequence.next_number + 1)
-    ).rowcount
+    )
     if not bumped:
         try:
             with db.session.begin_nested():
@@ -36,12 +36,12 @@ def _take_number(series: str) -> int:
         except IntegrityError:
             pass  # created meanwhile by a concurrent issuer
         return _take_number(series)
-    following = db.session.scalar(
+    following = db.session.execute(
         select(ReceiptSequence.next_number)
         .where(ReceiptSequence.series == series)
         .execution_options(populate_existing=True)
-    )
-    return int(following) - 1
+    ).scalar_one()
+    return following - 1
 
 
 def issue_receipt(

@@ -265,7 +265,7 @@ def hold_from_payment_intent(obj: Mapping[str, Any]) -> Hold:
     """
     status_text = obj.get("status")
     try:
-        status = HoldStatus(status_text)
+        status = HoldStatus(str(status_text))
     except ValueError:
         raise PaymentError(
             f"PaymentIntent {obj.get('id')} has a status this gateway does not know: "
