@@ -100,13 +100,13 @@ SECTIONS: dict[str, Callable[[], str]] = {
 
 
 def _replace(table: str, match: re.Match[str]) -> str:
-    return match[1] + table + match[2]
+    return match[1] + table + "\n" + match[2]
 
 
 def render(text: str) -> str:
     for name, build in SECTIONS.items():
         pattern = re.compile(
-            rf"(<!-- generated:{name} -->\n).*?(\n<!-- end:{name} -->)", re.DOTALL
+            rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- end:{name} -->)", re.DOTALL
         )
         if not pattern.search(text):
             raise SystemExit(f"docs/architecture.md has no generated:{name} markers")
