@@ -182,10 +182,9 @@ def test_a_number_is_no_party_id(client: Any, parties: dict) -> None:
 def test_the_hub_pushes_and_is_pulled(make_app: Callable[..., Any]) -> None:
     """ScanCharge pulls the hub's ClientInfo list when connecting; then the hub's pushes
     (a CPO leaving the hub, coming back) decide what that CPO may push through the hub."""
-    from test_e2e_multi import connect, scancharge
-
     from ocpi.simulator.hub import HubSettings, create_hub
     from servers import ServerThread
+    from tests.e2e.test_e2e_multi import connect, scancharge
 
     with ExitStack() as resources:
         hub = create_hub(HubSettings(base_url="", token_a="hub-token-a"))
@@ -249,12 +248,11 @@ def test_the_hub_pushes_and_is_pulled(make_app: Callable[..., Any]) -> None:
 
 def test_a_suspended_party_cannot_push_through_the_hub(make_app: Callable[..., Any]) -> None:
     """While the hub's own list says SUSPENDED (pulled), the hub's pushes for it are 404."""
-    from test_e2e_multi import connect, scancharge
-
     from ocpi.simulator.hub import ConnectionStatus, HubSettings, create_hub
     from ocpi.simulator.model import PartyRef
     from ocpi.wire import Role
     from servers import ServerThread
+    from tests.e2e.test_e2e_multi import connect, scancharge
 
     with ExitStack() as resources:
         hub = create_hub(HubSettings(base_url="", token_a="hub-token-a"))

@@ -33,7 +33,7 @@ from tariffs.cli import register
 
 STO = "Europe/Stockholm"
 D = Decimal
-SPEC = Path(os.environ.get("OCPI_SPEC_DIR", Path(__file__).resolve().parents[2] / "shared"
+SPEC = Path(os.environ.get("OCPI_SPEC_DIR", Path(__file__).resolve().parents[3] / "shared"
                            / "ocpi-spec"))
 
 

@@ -19,7 +19,7 @@ import qrcode
 from PIL import Image
 
 # qrcodes.py lives at the repository root; make it importable under plain `pytest` too.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 qrcodes = importlib.import_module("qrcodes")
 
 SVG_NS = "{http://www.w3.org/2000/svg}"

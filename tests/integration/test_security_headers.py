@@ -280,7 +280,7 @@ def chromium() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is needed")
-    from test_driver_browser import CHROMIUM_ARGS
+    from tests.e2e.test_driver_browser import CHROMIUM_ARGS
 
     try:
         playwright = sync_api.sync_playwright().start()

@@ -135,7 +135,7 @@ def test_charging_stops_when_the_cost_nears_the_hold(app: Any, charging: Charge)
 
 
 def test_a_cdr_that_disagrees_with_its_tariff_is_flagged(app: Any, charging: Charge) -> None:
-    from test_settle_concurrency import CDR
+    from tests.integration.test_settle_concurrency import CDR
 
     party = db.session.get(Party, charging.party_pk)
     # The tariff: 4.00 start + 10 kWh × 3.60 = 40.00 excl., 50.00 incl. VAT.

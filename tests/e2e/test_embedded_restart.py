@@ -20,9 +20,9 @@ from typing import Any
 
 import requests
 
-from tests.test_embedded import free_port_pair
+from tests.e2e.test_embedded import free_port_pair
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FINAL = {"CAPTURED", "RELEASED"}
 # AC EVSEs of the demo network (E00005 is out of order, the DC ones would fill up at once).
 CHARGING_EVSES = ["SE*SIM*E00001", "SE*SIM*E00002", "SE*SIM*E00006", "SE*SIM*E00007"]

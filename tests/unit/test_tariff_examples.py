@@ -21,7 +21,7 @@ from ocpi import wire
 from ocpi.transport import OcpiError
 from tariffs import Money2, TariffError, price_cdr, price_session
 
-SPEC = Path(os.environ.get("OCPI_SPEC_DIR", Path(__file__).resolve().parents[2] / "shared"
+SPEC = Path(os.environ.get("OCPI_SPEC_DIR", Path(__file__).resolve().parents[3] / "shared"
                            / "ocpi-spec"))
 EXAMPLES = SPEC / "2.2.1" / "examples"
 if not EXAMPLES.is_dir():
