@@ -39,14 +39,9 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
         app.config.from_object(config)
 
     # Every module that declares tasks or models is imported before the extensions bind.
-    import charging.models
-    import charging.tasks  # noqa: F401
     import dashboard.models  # noqa: F401
-    import ocpi.models
-    import ocpi.sync  # noqa: F401
-    import payments.demo
-    import payments.mail
     import payments.models  # noqa: F401
+    import wiring
 
     # Before anything binds: a refused setting must not leave half an app running.
     check_production(app.config)
@@ -58,7 +53,7 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
-    queue.init_app(app)
+    queue.init_app(app, wiring.tasks())
 
     from ratelimits import init_rate_limits
     from security_headers import init_security_headers
@@ -70,13 +65,10 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 
     init_payments(app)
 
-    from charging import listeners
-
-    listeners.connect()
     from charging import refunds
     from payments.mail import init_mail
 
-    refunds.connect()
+    wiring.connect()
     init_mail(app, recipient_for=refunds.receipt_recipient)
 
     from dashboard import bp as dashboard_bp

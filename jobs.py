@@ -1,19 +1,21 @@
 """Background work on huey: embedded on SQLite by default, on Redis when scaled out.
 
-Tasks are declared with @background_task("name") anywhere in the code; TaskQueue.init_app
-registers them all on the app's huey instance, each wrapped in an app context, so the web
-process (which enqueues) and the worker process (which runs) agree on names.
+Tasks are declared with @background_task("name") (alias @task), which returns a Task handle
+call sites enqueue through (`settle.enqueue_after_commit(pk)`); TaskQueue.init_app registers
+the wiring module's list of handles on the app's huey instance, each wrapped in an app
+context, so the web process (which enqueues) and the worker process (which runs) agree on names.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from flask import Flask
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
@@ -21,25 +23,98 @@ from huey.consumer import Consumer
 
 log = logging.getLogger(__name__)
 
-_TASKS: dict[str, tuple[Callable[..., Any], int, int]] = {}
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Task(Generic[P, R]):
+    """A handle on one background task: call it to run now, enqueue it to run in the worker.
+
+    Call sites hold the handle, never its name, so a misspelt task is a NameError or an
+    AttributeError at import time. The name is what huey stores in the queue: it stays as
+    declared so that tasks already queued by an older release still find their function.
+    """
+
+    def __init__(self, fn: Callable[P, R], name: str, retries: int = 0,
+                 retry_delay: int = 0) -> None:
+        self.fn = fn
+        self.name = name
+        self.retries = retries
+        self.retry_delay = retry_delay
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.fn(*args, **kwargs)
+
+    def enqueue(self, *args: Any, delay: float | None = None) -> None:
+        """Queue it now (outside a transaction, or when the caller commits first)."""
+        from flask import current_app
+
+        TaskQueue._for(current_app).enqueue(self.name, *args, delay=delay)
+
+    def enqueue_after_commit(self, *args: Any, delay: float | None = None) -> None:
+        """Queue it once the current transaction commits; dropped if it rolls back."""
+        from extensions import after_commit
+
+        after_commit(lambda: self.enqueue(*args, delay=delay))
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+
+class PeriodicTask(Task[P, R]):
+    """A task the worker runs every app.config[setting] seconds."""
+
+    def __init__(self, fn: Callable[P, R], name: str, setting: str) -> None:
+        super().__init__(fn, name)
+        self.setting = setting
+
+
+_TASKS: dict[str, Task[..., Any]] = {}
 _PERIODIC: dict[str, tuple[Callable[..., Any], str]] = {}
+
+
+def _declare(handle: Task[P, R]) -> Task[P, R]:
+    known = _TASKS.get(handle.name)
+    if known is not None and known.fn is not handle.fn:
+        raise ValueError(f"two tasks are named {handle.name!r}: {known.fn} and {handle.fn}")
+    _TASKS[handle.name] = handle
+    if isinstance(handle, PeriodicTask):
+        _PERIODIC[handle.name] = (handle.fn, handle.setting)
+    return handle
 
 
 def background_task(
     name: str, *, retries: int = 0, retry_delay: int = 0
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a function as a background task known by `name`.
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Declare a function as a background task known by `name`; returns its handle.
 
     A task that raises is run again up to `retries` times, `retry_delay` seconds apart:
     for work that a passing failure (a gateway's rate limit, a lost connection) may stop
     and that is safe to repeat. Without retries the sweeper is the next attempt.
     """
 
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _TASKS[name] = (fn, retries, retry_delay)
-        return fn
+    def register(fn: Callable[P, R]) -> Task[P, R]:
+        return _declare(Task(fn, name, retries, retry_delay))
 
     return register
+
+
+task = background_task
+
+
+def periodic_task(name: str, setting: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Declare a task run every app.config[setting] seconds by the worker; returns its handle."""
+
+    def register(fn: Callable[P, R]) -> Task[P, R]:
+        return _declare(PeriodicTask(fn, name, setting))
+
+    return register
+
+
+def declared_tasks() -> list[Task[..., Any]]:
+    """Every handle declared so far (the wiring module checks its list against this)."""
+    return list(_TASKS.values())
 
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
@@ -47,16 +122,6 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
     jitter (a half to the whole of it) so that many retries toward one failing peer spread
     out instead of arriving together."""
     return min(cap, base * 2 ** min(attempt, 30)) * random.uniform(0.5, 1.0)
-
-
-def periodic_task(name: str, setting: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a task run every app.config[setting] seconds by the worker."""
-
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        _PERIODIC[name] = (fn, setting)
-        return fn
-
-    return register
 
 
 def build_huey(url: str, name: str = "scancharge") -> Huey:
@@ -85,16 +150,25 @@ def _every(seconds: int) -> Callable[[Any], bool]:
 class TaskQueue:
     """Flask extension owning the huey instance of one app."""
 
-    def init_app(self, app: Flask) -> None:
+    def init_app(self, app: Flask, handles: list[Task[..., Any]] | None = None) -> None:
+        """Register `handles` (the wiring module's list), then any other declared task (one
+        a test declares for itself); a handle listed twice is an error."""
         huey = build_huey(app.config["QUEUE_URL"])
-        tasks = {}
-        for name, (fn, retries, retry_delay) in _TASKS.items():
-            tasks[name] = huey.task(name=name, retries=retries, retry_delay=retry_delay)(
-                _in_app_context(app, fn)
-            )
-        for name, (fn, setting) in _PERIODIC.items():
-            huey.periodic_task(_every(app.config[setting]), name=name)(_in_app_context(app, fn))
-        app.extensions["queue"] = _AppQueue(huey, tasks)
+        tasks: dict[str, Any] = {}
+        listed = list(handles or [])
+        if len({h.name for h in listed}) != len(listed):
+            raise ValueError(f"a task is listed twice: {sorted(h.name for h in listed)}")
+        listed += [h for h in declared_tasks() if h.name not in {x.name for x in listed}]
+        for handle in listed:
+            if isinstance(handle, PeriodicTask):
+                huey.periodic_task(_every(app.config[handle.setting]), name=handle.name)(
+                    _in_app_context(app, handle.fn))
+                tasks[handle.name] = None
+            else:
+                tasks[handle.name] = huey.task(
+                    name=handle.name, retries=handle.retries, retry_delay=handle.retry_delay
+                )(_in_app_context(app, handle.fn))
+        app.extensions["queue"] = _AppQueue(huey, {k: v for k, v in tasks.items() if v})
 
     @staticmethod
     def _for(app: Flask) -> _AppQueue:

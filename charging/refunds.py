@@ -33,8 +33,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from charging.models import Charge
-from charging.service import Cause, fail, lock_charge, move, note
+from charging.service import Cause, fail, fire, lock_charge, note
 from charging.states import ChargeStatus as S
+from charging.states import Event
 from extensions import db
 from ocpi.transport import now_utc
 from payments import signals
@@ -254,7 +255,7 @@ def _finish(pk: int, row_pk: int, resumed: bool) -> RefundResult:
     )
     cause = Cause("operator", row.operator, text)
     if charge.state == S.CAPTURED:
-        move(charge, S.REFUNDED, cause)
+        fire(charge, Event.REFUNDED, cause)
     else:
         note(charge, cause)
     outcome = _result(charge, row, resumed=resumed)

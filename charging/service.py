@@ -24,13 +24,14 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
 from charging.models import Charge, ChargeEvent
-from charging.states import OPERATOR_FLAGS, check_transition
+from charging.states import OPERATOR_FLAGS, Event, check_transition, next_state
 from charging.states import ChargeStatus as S
-from extensions import after_commit, db, queue
-from jobs import backoff_delay
+from charging.unit_of_work import lock_charge, locked_charge, unit_of_work  # noqa: F401
+from extensions import db
+from jobs import background_task, backoff_delay, periodic_task
 from ocpi import notices as ocpi_notices
 from ocpi import store as ocpi_store
 from ocpi import wire
@@ -75,20 +76,6 @@ class DriverError(Exception):
 # --- Locking and moving -----------------------------------------------------------------
 
 
-def lock_charge(charge_pk: int) -> Charge:
-    """The charge, re-read under a row lock held until the transaction ends.
-
-    The lock is an UPDATE of lock_version: on PostgreSQL a row lock, on SQLite the
-    database write lock; either way concurrent handlers of the same charge queue here.
-    """
-    db.session.execute(
-        update(Charge).where(Charge.pk == charge_pk).values(lock_version=Charge.lock_version + 1)
-    )
-    return db.session.scalars(
-        select(Charge).where(Charge.pk == charge_pk).execution_options(populate_existing=True)
-    ).one()
-
-
 def move(charge: Charge, target: S, cause: Cause) -> None:
     """Apply one allowed transition and record it; raises IllegalTransition otherwise."""
     current = charge.state
@@ -108,6 +95,11 @@ def move(charge: Charge, target: S, cause: Cause) -> None:
     )
 
 
+def fire(charge: Charge, event: Event, cause: Cause) -> None:
+    """Move the charge as the state table says `event` does; raises IllegalEvent otherwise."""
+    move(charge, next_state(charge.state, event), cause)
+
+
 def note(charge: Charge, cause: Cause) -> None:
     """A timeline entry that is not a transition (a decline, a refused stop...)."""
     db.session.add(
@@ -120,10 +112,6 @@ def note(charge: Charge, cause: Cause) -> None:
             note=cause.note,
         )
     )
-
-
-def enqueue_after_commit(task: str, *args: Any, delay: float | None = None) -> None:
-    after_commit(lambda: queue.enqueue(task, *args, delay=delay))
 
 
 def fail(charge: Charge, code: str, detail: str | None) -> None:
@@ -141,9 +129,9 @@ def fail_start(charge: Charge, code: str, detail: str | None, cause: Cause) -> N
     """The start failed: release the hold, at once when the charger refused, after
     LATE_SESSION_GRACE when it may yet start."""
     fail(charge, code, detail)
-    move(charge, S.START_FAILED, cause)
+    fire(charge, Event.START_FAILED, cause)
     delay = current_app.config["LATE_SESSION_GRACE"] if code in UNCERTAIN_START_FAILURES else None
-    enqueue_after_commit("charging.release_hold", charge.pk, delay=delay)
+    release_hold.enqueue_after_commit(charge.pk, delay=delay)
 
 
 # --- The driver -------------------------------------------------------------------------
@@ -294,8 +282,7 @@ def create_charge(
             note=f"{charge.evse_id} connector {connector['id']}",
         )
     )
-    enqueue_after_commit(
-        "charging.expire_unpaid", charge.pk, delay=current_app.config["UNPAID_CHARGE_TTL"]
+    expire_unpaid.enqueue_after_commit(charge.pk, delay=current_app.config["UNPAID_CHARGE_TTL"]
     )
     db.session.commit()  # the gateway call below must not hold the database's write lock
     try:
@@ -311,7 +298,7 @@ def create_charge(
         db.session.rollback()
         charge = lock_charge(charge.pk)
         fail(charge, "PAYMENT_UNAVAILABLE", str(exc))
-        move(charge, S.CANCELLED, Cause("payment", note=f"no hold could be placed: {exc}"))
+        fire(charge, Event.CANCELLED, Cause("payment", note=f"no hold could be placed: {exc}"))
         db.session.commit()
         raise DriverError("payment_unavailable", 503, str(exc)) from exc
     charge = lock_charge(charge.pk)
@@ -349,8 +336,8 @@ def cancel(charge_pk: int) -> Charge:
     if charge.state not in {S.CREATED, S.AUTHORIZED}:
         db.session.rollback()
         raise DriverError("cannot_cancel", 409, charge.status)
-    move(charge, S.CANCELLED, Cause("driver", note="cancelled before charging started"))
-    enqueue_after_commit("charging.release_hold", charge.pk)
+    fire(charge, Event.CANCELLED, Cause("driver", note="cancelled before charging started"))
+    release_hold.enqueue_after_commit(charge.pk)
     db.session.commit()
     return charge
 
@@ -381,19 +368,21 @@ def authorize(charge: Charge, hold: Hold, cause: Cause) -> None:
     charge.card_last4 = hold.payment_method_last4 or charge.card_last4
     charge.capture_before = hold.capture_before or charge.capture_before
     if charge.state == S.CREATED:
-        move(charge, S.AUTHORIZED, cause)
-        enqueue_after_commit("charging.start", charge.pk)
+        fire(charge, Event.HOLD_AUTHORIZED, cause)
+        start.enqueue_after_commit(charge.pk)
         if charge.capture_before is None and charge.hold_id:
             # A webhook names the charge by id only: read capture_before from the gateway
             # after commit (never while this transaction holds locks).
-            enqueue_after_commit("charging.record_capture_before", charge.pk)
+            record_capture_before.enqueue_after_commit(charge.pk)
     elif charge.state in {S.EXPIRED, S.CANCELLED}:
         # Paid after giving up: nothing will start, so the money must not stay held.
         note(charge, Cause(cause.kind, cause.ref,
                            "authorised after the charge ended; releasing"))
-        enqueue_after_commit("charging.release_hold", charge.pk)
+        release_hold.enqueue_after_commit(charge.pk)
 
 
+# Reads the authorisation's capture_before when the webhook did not carry it.
+@background_task("charging.record_capture_before", retries=5, retry_delay=20)
 def record_capture_before(charge_pk: int) -> None:
     """Read the authorisation's real end from the gateway and keep it on the charge."""
     charge = db.session.get(Charge, charge_pk)
@@ -448,7 +437,7 @@ def on_hold_canceled(hold: Hold, event_id: str) -> None:
         return
     charge.hold_released_at = charge.hold_released_at or now_utc()
     if charge.state == S.START_FAILED:
-        move(charge, S.RELEASED, Cause("payment", event_id, "hold released"))
+        fire(charge, Event.RELEASED, Cause("payment", event_id, "hold released"))
     elif charge.state in WAITING_FOR_CAPTURE and charge.captured_minor is None and (
         hold.cancellation_reason != OUR_CANCELLATION_REASON or charge.state != S.ENDED
     ):
@@ -480,12 +469,12 @@ def authorization_lapsed(charge: Charge, cause: Cause) -> None:
          f"the card authorisation ended before the capture; last known cost {cost}")
     text = f"{cause.note}: authorisation lapsed, nothing captured; last known cost {cost}"
     if charge.state == S.ENDED:
-        move(charge, S.RELEASED, Cause(cause.kind, cause.ref, text))
+        fire(charge, Event.RELEASED, Cause(cause.kind, cause.ref, text))
         _retire_token(charge)
     else:
         note(charge, Cause(cause.kind, cause.ref, text + "; stopping the session"))
         if charge.session_id:
-            enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
+            stop_unpaid_session.enqueue_after_commit(charge.pk)
 
 
 def on_hold_captured(hold: Hold, event_id: str) -> None:
@@ -504,13 +493,14 @@ def on_hold_captured(hold: Hold, event_id: str) -> None:
 # --- Background tasks (each owns its transaction) ---------------------------------------
 
 
+@background_task("charging.start")
 def start(charge_pk: int) -> None:
     """Issue the ad-hoc Token and send START_SESSION."""
     charge = lock_charge(charge_pk)
     if charge.state != S.AUTHORIZED:
         db.session.rollback()
         return
-    move(charge, S.STARTING, Cause("system", note="sending START_SESSION"))
+    fire(charge, Event.START_SENT, Cause("system", note="sending START_SESSION"))
     token = _issue_token(charge)
     # Known before sending: the CommandResult may overtake the CommandResponse.
     charge.start_command_uid = ocpi_commands().new_command_uid()
@@ -547,8 +537,7 @@ def start(charge_pk: int) -> None:
                 f"START_SESSION accepted; result due within {command.timeout_seconds} s",
             ),
         )
-        enqueue_after_commit(
-            "charging.command_deadline", command.uid, delay=command.timeout_seconds
+        command_deadline.enqueue_after_commit(command.uid, delay=command.timeout_seconds
         )
     elif charge.state == S.STARTING:
         code = (
@@ -644,6 +633,7 @@ def _retire_token(charge: Charge) -> None:
         row.raw = dump_json(data)
 
 
+@background_task("charging.command_deadline")
 def command_deadline(command_uid: str) -> None:
     """The CPO's own timeout has passed: apply the result if it came, else the start failed."""
     command = db.session.scalar(select(OcpiCommand).where(OcpiCommand.uid == command_uid))
@@ -671,6 +661,9 @@ STOP_GIVEN_UP = OPERATOR_FLAGS | {"STOP_UNCONFIRMED"}
 RELEASABLE = {S.START_FAILED, S.CANCELLED, S.EXPIRED, S.ENDED}
 
 
+# Money moves and stops are safe to repeat (idempotency keys, state checks) and worth
+# retrying soon after a passing gateway or CPO failure.
+@background_task("charging.release_hold", retries=5, retry_delay=20)
 def release_hold(charge_pk: int) -> None:
     charge = db.session.get(Charge, charge_pk)
     if charge is None or charge.state not in RELEASABLE or not charge.hold_id:
@@ -692,7 +685,7 @@ def release_hold(charge_pk: int) -> None:
     charge = lock_charge(charge_pk)
     charge.hold_released_at = charge.hold_released_at or now_utc()
     if charge.state in {S.START_FAILED, S.ENDED}:
-        move(charge, S.RELEASED, Cause("payment", hold_id, "hold released, nothing charged"))
+        fire(charge, Event.RELEASED, Cause("payment", hold_id, "hold released, nothing charged"))
         _retire_token(charge)
     elif charge.state in RELEASABLE:
         note(charge, Cause("payment", hold_id, "hold released"))
@@ -713,13 +706,13 @@ def _record_stop_request(charge: Charge, by: str) -> None:
 def _begin_stopping(charge: Charge, by: str, cause: Cause) -> None:
     if charge.stop_requested_at is None:
         _record_stop_request(charge, by)
-    move(charge, S.STOPPING, cause)
-    enqueue_after_commit("charging.send_stop", charge.pk)
+    fire(charge, Event.STOP_REQUESTED, cause)
+    send_stop.enqueue_after_commit(charge.pk)
 
 
 def _now_charging(charge: Charge, cause: Cause) -> None:
     """Into CHARGING, and on to STOPPING at once if a stop was asked for while starting."""
-    move(charge, S.CHARGING, cause)
+    fire(charge, Event.SESSION_ACTIVE, cause)
     if charge.stop_requested_at is not None:
         _begin_stopping(charge, charge.stop_requested_by or "driver",
                         Cause("system", cause.ref, "sending the stop asked for while starting"))
@@ -766,9 +759,11 @@ def _stop_refused(charge: Charge, code: str, detail: str | None, cause: Cause) -
     delay = stop_retry_delay(charge.stop_attempts)
     charge.stop_next_at = now + timedelta(seconds=delay)
     note(charge, Cause(cause.kind, cause.ref, f"{cause.note}; trying again in {round(delay)} s"))
-    enqueue_after_commit("charging.send_stop", charge.pk, delay=delay)
+    send_stop.enqueue_after_commit(charge.pk, delay=delay)
 
 
+# send_stop schedules its own next try with backoff; this covers a crash inside one.
+@background_task("charging.send_stop", retries=3, retry_delay=15)
 def send_stop(charge_pk: int) -> None:
     """Send the standing stop request as STOP_SESSION, if it is due."""
     charge = lock_charge(charge_pk)
@@ -810,6 +805,7 @@ def send_stop(charge_pk: int) -> None:
     db.session.commit()
 
 
+@background_task("charging.settle_without_cdr", retries=5, retry_delay=20)
 def settle_without_cdr(charge_pk: int) -> None:
     """No CDR before the card authorisation lapses: capture the last cost the Sessions
     showed (never more than held), or release the hold when none is known; either way the
@@ -845,7 +841,7 @@ def settle_without_cdr(charge_pk: int) -> None:
     charge.card_last4 = charge.card_last4 or hold.payment_method_last4
     fail(charge, "CAPTURED_WITHOUT_CDR",
          f"captured {charge.captured_minor} from the last Session cost; no CDR arrived")
-    move(charge, S.CAPTURED, Cause("deadline", hold_id,
+    fire(charge, Event.CAPTURED, Cause("deadline", hold_id,
                                    f"no CDR before the hold lapses: captured "
                                    f"{charge.captured_minor} from the last Session cost"))
     _retire_token(charge)
@@ -898,6 +894,7 @@ def _current_hold(hold_id: str) -> Hold | None:
         return None
 
 
+@background_task("charging.stop_unpaid_session")
 def stop_unpaid_session(charge_pk: int) -> None:
     """STOP_SESSION for a Session that started after its hold was released."""
     charge = db.session.get(Charge, charge_pk)
@@ -921,6 +918,8 @@ def stop_unpaid_session(charge_pk: int) -> None:
     db.session.commit()
 
 
+# Its own retries with backoff (OCPI_RETRY_*), each try on the charge's timeline.
+@background_task("charging.unlock_connector")
 def unlock_connector(charge_pk: int, operator: str, attempt: int = 0) -> str:
     """UNLOCK_CONNECTOR for the charge's connector, on an operator's request (a stuck cable:
     mod_commands allows it to operators only, never to drivers). Returns the CPO's answer;
@@ -945,13 +944,14 @@ def unlock_connector(charge_pk: int, operator: str, attempt: int = 0) -> str:
     if answer in {"ERROR", "NO_RESPONSE"} and attempt + 1 < cfg["OCPI_RETRY_ATTEMPTS"]:
         delay = backoff_delay(attempt, cfg["OCPI_RETRY_BASE_DELAY"], cfg["OCPI_RETRY_MAX_DELAY"])
         words += f"; trying again in {round(delay)} s"
-        enqueue_after_commit("charging.unlock_connector", charge_pk, operator, attempt + 1,
+        unlock_connector.enqueue_after_commit(charge_pk, operator, attempt + 1,
                              delay=delay)
     note(charge, Cause("operator", command.uid, words))
     db.session.commit()
     return answer
 
 
+@background_task("charging.expire_unpaid")
 def expire_unpaid(charge_pk: int) -> None:
     """Give up on a charge nobody paid for, after asking the gateway: the webhook saying
     the hold is authorised may be late or lost, and expiring a paid charge would release
@@ -982,8 +982,8 @@ def expire_unpaid(charge_pk: int) -> None:
         db.session.rollback()  # the bank is still deciding: the sweeper asks again
         return
     else:
-        move(charge, S.EXPIRED, Cause("deadline", note="not paid in time"))
-        enqueue_after_commit("charging.release_hold", charge.pk)
+        fire(charge, Event.EXPIRED, Cause("deadline", note="not paid in time"))
+        release_hold.enqueue_after_commit(charge.pk)
     db.session.commit()
 
 
@@ -993,6 +993,7 @@ def _cdr_total(cdr: OcpiCdr) -> Decimal | None:
         else cdr.total_cost_excl_vat
 
 
+@background_task("charging.settle", retries=5, retry_delay=20)
 def settle(charge_pk: int) -> None:
     """Capture what the CDR says (never more than held), or release a zero-cost charge,
     and issue the receipt."""
@@ -1006,7 +1007,7 @@ def settle(charge_pk: int) -> None:
         # cost on the timeline for the operator to claim some other way.
         charge = lock_charge(charge_pk)
         if charge.state == S.ENDED:
-            move(charge, S.RELEASED, Cause(
+            fire(charge, Event.RELEASED, Cause(
                 "system", f"cdr {cdr.cdr_id}",
                 f"CDR total {_cdr_total(cdr)} {cdr.currency} not captured: the "
                 "authorisation had lapsed"))
@@ -1162,11 +1163,11 @@ def on_session_updated(
             and charge.stop_next_at is None:
         # The stop waited for this Session's id: send it now.
         charge.stop_next_at = now_utc()
-        enqueue_after_commit("charging.send_stop", charge.pk)
+        send_stop.enqueue_after_commit(charge.pk)
     if status == "ACTIVE" and charge.state == S.CHARGING and first_id \
             and charge.failure_code == "AUTHORIZATION_LAPSED":
         # The hold lapsed before the CPO named the session: stop it now it has a name.
-        enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
+        stop_unpaid_session.enqueue_after_commit(charge.pk)
     if status == "ACTIVE" and charge.state == S.CHARGING and _near_the_hold(charge):
         held = Money(charge.hold_minor, charge.currency).amount
         _begin_stopping(charge, "system", Cause(
@@ -1177,8 +1178,8 @@ def on_session_updated(
         # the hold is still in place, so the session is charged as any other.
         charge.failure_code = charge.failure_detail = None
         if status == "COMPLETED":
-            move(charge, S.CHARGING, Cause("ocpi", cause.ref, f"late Session {status}"))
-            move(charge, S.ENDED, cause)
+            fire(charge, Event.SESSION_ACTIVE, Cause("ocpi", cause.ref, f"late Session {status}"))
+            fire(charge, Event.SESSION_ENDED, cause)
         else:
             _now_charging(charge, Cause("ocpi", cause.ref, f"late Session {status}"))
     elif status == "ACTIVE" and charge.state in {S.RELEASED, S.EXPIRED, S.CANCELLED}:
@@ -1195,13 +1196,13 @@ def on_session_updated(
                     "ocpi", cause.ref, "Session started after the hold was released: stopping it"
                 ),
             )
-            enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
+            stop_unpaid_session.enqueue_after_commit(charge.pk)
     elif status in {"COMPLETED", "INVALID"} and charge.state in {S.CHARGING, S.STOPPING}:
         if status == "INVALID":
             charge.end_reason = "SESSION_INVALID"
-        move(charge, S.ENDED, cause)
+        fire(charge, Event.SESSION_ENDED, cause)
         if charge.cdr_pk is not None:
-            enqueue_after_commit("charging.settle", charge.pk)
+            settle.enqueue_after_commit(charge.pk)
     db.session.commit()
 
 
@@ -1293,13 +1294,13 @@ def on_cdr_received(
         # The Session never reached us (or came after the start looked failed): the CDR
         # says charging happened.
         charge.failure_code = charge.failure_detail = None
-        move(charge, S.CHARGING, cause)
+        fire(charge, Event.SESSION_ACTIVE, cause)
     if charge.state in {S.CHARGING, S.STOPPING}:
-        move(charge, S.ENDED, cause)
+        fire(charge, Event.SESSION_ENDED, cause)
     else:
         note(charge, cause)
     if charge.state == S.ENDED:
-        enqueue_after_commit("charging.settle", charge.pk)
+        settle.enqueue_after_commit(charge.pk)
     db.session.commit()
 
 
@@ -1375,6 +1376,7 @@ def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr], charge: Charge) -> l
     return conditions
 
 
+@periodic_task("charging.sweep", "SWEEP_INTERVAL")
 def sweep() -> dict[str, int]:
     """Re-drive every open charge whose next step should already have happened, and the
     payment events stored but not applied: a lost task, a failed receiver or a crash
@@ -1424,7 +1426,7 @@ def _sweep_payment_events(now: datetime) -> int:
 def _sweep_authorized(now: datetime) -> int:
     charges = _due(now, _grace(), S.AUTHORIZED)
     for charge in charges:
-        queue.enqueue("charging.start", charge.pk)
+        start.enqueue(charge.pk)
     return len(charges)
 
 
@@ -1439,7 +1441,7 @@ def _sweep_starting(now: datetime) -> int:
             if command.result is None and (command.deadline
                                            or command.created_at + result_wait) >= now:
                 continue
-            queue.enqueue("charging.command_deadline", command.uid)
+            command_deadline.enqueue(command.uid)
         elif charge.updated_at < now - result_wait:
             # The start was never sent (a crash between commit and send).
             locked = lock_charge(charge.pk)
@@ -1467,7 +1469,7 @@ def _sweep_stops(now: datetime) -> int:
             locked = lock_charge(charge.pk)
             locked.stop_next_at = now
             db.session.commit()
-        queue.enqueue("charging.send_stop", charge.pk)
+        send_stop.enqueue(charge.pk)
     return len(charges)
 
 
@@ -1521,13 +1523,13 @@ def _sweep_capture_deadline(now: datetime) -> int:
             silent = (charge.session_updated_at or charge.created_at) < now - silence
             charge.end_reason = charge.end_reason or ("CPO_SILENT" if silent
                                                       else "CAPTURE_DEADLINE")
-            move(charge, S.ENDED, Cause("deadline", note=(
+            fire(charge, Event.SESSION_ENDED, Cause("deadline", note=(
                 ("no word from the CPO" if silent else "the session has not ended")
                 + " and the card authorisation is about to lapse: settling from the last "
                   "known cost")))
-            enqueue_after_commit("charging.settle_without_cdr", charge.pk)
+            settle_without_cdr.enqueue_after_commit(charge.pk)
             if not silent and charge.session_id:
-                enqueue_after_commit("charging.stop_unpaid_session", charge.pk)
+                stop_unpaid_session.enqueue_after_commit(charge.pk)
             ended += 1
         db.session.commit()
     return ended
@@ -1543,9 +1545,11 @@ def _sweep_silent(now: datetime) -> int:
             continue
         since = (charge.session_started_at or charge.created_at) - timedelta(hours=1)
         pull_from[charge.party_pk] = min(since, pull_from.get(charge.party_pk, since))
+    from ocpi.sync import pull_cdrs, pull_sessions
+
     for party_pk, since in pull_from.items():
-        queue.enqueue("ocpi.pull_sessions", party_pk, since.isoformat())
-        queue.enqueue("ocpi.pull_cdrs", party_pk, since.isoformat())
+        pull_sessions.enqueue(party_pk, since.isoformat())
+        pull_cdrs.enqueue(party_pk, since.isoformat())
     return len(pull_from)
 
 
@@ -1559,7 +1563,7 @@ def capture_deadline_passed(charge: Charge, now: datetime) -> bool:
 def _sweep_unpaid(now: datetime) -> int:
     charges = _due(now, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"]), S.CREATED)
     for charge in charges:
-        queue.enqueue("charging.expire_unpaid", charge.pk)
+        expire_unpaid.enqueue(charge.pk)
     return len(charges)
 
 
@@ -1569,7 +1573,7 @@ def _sweep_ended(now: datetime) -> int:
     settled = 0
     for charge in _due(now, _grace(), S.ENDED, proceeding=LAPSE_PROCEEDS):
         if charge.cdr_pk is not None:
-            queue.enqueue("charging.settle", charge.pk)
+            settle.enqueue(charge.pk)
             settled += 1
             continue
         cdr = _stored_cdr(charge)
@@ -1577,7 +1581,7 @@ def _sweep_ended(now: datetime) -> int:
             on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
         elif capture_deadline_passed(charge, now) \
                 and charge.failure_code != "AUTHORIZATION_LAPSED":  # nothing to capture
-            queue.enqueue("charging.settle_without_cdr", charge.pk)
+            settle_without_cdr.enqueue(charge.pk)
     return settled
 
 
@@ -1589,8 +1593,10 @@ def _sweep_late_cdrs(now: datetime) -> int:
         if charge.cdr_pk is None and not capture_deadline_passed(charge, now):
             since = (charge.session_started_at or charge.created_at) - timedelta(hours=1)
             pull_from[charge.party_pk] = min(since, pull_from.get(charge.party_pk, since))
+    from ocpi.sync import pull_cdrs
+
     for party_pk, since in pull_from.items():
-        queue.enqueue("ocpi.pull_cdrs", party_pk, since.isoformat())
+        pull_cdrs.enqueue(party_pk, since.isoformat())
     return len(pull_from)
 
 
@@ -1601,7 +1607,7 @@ def _sweep_releases(now: datetime) -> int:
     charges += [c for c in _due(now, _grace(), S.CANCELLED, S.EXPIRED)
                 if c.hold_id and c.hold_released_at is None]
     for charge in charges:
-        queue.enqueue("charging.release_hold", charge.pk)
+        release_hold.enqueue(charge.pk)
     return len(charges)
 
 

@@ -35,19 +35,48 @@ class ChargeStatus(StrEnum):
 
 S = ChargeStatus
 
+
+class Event(StrEnum):
+    """What happens to a charge; with its state, it decides the next state."""
+
+    HOLD_AUTHORIZED = "HOLD_AUTHORIZED"  # the payment provider placed the hold
+    START_SENT = "START_SENT"  # START_SESSION went to the CPO
+    SESSION_ACTIVE = "SESSION_ACTIVE"  # a Session says energy flows (also a late one)
+    START_FAILED = "START_FAILED"  # the start was refused, timed out or never answered
+    STOP_REQUESTED = "STOP_REQUESTED"  # the driver (or the unpaid rule) asked to stop
+    SESSION_ENDED = "SESSION_ENDED"  # the Session is over (stopped or the car is full)
+    CAPTURED = "CAPTURED"  # the cost is captured
+    RELEASED = "RELEASED"  # the hold is released, nothing charged
+    REFUNDED = "REFUNDED"  # the captured amount is refunded
+    EXPIRED = "EXPIRED"  # nobody paid in time
+    CANCELLED = "CANCELLED"  # the driver gave up before charging started
+
+
+E = Event
+
+# The state machine: (state, event) → next state. Every pair not listed is illegal.
+EVENT_TRANSITIONS: dict[tuple[ChargeStatus, Event], ChargeStatus] = {
+    (S.CREATED, E.HOLD_AUTHORIZED): S.AUTHORIZED,
+    (S.CREATED, E.EXPIRED): S.EXPIRED,
+    (S.CREATED, E.CANCELLED): S.CANCELLED,
+    (S.AUTHORIZED, E.START_SENT): S.STARTING,
+    (S.AUTHORIZED, E.CANCELLED): S.CANCELLED,
+    (S.STARTING, E.SESSION_ACTIVE): S.CHARGING,
+    (S.STARTING, E.START_FAILED): S.START_FAILED,
+    (S.CHARGING, E.STOP_REQUESTED): S.STOPPING,
+    (S.CHARGING, E.SESSION_ENDED): S.ENDED,
+    (S.STOPPING, E.SESSION_ENDED): S.ENDED,
+    (S.ENDED, E.CAPTURED): S.CAPTURED,
+    (S.ENDED, E.RELEASED): S.RELEASED,
+    (S.CAPTURED, E.REFUNDED): S.REFUNDED,
+    (S.START_FAILED, E.RELEASED): S.RELEASED,
+    (S.START_FAILED, E.SESSION_ACTIVE): S.CHARGING,  # a late Session while the hold stands
+}
+
+# The same machine read as from → {to}: derived, so the two cannot disagree.
 TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
-    S.CREATED: frozenset({S.AUTHORIZED, S.EXPIRED, S.CANCELLED}),
-    S.AUTHORIZED: frozenset({S.STARTING, S.CANCELLED}),
-    S.STARTING: frozenset({S.CHARGING, S.START_FAILED}),
-    S.CHARGING: frozenset({S.STOPPING, S.ENDED}),
-    S.STOPPING: frozenset({S.ENDED}),
-    S.ENDED: frozenset({S.CAPTURED, S.RELEASED}),
-    S.CAPTURED: frozenset({S.REFUNDED}),
-    S.START_FAILED: frozenset({S.RELEASED, S.CHARGING}),
-    S.RELEASED: frozenset(),
-    S.EXPIRED: frozenset(),
-    S.CANCELLED: frozenset(),
-    S.REFUNDED: frozenset(),
+    state: frozenset(t for (s, _e), t in EVENT_TRANSITIONS.items() if s == state)
+    for state in ChargeStatus
 }
 
 # States in which the driver's money is still held and the charge is not finished.
@@ -79,3 +108,26 @@ def check_transition(current: ChargeStatus, target: ChargeStatus) -> None:
 
 def can_transition(current: ChargeStatus, target: ChargeStatus) -> bool:
     return target in TRANSITIONS[current]
+
+
+class IllegalEvent(IllegalTransition):
+    """An event the table does not allow in the charge's state."""
+
+    def __init__(self, current: ChargeStatus, event: Event) -> None:
+        Exception.__init__(self, f"a charge in {current} cannot take {event}")
+        self.current = current
+        self.event = event
+        self.target = current
+
+
+def can(current: ChargeStatus, event: Event) -> bool:
+    """Whether `event` moves a charge in state `current` (the table's answer)."""
+    return (current, event) in EVENT_TRANSITIONS
+
+
+def next_state(current: ChargeStatus, event: Event) -> ChargeStatus:
+    """The state `event` leads to from `current`; raises IllegalEvent if it leads nowhere."""
+    try:
+        return EVENT_TRANSITIONS[(current, event)]
+    except KeyError:
+        raise IllegalEvent(current, event) from None

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from extensions import db
-from jobs import background_task, backoff_delay, periodic_task
+from jobs import Task, background_task, backoff_delay, periodic_task
 from ocpi import notices, signals, store, v211
 from ocpi.client import OcpiClient
 from ocpi.models import Party
@@ -101,7 +101,7 @@ def pull_all() -> None:
             log.warning("pull from %s failed: %s", party.name, exc.message)
 
 
-def _fetch_or_retry(task: str, party: Party, url: str, module: str, since_text: str,
+def _fetch_or_retry(task: Task[..., Any], party: Party, url: str, module: str, since_text: str,
                     attempt: int) -> list[dict] | None:
     """Every object of a CPO's Sender list, or None: then the task is enqueued again with
     backoff (jobs.backoff_delay), OCPI_RETRY_ATTEMPTS tries in all; every try is in the
@@ -109,7 +109,6 @@ def _fetch_or_retry(task: str, party: Party, url: str, module: str, since_text: 
     the pages stores nothing twice."""
     from flask import current_app
 
-    from extensions import queue
     from ocpi.transport import parse_datetime
 
     params = {"date_from": format_datetime(parse_datetime(since_text))}
@@ -124,7 +123,7 @@ def _fetch_or_retry(task: str, party: Party, url: str, module: str, since_text: 
         delay = backoff_delay(attempt, cfg["OCPI_RETRY_BASE_DELAY"], cfg["OCPI_RETRY_MAX_DELAY"])
         log.warning("%s from %s failed (%s): trying again in %d s", module, party.name,
                     exc.message, delay)
-        queue.enqueue(task, party.pk, since_text, attempt + 1, delay=delay)
+        task.enqueue(party.pk, since_text, attempt + 1, delay=delay)
         return None
 
 
@@ -155,7 +154,7 @@ def pull_sessions(party_pk: int, since_text: str, attempt: int = 0) -> int:
     url = party.endpoint("sessions", "SENDER") if party is not None else None
     if url is None:
         return 0
-    pulled = _fetch_or_retry("ocpi.pull_sessions", party, url, "sessions", since_text, attempt)
+    pulled = _fetch_or_retry(pull_sessions, party, url, "sessions", since_text, attempt)
     changed = [row for row, _ in _store_pulled(party, pulled, "session",
                                                v211.session_to_canonical, store.put_session)]
     for row in changed:
@@ -173,7 +172,7 @@ def pull_cdrs(party_pk: int, since_text: str, attempt: int = 0) -> int:
     url = party.endpoint("cdrs", "SENDER") if party is not None else None
     if url is None:
         return 0
-    pulled = _fetch_or_retry("ocpi.pull_cdrs", party, url, "cdrs", since_text, attempt)
+    pulled = _fetch_or_retry(pull_cdrs, party, url, "cdrs", since_text, attempt)
     new = [row for row, created in _store_pulled(party, pulled, "cdr", v211.cdr_to_canonical,
                                                  store.store_cdr) if created]
     for row in new:

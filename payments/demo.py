@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from extensions import after_commit, db, queue, rows_changed
+from extensions import db, rows_changed
 from jobs import background_task
 from payments.events import apply_event, store_event
 from payments.gateway import (
@@ -418,7 +418,7 @@ def _deliver(event_type: str, obj: dict[str, Any]) -> None:
     }
     payload = json.dumps(event)
     # Delivered once the change is durable, like Stripe's webhook after its own commit.
-    after_commit(lambda: queue.enqueue("payments.deliver_demo_event", payload))
+    deliver_demo_event.enqueue_after_commit(payload)
 
 
 # Until stored, the event exists only as this task's payload: a failure (a database

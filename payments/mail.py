@@ -27,7 +27,7 @@ from typing import Any
 from flask import Flask, current_app, render_template
 from sqlalchemy import update
 
-from extensions import db, queue, rows_changed
+from extensions import db, rows_changed
 from jobs import background_task
 from ocpi.transport import now_utc
 from payments import signals
@@ -56,7 +56,7 @@ def _on_receipt_issued(sender: str, *, receipt_pk: int, **_: Any) -> None:
     if not current_app.config.get("SMTP_HOST"):
         _say_disabled()
         return
-    queue.enqueue(TASK, receipt_pk)
+    send_receipt_email.enqueue(receipt_pk)
 
 
 def _say_disabled() -> None:
@@ -112,7 +112,7 @@ def send_receipt_email(receipt_pk: int, attempt: int = 1) -> None:
             delay = min(60 * 2 ** (attempt - 1), 3600)
             log.warning("receipt %s: e-mail attempt %d failed (%s); trying again in %d s",
                         number, attempt, exc, delay)
-            queue.enqueue(TASK, receipt_pk, attempt + 1, delay=delay)
+            send_receipt_email.enqueue(receipt_pk, attempt + 1, delay=delay)
         return
     log.info("receipt %s e-mailed to %s", number, to)
 

@@ -1,13 +1,24 @@
-"""Wiring: what the edges announce, and which domain function decides."""
+"""The one wiring place: every background task registered, every signal receiver connected.
+
+create_app calls `tasks()` when the queue binds and `connect()` once the app is set up.
+Receivers: what the edges (OCPI, payments) announce, and which domain function decides;
+tasks: the handles (jobs.Task) that call sites enqueue through.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from charging import service
+from charging import refunds, service
+from charging.tasks import TASKS as CHARGING_TASKS
 from extensions import db
+from jobs import Task
+from ocpi import messages as ocpi_messages
 from ocpi import signals as ocpi_signals
+from ocpi import sync as ocpi_sync
+from payments import demo as payments_demo
+from payments import mail as payments_mail
 from payments import signals as payment_signals
 
 log = logging.getLogger(__name__)
@@ -54,6 +65,23 @@ _RECEIVERS = [
     (ocpi_signals.cdr_received, _ocpi(service.on_cdr_received)),
     (ocpi_signals.cdr_refused, _ocpi(service.on_cdr_refused)),
 ]
+
+
+_RECEIVERS += refunds._RECEIVERS
+_RECEIVERS += [(payment_signals.receipt_issued, payments_mail._on_receipt_issued)]
+
+
+def tasks() -> list[Task[..., Any]]:
+    """Every background and periodic task, each once."""
+    return [
+        *CHARGING_TASKS,
+        ocpi_sync.pull_all,
+        ocpi_sync.pull_sessions,
+        ocpi_sync.pull_cdrs,
+        ocpi_messages.prune_messages,
+        payments_mail.send_receipt_email,
+        payments_demo.deliver_demo_event,
+    ]
 
 
 def connect() -> None:
