@@ -247,8 +247,8 @@ def connect_simulator(simulator: Any, versions_url: str, token_a: str) -> Any:
 
 
 def run_embedded(port: int, host: str = "127.0.0.1") -> None:
+    from cpo_simulator import SimulatorSettings, create_simulator
     from jobs import EmbeddedWorker
-    from ocpi.simulator import SimulatorSettings, create_simulator
     from ocpi.sync import pull
     from servers import ServerThread
 

@@ -164,10 +164,10 @@ class LiveStack:
 @contextmanager
 def running_stack(make_app: Callable[..., Any], **overrides: Any) -> Iterator[LiveStack]:
     """ScanCharge and the simulator on real sockets, connected by the real handshake."""
+    from cpo_simulator import SimulatorSettings, create_simulator
     from jobs import EmbeddedWorker
     from ocpi.credentials import connect
     from ocpi.models import OcpiEvse, OcpiLocation
-    from ocpi.simulator import SimulatorSettings, create_simulator
     from ocpi.sync import pull
     from servers import ServerThread
 

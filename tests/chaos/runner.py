@@ -6,7 +6,7 @@ the money and stop invariants checked straight from the database.
 What runs (all on 127.0.0.1, each its own process, logs in --log-dir):
 - PostgreSQL database `chaos` (schema dropped and migrated with `flask db upgrade`),
   Redis db 7 (flushed) as the queue;
-- the CPO simulator (`python -m ocpi.simulator`, fast clock), connected with
+- the CPO simulator (`python -m cpo_simulator`, fast clock), connected with
   `flask cpo connect` (credentials handshake and pull);
 - `gunicorn -w 3 'app:create_app()'` and two `flask worker` processes (one --no-periodic),
   with short sweeper, TTL, CDR-wait and stop-retry settings so a batch settles in minutes.
@@ -269,7 +269,7 @@ class Stack:
     def start(self) -> None:
         self.reset_storage()
         self.simulator = self._spawn("simulator", [
-            sys.executable, "-m", "ocpi.simulator", "--port", str(self.sim_port),
+            sys.executable, "-m", "cpo_simulator", "--port", str(self.sim_port),
             "--token-a", self.token_a, "--time-factor", str(SIM_TIME_FACTOR),
             "--tick-seconds", str(SIM_TICK_SECONDS)])
         self.gunicorn = self._spawn("gunicorn", [

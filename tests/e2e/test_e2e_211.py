@@ -15,7 +15,7 @@ from extensions import db
 
 
 def start_211_cpo(resources: ExitStack, versions: tuple[str, ...] = ("2.1.1",)) -> Any:
-    from ocpi.simulator import SimulatorSettings, create_simulator
+    from cpo_simulator import SimulatorSettings, create_simulator
     from servers import ServerThread
 
     simulator = create_simulator(SimulatorSettings(

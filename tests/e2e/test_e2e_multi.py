@@ -21,7 +21,7 @@ class Cpo:
 
 
 def start_cpo(stack: ExitStack, party_id: str) -> Cpo:
-    from ocpi.simulator import SimulatorSettings, create_simulator
+    from cpo_simulator import SimulatorSettings, create_simulator
     from servers import ServerThread
 
     simulator = create_simulator(SimulatorSettings(
@@ -94,7 +94,7 @@ def test_two_cpos_at_once(make_app: Callable[..., Any]) -> None:
 
 
 def test_two_cpos_behind_a_hub(make_app: Callable[..., Any]) -> None:
-    from ocpi.simulator.hub import HubSettings, create_hub
+    from cpo_simulator.hub import HubSettings, create_hub
     from servers import ServerThread
 
     with ExitStack() as resources:

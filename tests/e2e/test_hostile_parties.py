@@ -54,7 +54,7 @@ class World:
     @property
     def hub_token(self) -> str:
         """The token the hub itself uses with ScanCharge: a hub gone rogue sends with it."""
-        from ocpi.simulator.model import PartyRef
+        from cpo_simulator.model import PartyRef
 
         with self.hub._lock:
             return next(c.token_theirs for c in self.hub._connections.values()
@@ -92,8 +92,8 @@ class _AppSession:
 
 @contextmanager
 def world(make_app: Callable[..., Any]) -> Iterator[World]:
-    from ocpi.simulator import SimulatorSettings, create_simulator
-    from ocpi.simulator.hub import HubSettings, create_hub
+    from cpo_simulator import SimulatorSettings, create_simulator
+    from cpo_simulator.hub import HubSettings, create_hub
     from servers import ServerThread
 
     with ExitStack() as resources:
@@ -380,8 +380,8 @@ def identities_cannot_be_claimed(w: World) -> None:
 
 def hub_pushes_for_a_and_for_its_own(w: World) -> None:
     """5: a hub may push only for the CPOs it was granted: never for directly connected A."""
+    from cpo_simulator.demo_data import build_locations
     from ocpi.models import OcpiLocation
-    from ocpi.simulator.demo_data import build_locations
 
     a_location = build_locations("SE", "SIM")[0].to_json()
     a_location["name"] = "Hub was here"
@@ -415,8 +415,8 @@ def hub_pushes_for_a_and_for_its_own(w: World) -> None:
 
 def pulled_foreign_location_is_skipped(w: World) -> None:
     """6: B's Locations sender serves one of A's Locations: skipped on pull, shown."""
+    from cpo_simulator.demo_data import build_locations
     from ocpi.models import OcpiLocation, Party
-    from ocpi.simulator.demo_data import build_locations
     from ocpi.sync import pull
 
     stolen = build_locations("SE", "SIM")[1]
@@ -440,8 +440,8 @@ def pulled_foreign_location_is_skipped(w: World) -> None:
 
 def evse_id_takeover(w: World, evse_id: str) -> dict[str, Any]:
     """7: B publishes an EVSE-ID A already uses, newer: A keeps the charger page."""
+    from cpo_simulator.demo_data import build_locations
     from ocpi.models import OcpiEvse
-    from ocpi.simulator.demo_data import build_locations
     from ocpi.transport import format_datetime, now_utc
 
     before = w.stack.api("GET", f"/api/v1/chargers/{evse_id}").json()

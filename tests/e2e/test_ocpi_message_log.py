@@ -321,7 +321,7 @@ def test_the_log_neither_commits_nor_waits_for_the_callers_transaction(
 
 @pytest.fixture
 def simulator() -> Iterator[Any]:
-    from ocpi.simulator import SimulatorSettings, create_simulator
+    from cpo_simulator import SimulatorSettings, create_simulator
 
     sim = create_simulator(SimulatorSettings(base_url="", token_a=secrets.token_urlsafe(12)))
     server = ServerThread(sim.app).start()

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 
+from cpo_simulator import SimulatorSettings, create_simulator
 from extensions import db
 from ocpi.models import OcpiEvse, Party
-from ocpi.simulator import SimulatorSettings, create_simulator
 from servers import ServerThread
 
 

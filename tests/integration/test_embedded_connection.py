@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from stub_peers import Switch
 
 from app import connect_simulator
+from cpo_simulator import SimulatorSettings, create_simulator
 from extensions import db
 from ocpi.models import OcpiMessage, Party, token_hash
-from ocpi.simulator import SimulatorSettings, create_simulator
 from servers import ServerThread
 
 

@@ -36,9 +36,9 @@ def examples(n: int) -> Any:
 @pytest.fixture
 def fuzz_app(make_app: Any) -> Any:
     """The app with a real charger, a captured charge and its receipt to aim at."""
+    from cpo_simulator.demo_data import build_locations
+    from cpo_simulator.jsonio import plain
     from ocpi.models import Party
-    from ocpi.simulator.demo_data import build_locations
-    from ocpi.simulator.jsonio import plain
     from ocpi.store import upsert_location
 
     app = make_app(STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)

@@ -20,9 +20,9 @@ import requests
 from flask import Flask, Response, request
 from stub_peers import RecordingStub, Switch, answer, b64, wait_until
 
-from ocpi.simulator import Simulator, SimulatorSettings, create_simulator
-from ocpi.simulator.hub import Hub, HubSettings, create_hub
-from ocpi.simulator.model import PartyRef
+from cpo_simulator import Simulator, SimulatorSettings, create_simulator
+from cpo_simulator.hub import Hub, HubSettings, create_hub
+from cpo_simulator.model import PartyRef
 from ocpi.transport import next_link
 from servers import ServerThread
 

@@ -14,9 +14,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from cpo_simulator.demo_data import build_locations
 from extensions import db
 from ocpi.models import OcpiLocation, OcpiNotice, Party, PartyGrant, token_hash
-from ocpi.simulator.demo_data import build_locations
 from ocpi.transport import json_dumps
 
 V = "/ocpi/2.2.1"
@@ -182,7 +182,7 @@ def test_a_number_is_no_party_id(client: Any, parties: dict) -> None:
 def test_the_hub_pushes_and_is_pulled(make_app: Callable[..., Any]) -> None:
     """ScanCharge pulls the hub's ClientInfo list when connecting; then the hub's pushes
     (a CPO leaving the hub, coming back) decide what that CPO may push through the hub."""
-    from ocpi.simulator.hub import HubSettings, create_hub
+    from cpo_simulator.hub import HubSettings, create_hub
     from servers import ServerThread
     from tests.e2e.test_e2e_multi import connect, scancharge
 
@@ -248,8 +248,8 @@ def test_the_hub_pushes_and_is_pulled(make_app: Callable[..., Any]) -> None:
 
 def test_a_suspended_party_cannot_push_through_the_hub(make_app: Callable[..., Any]) -> None:
     """While the hub's own list says SUSPENDED (pulled), the hub's pushes for it are 404."""
-    from ocpi.simulator.hub import ConnectionStatus, HubSettings, create_hub
-    from ocpi.simulator.model import PartyRef
+    from cpo_simulator.hub import ConnectionStatus, HubSettings, create_hub
+    from cpo_simulator.model import PartyRef
     from ocpi.wire import Role
     from servers import ServerThread
     from tests.e2e.test_e2e_multi import connect, scancharge

@@ -31,10 +31,10 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 def seed_chargers() -> None:
     """The simulator's demo Locations and Tariffs, stored as if pulled from a CPO."""
+    from cpo_simulator.demo_data import build_locations, build_tariffs
+    from cpo_simulator.jsonio import plain
     from ocpi import store
     from ocpi.models import Party, PartyGrant
-    from ocpi.simulator.demo_data import build_locations, build_tariffs
-    from ocpi.simulator.jsonio import plain
 
     party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
                   grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])

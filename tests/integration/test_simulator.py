@@ -18,8 +18,8 @@ import requests
 from flask import Flask, Response
 from stub_peers import Received, RecordingStub, Switch, answer, b64, wait_until
 
-from ocpi.simulator import Simulator, SimulatorSettings, create_simulator
-from ocpi.simulator.pricing import price_session
+from cpo_simulator import Simulator, SimulatorSettings, create_simulator
+from cpo_simulator.pricing import price_session
 from ocpi.transport import next_link, parse_datetime, token_candidates
 from ocpi.wire import Tariff, parse
 from servers import ServerThread

@@ -20,7 +20,7 @@ import requests
 from flask import Flask, Response
 from stub_peers import Received, RecordingStub, Switch, answer, b64, wait_until
 
-from ocpi.simulator import Simulator, SimulatorSettings, create_simulator
+from cpo_simulator import Simulator, SimulatorSettings, create_simulator
 from ocpi.transport import next_link, parse_datetime
 from servers import ServerThread
 

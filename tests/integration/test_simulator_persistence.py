@@ -22,7 +22,7 @@ from test_simulator import (
     wait_for_session_put,
 )
 
-from ocpi.simulator.persistence import StateError, StateFile
+from cpo_simulator.persistence import StateError, StateFile
 
 # test_simulator's stub eMSP and simulator server, as fixtures of this module too.
 stub_server = test_simulator.stub_server

@@ -1,4 +1,4 @@
-"""Run the CPO simulator on its own: python -m ocpi.simulator --port 5001 --token-a TOKEN.
+"""Run the CPO simulator on its own: python -m cpo_simulator --port 5001 --token-a TOKEN.
 
 --versions 2.1.1 makes it a 2.1.1 CPO; --versions 2.1.1,2.2.1 offers both. --state FILE keeps
 its state in FILE, so a restart carries on with the registration and the open sessions."""
@@ -11,12 +11,12 @@ import signal
 import threading
 from types import FrameType
 
-from ocpi.simulator import SimulatorSettings, create_simulator
+from cpo_simulator import SimulatorSettings, create_simulator
 from servers import ServerThread
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocpi.simulator",
+    parser = argparse.ArgumentParser(prog="python -m cpo_simulator",
                                      description="OCPI 2.2.1/2.1.1 CPO simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5001)

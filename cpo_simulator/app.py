@@ -2,7 +2,7 @@
 version and, unauthenticated, test controls under /sim.
 
 Routes stay thin: authentication, envelopes, pagination and the message log are done here
-once, the behaviour lives in ocpi.simulator.core and the JSON shapes in the dialect of the
+once, the behaviour lives in cpo_simulator.core and the JSON shapes in the dialect of the
 version in the URL.
 """
 
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from ocpi.simulator.jsonio import dumps, loads
-from ocpi.simulator.model import PartyRef
+from cpo_simulator.jsonio import dumps, loads
+from cpo_simulator.model import PartyRef
 from ocpi.transport import (
     ROUTING_HEADERS,
     OcpiError,
@@ -31,8 +31,8 @@ from ocpi.transport import (
 )
 
 if TYPE_CHECKING:
-    from ocpi.simulator.core import Simulator
-    from ocpi.simulator.dialect import Dialect
+    from cpo_simulator.core import Simulator
+    from cpo_simulator.dialect import Dialect
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def version_of(path: str) -> str | None:
 
 
 def create_app(sim: Simulator) -> Flask:
-    app = Flask("ocpi.simulator")
+    app = Flask("cpo_simulator")
     app.url_map.strict_slashes = False  # '/locations' and '/locations/' are both in use
     prefix = "/ocpi/<version>"
 

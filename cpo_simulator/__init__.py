@@ -1,10 +1,10 @@
 """A simulated OCPI CPO (2.2.1 and/or 2.1.1), so ScanCharge (the eMSP) can be tested end to
-end over HTTP, and a simulated hub (ocpi.simulator.hub) to put in front of several of them.
+end over HTTP, and a simulated hub (cpo_simulator.hub) to put in front of several of them.
 
 The simulator is a separate Flask app with in-memory state: five Swedish demo locations, two
 ad-hoc tariffs, remote start/stop with sessions that charge in simulated time, CDRs, and
 switchable misbehaviour for failure-branch tests. With SimulatorSettings(state_path=...) the
-state is also kept in a file (ocpi.simulator.persistence), as the embedded default does, so a
+state is also kept in a file (cpo_simulator.persistence), as the embedded default does, so a
 restart carries on: call sim.resume() once the eMSP can be reached.
 It shares only ocpi.transport and ocpi.wire with ScanCharge, so it cannot accidentally agree
 with ScanCharge's own bugs.
@@ -18,7 +18,7 @@ A 2.1.1 CPO: SimulatorSettings(..., versions=("2.1.1",)); one offering both lets
 choose: versions=("2.1.1", "2.2.1"). A second CPO with its own ids: party_id="SI2".
 """
 
-from ocpi.simulator.core import Simulator, create_simulator
-from ocpi.simulator.settings import Behaviour, SimulatorSettings
+from cpo_simulator.core import Simulator, create_simulator
+from cpo_simulator.settings import Behaviour, SimulatorSettings
 
 __all__ = ["Behaviour", "Simulator", "SimulatorSettings", "create_simulator"]

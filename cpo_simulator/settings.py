@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ocpi.simulator.dialect import SUPPORTED_VERSIONS
+from cpo_simulator.dialect import SUPPORTED_VERSIONS
 
 
 @dataclass
@@ -52,7 +52,7 @@ class SimulatorSettings:
     # Where the simulator keeps its state (registration, EVSE statuses, sessions, CDRs not
     # delivered yet, commands not answered yet) so it carries on after a restart, even a
     # kill -9; None keeps everything in memory only, as tests want. See
-    # ocpi.simulator.persistence. With a state file, call Simulator.resume() once the eMSP
+    # cpo_simulator.persistence. With a state file, call Simulator.resume() once the eMSP
     # can be reached, to restart the charge points of what was loaded.
     state_path: str | None = None
 

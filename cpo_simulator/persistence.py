@@ -10,8 +10,8 @@ sessions), is always read whole at start and is naturally one consistent snapsho
 the simulator's lock, so a single document needs no schema, no migrations and no mapping of
 every object to rows, and stays readable with a text editor when a demo goes wrong.
 
-This module only knows the file and the codecs of ocpi.simulator.model's types; which
-objects make up the state is ocpi.simulator.core's business (Simulator._snapshot/_restore).
+This module only knows the file and the codecs of cpo_simulator.model's types; which
+objects make up the state is cpo_simulator.core's business (Simulator._snapshot/_restore).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ocpi.simulator.jsonio import dumps, loads, plain
-from ocpi.simulator.model import (
+from cpo_simulator.jsonio import dumps, loads, plain
+from cpo_simulator.model import (
     DriverToken,
     PartyRef,
     Period,

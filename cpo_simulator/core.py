@@ -16,7 +16,7 @@ Without evse_uid the first free EVSE of the location is used; without connector_
 first connector.
 
 The simulator speaks the version whose credentials endpoint the eMSP registered at (see
-ocpi.simulator.dialect for what differs). With 2.2.1 it sends routing headers so it works
+cpo_simulator.dialect for what differs). With 2.2.1 it sends routing headers so it works
 behind a hub: a session, its CDR and a command's result are addressed to the eMSP they
 belong to (the token's owner, else the command's sender), EVSE status changes to the
 registered peer's own party, which behind a hub makes them a Broadcast Push.
@@ -39,12 +39,12 @@ from typing import Any
 
 import requests
 
-from ocpi.simulator import persistence
-from ocpi.simulator.app import create_app
-from ocpi.simulator.demo_data import build_locations, build_tariffs
-from ocpi.simulator.dialect import Dialect, make_dialect
-from ocpi.simulator.jsonio import dumps, loads
-from ocpi.simulator.model import (
+from cpo_simulator import persistence
+from cpo_simulator.app import create_app
+from cpo_simulator.demo_data import build_locations, build_tariffs
+from cpo_simulator.dialect import Dialect, make_dialect
+from cpo_simulator.jsonio import dumps, loads
+from cpo_simulator.model import (
     PartyRef,
     PeerCredentials,
     Period,
@@ -52,7 +52,7 @@ from ocpi.simulator.model import (
     StartCommand,
     StopRequest,
 )
-from ocpi.simulator.settings import Behaviour, SimulatorSettings
+from cpo_simulator.settings import Behaviour, SimulatorSettings
 from ocpi.transport import (
     OcpiError,
     StatusCode,

@@ -54,9 +54,9 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from flask import Flask, Response, g, request
 
-from ocpi.simulator.app import date_arg, envelope_response, int_arg, register_error_handlers
-from ocpi.simulator.jsonio import dumps, loads
-from ocpi.simulator.model import PartyRef
+from cpo_simulator.app import date_arg, envelope_response, int_arg, register_error_handlers
+from cpo_simulator.jsonio import dumps, loads
+from cpo_simulator.model import PartyRef
 from ocpi.transport import (
     OcpiError,
     StatusCode,
@@ -709,7 +709,7 @@ def _endpoints(details: Any) -> dict[tuple[str, str], str]:
 
 
 def create_hub_app(hub: Hub) -> Flask:
-    app = Flask("ocpi.simulator.hub")
+    app = Flask("cpo_simulator.hub")
     app.url_map.strict_slashes = False
 
     def public_base() -> str:

@@ -1,12 +1,12 @@
 """Everything that depends on the OCPI version the simulator speaks, in one place.
 
-The simulator's core works on version-neutral state (ocpi.simulator.model) and on 2.2.1-shaped
+The simulator's core works on version-neutral state (cpo_simulator.model) and on 2.2.1-shaped
 catalogue objects (Locations, Tariffs: the richer of the two versions, so 2.1.1 is a
 projection of them); a Dialect turns these into one version's JSON documents, parses that
 version's request bodies and knows its authorization header and endpoint list. The core and
 the Flask routes only ever call a dialect.
 
-Documents returned here keep Decimal numbers; ocpi.simulator.jsonio writes them exactly.
+Documents returned here keep Decimal numbers; cpo_simulator.jsonio writes them exactly.
 
 2.1.1 decisions (Ocpi211), each from ../shared/ocpi-spec/2.1.1/:
 - Sessions and CDRs report `total_cost` excluding VAT, as mod_sessions and mod_cdrs define
@@ -30,9 +30,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
-from ocpi.simulator import wire211 as w211
-from ocpi.simulator.jsonio import plain
-from ocpi.simulator.model import (
+from cpo_simulator import wire211 as w211
+from cpo_simulator.jsonio import plain
+from cpo_simulator.model import (
     DriverToken,
     PeerCredentials,
     Period,
@@ -41,7 +41,7 @@ from ocpi.simulator.model import (
     StopCommand,
     UnlockCommand,
 )
-from ocpi.simulator.pricing import Amount
+from cpo_simulator.pricing import Amount
 from ocpi.transport import authorization_header
 from ocpi.wire import (
     BusinessDetails,

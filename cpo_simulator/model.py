@@ -1,6 +1,6 @@
 """The simulator's internal, version-neutral state: commands, parties and sessions.
 
-Only ocpi.simulator.dialect turns these into a given OCPI version's JSON, and only a dialect
+Only cpo_simulator.dialect turns these into a given OCPI version's JSON, and only a dialect
 builds them from a version's request bodies; nothing here knows field names of the wire
 format, so the same session can be serialised as 2.1.1 or 2.2.1.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from ocpi.simulator.pricing import Costs, price_session
+from cpo_simulator.pricing import Costs, price_session
 from ocpi.wire import Location, Tariff
 
 
