@@ -93,9 +93,49 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def _enqueuers() -> dict[str, set[str]]:
+    """Which functions enqueue which handle: `name.enqueue(...)` / `.enqueue_after_commit(...)`.
+
+    Keyed by the handle's variable name as call sites write it (the last name before
+    `.enqueue`); a call through a variable (`task.enqueue`) is listed under that variable.
+    """
+    found: dict[str, set[str]] = {}
+    for path in product_modules():
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                        and node.func.attr in {"enqueue", "enqueue_after_commit"}:
+                    target = node.func.value
+                    name = target.attr if isinstance(target, ast.Attribute) \
+                        else getattr(target, "id", "")
+                    found.setdefault(name, set()).add(f"{module}.{function.name}")
+    return found
+
+
+def tasks_table() -> str:
+    sys.path.insert(0, str(ROOT))
+    import wiring
+    from jobs import PeriodicTask
+
+    enqueuers = _enqueuers()
+    rows = ["| Task | Function | Runs | Enqueued from |", "|---|---|---|---|"]
+    for handle in sorted(wiring.tasks(), key=lambda h: h.name):
+        runs = f"every `{handle.setting}`" if isinstance(handle, PeriodicTask) else "when enqueued"
+        callers = sorted(enqueuers.get(handle.fn.__name__, set()))
+        where = ", ".join(f"`{caller}`" for caller in callers) or "(the worker's schedule)"
+        rows.append(f"| `{handle.name}` | `{handle.fn.__module__}.{handle.fn.__name__}` "
+                    f"| {runs} | {where} |")
+    return "\n".join(rows)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "layout": layout_table,
     "settings": settings_table,
+    "tasks": tasks_table,
 }
 
 
