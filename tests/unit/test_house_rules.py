@@ -22,7 +22,6 @@ KNOWN_LONG_FILES: dict[str, int] = {
     "charging/service.py": 1626,
     "ocpi/server.py": 782,
     "cpo_simulator/core.py": 1192,
-    "cpo_simulator/dialect.py": 671,
     "cpo_simulator/hub.py": 1110,
     "ocpi/wire.py": 652,
     "tariffs/engine.py": 1655,
