@@ -26,14 +26,7 @@ from cpo_simulator.model import (
     StopCommand,
     UnlockCommand,
 )
-from ocpi.wire import (
-    CommandResponseType,
-    CommandResultType,
-    Connector,
-    Evse,
-    Location,
-    Tariff,
-)
+from ocpi.wire import CommandResponseType, CommandResultType, Connector, Evse, Location, Tariff
 
 
 class Dialect(Protocol):

@@ -24,11 +24,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import cpo_simulator.wire211 as w211
-from cpo_simulator.documents import (
-    document,
-    hours,
-    pick_version,
-)
+from cpo_simulator.documents import document, hours, pick_version
 from cpo_simulator.jsonio import plain
 from cpo_simulator.model import (
     DriverToken,

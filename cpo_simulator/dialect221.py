@@ -10,13 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cpo_simulator.documents import (
-    display_texts,
-    document,
-    hours,
-    pick_version,
-    price_or_none,
-)
+from cpo_simulator.documents import display_texts, document, hours, pick_version, price_or_none
 from cpo_simulator.jsonio import plain
 from cpo_simulator.model import (
     DriverToken,
