@@ -54,9 +54,9 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from flask import Flask, Response, g, request
 
-from cpo_simulator.app import date_arg, envelope_response, int_arg, register_error_handlers
 from cpo_simulator.jsonio import dumps, loads
 from cpo_simulator.model import PartyRef
+from cpo_simulator.web import date_arg, envelope_response, int_arg, register_error_handlers
 from ocpi.transport import (
     OcpiError,
     StatusCode,
