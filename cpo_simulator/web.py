@@ -12,13 +12,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from cpo_simulator.jsonio import dumps, loads
-from ocpi.transport import (
-    OcpiError,
-    StatusCode,
-    envelope,
-    pagination_headers,
-    parse_datetime,
-)
+from ocpi.transport import OcpiError, StatusCode, envelope, pagination_headers, parse_datetime
 
 logger = logging.getLogger(__name__)
 
