@@ -11,7 +11,8 @@ import signal
 import threading
 from types import FrameType
 
-from cpo_simulator import SimulatorSettings, create_simulator
+from cpo_simulator.core import create_simulator
+from cpo_simulator.settings import SimulatorSettings
 from servers import ServerThread
 
 
