@@ -192,7 +192,6 @@ class ChargePoints(Pushing):
         if send_cdr:
             self._deliver_cdr(cdr_id)
 
-
     def _set_evse_status(self, location_id: str, evse_uid: str, status: EvseStatus) -> None:
         location = self._locations[location_id]
         evse = find(location.evses or [], evse_uid, "uid")
@@ -203,6 +202,8 @@ class ChargePoints(Pushing):
         evse.status = status
         evse.last_updated = now
         location.last_updated = now
+
+    # --- after a restart -----------------------------------------------------------------
 
     def resume(self) -> None:
         """Carry on with what the state file brought back: finish the starts still pending,

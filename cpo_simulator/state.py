@@ -175,6 +175,7 @@ class SimulatorState:
             if len(self._log) > MAX_LOG_ENTRIES:
                 del self._log[: len(self._log) - MAX_LOG_ENTRIES]
 
+    # --- documents in the spoken version ---------------------------------------------
 
     def _session_doc(self, session: SimSession, dialect: Dialect | None = None) -> dict[str, Any]:
         return (dialect or self.dialect).session(session, self.settings.country_code,
@@ -184,7 +185,6 @@ class SimulatorState:
         return (dialect or self.dialect).cdr(record.session, record.id,
                                              self.settings.country_code,
                                              self.settings.party_id)
-
 
     # --- threads ------------------------------------------------------------------------
 
