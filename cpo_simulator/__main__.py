@@ -11,8 +11,7 @@ import signal
 import threading
 from types import FrameType
 
-from cpo_simulator.core import create_simulator
-from cpo_simulator.settings import SimulatorSettings
+from cpo_simulator import SimulatorSettings, create_simulator
 from servers import ServerThread
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cpo_simulator.app import create_app
+from flask import Flask
+
 from cpo_simulator.commands import Commands
 from cpo_simulator.dialect import Dialect
 from cpo_simulator.records import find
@@ -28,13 +29,16 @@ from ocpi.transport import OcpiError, StatusCode
 class Simulator(Registration, Commands):
     """One simulated CPO platform speaking OCPI 2.2.1 and/or 2.1.1 to one eMSP."""
 
+    # Its HTTP face, given by create_simulator (cpo_simulator.app needs this class, so this
+    # class does not import it).
+    app: Flask
+
     def __init__(self, settings: SimulatorSettings) -> None:
         super().__init__(settings)
         if self._state is not None:
             document = self._state.load()
             if document is not None:
                 self._restore(document)
-        self.app = create_app(self)
 
     # --- catalogue ----------------------------------------------------------------------
 
@@ -80,7 +84,3 @@ class Simulator(Registration, Commands):
                 raise OcpiError(StatusCode.UNKNOWN_LOCATION,
                                 f"Unknown connector {connector_id!r} on {evse.uid}", 404)
             return dialect.connector(connector)
-
-
-def create_simulator(settings: SimulatorSettings) -> Simulator:
-    return Simulator(settings)

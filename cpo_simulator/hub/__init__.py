@@ -37,7 +37,16 @@ the optional still-alive check (HubSettings.alive_interval), stopped by shutdown
     # ScanCharge: connect to f"{server.url}/ocpi/versions" with token "hub-token-a"
 """
 
+from cpo_simulator.hub.app import create_hub_app
 from cpo_simulator.hub.model import ConnectionStatus, HubSettings
-from cpo_simulator.hub.state import Hub, create_hub
+from cpo_simulator.hub.state import Hub
+
+
+def create_hub(settings: HubSettings) -> Hub:
+    """A hub with its Flask app (hub.app)."""
+    hub = Hub(settings)
+    hub.app = create_hub_app(hub)
+    return hub
+
 
 __all__ = ["ConnectionStatus", "Hub", "HubSettings", "create_hub"]

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import requests
+from flask import Flask
 
-from cpo_simulator.hub.app import create_hub_app
 from cpo_simulator.hub.model import (
     MAX_LOG_ENTRIES,
     VERSION,
@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 
 class Hub:
+    # Its HTTP face, given by create_hub (cpo_simulator.hub.app needs this class, so this
+    # class does not import it).
+    app: Flask
+
     def __init__(self, settings: HubSettings) -> None:
         self.settings = settings
         self.party = PartyRef(settings.country_code, settings.party_id)
@@ -66,7 +70,6 @@ class Hub:
         self._cdrs: dict[str, PostedCdr] = {}
         self._numbers = iter(range(1, 1 << 62))
         self._alive_thread: threading.Thread | None = None
-        self.app = create_hub_app(self)
         if settings.alive_interval:
             self._alive_thread = threading.Thread(target=self._alive_loop, name="hub-alive",
                                                   daemon=True)
@@ -491,7 +494,3 @@ class Hub:
             entry["ocpi_status"] = entry["response"].get("status_code")
         self.record(entry)
         return response
-
-
-def create_hub(settings: HubSettings) -> Hub:
-    return Hub(settings)
