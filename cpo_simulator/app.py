@@ -2,9 +2,9 @@
 version and, unauthenticated, test controls under /sim.
 
 Routes stay thin: authentication, envelopes, pagination and the message log are done here
-once, the behaviour lives in cpo_simulator.core and the JSON shapes in the dialect of the
-version in the URL. The routes are two blueprints, shared by every simulator's app; each
-finds its simulator in the app's extensions.
+once, the behaviour lives in cpo_simulator.core (and the layers it is made of) and the JSON
+shapes in the dialect of the version in the URL. The routes are two blueprints, shared by
+every simulator's app; each finds its simulator in the app's extensions.
 """
 
 from __future__ import annotations
