@@ -18,7 +18,17 @@ A 2.1.1 CPO: SimulatorSettings(..., versions=("2.1.1",)); one offering both lets
 choose: versions=("2.1.1", "2.2.1"). A second CPO with its own ids: party_id="SI2".
 """
 
-from cpo_simulator.core import Simulator, create_simulator
+from cpo_simulator.app import create_app
+from cpo_simulator.core import Simulator
 from cpo_simulator.settings import Behaviour, SimulatorSettings
+
+
+def create_simulator(settings: SimulatorSettings) -> Simulator:
+    """A simulator with its Flask app (simulator.app), carrying on from settings.state_path
+    if that file exists."""
+    simulator = Simulator(settings)
+    simulator.app = create_app(simulator)
+    return simulator
+
 
 __all__ = ["Behaviour", "Simulator", "SimulatorSettings", "create_simulator"]

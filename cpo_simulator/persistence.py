@@ -11,7 +11,7 @@ the simulator's lock, so a single document needs no schema, no migrations and no
 every object to rows, and stays readable with a text editor when a demo goes wrong.
 
 This module only knows the file and the codecs of cpo_simulator.model's types; which
-objects make up the state is cpo_simulator.core's business (Simulator._snapshot/_restore).
+objects make up the state is cpo_simulator.snapshot's business (Snapshots._snapshot/_restore).
 """
 
 from __future__ import annotations

@@ -16,15 +16,25 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from ocpi.wire import BusinessDetails, DisplayText, GeoLocation, OcpiModel
 
-
-def String(n: int) -> Any:  # noqa: N802 - reads like the spec's type name
-    return Annotated[str, Field(max_length=n)]
+# The spec's string(n), one alias per length in use.
+String2 = Annotated[str, StringConstraints(max_length=2)]
+String3 = Annotated[str, StringConstraints(max_length=3)]
+String4 = Annotated[str, StringConstraints(max_length=4)]
+String5 = Annotated[str, StringConstraints(max_length=5)]
+String10 = Annotated[str, StringConstraints(max_length=10)]
+String16 = Annotated[str, StringConstraints(max_length=16)]
+String36 = Annotated[str, StringConstraints(max_length=36)]
+String39 = Annotated[str, StringConstraints(max_length=39)]
+String45 = Annotated[str, StringConstraints(max_length=45)]
+String48 = Annotated[str, StringConstraints(max_length=48)]
+String64 = Annotated[str, StringConstraints(max_length=64)]
+String255 = Annotated[str, StringConstraints(max_length=255)]
 
 
 # --- versions and credentials (version_information_endpoint.md, credentials.md) ---------
@@ -32,7 +42,7 @@ def String(n: int) -> Any:  # noqa: N802 - reads like the spec's type name
 
 class Endpoint(OcpiModel):
     identifier: str
-    url: String(255)
+    url: String255
 
 
 class VersionDetails(OcpiModel):
@@ -41,11 +51,11 @@ class VersionDetails(OcpiModel):
 
 
 class Credentials(OcpiModel):
-    token: String(64)
-    url: String(255)
+    token: String64
+    url: String255
     business_details: BusinessDetails
-    party_id: String(3)
-    country_code: String(2)
+    party_id: String3
+    country_code: String2
 
     @field_validator("token")
     @classmethod
@@ -127,39 +137,39 @@ class ConnectorFormat(StrEnum):
 
 
 class Connector(OcpiModel):
-    id: String(36)
+    id: String36
     standard: str
     format: ConnectorFormat
     power_type: PowerType
     voltage: int
     amperage: int
-    tariff_id: String(36) | None = None
-    terms_and_conditions: String(255) | None = None
+    tariff_id: String36 | None = None
+    terms_and_conditions: String255 | None = None
     last_updated: datetime
 
 
 class Evse(OcpiModel):
-    uid: String(39)
-    evse_id: String(48) | None = None
+    uid: String39
+    evse_id: String48 | None = None
     status: Status
     capabilities: list[Capability] | None = None
     connectors: list[Connector] = Field(min_length=1)
-    floor_level: String(4) | None = None
+    floor_level: String4 | None = None
     coordinates: GeoLocation | None = None
-    physical_reference: String(16) | None = None
+    physical_reference: String16 | None = None
     directions: list[DisplayText] | None = None
     parking_restrictions: list[ParkingRestriction] | None = None
     last_updated: datetime
 
 
 class Location(OcpiModel):
-    id: String(39)
+    id: String39
     type: LocationType
-    name: String(255) | None = None
-    address: String(45)
-    city: String(45)
-    postal_code: String(10)
-    country: String(3)
+    name: String255 | None = None
+    address: String45
+    city: String45
+    postal_code: String10
+    country: String3
     coordinates: GeoLocation
     evses: list[Evse] | None = None
     directions: list[DisplayText] | None = None
@@ -167,7 +177,7 @@ class Location(OcpiModel):
     suboperator: BusinessDetails | None = None
     owner: BusinessDetails | None = None
     facilities: list[Facility] | None = None
-    time_zone: String(255) | None = None
+    time_zone: String255 | None = None
     charging_when_closed: bool | None = None
     last_updated: datetime
 
@@ -189,10 +199,10 @@ class PriceComponent(OcpiModel):
 
 
 class TariffRestrictions(OcpiModel):
-    start_time: String(5) | None = None
-    end_time: String(5) | None = None
-    start_date: String(10) | None = None
-    end_date: String(10) | None = None
+    start_time: String5 | None = None
+    end_time: String5 | None = None
+    start_date: String10 | None = None
+    end_date: String10 | None = None
     min_kwh: Decimal | None = None
     max_kwh: Decimal | None = None
     min_power: Decimal | None = None
@@ -208,10 +218,10 @@ class TariffElement(OcpiModel):
 
 
 class Tariff(OcpiModel):
-    id: String(36)
-    currency: String(3)
+    id: String36
+    currency: String3
     tariff_alt_text: list[DisplayText] | None = None
-    tariff_alt_url: String(255) | None = None
+    tariff_alt_url: String255 | None = None
     elements: list[TariffElement] = Field(min_length=1)
     last_updated: datetime
 
@@ -232,14 +242,14 @@ class WhitelistType(StrEnum):
 
 
 class Token(OcpiModel):
-    uid: String(36)
+    uid: String36
     type: TokenType
-    auth_id: String(36)
-    visual_number: String(64) | None = None
-    issuer: String(64)
+    auth_id: String36
+    visual_number: String64 | None = None
+    issuer: String64
     valid: bool
     whitelist: WhitelistType
-    language: String(2) | None = None
+    language: String2 | None = None
     last_updated: datetime
 
 
@@ -278,15 +288,15 @@ class SessionStatus(StrEnum):
 
 
 class Session(OcpiModel):
-    id: String(36)
+    id: String36
     start_datetime: datetime
     end_datetime: datetime | None = None
     kwh: Decimal
-    auth_id: String(36)
+    auth_id: String36
     auth_method: AuthMethod
     location: Location
-    meter_id: String(255) | None = None
-    currency: String(3)
+    meter_id: String255 | None = None
+    currency: String3
     charging_periods: list[ChargingPeriod] | None = None
     total_cost: Decimal | None = None
     status: SessionStatus
@@ -294,21 +304,21 @@ class Session(OcpiModel):
 
 
 class Cdr(OcpiModel):
-    id: String(36)
+    id: String36
     start_date_time: datetime
     stop_date_time: datetime
-    auth_id: String(36)
+    auth_id: String36
     auth_method: AuthMethod
     location: Location
-    meter_id: String(255) | None = None
-    currency: String(3)
+    meter_id: String255 | None = None
+    currency: String3
     tariffs: list[Tariff] | None = None
     charging_periods: list[ChargingPeriod] = Field(min_length=1)
     total_cost: Decimal
     total_energy: Decimal
     total_time: Decimal
     total_parking_time: Decimal | None = None
-    remark: String(255) | None = None
+    remark: String255 | None = None
     last_updated: datetime
 
 
@@ -330,19 +340,19 @@ class CommandResponse(OcpiModel):
 
 
 class StartSession(OcpiModel):
-    response_url: String(255)
+    response_url: String255
     token: Token
-    location_id: String(39)
-    evse_uid: String(39) | None = None
+    location_id: String39
+    evse_uid: String39 | None = None
 
 
 class StopSession(OcpiModel):
-    response_url: String(255)
-    session_id: String(36)
+    response_url: String255
+    session_id: String36
 
 
 class UnlockConnector(OcpiModel):
-    response_url: String(255)
-    location_id: String(39)
-    evse_uid: String(39)
-    connector_id: String(36)
+    response_url: String255
+    location_id: String39
+    evse_uid: String39
+    connector_id: String36
