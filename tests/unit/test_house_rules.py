@@ -31,8 +31,6 @@ KNOWN_LONG_FUNCTIONS: dict[str, int] = {
     "charging/service.py create_charge": 92,
     "cpo_simulator/app.py create_app": 193,
     "cpo_simulator/hub.py create_hub_app": 391,
-    "payments/receipt_document.py build": 96,
-    "payments/receipt_pdf.py render_document": 84,
     "tariffs/engine.py _price": 173,
     "tariffs/engine.py describe": 82,
 }
