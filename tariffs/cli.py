@@ -19,7 +19,7 @@ from flask import Flask
 
 from ocpi import wire
 from ocpi.transport import OcpiError, json_dumps
-from tariffs.engine import TariffError, convert_211, price_cdr
+from tariffs import TariffError, convert_211, price_cdr
 
 # cdr_location has no time_zone in OCPI 2.2.1; its country does tell the zone where the
 # country has only one (ISO 3166 alpha-3 as the CDR carries it).

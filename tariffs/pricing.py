@@ -25,27 +25,45 @@ How a session is priced
 
 from __future__ import annotations
 
-import functools
-import math
-import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import (
-    ROUND_CEILING,
-    ROUND_HALF_EVEN,
-    ROUND_HALF_UP,
-    Context,
-    Decimal,
-    localcontext,
-)
-from typing import Any, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from ocpi import wire
 from ocpi.transport import OcpiError
 from payments.money import from_minor, to_minor
+from tariffs.clock import _aware, _dt, _local_cuts, _secs, _zone
+from tariffs.decimals import (
+    _CTX,
+    _GUARD,
+    _HOUR,
+    _HOURS_Q,
+    _LINE_Q,
+    _MICRO,
+    _ONE,
+    _STEP_GUARD,
+    _THOUSAND,
+    _ZERO,
+    _exact,
+    _q,
+)
+from tariffs.model import (
+    _BUCKETS,
+    CHARGING,
+    DIMENSIONS,
+    PARKING,
+    RESERVATION,
+    TariffError,
+    _compile,
+    _Compiled,
+    _Component,
+)
+from tariffs.restrictions import _choose, _Context
+from tariffs.vat import _apply_limits, _vat_ratio
 
 __all__ = [
     "DIMENSIONS",
@@ -54,9 +72,7 @@ __all__ = [
     "PeriodLine",
     "PriceBreakdown",
     "TariffError",
-    "TariffText",
     "convert_211",
-    "describe",
     "hold_for",
     "price_cdr",
     "price_plan",
@@ -64,50 +80,8 @@ __all__ = [
     "round_money",
 ]
 
-DIMENSIONS = ("ENERGY", "FLAT", "TIME", "PARKING_TIME")
-# Reservation costs are reported apart, as the CDR does (total_reservation_cost).
-_BUCKETS = ("ENERGY", "FLAT", "TIME", "PARKING_TIME", "RESERVATION")
-_DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
-_RESERVATION_VALUES = ("RESERVATION", "RESERVATION_EXPIRES")
-
-CHARGING = "CHARGING"
-PARKING = "PARKING"
-RESERVATION = "RESERVATION"
-
-# 50 significant digits: dividing by 3600 and splitting periods proportionally are the only
-# inexact steps, and their last-digit noise sits far below _GUARD.
-_CTX = Context(prec=50, rounding=ROUND_HALF_EVEN)
-_GUARD = Decimal("1e-20")
-_STEP_GUARD = Decimal("1e-9")
-_MICRO = Decimal("0.000001")
-_LINE_Q = Decimal("0.0001")
-_HOURS_Q = Decimal("0.000001")
-_ZERO = Decimal(0)
-_ONE = Decimal(1)
-_HOUR = Decimal(3600)
-_THOUSAND = Decimal(1000)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MIDNIGHT = time(0, 0)
-_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 # One phase at 230 V: the sum of phase currents is power / 230 V whatever the phase count.
 _VOLTS_PER_PHASE = Decimal(230)
-_MAX_SPAN_DAYS = 3700
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _exact(fn: _F) -> _F:
-    """Run a public entry point under the engine's 50-digit decimal context, whatever
-    context the caller has (the default one has 28 digits)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with localcontext(_CTX):
-            return fn(*args, **kwargs)
-    return wrapper  # type: ignore[return-value]
-
-
-class TariffError(ValueError):
-    """A tariff, period or CDR the engine cannot price honestly; the message says why."""
-
 
 # --- Results ------------------------------------------------------------------------------
 
@@ -252,267 +226,6 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     """
     guarded = amount.quantize(_GUARD, context=_CTX)
     return from_minor(to_minor(guarded, currency), currency)
-
-
-def _q(value: Decimal, quantum: Decimal) -> Decimal:
-    return value.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_CTX)
-
-
-# --- Tariffs compiled for pricing -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Component:
-    element: int
-    dimension: str
-    price: Decimal
-    vat: Decimal | None
-    step_size: int
-    factor: Decimal  # excl -> incl VAT
-
-
-@dataclass(frozen=True, slots=True)
-class _Restrictions:
-    start_time: time | None
-    end_time: time | None  # None also for "00:00": until the end of the day
-    start_date: date | None
-    end_date: date | None
-    min_kwh: Decimal | None
-    max_kwh: Decimal | None
-    min_current: Decimal | None
-    max_current: Decimal | None
-    min_power: Decimal | None
-    max_power: Decimal | None
-    min_duration: Decimal | None
-    max_duration: Decimal | None
-    days: frozenset[int] | None
-    reservation: str | None
-
-    @property
-    def local(self) -> bool:
-        return bool(
-            self.start_time or self.end_time or self.start_date or self.end_date
-            or self.days is not None
-        )
-
-    @property
-    def session_bound(self) -> bool:
-        """Depends on the session itself rather than on the clock."""
-        return any(
-            v is not None
-            for v in (
-                self.min_kwh, self.max_kwh, self.min_current, self.max_current,
-                self.min_power, self.max_power, self.min_duration, self.max_duration,
-            )
-        )
-
-
-@dataclass(slots=True)
-class _Element:
-    index: int
-    restrictions: _Restrictions | None
-    components: dict[str, _Component]
-
-
-@dataclass(slots=True)
-class _Compiled:
-    source: wire.Tariff
-    id: str
-    currency: str
-    elements: list[_Element]
-    by_dimension: dict[str, list[_Element]]
-    times_of_day: tuple[time, ...]
-    has_local: bool
-    durations: tuple[Decimal, ...]
-    kwh_marks: tuple[Decimal, ...]
-    notes: list[str]
-
-
-def _as_tariff(tariff: wire.Tariff | Mapping[str, Any]) -> wire.Tariff:
-    if isinstance(tariff, wire.Tariff):
-        return tariff
-    if not isinstance(tariff, Mapping):
-        raise TariffError(f"expected a Tariff object, got {type(tariff).__name__}")
-    try:
-        return wire.parse(wire.Tariff, dict(tariff))
-    except OcpiError as exc:
-        raise TariffError(exc.message) from exc
-
-
-def _parse_time(value: str, what: str, *, end: bool) -> time | None:
-    # "24:00" is not in the regex but is what some CPOs write for "end of day".
-    if end and value == "24:00":
-        return None
-    if not _TIME_RE.match(value):
-        raise TariffError(f"{what} {value!r} is not a time of day HH:MM")
-    parsed = time(int(value[:2]), int(value[3:]))
-    if end and parsed == _MIDNIGHT:
-        return None  # mod_tariffs: "To stop at end of the day use: 00:00."
-    return parsed
-
-
-def _parse_date(value: str, what: str) -> date:
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise TariffError(f"{what} {value!r} is not a date YYYY-MM-DD") from None
-
-
-def _compile_restrictions(r: wire.TariffRestrictions, where: str) -> _Restrictions:
-    days: frozenset[int] | None = None
-    if r.day_of_week is not None:
-        picked = set()
-        for name in r.day_of_week:
-            if str(name).upper() not in _DAYS:
-                raise TariffError(f"{where}: day_of_week {name!r} is not a DayOfWeek")
-            picked.add(_DAYS.index(str(name).upper()))
-        days = frozenset(picked)
-    if r.reservation is not None and r.reservation not in _RESERVATION_VALUES:
-        raise TariffError(f"{where}: reservation {r.reservation!r} is not "
-                          "RESERVATION or RESERVATION_EXPIRES")
-    return _Restrictions(
-        start_time=(_parse_time(r.start_time, f"{where}: start_time", end=False)
-                    if r.start_time else None),
-        end_time=_parse_time(r.end_time, f"{where}: end_time", end=True) if r.end_time else None,
-        start_date=_parse_date(r.start_date, f"{where}: start_date") if r.start_date else None,
-        end_date=_parse_date(r.end_date, f"{where}: end_date") if r.end_date else None,
-        min_kwh=r.min_kwh,
-        max_kwh=r.max_kwh,
-        min_current=r.min_current,
-        max_current=r.max_current,
-        min_power=r.min_power,
-        max_power=r.max_power,
-        min_duration=Decimal(r.min_duration) if r.min_duration is not None else None,
-        max_duration=Decimal(r.max_duration) if r.max_duration is not None else None,
-        days=days,
-        reservation=r.reservation,
-    )
-
-
-def _compile(tariff: wire.Tariff | Mapping[str, Any]) -> _Compiled:
-    source = _as_tariff(tariff)
-    notes: list[str] = []
-    elements: list[_Element] = []
-    by_dimension: dict[str, list[_Element]] = {d: [] for d in DIMENSIONS}
-    times_of_day: set[time] = set()
-    durations: set[Decimal] = set()
-    kwh_marks: set[Decimal] = set()
-    has_local = False
-    for index, el in enumerate(source.elements):
-        where = f"tariff {source.id} element {index}"
-        restrictions = (
-            _compile_restrictions(el.restrictions, where) if el.restrictions is not None else None
-        )
-        if restrictions is not None:
-            if restrictions.local:
-                has_local = True
-            for t in (restrictions.start_time, restrictions.end_time):
-                if t is not None:
-                    times_of_day.add(t)
-            for d in (restrictions.min_duration, restrictions.max_duration):
-                if d is not None:
-                    durations.add(d)
-            for k in (restrictions.min_kwh, restrictions.max_kwh):
-                if k is not None:
-                    kwh_marks.add(k)
-        components: dict[str, _Component] = {}
-        for pc in el.price_components:
-            dim = str(pc.type)
-            if dim in components:
-                # Only one component per dimension can be active; the first one is.
-                notes.append(f"{where} has two {dim} components; the first is used")
-                continue
-            if pc.vat is not None and pc.vat < 0:
-                raise TariffError(f"{where}: negative VAT {pc.vat}")
-            factor = _ONE + pc.vat / 100 if pc.vat is not None else _ONE
-            components[dim] = _Component(index, dim, pc.price, pc.vat, pc.step_size, factor)
-        element = _Element(index, restrictions, components)
-        elements.append(element)
-        for dim in components:
-            by_dimension[dim].append(element)
-    if has_local:
-        times_of_day.add(_MIDNIGHT)
-    return _Compiled(
-        source=source,
-        id=source.id,
-        currency=source.currency.upper(),
-        elements=elements,
-        by_dimension=by_dimension,
-        times_of_day=tuple(sorted(times_of_day)),
-        has_local=has_local,
-        durations=tuple(sorted(durations)),
-        kwh_marks=tuple(sorted(kwh_marks)),
-        notes=notes,
-    )
-
-
-def _zone(time_zone: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise TariffError(f"unknown time zone {time_zone!r} (use an IANA name such as "
-                          "Europe/Stockholm)") from None
-
-
-# --- Time as exact seconds --------------------------------------------------------------
-
-
-def _aware(value: datetime) -> datetime:
-    # OCPI: a DateTime without an offset is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _secs(value: datetime) -> Decimal:
-    delta = _aware(value) - _EPOCH
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
-
-
-def _dt(seconds: Decimal) -> datetime:
-    micro = math.floor(seconds * 1_000_000)  # down to the microsecond a datetime holds
-    return _EPOCH + timedelta(microseconds=micro)
-
-
-def _offset_at(zone: ZoneInfo, seconds: int) -> timedelta | None:
-    return (_EPOCH + timedelta(seconds=seconds)).astimezone(zone).utcoffset()
-
-
-def _local_cuts(zone: ZoneInfo, times_of_day: Sequence[time], a: Decimal, b: Decimal
-                ) -> list[Decimal]:
-    """Instants in (a, b) where a local-time restriction can change its answer: each named
-    time of day (both occurrences when the clock goes back), local midnight, and the
-    daylight-saving switches themselves (a time inside a skipped hour is crossed there)."""
-    first = _dt(a).astimezone(zone).date() - timedelta(days=1)
-    last = _dt(b).astimezone(zone).date() + timedelta(days=1)
-    if (last - first).days > _MAX_SPAN_DAYS:
-        raise TariffError("a session spanning more than ten years cannot be priced")
-    cuts: list[Decimal] = []
-    day = first
-    while day <= last:
-        for tod in times_of_day:
-            for fold in (0, 1):
-                wall = datetime.combine(day, tod, tzinfo=zone).replace(fold=fold)
-                x = _secs(wall)
-                # A wall time the clock skips does not round-trip; the switch covers it.
-                if a < x < b and _dt(x).astimezone(zone).replace(tzinfo=None) == \
-                        wall.replace(tzinfo=None) and x not in cuts:
-                    cuts.append(x)
-        lo = int(_secs(datetime.combine(day, _MIDNIGHT, tzinfo=zone)))
-        hi = int(_secs(datetime.combine(day + timedelta(days=1), _MIDNIGHT, tzinfo=zone)))
-        before = _offset_at(zone, lo)
-        if before != _offset_at(zone, hi):
-            while hi - lo > 1:  # the first second on the new offset
-                mid = (lo + hi) // 2
-                if _offset_at(zone, mid) == before:
-                    lo = mid
-                else:
-                    hi = mid
-            x = Decimal(hi)
-            if a < x < b:
-                cuts.append(x)
-        day += timedelta(days=1)
-    return cuts
 
 
 # --- Periods ----------------------------------------------------------------------------
@@ -687,103 +400,6 @@ def _cut(periods: list[_Period], zone: ZoneInfo, origin: Decimal, charging_origi
                 t_prev = t1
             cumulative += energy
     return pieces
-
-
-# --- Restrictions -----------------------------------------------------------------------
-
-
-def _time_of_day_holds(r: _Restrictions, now: time) -> bool:
-    start, end = r.start_time, r.end_time  # end None = end of day
-    if start is None:
-        return end is None or now < end
-    if end is None:
-        return now >= start
-    if start < end:
-        return start <= now < end
-    if start > end:  # wraps past midnight
-        return now >= start or now < end
-    return True  # equal: the whole day (a zero-length window would be pointless)
-
-
-@dataclass(slots=True)
-class _Context:
-    local: datetime | None
-    duration: Decimal
-    kwh: Decimal
-    power: Decimal | None
-    current: Decimal | None
-    kind: str
-    expired: bool
-    unknown: set[str]
-
-
-def _holds(r: _Restrictions | None, c: _Context) -> bool:
-    if r is None:
-        return c.kind != RESERVATION
-    if r.reservation is None:
-        if c.kind == RESERVATION:
-            return False
-    else:
-        if c.kind != RESERVATION:
-            return False
-        # An expired reservation is priced by RESERVATION_EXPIRES elements first and by
-        # RESERVATION elements for what those lack (mod_tariffs, ReservationRestrictionType).
-        if r.reservation == "RESERVATION_EXPIRES" and not c.expired:
-            return False
-    if r.local:
-        local = c.local
-        assert local is not None
-        if (r.start_time or r.end_time) and not _time_of_day_holds(r, local.time()):
-            return False
-        day = local.date()
-        if r.start_date is not None and day < r.start_date:
-            return False
-        if r.end_date is not None and day >= r.end_date:
-            return False
-        if r.days is not None and local.weekday() not in r.days:
-            return False
-    if r.min_kwh is not None and c.kwh < r.min_kwh:
-        return False
-    if r.max_kwh is not None and c.kwh >= r.max_kwh:
-        return False
-    if r.min_duration is not None and c.duration < r.min_duration:
-        return False
-    if r.max_duration is not None and c.duration >= r.max_duration:
-        return False
-    if r.min_power is not None or r.max_power is not None:
-        if c.power is None:
-            c.unknown.add("power")
-            return False
-        if r.min_power is not None and c.power < r.min_power:
-            return False
-        if r.max_power is not None and c.power >= r.max_power:
-            return False
-    if r.min_current is not None or r.max_current is not None:
-        if c.current is None:
-            c.unknown.add("current")
-            return False
-        if r.min_current is not None and c.current < r.min_current:
-            return False
-        if r.max_current is not None and c.current >= r.max_current:
-            return False
-    return True
-
-
-def _choose(tariff: _Compiled, dimension: str, c: _Context, cache: dict[int, bool]
-            ) -> _Component | None:
-    candidates = tariff.by_dimension[dimension]
-    if c.kind == RESERVATION and c.expired:
-        # mod_tariffs: an expired reservation is priced by the RESERVATION_EXPIRES element
-        # when both kinds have the dimension, whatever their order in the list.
-        candidates = sorted(candidates, key=lambda e: not (
-            e.restrictions is not None and e.restrictions.reservation == "RESERVATION_EXPIRES"))
-    for element in candidates:
-        ok = cache.get(element.index)
-        if ok is None:
-            ok = cache[element.index] = _holds(element.restrictions, c)
-        if ok:
-            return element.components[dimension]
-    return None
 
 
 # --- Pricing ----------------------------------------------------------------------------
@@ -1009,45 +625,6 @@ def _apply_step_sizes(lines: list[_Line], notes: list[str]) -> None:
         if group == "ENERGY":
             rounded = rounded / _THOUSAND
         last.extra = rounded - total
-
-
-def _vat_ratio(tariff: _Compiled) -> Decimal:
-    """incl/excl for a price limit given without incl_vat: the tariff's VAT when its
-    components agree on one, else the lowest of them (the driver is not charged VAT the
-    tariff may not mean). One figure per tariff, not the session's own mix, so that a
-    bigger session never meets a lower limit."""
-    factors = {c.factor for el in tariff.elements for c in el.components.values()}
-    return min(factors) if factors else _ONE
-
-
-def _apply_limits(tariff: _Compiled, excl: Decimal, incl: Decimal, notes: list[str]
-                  ) -> tuple[Decimal, Decimal, bool, bool]:
-    """min_price then max_price, each on excl. and incl. VAT separately (mod_tariffs: "they
-    both apply"). max_price is applied last, so a cap always holds: a driver never pays more
-    than the maximum, even in a tariff whose minimum is above its maximum."""
-    source = tariff.source
-    ratio = _vat_ratio(tariff)
-    min_applied = max_applied = False
-    if source.min_price is not None:
-        low_excl = source.min_price.excl_vat
-        low_incl = (source.min_price.incl_vat if source.min_price.incl_vat is not None
-                    else low_excl * ratio)
-        if excl < low_excl:
-            excl, min_applied = low_excl, True
-        if incl < low_incl:
-            incl, min_applied = low_incl, True
-    if source.max_price is not None:
-        high_excl = source.max_price.excl_vat
-        high_incl = (source.max_price.incl_vat if source.max_price.incl_vat is not None
-                     else high_excl * ratio)
-        if excl > high_excl:
-            excl, max_applied = high_excl, True
-        if incl > high_incl:
-            incl, max_applied = high_incl, True
-    if (source.min_price is not None and source.max_price is not None
-            and source.min_price.excl_vat > source.max_price.excl_vat):
-        notes.append("the tariff's min_price is above its max_price; max_price wins")
-    return excl, incl, min_applied, max_applied
 
 
 # --- Public pricing API -----------------------------------------------------------------
@@ -1312,287 +889,6 @@ def convert_211(
         return wire.parse(wire.Tariff, data)
     except OcpiError as exc:
         raise TariffError(f"2.1.1 Tariff: {exc.message}") from exc
-
-
-# --- Driver's price display -------------------------------------------------------------
-
-Language = Literal["sv", "en"]
-
-_WORDS: dict[str, dict[str, str]] = {
-    "sv": {
-        "kwh": "/kWh", "min": "/min", "h": "/h", "start": "start", "parking": "parkering",
-        "after_min": "efter {n} min", "first_min": "första {n} min",
-        "after_kwh": "efter {n} kWh", "first_kwh": "upp till {n} kWh",
-        "from_kw": "från {n} kW", "below_kw": "under {n} kW",
-        "from_a": "från {n} A", "below_a": "under {n} A",
-        "otherwise": "annars", "free": "gratis", "free_charging": "Gratis laddning",
-        "from": "från {t}", "example": "ungefär {amount} för {kwh} kWh",
-        "min_price": "minst {amount} per laddning", "max_price": "högst {amount} per laddning",
-        "ENERGY": "el", "TIME": "laddtid", "PARKING_TIME": "parkering", "FLAT": "startavgift",
-        "neutral": "Priset beror på hur och när du laddar; se operatörens prisinformation.",
-        "incl_vat": "inkl. moms",
-    },
-    "en": {
-        "kwh": "/kWh", "min": "/min", "h": "/h", "start": "start fee", "parking": "parking",
-        "after_min": "after {n} min", "first_min": "first {n} min",
-        "after_kwh": "after {n} kWh", "first_kwh": "up to {n} kWh",
-        "from_kw": "from {n} kW", "below_kw": "below {n} kW",
-        "from_a": "from {n} A", "below_a": "below {n} A",
-        "otherwise": "otherwise", "free": "free", "free_charging": "Free charging",
-        "from": "from {t}", "example": "about {amount} for {kwh} kWh",
-        "min_price": "minimum {amount} per session", "max_price": "maximum {amount} per session",
-        "ENERGY": "energy", "TIME": "charging time", "PARKING_TIME": "parking",
-        "FLAT": "start fee",
-        "neutral": "The price depends on how and when you charge; see the operator's price "
-                   "information.",
-        "incl_vat": "incl. VAT",
-    },
-}
-
-
-@dataclass(frozen=True)
-class TariffText:
-    """The price as a driver reads it, VAT included.
-
-    summary: what applies now ("4,50 kr/kWh · 0,50 kr/min efter 60 min · 5 kr start");
-    changes: what changes later today ("från 17:00: 5,50 kr/kWh"); alt_text: the tariff's
-    own text in this language; example: "ungefär 135 kr för 30 kWh"; limits: min/max price.
-    structured is False when the tariff could not be summarised honestly and the summary is
-    the alt text or a neutral sentence.
-    """
-
-    language: str
-    summary: str
-    changes: tuple[str, ...] = ()
-    alt_text: str | None = None
-    example: str | None = None
-    limits: tuple[str, ...] = ()
-    url: str | None = None
-    structured: bool = True
-    notes: tuple[str, ...] = field(default=(), compare=False)
-
-    def lines(self) -> list[str]:
-        out = [self.summary, *self.changes, *self.limits]
-        if self.example:
-            out.append(self.example)
-        if self.alt_text and self.alt_text != self.summary:
-            out.append(self.alt_text)
-        return out
-
-
-def _number_text(value: Decimal, language: str) -> str:
-    """4.5 -> "4,50" (sv) / "4.50" (en); whole amounts without decimals ("5"); up to four
-    decimals when a price has them (0.275 stays 0,275 rather than being misstated)."""
-    value = value.quantize(_LINE_Q, rounding=ROUND_HALF_UP, context=_CTX).normalize(_CTX)
-    if value == value.to_integral_value():
-        text = f"{int(value):,}"
-    else:
-        places = max(2, -value.as_tuple().exponent)  # type: ignore[operator]
-        text = f"{value:,.{places}f}"
-    if language == "sv":
-        return text.replace(",", "\u00a0").replace(".", ",")
-    return text
-
-
-def _money_text(value: Decimal, currency: str, language: str) -> str:
-    number = _number_text(value, language)
-    if language == "sv":
-        return f"{number} kr" if currency == "SEK" else f"{number} {currency}"
-    return f"{currency} {number}"
-
-
-def _unit_price(c: _Component, currency: str, language: str) -> str:
-    w = _WORDS[language]
-    gross = c.price * c.factor
-    if c.dimension == "ENERGY":
-        return _money_text(gross, currency, language) + w["kwh"]
-    if c.dimension == "FLAT":
-        return f"{_money_text(gross, currency, language)} {w['start']}"
-    per_minute = gross / 60
-    # Per minute when that is a plain price (30 kr/h -> 0,50 kr/min), else per hour.
-    if per_minute == per_minute.quantize(Decimal("0.01")):
-        text = _money_text(per_minute, currency, language) + w["min"]
-    else:
-        text = _money_text(gross, currency, language) + w["h"]
-    return f"{w['parking']} {text}" if c.dimension == "PARKING_TIME" else text
-
-
-def _minutes(seconds: Decimal) -> str:
-    return _number_text(seconds / 60, "en").replace(",", "")
-
-
-def _qualifiers(r: _Restrictions | None, power_kw: Decimal, language: str
-                ) -> list[str] | None:
-    """Words for the session-bound restrictions, or None when the element cannot apply at
-    this connector (min_power above its power)."""
-    if r is None:
-        return []
-    w = _WORDS[language]
-    out = []
-    if r.min_duration is not None and r.min_duration > 0:
-        out.append(w["after_min"].format(n=_minutes(r.min_duration)))
-    if r.max_duration is not None:
-        out.append(w["first_min"].format(n=_minutes(r.max_duration)))
-    if r.min_kwh is not None and r.min_kwh > 0:
-        out.append(w["after_kwh"].format(n=_number_text(r.min_kwh, language)))
-    if r.max_kwh is not None:
-        out.append(w["first_kwh"].format(n=_number_text(r.max_kwh, language)))
-    if r.min_power is not None and r.min_power > 0:
-        if power_kw > 0 and r.min_power > power_kw:
-            return None
-        out.append(w["from_kw"].format(n=_number_text(r.min_power, language)))
-    # A maximum the connector cannot reach always holds, so it needs no words.
-    if r.max_power is not None and not (power_kw > 0 and r.max_power > power_kw):
-        out.append(w["below_kw"].format(n=_number_text(r.max_power, language)))
-    if r.min_current is not None and r.min_current > 0:
-        out.append(w["from_a"].format(n=_number_text(r.min_current, language)))
-    if r.max_current is not None:
-        out.append(w["below_a"].format(n=_number_text(r.max_current, language)))
-    return out
-
-
-_MAX_CANDIDATES = 3
-
-
-def _segments(t: _Compiled, local: datetime, power_kw: Decimal, language: str
-              ) -> dict[str, str] | None:
-    """Per dimension, the text of what applies at this local moment; None when too complex
-    to say in a line."""
-    w = _WORDS[language]
-    ctx = _Context(local=local, duration=_ZERO, kwh=_ZERO, power=None, current=None,
-                   kind=CHARGING, expired=False, unknown=set())
-    out: dict[str, str] = {}
-    for dim in ("ENERGY", "TIME", "PARKING_TIME", "FLAT"):
-        parts: list[str] = []
-        previous: list[str] | None = None
-        previous_r: _Restrictions | None = None
-        for el in t.by_dimension[dim]:
-            r = el.restrictions
-            if r is not None and r.reservation is not None:
-                continue  # reservations are not part of an ad-hoc session
-            if r is not None and r.local:
-                clock_only = _Restrictions(
-                    r.start_time, r.end_time, r.start_date, r.end_date, None, None, None,
-                    None, None, None, None, None, r.days, None)
-                if not _holds(clock_only, ctx):
-                    continue
-            quals = _qualifiers(r, power_kw, language)
-            if quals is None:
-                continue
-            if dim == "FLAT" and quals:
-                return None  # a start fee that depends on the session: not for one line
-            component = el.components[dim]
-            text = _unit_price(component, t.currency, language)
-            if component.price == 0:
-                text = w["free"] if dim != "PARKING_TIME" else f"{w['parking']} {w['free']}"
-            if quals:
-                text = f"{text} {' '.join(quals)}"
-            elif previous:
-                # After a "first 30 min" or "up to 20 kWh" part, say when this one starts.
-                assert previous_r is not None
-                if previous_r.max_duration is not None and len(previous) == 1:
-                    text = f"{text} {w['after_min'].format(n=_minutes(previous_r.max_duration))}"
-                elif previous_r.max_kwh is not None and len(previous) == 1:
-                    kwh = _number_text(previous_r.max_kwh, language)
-                    text = f"{text} {w['after_kwh'].format(n=kwh)}"
-                else:
-                    text = f"{w['otherwise']} {text}"
-            parts.append(text)
-            previous, previous_r = quals, r
-            if not quals:
-                break
-        if len(parts) > _MAX_CANDIDATES:
-            return None
-        # A dimension that is free throughout is not worth a word.
-        if parts and not all(p in (w["free"], f"{w['parking']} {w['free']}") for p in parts):
-            out[dim] = " · ".join(parts)
-    return out
-
-
-@_exact
-def describe(
-    tariff: wire.Tariff | Mapping[str, Any],
-    *,
-    language: Language,
-    at: datetime,
-    time_zone: str,
-    power_kw: Decimal,
-    example_kwh: Decimal = Decimal(30),
-) -> TariffText:
-    """The driver's price display in plain words, VAT included, at `at` at this connector."""
-    if language not in _WORDS:
-        raise TariffError(f"language {language!r}: only 'sv' and 'en' are written")
-    w = _WORDS[language]
-    compiled = _compile(tariff)
-    zone = _zone(time_zone)
-    local = _aware(at).astimezone(zone)
-    currency = compiled.currency
-    source = compiled.source
-
-    alt = next((d.text for d in source.tariff_alt_text or [] if d.language.lower() == language),
-               None)
-    any_alt = alt or next((d.text for d in source.tariff_alt_text or []), None)
-
-    now = _segments(compiled, local, Decimal(power_kw), language)
-    structured = now is not None
-    changes: list[str] = []
-    if now is not None:
-        summary = " · ".join(now[d] for d in ("ENERGY", "TIME", "PARKING_TIME", "FLAT")
-                             if d in now) or w["free_charging"]
-        state = now
-        for tod in compiled.times_of_day:
-            if tod <= local.time().replace(tzinfo=None):
-                continue
-            moment = datetime.combine(local.date(), tod, tzinfo=zone)
-            later = _segments(compiled, moment, Decimal(power_kw), language)
-            if later is None:
-                structured = False
-                break
-            changed = [later.get(d) or f"{w[d]} {w['free']}"
-                       for d in ("ENERGY", "TIME", "PARKING_TIME", "FLAT")
-                       if later.get(d) != state.get(d)]
-            if changed:
-                changes.append(f"{w['from'].format(t=tod.strftime('%H:%M'))}: "
-                               + " · ".join(changed))
-            state = later
-    if not structured:
-        summary = any_alt if any_alt else w["neutral"]
-        changes = []
-
-    limits = []
-    ratio = _vat_ratio(compiled)
-    uniform = len({c.factor for el in compiled.elements for c in el.components.values()}) <= 1
-    for key, price in (("min_price", source.min_price), ("max_price", source.max_price)):
-        if price is None:
-            continue
-        gross = price.incl_vat if price.incl_vat is not None else (
-            price.excl_vat * ratio if uniform else None)
-        if gross is not None:
-            limits.append(w[key].format(amount=_money_text(gross, currency, language)))
-
-    example = None
-    notes: list[str] = []
-    if power_kw and Decimal(power_kw) > 0 and example_kwh > 0:
-        seconds = _q(Decimal(example_kwh) * _HOUR / Decimal(power_kw), _MICRO)
-        plan = price_plan(compiled.source, start=_aware(at), energy_kwh=Decimal(example_kwh),
-                          duration=timedelta(microseconds=int(seconds * 1_000_000)),
-                          power_kw=Decimal(power_kw), time_zone=time_zone)
-        whole = plan.total.incl_vat.quantize(_ONE, rounding=ROUND_HALF_UP)
-        example = w["example"].format(amount=_money_text(whole, currency, language),
-                                      kwh=_number_text(Decimal(example_kwh), language))
-        notes.extend(plan.notes)
-    return TariffText(
-        language=language,
-        summary=summary,
-        changes=tuple(changes),
-        alt_text=alt,
-        example=example,
-        limits=tuple(limits),
-        url=source.tariff_alt_url,
-        structured=structured,
-        notes=tuple(notes),
-    )
-
 
 # --- The hold ---------------------------------------------------------------------------
 
