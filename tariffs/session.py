@@ -25,6 +25,7 @@ How a session is priced
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -58,133 +59,17 @@ def _context(piece: _Piece, zone: ZoneInfo, at: Decimal, kwh: Decimal, origin: D
 def _price(periods: list[_Period], *, zone: ZoneInfo, session_start: Decimal | None,
            expired: bool | None, limits_from: _Compiled | None, notes: list[str]
            ) -> PriceBreakdown:
-    tariffs = {id(p.tariff): p.tariff for p in periods if p.tariff is not None}
-    currencies = {t.currency for t in tariffs.values()}
-    if len(currencies) > 1:
-        raise TariffError(f"one session cannot be priced in several currencies: "
-                          f"{', '.join(sorted(currencies))}")
-    if limits_from is None and not tariffs:
-        raise TariffError("no tariff to price with")
-    currency = (limits_from.currency if limits_from else next(iter(currencies)))
-    for t in tariffs.values():
-        notes.extend(n for n in t.notes if n not in notes)
-
-    origin = session_start if session_start is not None else periods[0].start
-    # Durations of the charging session count from its first non-reservation period; a CDR's
-    # start_date_time is the reservation's start when there was one (mod_cdrs).
-    first_charging = next((p for p in periods if p.reservation == 0 or p.charging > 0
-                           or p.parking > 0), None)
-    has_reservation = any(p.reservation > 0 for p in periods)
-    charging_origin = (first_charging.start if has_reservation and first_charging is not None
-                       else origin)
-    if expired is None:
-        expired = has_reservation and not any(
-            p.charging > 0 or p.parking > 0 or p.energy > 0 for p in periods)
-
+    tariffs, currency = _tariffs_of(periods, limits_from, notes)
+    origin, charging_origin, expired = _origins(periods, session_start, expired)
     pieces = _cut(periods, zone, origin, charging_origin)
-
-    lines: list[_Line] = []
-    unknown: set[str] = set()
-    unpriced: dict[str, Decimal] = {}
-    tariff_dims = {d for t in tariffs.values() for d in DIMENSIONS if t.by_dimension[d]}
-    no_tariff: set[int] = set()
-    flat_done: set[str] = set()
-    for piece in pieces:
-        tariff = piece.period.tariff
-        phase = RESERVATION if piece.kind == RESERVATION else CHARGING
-        if tariff is None:
-            if piece.seconds > 0 or piece.energy > 0:
-                no_tariff.add(piece.period.index)
-            flat_done.add(phase)
-            continue
-        base = origin if piece.kind == RESERVATION else charging_origin
-        cache: dict[int, bool] = {}
-        c = _context(piece, zone, piece.mid, piece.kwh_mid, base, expired, unknown)
-        wanted: list[tuple[str, Decimal, str, str]] = []  # dimension, volume, bucket, group
-        if piece.kind == CHARGING:
-            wanted = [("ENERGY", piece.energy, "ENERGY", "ENERGY"),
-                      ("TIME", piece.seconds, "TIME", "TIME")]
-        elif piece.kind == PARKING:
-            wanted = [("PARKING_TIME", piece.seconds, "PARKING_TIME", "TIME")]
-        else:  # a reservation only has FLAT and TIME (mod_tariffs: reservation)
-            wanted = [("TIME", piece.seconds, "RESERVATION", "RESERVATION")]
-        for dimension, volume, bucket, group in wanted:
-            if volume <= 0:
-                continue
-            component = _choose(tariff, dimension, c, cache)
-            if component is None:
-                if dimension in tariff_dims:
-                    key = "RESERVATION_TIME" if piece.kind == RESERVATION else dimension
-                    unpriced[key] = unpriced.get(key, _ZERO) + volume
-                continue
-            lines.append(_Line(piece, dimension, bucket, group, component, tariff.id, volume))
-        if phase not in flat_done:
-            # FLAT is a fee per session (a start fee), so it is looked up once: at the start
-            # of the charging session, and once more at the start of a reservation.
-            flat_done.add(phase)
-            start_c = _context(piece, zone, piece.t0, piece.kwh_start, base, expired, unknown)
-            component = _choose(tariff, "FLAT", start_c, {})
-            if component is not None:
-                bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
-                lines.append(_Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE))
-
-    _apply_step_sizes(lines, notes)
-
-    # Exact sums: direct amounts (energy, flat) and time numerators (seconds x price per
-    # hour), divided by 3600 once so that the only inexact step happens once.
-    excl_direct = dict.fromkeys(_BUCKETS, _ZERO)
-    incl_direct = dict.fromkeys(_BUCKETS, _ZERO)
-    excl_time = dict.fromkeys(_BUCKETS, _ZERO)
-    incl_time = dict.fromkeys(_BUCKETS, _ZERO)
-    volume = dict.fromkeys(_BUCKETS, _ZERO)
-    billed = dict.fromkeys(_BUCKETS, _ZERO)
-    out_lines: list[PeriodLine] = []
-    for line in lines:
-        comp = line.component
-        amount = (line.volume + line.extra) * comp.price
-        timed = line.dimension in ("TIME", "PARKING_TIME")
-        if timed:
-            excl_time[line.bucket] += amount
-            incl_time[line.bucket] += amount * comp.factor
-            line_excl = amount / _HOUR
-        else:
-            excl_direct[line.bucket] += amount
-            incl_direct[line.bucket] += amount * comp.factor
-            line_excl = amount
-        if line.dimension != "FLAT" or line.bucket == "FLAT":  # reservation volume: hours
-            volume[line.bucket] += line.volume if not timed else line.volume / _HOUR
-            billed[line.bucket] += (line.volume + line.extra) / (_HOUR if timed else _ONE)
-        unit_q = _HOURS_Q if timed else None
-        out_lines.append(PeriodLine(
-            period_index=line.piece.period.index,
-            kind=line.piece.kind,
-            dimension=line.dimension,
-            start=_dt(line.piece.t0),
-            # A flat fee is charged at a moment, not over the piece.
-            end=_dt(line.piece.t0 if line.dimension == "FLAT" else line.piece.t1),
-            tariff_id=line.tariff_id,
-            element_index=comp.element,
-            price=comp.price,
-            vat=comp.vat,
-            volume=_q(line.volume / _HOUR, unit_q) if unit_q else line.volume,
-            billed_volume=(_q((line.volume + line.extra) / _HOUR, unit_q) if unit_q
-                           else line.volume + line.extra),
-            cost=Money2(_q(line_excl, _LINE_Q), _q(line_excl * comp.factor, _LINE_Q)),
-        ))
-    exact_excl = sum(excl_direct.values(), _ZERO) + sum(excl_time.values(), _ZERO) / _HOUR
-    exact_incl = sum(incl_direct.values(), _ZERO) + sum(incl_time.values(), _ZERO) / _HOUR
-
-    dims: dict[str, DimensionCost] = {}
-    for bucket in _BUCKETS:
-        e = excl_direct[bucket] + excl_time[bucket] / _HOUR
-        i = incl_direct[bucket] + incl_time[bucket] / _HOUR
-        timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
-        dims[bucket] = DimensionCost(
-            dimension=bucket,
-            cost=Money2(round_money(e, currency), round_money(i, currency)),
-            volume=_q(volume[bucket], _HOURS_Q) if timed_bucket else volume[bucket],
-            billed_volume=_q(billed[bucket], _HOURS_Q) if timed_bucket else billed[bucket],
-        )
+    matched = _match(pieces, tariffs, zone, origin, charging_origin, expired)
+    _apply_step_sizes(matched.lines, notes)
+    sums, out_lines = _sum(matched.lines)
+    exact_excl = (sum(sums.excl_direct.values(), _ZERO)
+                  + sum(sums.excl_time.values(), _ZERO) / _HOUR)
+    exact_incl = (sum(sums.incl_direct.values(), _ZERO)
+                  + sum(sums.incl_time.values(), _ZERO) / _HOUR)
+    dims = _dimension_costs(sums, currency)
 
     before = Money2(round_money(exact_excl, currency), round_money(exact_incl, currency))
     limits = limits_from or next(iter(tariffs.values()))
@@ -192,20 +77,8 @@ def _price(periods: list[_Period], *, zone: ZoneInfo, session_start: Decimal | N
         limits, exact_excl, exact_incl, notes)
     total = Money2(round_money(final_excl, currency), round_money(final_incl, currency))
 
-    energy_kwh = sum((p.energy for p in periods), _ZERO)
-    charging_h = _q(sum((p.charging for p in periods), _ZERO) / _HOUR, _HOURS_Q)
-    parking_h = _q(sum((p.parking for p in periods), _ZERO) / _HOUR, _HOURS_Q)
-    reservation_h = _q(sum((p.reservation for p in periods), _ZERO) / _HOUR, _HOURS_Q)
-
-    unpriced_notes = []
-    for dim, amount in unpriced.items():
-        what = f"{amount} kWh" if dim == "ENERGY" else f"{_q(amount / _HOUR, _HOURS_Q)} h"
-        unpriced_notes.append(f"{dim}: {what} matched no tariff element and costs nothing")
-    for index in sorted(no_tariff):
-        unpriced_notes.append(f"period {index}: no tariff applies to it; not priced")
-    if not lines and pieces and not no_tariff:
-        unpriced_notes.append("no tariff element matched this session")
-    for what in sorted(unknown):
+    unpriced = _unpriced_notes(matched, bool(pieces))
+    for what in sorted(matched.unknown):
         notes.append(f"a restriction on {what} could not be checked: the charging periods "
                      f"give no {what}; the element was taken as not applying")
 
@@ -220,11 +93,201 @@ def _price(periods: list[_Period], *, zone: ZoneInfo, session_start: Decimal | N
         total_before_limits=before,
         min_price_applied=min_applied,
         max_price_applied=max_applied,
-        energy_kwh=energy_kwh,
-        charging_hours=charging_h,
-        parking_hours=parking_h,
-        reservation_hours=reservation_h,
+        energy_kwh=sum((p.energy for p in periods), _ZERO),
+        charging_hours=_hours(sum((p.charging for p in periods), _ZERO)),
+        parking_hours=_hours(sum((p.parking for p in periods), _ZERO)),
+        reservation_hours=_hours(sum((p.reservation for p in periods), _ZERO)),
         lines=tuple(out_lines),
-        unpriced=tuple(unpriced_notes),
+        unpriced=tuple(unpriced),
         notes=tuple(notes),
     )
+
+
+def _hours(seconds: Decimal) -> Decimal:
+    return _q(seconds / _HOUR, _HOURS_Q)
+
+
+def _tariffs_of(periods: list[_Period], limits_from: _Compiled | None, notes: list[str]
+                ) -> tuple[dict[int, _Compiled], str]:
+    """The session's tariffs by identity and its one currency; their notes join the
+    session's."""
+    tariffs = {id(p.tariff): p.tariff for p in periods if p.tariff is not None}
+    currencies = {t.currency for t in tariffs.values()}
+    if len(currencies) > 1:
+        raise TariffError(f"one session cannot be priced in several currencies: "
+                          f"{', '.join(sorted(currencies))}")
+    if limits_from is None and not tariffs:
+        raise TariffError("no tariff to price with")
+    currency = (limits_from.currency if limits_from else next(iter(currencies)))
+    for t in tariffs.values():
+        notes.extend(n for n in t.notes if n not in notes)
+    return tariffs, currency
+
+
+def _origins(periods: list[_Period], session_start: Decimal | None, expired: bool | None
+             ) -> tuple[Decimal, Decimal, bool]:
+    """Where durations count from (the session's, the charging session's) and whether a
+    reservation expired, when not told."""
+    origin = session_start if session_start is not None else periods[0].start
+    # Durations of the charging session count from its first non-reservation period; a CDR's
+    # start_date_time is the reservation's start when there was one (mod_cdrs).
+    first_charging = next((p for p in periods if p.reservation == 0 or p.charging > 0
+                           or p.parking > 0), None)
+    has_reservation = any(p.reservation > 0 for p in periods)
+    charging_origin = (first_charging.start if has_reservation and first_charging is not None
+                       else origin)
+    if expired is None:
+        expired = has_reservation and not any(
+            p.charging > 0 or p.parking > 0 or p.energy > 0 for p in periods)
+    return origin, charging_origin, expired
+
+
+@dataclass(slots=True)
+class _Matched:
+    """The session's pieces matched to tariff components, and what matched none."""
+
+    lines: list[_Line] = field(default_factory=list)
+    unknown: set[str] = field(default_factory=set)  # what a restriction asked, unanswered
+    unpriced: dict[str, Decimal] = field(default_factory=dict)  # volume by dimension
+    no_tariff: set[int] = field(default_factory=set)  # period indexes
+
+
+def _match(pieces: list[_Piece], tariffs: dict[int, _Compiled], zone: ZoneInfo,
+           origin: Decimal, charging_origin: Decimal, expired: bool) -> _Matched:
+    matched = _Matched()
+    tariff_dims = {d for t in tariffs.values() for d in DIMENSIONS if t.by_dimension[d]}
+    flat_done: set[str] = set()
+    for piece in pieces:
+        tariff = piece.period.tariff
+        phase = RESERVATION if piece.kind == RESERVATION else CHARGING
+        if tariff is None:
+            if piece.seconds > 0 or piece.energy > 0:
+                matched.no_tariff.add(piece.period.index)
+            flat_done.add(phase)
+            continue
+        base = origin if piece.kind == RESERVATION else charging_origin
+        c = _context(piece, zone, piece.mid, piece.kwh_mid, base, expired, matched.unknown)
+        _match_volumes(matched, piece, tariff, c, tariff_dims)
+        if phase not in flat_done:
+            # FLAT is a fee per session (a start fee), so it is looked up once: at the start
+            # of the charging session, and once more at the start of a reservation.
+            flat_done.add(phase)
+            start_c = _context(piece, zone, piece.t0, piece.kwh_start, base, expired,
+                               matched.unknown)
+            component = _choose(tariff, "FLAT", start_c, {})
+            if component is not None:
+                bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
+                matched.lines.append(
+                    _Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE))
+    return matched
+
+
+def _wanted(piece: _Piece) -> list[tuple[str, Decimal, str, str]]:
+    """What a piece is priced by: (dimension, volume, bucket, step_size group)."""
+    if piece.kind == CHARGING:
+        return [("ENERGY", piece.energy, "ENERGY", "ENERGY"),
+                ("TIME", piece.seconds, "TIME", "TIME")]
+    if piece.kind == PARKING:
+        return [("PARKING_TIME", piece.seconds, "PARKING_TIME", "TIME")]
+    # A reservation only has FLAT and TIME (mod_tariffs: reservation).
+    return [("TIME", piece.seconds, "RESERVATION", "RESERVATION")]
+
+
+def _match_volumes(matched: _Matched, piece: _Piece, tariff: _Compiled, c: _Context,
+                   tariff_dims: set[str]) -> None:
+    cache: dict[int, bool] = {}
+    for dimension, volume, bucket, group in _wanted(piece):
+        if volume <= 0:
+            continue
+        component = _choose(tariff, dimension, c, cache)
+        if component is None:
+            if dimension in tariff_dims:
+                key = "RESERVATION_TIME" if piece.kind == RESERVATION else dimension
+                matched.unpriced[key] = matched.unpriced.get(key, _ZERO) + volume
+            continue
+        matched.lines.append(_Line(piece, dimension, bucket, group, component, tariff.id,
+                                   volume))
+
+
+@dataclass(slots=True)
+class _Sums:
+    """Exact sums per bucket: direct amounts (energy, flat) and time numerators (seconds x
+    price per hour), divided by 3600 once so that the only inexact step happens once."""
+
+    excl_direct: dict[str, Decimal]
+    incl_direct: dict[str, Decimal]
+    excl_time: dict[str, Decimal]
+    incl_time: dict[str, Decimal]
+    volume: dict[str, Decimal]
+    billed: dict[str, Decimal]
+
+
+def _sum(lines: list[_Line]) -> tuple[_Sums, list[PeriodLine]]:
+    sums = _Sums(*(dict.fromkeys(_BUCKETS, _ZERO) for _ in range(6)))
+    out_lines: list[PeriodLine] = []
+    for line in lines:
+        comp = line.component
+        amount = (line.volume + line.extra) * comp.price
+        timed = line.dimension in ("TIME", "PARKING_TIME")
+        if timed:
+            sums.excl_time[line.bucket] += amount
+            sums.incl_time[line.bucket] += amount * comp.factor
+            line_excl = amount / _HOUR
+        else:
+            sums.excl_direct[line.bucket] += amount
+            sums.incl_direct[line.bucket] += amount * comp.factor
+            line_excl = amount
+        if line.dimension != "FLAT" or line.bucket == "FLAT":  # reservation volume: hours
+            sums.volume[line.bucket] += line.volume if not timed else line.volume / _HOUR
+            sums.billed[line.bucket] += (line.volume + line.extra) / (_HOUR if timed else _ONE)
+        out_lines.append(_period_line(line, line_excl, timed))
+    return sums, out_lines
+
+
+def _period_line(line: _Line, line_excl: Decimal, timed: bool) -> PeriodLine:
+    comp = line.component
+    unit_q = _HOURS_Q if timed else None
+    return PeriodLine(
+        period_index=line.piece.period.index,
+        kind=line.piece.kind,
+        dimension=line.dimension,
+        start=_dt(line.piece.t0),
+        # A flat fee is charged at a moment, not over the piece.
+        end=_dt(line.piece.t0 if line.dimension == "FLAT" else line.piece.t1),
+        tariff_id=line.tariff_id,
+        element_index=comp.element,
+        price=comp.price,
+        vat=comp.vat,
+        volume=_q(line.volume / _HOUR, unit_q) if unit_q else line.volume,
+        billed_volume=(_q((line.volume + line.extra) / _HOUR, unit_q) if unit_q
+                       else line.volume + line.extra),
+        cost=Money2(_q(line_excl, _LINE_Q), _q(line_excl * comp.factor, _LINE_Q)),
+    )
+
+
+def _dimension_costs(sums: _Sums, currency: str) -> dict[str, DimensionCost]:
+    dims: dict[str, DimensionCost] = {}
+    for bucket in _BUCKETS:
+        e = sums.excl_direct[bucket] + sums.excl_time[bucket] / _HOUR
+        i = sums.incl_direct[bucket] + sums.incl_time[bucket] / _HOUR
+        timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
+        volume, billed = sums.volume[bucket], sums.billed[bucket]
+        dims[bucket] = DimensionCost(
+            dimension=bucket,
+            cost=Money2(round_money(e, currency), round_money(i, currency)),
+            volume=_q(volume, _HOURS_Q) if timed_bucket else volume,
+            billed_volume=_q(billed, _HOURS_Q) if timed_bucket else billed,
+        )
+    return dims
+
+
+def _unpriced_notes(matched: _Matched, any_pieces: bool) -> list[str]:
+    notes = []
+    for dim, amount in matched.unpriced.items():
+        what = f"{amount} kWh" if dim == "ENERGY" else f"{_q(amount / _HOUR, _HOURS_Q)} h"
+        notes.append(f"{dim}: {what} matched no tariff element and costs nothing")
+    for index in sorted(matched.no_tariff):
+        notes.append(f"period {index}: no tariff applies to it; not priced")
+    if not matched.lines and any_pieces and not matched.no_tariff:
+        notes.append("no tariff element matched this session")
+    return notes

@@ -32,7 +32,6 @@ KNOWN_LONG_FUNCTIONS: dict[str, int] = {
     "cpo_simulator/hub.py create_hub_app": 391,
     "payments/receipt_document.py build": 96,
     "payments/receipt_pdf.py render_document": 84,
-    "tariffs/session.py _price": 173,
     "tariffs/words.py describe": 82,
 }
 
