@@ -20,6 +20,7 @@ from flask import Flask
 from ocpi import wire
 from tariffs import (
     Money2,
+    Tariff,
     TariffError,
     convert_211,
     describe,
@@ -553,7 +554,9 @@ def tariff_211() -> dict[str, Any]:
 
 def test_convert_211_prices_with_the_same_engine() -> None:
     converted = convert_211(tariff_211(), country_code="SE", party_id="ABC")
-    assert isinstance(converted, wire.Tariff)
+    assert isinstance(converted, Tariff)
+    # What it writes is a valid 2.2.1 Tariff at the protocol edge, which reads it back as is.
+    assert wire.parse(wire.Tariff, converted.to_json()).to_json() == converted.to_json()
     assert (converted.country_code, converted.party_id) == ("SE", "ABC")
     assert converted.elements[1].price_components[0].price == D("1.5")
     start = local("2024-06-03 21:00")
