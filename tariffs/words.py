@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from functools import partial
+from typing import Any
 
+from i18n import LANGUAGES, Texts, format_money, format_number, texts
 from tariffs.clock import _aware, _zone
 from tariffs.decimals import _CTX, _HOUR, _LINE_Q, _MICRO, _ONE, _ZERO, _exact, _q
 from tariffs.model import (
@@ -22,39 +24,6 @@ from tariffs.model import (
 from tariffs.pricing import price_plan
 from tariffs.restrictions import _Context, _holds
 from tariffs.vat import _vat_ratio
-
-Language = Literal["sv", "en"]
-
-_WORDS: dict[str, dict[str, str]] = {
-    "sv": {
-        "kwh": "/kWh", "min": "/min", "h": "/h", "start": "start", "parking": "parkering",
-        "after_min": "efter {n} min", "first_min": "första {n} min",
-        "after_kwh": "efter {n} kWh", "first_kwh": "upp till {n} kWh",
-        "from_kw": "från {n} kW", "below_kw": "under {n} kW",
-        "from_a": "från {n} A", "below_a": "under {n} A",
-        "otherwise": "annars", "free": "gratis", "free_charging": "Gratis laddning",
-        "from": "från {t}", "example": "ungefär {amount} för {kwh} kWh",
-        "min_price": "minst {amount} per laddning", "max_price": "högst {amount} per laddning",
-        "ENERGY": "el", "TIME": "laddtid", "PARKING_TIME": "parkering", "FLAT": "startavgift",
-        "neutral": "Priset beror på hur och när du laddar; se operatörens prisinformation.",
-        "incl_vat": "inkl. moms",
-    },
-    "en": {
-        "kwh": "/kWh", "min": "/min", "h": "/h", "start": "start fee", "parking": "parking",
-        "after_min": "after {n} min", "first_min": "first {n} min",
-        "after_kwh": "after {n} kWh", "first_kwh": "up to {n} kWh",
-        "from_kw": "from {n} kW", "below_kw": "below {n} kW",
-        "from_a": "from {n} A", "below_a": "below {n} A",
-        "otherwise": "otherwise", "free": "free", "free_charging": "Free charging",
-        "from": "from {t}", "example": "about {amount} for {kwh} kWh",
-        "min_price": "minimum {amount} per session", "max_price": "maximum {amount} per session",
-        "ENERGY": "energy", "TIME": "charging time", "PARKING_TIME": "parking",
-        "FLAT": "start fee",
-        "neutral": "The price depends on how and when you charge; see the operator's price "
-                   "information.",
-        "incl_vat": "incl. VAT",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -87,85 +56,81 @@ class TariffText:
         return out
 
 
+def _places(value: Decimal) -> int:
+    """Whole amounts without decimals ("5"), else two, or up to four when a price has them
+    (0.275 stays 0,275 rather than being misstated)."""
+    value = value.quantize(_LINE_Q, rounding=ROUND_HALF_UP, context=_CTX)
+    return 0 if value == value.to_integral_value() else 2
+
+
 def _number_text(value: Decimal, language: str) -> str:
-    """4.5 -> "4,50" (sv) / "4.50" (en); whole amounts without decimals ("5"); up to four
-    decimals when a price has them (0.275 stays 0,275 rather than being misstated)."""
-    value = value.quantize(_LINE_Q, rounding=ROUND_HALF_UP, context=_CTX).normalize(_CTX)
-    if value == value.to_integral_value():
-        text = f"{int(value):,}"
-    else:
-        places = max(2, -value.as_tuple().exponent)  # type: ignore[operator]
-        text = f"{value:,.{places}f}"
-    if language == "sv":
-        return text.replace(",", "\u00a0").replace(".", ",")
-    return text
+    """4.5 -> "4,50" (sv) / "4.50" (en), 5 -> "5"."""
+    return format_number(value, language, _places(value), 4)
 
 
 def _money_text(value: Decimal, currency: str, language: str) -> str:
-    number = _number_text(value, language)
-    if language == "sv":
-        return f"{number} kr" if currency == "SEK" else f"{number} {currency}"
-    return f"{currency} {number}"
+    return format_money(value, currency, language, _places(value), 4)
 
 
-def _unit_price(c: _Component, currency: str, language: str) -> str:
-    w = _WORDS[language]
+def _unit_price(c: _Component, currency: str, t: Texts) -> str:
     gross = c.price * c.factor
     if c.dimension == "ENERGY":
-        return _money_text(gross, currency, language) + w["kwh"]
+        return _money_text(gross, currency, t.language) + "/kWh"
     if c.dimension == "FLAT":
-        return f"{_money_text(gross, currency, language)} {w['start']}"
+        return t.gettext("%(price)s start fee", price=_money_text(gross, currency, t.language))
     per_minute = gross / 60
     # Per minute when that is a plain price (30 kr/h -> 0,50 kr/min), else per hour.
     if per_minute == per_minute.quantize(Decimal("0.01")):
-        text = _money_text(per_minute, currency, language) + w["min"]
+        text = _money_text(per_minute, currency, t.language) + "/min"
     else:
-        text = _money_text(gross, currency, language) + w["h"]
-    return f"{w['parking']} {text}" if c.dimension == "PARKING_TIME" else text
+        text = _money_text(gross, currency, t.language) + "/h"
+    return t.gettext("parking %(price)s", price=text) if c.dimension == "PARKING_TIME" else text
 
 
 def _minutes(seconds: Decimal) -> str:
-    return _number_text(seconds / 60, "en").replace(",", "")
+    value = seconds / 60
+    return format_number(value, "en", _places(value), 4, group=False)
 
 
-def _qualifiers(r: _Restrictions | None, power_kw: Decimal, language: str
+def _qualifiers(r: _Restrictions | None, power_kw: Decimal, t: Texts
                 ) -> list[str] | None:
     """Words for the session-bound restrictions, or None when the element cannot apply at
     this connector (min_power above its power)."""
     if r is None:
         return []
-    w = _WORDS[language]
+    n = partial(_number_text, language=t.language)
     out = []
     if r.min_duration is not None and r.min_duration > 0:
-        out.append(w["after_min"].format(n=_minutes(r.min_duration)))
+        out.append(t.gettext("after %(n)s min", n=_minutes(r.min_duration)))
     if r.max_duration is not None:
-        out.append(w["first_min"].format(n=_minutes(r.max_duration)))
+        out.append(t.gettext("first %(n)s min", n=_minutes(r.max_duration)))
     if r.min_kwh is not None and r.min_kwh > 0:
-        out.append(w["after_kwh"].format(n=_number_text(r.min_kwh, language)))
+        out.append(t.gettext("after %(n)s kWh", n=n(r.min_kwh)))
     if r.max_kwh is not None:
-        out.append(w["first_kwh"].format(n=_number_text(r.max_kwh, language)))
+        out.append(t.gettext("up to %(n)s kWh", n=n(r.max_kwh)))
     if r.min_power is not None and r.min_power > 0:
         if power_kw > 0 and r.min_power > power_kw:
             return None
-        out.append(w["from_kw"].format(n=_number_text(r.min_power, language)))
+        out.append(t.gettext("from %(n)s kW", n=n(r.min_power)))
     # A maximum the connector cannot reach always holds, so it needs no words.
     if r.max_power is not None and not (power_kw > 0 and r.max_power > power_kw):
-        out.append(w["below_kw"].format(n=_number_text(r.max_power, language)))
+        out.append(t.gettext("below %(n)s kW", n=n(r.max_power)))
     if r.min_current is not None and r.min_current > 0:
-        out.append(w["from_a"].format(n=_number_text(r.min_current, language)))
+        out.append(t.gettext("from %(n)s A", n=n(r.min_current)))
     if r.max_current is not None:
-        out.append(w["below_a"].format(n=_number_text(r.max_current, language)))
+        out.append(t.gettext("below %(n)s A", n=n(r.max_current)))
     return out
 
 
 _MAX_CANDIDATES = 3
 
 
-def _segments(t: _Compiled, local: datetime, power_kw: Decimal, language: str
+def _segments(t: _Compiled, local: datetime, power_kw: Decimal, words: Texts
               ) -> dict[str, str] | None:
     """Per dimension, the text of what applies at this local moment; None when too complex
     to say in a line."""
-    w = _WORDS[language]
+    free = words.gettext("free")
+    free_parking = words.gettext("parking %(price)s", price=free)
     ctx = _Context(local=local, duration=_ZERO, kwh=_ZERO, power=None, current=None,
                    kind=CHARGING, expired=False, unknown=set())
     out: dict[str, str] = {}
@@ -183,27 +148,28 @@ def _segments(t: _Compiled, local: datetime, power_kw: Decimal, language: str
                     None, None, None, None, None, r.days, None)
                 if not _holds(clock_only, ctx):
                     continue
-            quals = _qualifiers(r, power_kw, language)
+            quals = _qualifiers(r, power_kw, words)
             if quals is None:
                 continue
             if dim == "FLAT" and quals:
                 return None  # a start fee that depends on the session: not for one line
             component = el.components[dim]
-            text = _unit_price(component, t.currency, language)
+            text = _unit_price(component, t.currency, words)
             if component.price == 0:
-                text = w["free"] if dim != "PARKING_TIME" else f"{w['parking']} {w['free']}"
+                text = free if dim != "PARKING_TIME" else free_parking
             if quals:
                 text = f"{text} {' '.join(quals)}"
             elif previous:
                 # After a "first 30 min" or "up to 20 kWh" part, say when this one starts.
                 assert previous_r is not None
                 if previous_r.max_duration is not None and len(previous) == 1:
-                    text = f"{text} {w['after_min'].format(n=_minutes(previous_r.max_duration))}"
+                    minutes = _minutes(previous_r.max_duration)
+                    text = f"{text} {words.gettext('after %(n)s min', n=minutes)}"
                 elif previous_r.max_kwh is not None and len(previous) == 1:
-                    kwh = _number_text(previous_r.max_kwh, language)
-                    text = f"{text} {w['after_kwh'].format(n=kwh)}"
+                    kwh = _number_text(previous_r.max_kwh, words.language)
+                    text = f"{text} {words.gettext('after %(n)s kWh', n=kwh)}"
                 else:
-                    text = f"{w['otherwise']} {text}"
+                    text = words.gettext("otherwise %(price)s", price=text)
             parts.append(text)
             previous, previous_r = quals, r
             if not quals:
@@ -211,91 +177,112 @@ def _segments(t: _Compiled, local: datetime, power_kw: Decimal, language: str
         if len(parts) > _MAX_CANDIDATES:
             return None
         # A dimension that is free throughout is not worth a word.
-        if parts and not all(p in (w["free"], f"{w['parking']} {w['free']}") for p in parts):
+        if parts and not all(p in (free, free_parking) for p in parts):
             out[dim] = " · ".join(parts)
     return out
+
+
+_DIMENSIONS = ("ENERGY", "TIME", "PARKING_TIME", "FLAT")
+
+
+def _dimension_name(dimension: str, t: Texts) -> str:
+    return {"ENERGY": t.gettext("energy"), "TIME": t.gettext("charging time"),
+            "PARKING_TIME": t.gettext("parking"), "FLAT": t.gettext("start fee")}[dimension]
 
 
 @_exact
 def describe(
     tariff: Tariff | Mapping[str, Any],
     *,
-    language: Language,
+    language: str,
     at: datetime,
     time_zone: str,
     power_kw: Decimal,
     example_kwh: Decimal = Decimal(30),
 ) -> TariffText:
     """The driver's price display in plain words, VAT included, at `at` at this connector."""
-    if language not in _WORDS:
-        raise TariffError(f"language {language!r}: only 'sv' and 'en' are written")
-    w = _WORDS[language]
+    if language not in LANGUAGES:
+        raise TariffError(f"language {language!r}: only {', '.join(LANGUAGES)} are written")
+    words = texts(language)
     compiled = _compile(tariff)
     zone = _zone(time_zone)
     local = _aware(at).astimezone(zone)
-    currency = compiled.currency
     source = compiled.source
 
     alt = next((d.text for d in source.tariff_alt_text or [] if d.language.lower() == language),
                None)
     any_alt = alt or next((d.text for d in source.tariff_alt_text or []), None)
 
-    now = _segments(compiled, local, Decimal(power_kw), language)
+    now = _segments(compiled, local, Decimal(power_kw), words)
     structured = now is not None
     changes: list[str] = []
     if now is not None:
-        summary = " · ".join(now[d] for d in ("ENERGY", "TIME", "PARKING_TIME", "FLAT")
-                             if d in now) or w["free_charging"]
+        summary = " · ".join(now[d] for d in _DIMENSIONS if d in now) \
+            or words.gettext("Free charging")
         state = now
         for tod in compiled.times_of_day:
             if tod <= local.time().replace(tzinfo=None):
                 continue
             moment = datetime.combine(local.date(), tod, tzinfo=zone)
-            later = _segments(compiled, moment, Decimal(power_kw), language)
+            later = _segments(compiled, moment, Decimal(power_kw), words)
             if later is None:
                 structured = False
                 break
-            changed = [later.get(d) or f"{w[d]} {w['free']}"
-                       for d in ("ENERGY", "TIME", "PARKING_TIME", "FLAT")
-                       if later.get(d) != state.get(d)]
+            changed = [later.get(d) or f"{_dimension_name(d, words)} {words.gettext('free')}"
+                       for d in _DIMENSIONS if later.get(d) != state.get(d)]
             if changed:
-                changes.append(f"{w['from'].format(t=tod.strftime('%H:%M'))}: "
-                               + " · ".join(changed))
+                since = words.gettext("from %(time)s", time=tod.strftime("%H:%M"))
+                changes.append(f"{since}: " + " · ".join(changed))
             state = later
     if not structured:
-        summary = any_alt if any_alt else w["neutral"]
+        summary = any_alt if any_alt else words.gettext(
+            "The price depends on how and when you charge; see the operator's price "
+            "information.")
         changes = []
-
-    limits = []
-    ratio = _vat_ratio(compiled)
-    uniform = len({c.factor for el in compiled.elements for c in el.components.values()}) <= 1
-    for key, price in (("min_price", source.min_price), ("max_price", source.max_price)):
-        if price is None:
-            continue
-        gross = price.incl_vat if price.incl_vat is not None else (
-            price.excl_vat * ratio if uniform else None)
-        if gross is not None:
-            limits.append(w[key].format(amount=_money_text(gross, currency, language)))
-
-    example = None
-    notes: list[str] = []
-    if power_kw and Decimal(power_kw) > 0 and example_kwh > 0:
-        seconds = _q(Decimal(example_kwh) * _HOUR / Decimal(power_kw), _MICRO)
-        plan = price_plan(compiled.source, start=_aware(at), energy_kwh=Decimal(example_kwh),
-                          duration=timedelta(microseconds=int(seconds * 1_000_000)),
-                          power_kw=Decimal(power_kw), time_zone=time_zone)
-        whole = plan.total.incl_vat.quantize(_ONE, rounding=ROUND_HALF_UP)
-        example = w["example"].format(amount=_money_text(whole, currency, language),
-                                      kwh=_number_text(Decimal(example_kwh), language))
-        notes.extend(plan.notes)
+    example, notes = _example(compiled, at, time_zone, Decimal(power_kw), example_kwh, words)
     return TariffText(
         language=language,
         summary=summary,
         changes=tuple(changes),
         alt_text=alt,
         example=example,
-        limits=tuple(limits),
+        limits=_limits(compiled, words),
         url=source.tariff_alt_url,
         structured=structured,
-        notes=tuple(notes),
+        notes=notes,
     )
+
+
+def _limits(compiled: _Compiled, words: Texts) -> tuple[str, ...]:
+    """The tariff's minimum and maximum price per session, VAT included, when known."""
+    limits = []
+    ratio = _vat_ratio(compiled)
+    uniform = len({c.factor for el in compiled.elements for c in el.components.values()}) <= 1
+    source = compiled.source
+    for minimum, price in ((True, source.min_price), (False, source.max_price)):
+        if price is None:
+            continue
+        gross = price.incl_vat if price.incl_vat is not None else (
+            price.excl_vat * ratio if uniform else None)
+        if gross is None:
+            continue
+        amount = _money_text(gross, compiled.currency, words.language)
+        limits.append(words.gettext("minimum %(amount)s per session", amount=amount) if minimum
+                      else words.gettext("maximum %(amount)s per session", amount=amount))
+    return tuple(limits)
+
+
+def _example(compiled: _Compiled, at: datetime, time_zone: str, power_kw: Decimal,
+             example_kwh: Decimal, words: Texts) -> tuple[str | None, tuple[str, ...]]:
+    """"About 135 kr for 30 kWh" at this connector's power, and the pricing's notes."""
+    if not (power_kw and power_kw > 0 and example_kwh > 0):
+        return None, ()
+    seconds = _q(Decimal(example_kwh) * _HOUR / power_kw, _MICRO)
+    plan = price_plan(compiled.source, start=_aware(at), energy_kwh=Decimal(example_kwh),
+                      duration=timedelta(microseconds=int(seconds * 1_000_000)),
+                      power_kw=power_kw, time_zone=time_zone)
+    whole = plan.total.incl_vat.quantize(_ONE, rounding=ROUND_HALF_UP)
+    text = words.gettext("about %(amount)s for %(kwh)s kWh",
+                         amount=_money_text(whole, compiled.currency, words.language),
+                         kwh=_number_text(Decimal(example_kwh), words.language))
+    return text, tuple(plan.notes)

@@ -30,7 +30,6 @@ KNOWN_LONG_FUNCTIONS: dict[str, int] = {
     "charging/service.py create_charge": 92,
     "cpo_simulator/app.py create_app": 193,
     "cpo_simulator/hub.py create_hub_app": 391,
-    "tariffs/words.py describe": 82,
 }
 
 
