@@ -27,6 +27,9 @@ LANGUAGES: tuple[str, ...] = ("sv", "en")
 DEFAULT_LANGUAGE = LANGUAGES[0]
 DIRECTORY = Path(__file__).resolve().parent / "translations"
 DOMAIN = "messages"
+# Blueprints whose pages are in one language whatever the browser asks: operators read
+# English on the dashboard (its texts are in the catalogues all the same).
+FIXED_LANGUAGES: dict[str, str] = {"dashboard": "en"}
 
 
 @functools.cache
@@ -121,7 +124,7 @@ def init_translations(app: Flask) -> None:
 
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(DIRECTORY))
-    babel.init_app(app, locale_selector=pick_language)
+    babel.init_app(app, locale_selector=_request_language)
     app.jinja_env.globals.update(number=_template_number, language_names=language_names)
 
 
@@ -160,6 +163,13 @@ def language_names() -> list[tuple[str, str]]:
 
 
 # --- The request's language --------------------------------------------------------------
+
+
+def _request_language() -> str:
+    """Flask-Babel's locale selector: the blueprint's fixed language, else the driver's."""
+    from flask import request
+
+    return FIXED_LANGUAGES.get(request.blueprint or "") or pick_language()
 
 
 def pick_language(explicit: str | None = None) -> str:

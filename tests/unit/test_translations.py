@@ -17,7 +17,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, render_template_string
+from flask import Blueprint, Flask, render_template_string
 from flask_babel import force_locale
 
 import i18n
@@ -141,6 +141,14 @@ def test_a_page_is_rendered_in_the_language_it_is_given(bare_app: Flask) -> None
             f"Kvitto 1{NBSP}234,50"
     with bare_app.test_request_context("/?lang=en"):
         assert render_template_string("{{ _('Receipt') }}") == "Receipt"
+
+
+def test_the_dashboard_stays_english(bare_app: Flask) -> None:
+    dashboard = Blueprint("dashboard", __name__)
+    dashboard.add_url_rule("/d", "page", lambda: render_template_string("{{ _('Charges') }}"))
+    bare_app.register_blueprint(dashboard)
+    answer = bare_app.test_client().get("/d?lang=sv", headers={"Accept-Language": "sv"})
+    assert answer.get_data(as_text=True) == "Charges"
 
 
 def test_code_told_a_language_needs_no_request() -> None:
