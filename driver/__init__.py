@@ -65,10 +65,11 @@ def receipt(token: str) -> Response:
         abort(404)
     language = asked_language(found.language)
     data = api.receipt_json(found, language)
-    from payments.receipt_document import build
+    from payments.receipt_document import build, component_name
 
     return _page("driver/receipt.html", lang=language, receipt=data, r=found,
                  money=lambda minor: Money(minor, found.currency).format(language),
+                 component=lambda kind: component_name(kind, texts(language)),
                  basis=build(found, language).basis)
 
 
