@@ -14,13 +14,12 @@ import functools
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from babel import Locale, dates, numbers
 from babel.support import NullTranslations, Translations
-
-if TYPE_CHECKING:
-    from flask import Flask
+from flask import Flask, render_template, request
+from flask_babel import force_locale, get_locale
 
 # The languages ScanCharge speaks, the default first: the chargers are in Sweden.
 LANGUAGES: tuple[str, ...] = ("sv", "en")
@@ -43,7 +42,7 @@ def supported(language: str | None) -> str | None:
 
 
 class Texts:
-    """The texts and formats of one language, for code that is told which language."""
+    """The texts of one language, for code that is told which language."""
 
     def __init__(self, language: str) -> None:
         self.language = supported(language) or DEFAULT_LANGUAGE
@@ -56,14 +55,6 @@ class Texts:
     def pgettext(self, context: str, msgid: str, **values: object) -> str:
         text = str(self._catalogue.pgettext(context, msgid))
         return text % values if values else text
-
-    def number(self, value: Decimal | int, places: int = 0, most: int | None = None) -> str:
-        return format_number(value, self.language, places, most)
-
-    def money(
-        self, amount: Decimal, currency: str, places: int = 2, most: int | None = None
-    ) -> str:
-        return format_money(amount, currency, self.language, places, most)
 
 
 @functools.cache
@@ -94,8 +85,8 @@ def format_number(
 def format_money(
     amount: Decimal, currency: str, language: str, places: int = 2, most: int | None = None
 ) -> str:
-    """ "4,40 kr" in Swedish, "SEK 4.40" in English: the amount in the language's digits and
-    the currency where and as the catalogue writes it (its ISO code unless it names it)."""
+    """An amount in the language: "4,40 kr" in Swedish, "SEK 4.40" in English; the digits
+    Babel's, the currency where and as the catalogue writes it (its ISO code unless named)."""
     t = texts(language)
     currency = currency.upper()
     # The currencies a language calls by its own name ("kr" for SEK in Swedish).
@@ -120,6 +111,8 @@ def format_clock(when: datetime, language: str) -> str:
 def init_translations(app: Flask) -> None:
     """Flask-Babel for `app`: the catalogues here, the language by `pick_language`, and
     `number(value, places)` in templates in the language being rendered."""
+    # Imported here: extensions pulls in the queue and the database, which the formats and
+    # catalogues above (read by payments.money and tariffs) have no need of.
     from extensions import babel
 
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
@@ -130,17 +123,12 @@ def init_translations(app: Flask) -> None:
 
 def current_language() -> str:
     """The language being rendered: the request's, or the one forced for a page or mail."""
-    from flask_babel import get_locale
-
     locale = get_locale()
     return supported(locale.language if locale else None) or DEFAULT_LANGUAGE
 
 
 def render_in(language: str, template: str, **context: Any) -> str:
     """`template` rendered in `language`, whatever the request asked for."""
-    from flask import render_template
-    from flask_babel import force_locale
-
     with force_locale(supported(language) or DEFAULT_LANGUAGE):
         return render_template(template, lang=current_language(), **context)
 
@@ -167,16 +155,12 @@ def language_names() -> list[tuple[str, str]]:
 
 def _request_language() -> str:
     """Flask-Babel's locale selector: the blueprint's fixed language, else the driver's."""
-    from flask import request
-
     return FIXED_LANGUAGES.get(request.blueprint or "") or pick_language()
 
 
 def pick_language(explicit: str | None = None) -> str:
     """?lang= wins, then the language cookie, then the browser's Accept-Language (Flask-Babel's
     locale selector, and the language a driver's new charge is written in)."""
-    from flask import request
-
     for candidate in (explicit, request.args.get("lang"), request.cookies.get("lang")):
         if candidate in LANGUAGES:
             return candidate
@@ -187,6 +171,4 @@ def pick_language(explicit: str | None = None) -> str:
 
 def asked_language(fallback: str) -> str:
     """?lang= when it names a language we speak, else `fallback` (e.g. the receipt's)."""
-    from flask import request
-
     return supported(request.args.get("lang")) or fallback
