@@ -14,12 +14,13 @@ import functools
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale, dates, numbers
 from babel.support import NullTranslations, Translations
-from flask import Flask, render_template, request
-from flask_babel import force_locale, get_locale
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 # The languages ScanCharge speaks, the default first: the chargers are in Sweden.
 LANGUAGES: tuple[str, ...] = ("sv", "en")
@@ -106,13 +107,13 @@ def format_clock(when: datetime, language: str) -> str:
 
 
 # --- Flask: the request's language, and the templates' helpers --------------------------
+# Flask is imported where it is used: the catalogues and formats above need Babel alone, so
+# the tariff engine and the money rules can use them without a web framework.
 
 
 def init_translations(app: Flask) -> None:
     """Flask-Babel for `app`: the catalogues here, the language by `pick_language`, and
     `number(value, places)` in templates in the language being rendered."""
-    # Imported here: extensions pulls in the queue and the database, which the formats and
-    # catalogues above (read by payments.money and tariffs) have no need of.
     from extensions import babel
 
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
@@ -123,12 +124,17 @@ def init_translations(app: Flask) -> None:
 
 def current_language() -> str:
     """The language being rendered: the request's, or the one forced for a page or mail."""
+    from flask_babel import get_locale
+
     locale = get_locale()
     return supported(locale.language if locale else None) or DEFAULT_LANGUAGE
 
 
 def render_in(language: str, template: str, **context: Any) -> str:
     """`template` rendered in `language`, whatever the request asked for."""
+    from flask import render_template
+    from flask_babel import force_locale
+
     with force_locale(supported(language) or DEFAULT_LANGUAGE):
         return render_template(template, lang=current_language(), **context)
 
@@ -155,12 +161,16 @@ def language_names() -> list[tuple[str, str]]:
 
 def _request_language() -> str:
     """Flask-Babel's locale selector: the blueprint's fixed language, else the driver's."""
+    from flask import request
+
     return FIXED_LANGUAGES.get(request.blueprint or "") or pick_language()
 
 
 def pick_language(explicit: str | None = None) -> str:
     """?lang= wins, then the language cookie, then the browser's Accept-Language (Flask-Babel's
     locale selector, and the language a driver's new charge is written in)."""
+    from flask import request
+
     for candidate in (explicit, request.args.get("lang"), request.cookies.get("lang")):
         if candidate in LANGUAGES:
             return candidate
@@ -171,4 +181,6 @@ def pick_language(explicit: str | None = None) -> str:
 
 def asked_language(fallback: str) -> str:
     """?lang= when it names a language we speak, else `fallback` (e.g. the receipt's)."""
+    from flask import request
+
     return supported(request.args.get("lang")) or fallback
