@@ -10,24 +10,15 @@ from typing import Any
 from payments.money import to_minor
 from tariffs.clock import _aware
 from tariffs.decimals import _HOUR, _exact
-from tariffs.model import Tariff, TariffError, _compile, _number
+from tariffs.model import Tariff, TariffError, _compile, _Compiled
 from tariffs.pricing import price_plan
 from tariffs.vat import _vat_ratio
 
 
-def _preauthorize_amount(tariff: Tariff | Mapping[str, Any]) -> Decimal | None:
-    # OCPI 2.3.0 Tariff.preauthorize_amount; Tariff (2.2.1) does not keep it yet, so
-    # it is read from the JSON when the tariff is given as a dict.
-    if isinstance(tariff, Mapping):
-        value = tariff.get("preauthorize_amount")
-    else:
-        value = getattr(tariff, "preauthorize_amount", None)
-        if value is None and tariff.model_extra:
-            value = tariff.model_extra.get("preauthorize_amount")
-    if value is None:
-        return None
-    amount = _number(value, "preauthorize_amount")
-    if amount < 0:
+def _preauthorize_amount(tariff: _Compiled) -> Decimal | None:
+    # OCPI 2.3.0 Tariff.preauthorize_amount: what the CPO asks to be held, when it says.
+    amount = tariff.source.preauthorize_amount
+    if amount is not None and amount < 0:
         raise TariffError(f"preauthorize_amount {amount} is negative")
     return amount
 
@@ -53,7 +44,7 @@ def hold_for(
     compiled = _compile(tariff)
     if compiled.currency != currency.upper():
         raise TariffError(f"the tariff is in {compiled.currency}, the hold in {currency}")
-    amount = _preauthorize_amount(tariff)
+    amount = _preauthorize_amount(compiled)
     if amount is not None:
         hold = to_minor(amount, currency)
     else:

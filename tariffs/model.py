@@ -213,17 +213,6 @@ class Tariff(OcpiObject):
     last_updated: datetime
 
 
-def _number(value: Any, where: str) -> Decimal:
-    if isinstance(value, bool) or value is None:
-        raise TariffError(f"{where}: expected a number, got {value!r}")
-    if isinstance(value, float):
-        return Decimal(repr(value))  # the shortest text that reads back as this float
-    try:
-        return Decimal(value)
-    except Exception:
-        raise TariffError(f"{where}: expected a number, got {value!r}") from None
-
-
 # --- Tariffs compiled for pricing -------------------------------------------------------
 
 

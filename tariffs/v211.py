@@ -6,10 +6,21 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from tariffs.model import Tariff, TariffError, _number, read
+from tariffs.model import Tariff, TariffError, read
 
 _RESTRICTIONS_211 = ("start_time", "end_time", "start_date", "end_date", "min_kwh", "max_kwh",
                      "min_power", "max_power", "min_duration", "max_duration", "day_of_week")
+
+
+def _number(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise TariffError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, float):
+        return Decimal(repr(value))  # the shortest text that reads back as this float
+    try:
+        return Decimal(value)
+    except Exception:
+        raise TariffError(f"{where}: expected a number, got {value!r}") from None
 
 
 def convert_211(
