@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -53,6 +53,9 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    from i18n import init_translations
+
+    init_translations(app)
     queue.init_app(app, wiring.tasks())
 
     from ratelimits import init_rate_limits
@@ -107,7 +110,7 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 JSON_PREFIXES = ("/api/", "/payments/")
 HTTP_ERROR_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
                     413: "request_too_large", 429: "rate_limited", 500: "server_error"}
-# The words for a reached limit, by the limit (ratelimits.RULES), in driver/texts.py.
+# The words for a reached limit, by the limit (ratelimits.RULES), in driver/messages.py.
 RATE_LIMIT_TEXTS = {"charges_per_client": "rate_limited_charges",
                     "charges_per_evse": "rate_limited_charger",
                     "confirm_per_charge": "rate_limited_payment",
@@ -116,8 +119,8 @@ RATE_LIMIT_TEXTS = {"charges_per_client": "rate_limited_charges",
 
 
 def register_error_pages(app: Flask) -> None:
-    from driver.i18n import pick_language
-    from driver.texts import error_text
+    from driver.messages import error_text
+    from i18n import pick_language, render_in
     from ratelimits import RateLimited
 
     @app.errorhandler(HTTPException)
@@ -145,11 +148,11 @@ def register_error_pages(app: Flask) -> None:
                 message = (error_text(text_code, "en") if status in (404, 429, 500)
                            else exc.description)
                 response = app.make_response(
-                    (render_template("error.html", lang="en", message=message), status))
+                    (render_in("en", "error.html", message=message), status))
             else:
                 language = pick_language()
-                response = app.make_response((render_template(
-                    "error.html", lang=language, message=error_text(text_code, language)
+                response = app.make_response((render_in(
+                    language, "error.html", message=error_text(text_code, language)
                 ), status))
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)

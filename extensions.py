@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
@@ -61,6 +62,8 @@ else:
     Model = db.Model
 migrate = Migrate(render_as_batch=True)  # batch mode: SQLite cannot ALTER most things
 queue = TaskQueue()
+# Bound with its catalogues and locale selector by i18n.init_translations.
+babel = Babel()
 
 
 def rows_changed(statement: Any) -> int:

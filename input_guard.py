@@ -20,7 +20,7 @@ import json
 import re
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, render_template, request
+from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 # C0 controls and DEL: never part of an id, a token, a language or a page number.
@@ -159,14 +159,14 @@ def _bad_input(exc: BadInput) -> tuple[Response, int] | tuple[str, int]:
     """The same 400 for every audience's way of reading errors."""
     path = request.path
     if path.startswith("/api/"):
-        from driver.i18n import pick_language
-        from driver.texts import error_text
+        from driver.messages import error_text
+        from i18n import pick_language
 
         return jsonify(error={"code": "invalid_request",
                               "message": error_text("invalid_request", pick_language()),
                               "detail": exc.message}), 400
     if path.startswith("/payments/"):
         return jsonify(error=exc.message), 400
-    from driver.i18n import pick_language
+    from i18n import pick_language, render_in
 
-    return render_template("error.html", lang=pick_language(), message=exc.message), 400
+    return render_in(pick_language(), "error.html", message=exc.message), 400

@@ -3,8 +3,8 @@
     python bench/bench_tariffs.py [--seconds 3] [--rounds 6]
 
 Prints sessions priced per second for a simple and a complex tariff, from JSON-like dicts
-(as stored) and from parsed wire models (as the pricing loop sees them after parsing once),
-plus plans and the driver's text, and the peak memory one pricing allocates.
+(as stored) and from the engine's parsed models (as the pricing loop sees them after parsing
+once), plus plans and the driver's text, and the peak memory one pricing allocates.
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ocpi import wire  # noqa: E402
-from tariffs import describe, price_plan, price_session  # noqa: E402
+from tariffs import (  # noqa: E402
+    ChargingPeriod,
+    Tariff,
+    describe,
+    price_plan,
+    price_session,
+    read,
+)
 
 D = Decimal
 ZONE = "Europe/Stockholm"
@@ -132,10 +138,10 @@ def main() -> None:
 
     simple_periods, simple_end = periods(1, parking=False)
     complex_periods, complex_end = periods(16, parking=True)  # 16:00-20:45 local
-    simple_t = wire.parse(wire.Tariff, SIMPLE)
-    complex_t = wire.parse(wire.Tariff, COMPLEX)
-    simple_p = [wire.parse(wire.ChargingPeriod, p) for p in simple_periods]
-    complex_p = [wire.parse(wire.ChargingPeriod, p) for p in complex_periods]
+    simple_t = read(Tariff, SIMPLE)
+    complex_t = read(Tariff, COMPLEX)
+    simple_p = [read(ChargingPeriod, p) for p in simple_periods]
+    complex_p = [read(ChargingPeriod, p) for p in complex_periods]
 
     cases: list[tuple[str, Callable[[], Any]]] = [
         ("simple, 1 period, dicts",

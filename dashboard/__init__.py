@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import and_, func, or_, select
 
 from charging.models import Charge, ChargeEvent
@@ -68,7 +69,7 @@ def _check_csrf() -> None:
         expected = session.get("csrf", "")
         # As bytes: compare_digest raises TypeError for a str with non-ASCII characters.
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            abort(400, "The form expired. Go back, reload the page and try again.")
+            abort(400, gettext("The form expired. Go back, reload the page and try again."))
 
 
 @bp.app_context_processor
@@ -126,7 +127,7 @@ def login() -> ResponseReturnValue:
                 target = url_for("dashboard.charges")
             return redirect(target)
         limits.count("login_per_email", email_key)
-        flash("Wrong e-mail or password. Check both and try again.")
+        flash(gettext("Wrong e-mail or password. Check both and try again."))
     return render_template("dashboard/login.html")
 
 
@@ -186,9 +187,10 @@ def unlock(public_id: str) -> ResponseReturnValue:
         abort(404)
     answer = service.unlock_connector(charge.pk, g.operator.email)
     if answer == "ACCEPTED":
-        flash("The CPO accepted the unlock; its result appears under OCPI messages.")
+        flash(gettext("The CPO accepted the unlock; its result appears under OCPI messages."))
     else:
-        flash(f"The CPO did not accept the unlock ({answer}). See the timeline for its words.")
+        flash(gettext("The CPO did not accept the unlock (%(answer)s). See the timeline for its "
+                      "words.", answer=answer))
     return redirect(url_for("dashboard.charge_detail", public_id=public_id))
 
 

@@ -5,13 +5,13 @@ No account and no app: the charge's unguessable link is the driver's handle on i
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, make_response, render_template, request
+from flask import Blueprint, Response, abort, make_response, request
 
 from charging import service
 from driver import api
-from driver.i18n import pick_language
-from driver.texts import error_text
+from driver.messages import error_text
 from extensions import db
+from i18n import LANGUAGES, asked_language, pick_language, render_in, texts
 from payments.models import Receipt
 from payments.money import Money
 from payments.receipts import find_by_token
@@ -20,9 +20,9 @@ bp = Blueprint("driver", __name__)
 
 
 def _page(template: str, status: int = 200, **context) -> Response:
-    language = context["lang"]
-    response = make_response(render_template(template, **context), status)
-    if request.args.get("lang") in ("sv", "en"):
+    language = context.pop("lang")
+    response = make_response(render_in(language, template, **context), status)
+    if request.args.get("lang") in LANGUAGES:
         response.set_cookie("lang", language, max_age=365 * 24 * 3600, samesite="Lax")
     return response
 
@@ -63,13 +63,13 @@ def receipt(token: str) -> Response:
     found: Receipt | None = find_by_token(token)
     if found is None:
         abort(404)
-    language = request.args.get("lang") if request.args.get("lang") in ("sv", "en") \
-        else found.language
+    language = asked_language(found.language)
     data = api.receipt_json(found, language)
-    from payments.receipt_document import build
+    from payments.receipt_document import build, component_name
 
     return _page("driver/receipt.html", lang=language, receipt=data, r=found,
                  money=lambda minor: Money(minor, found.currency).format(language),
+                 component=lambda kind: component_name(kind, texts(language)),
                  basis=build(found, language).basis)
 
 
@@ -82,11 +82,10 @@ def receipt_pdf(token: str) -> Response:
     found: Receipt | None = find_by_token(token)
     if found is None:
         abort(404)
-    language = request.args.get("lang") if request.args.get("lang") in ("sv", "en") \
-        else found.language
+    language = asked_language(found.language)
     response = make_response(render_pdf(found, language))
     response.headers["Content-Type"] = "application/pdf"
-    filename = f"{'kvitto' if language == 'sv' else 'receipt'}-{found.display_number}.pdf"
+    filename = texts(language).gettext("receipt-%(number)s.pdf", number=found.display_number)
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
     # Credit notes may be added later: always fetch it anew, never cache it in between.
     response.headers["Cache-Control"] = "private, no-cache"

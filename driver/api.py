@@ -10,15 +10,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, url_for
 from sqlalchemy import select
 
 from charging import service, unpaid
 from charging.models import Charge
 from charging.states import ChargeStatus as S
-from driver.i18n import pick_language
-from driver.texts import ERRORS, error_text, status_text
+from driver.messages import ERROR_CODES, error_text, status_text
 from extensions import db
+from i18n import asked_language, pick_language
 from input_guard import MAX_ARG_LENGTH, json_object, optional_string
 from ocpi.models import OcpiEvse
 from payments.models import Receipt
@@ -57,7 +57,7 @@ def _error(code: str, status: int, detail: str | None) -> tuple[Response, int]:
 
 # Failures the driver can act on; the rest (cost above hold, capture problems) are the
 # operator's, shown on the dashboard.
-DRIVER_FAILURES = {code for code in ERRORS if code.isupper()}
+DRIVER_FAILURES = {code for code in ERROR_CODES if code.isupper()}
 
 
 def money_json(amount_minor: int | None, currency: str, language: str) -> dict[str, Any] | None:
@@ -196,7 +196,8 @@ def charge_json(charge: Charge, language: str | None = None) -> dict[str, Any]:
     receipt_url = None
     if charge.receipt_pk:
         receipt = db.session.get(Receipt, charge.receipt_pk)
-        receipt_url = url_for("driver.receipt", token=receipt.public_token, _external=True)
+        if receipt is not None:
+            receipt_url = url_for("driver.receipt", token=receipt.public_token, _external=True)
     return {
         "id": charge.public_id,
         "status": charge.status,
@@ -276,8 +277,7 @@ def create_charge() -> tuple[Response, int]:
 
 def charge_language(charge: Charge) -> str:
     """?lang= when given, else the language the driver chose when paying."""
-    asked = request.args.get("lang")
-    return asked if asked in ("sv", "en") else charge.language
+    return asked_language(charge.language)
 
 
 def _major_amount(text: str) -> int:
@@ -317,6 +317,8 @@ def charge_receipt(public_id: str) -> Response:
     if not charge.receipt_pk:
         raise ApiError("no_receipt_yet", 404)
     receipt = db.session.get(Receipt, charge.receipt_pk)
+    if receipt is None:
+        raise ApiError("no_receipt_yet", 404)
     language = pick_language()
     return jsonify(receipt_json(receipt, language))
 

@@ -143,7 +143,7 @@ def tariff_to_canonical(data: Any, country_code: str, party_id: str, *,
     """A 2.1.1 Tariff as the stored 2.2.1 one. `strict=False` takes prices written as
     text (converted to numbers, so never stored as text): only for a CDR's copy of its
     tariffs, where the 2.1.1 spec's own CDR example writes "price": "2.00"."""
-    from tariffs.engine import TariffError, convert_211
+    from tariffs import TariffError, convert_211
 
     if strict:
         _numbers_are_numbers(data)

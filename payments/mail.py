@@ -24,10 +24,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app
 from sqlalchemy import update
 
 from extensions import db, rows_changed
+from i18n import render_in, texts
 from jobs import background_task
 from ocpi.transport import now_utc
 from payments import signals
@@ -122,14 +123,12 @@ def receipt_message(receipt: Receipt, to: str) -> EmailMessage:
     language."""
     cfg = current_app.config
     doc = build(receipt, receipt.language)
-    sv = doc.language == "sv"
+    t = texts(doc.language)
     link = f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/r/{receipt.public_token}"
-    subject = (f"Kvitto {doc.number} – laddning hos {doc.seller_name}" if sv
-               else f"Receipt {doc.number} – charging with {doc.seller_name}")
-    intro = ("Tack för att du laddade! Här är ditt kvitto. Det finns också som PDF i bilagan "
-             "och på webben:" if sv else
-             "Thank you for charging! Here is your receipt. It is also attached as a PDF and "
-             "on the web:")
+    subject = t.gettext("Receipt %(number)s – charging with %(seller)s", number=doc.number,
+                        seller=doc.seller_name)
+    intro = t.gettext("Thank you for charging! Here is your receipt. It is also attached as a "
+                      "PDF and on the web:")
 
     message = EmailMessage()
     message["Subject"] = subject
@@ -141,12 +140,12 @@ def receipt_message(receipt: Receipt, to: str) -> EmailMessage:
     message["Content-Language"] = doc.language
     message.set_content(f"{intro}\n{link}\n\n{plain_text(doc)}")
     message.add_alternative(
-        render_template("email/receipt.html", doc=doc, intro=intro, link=link),
+        render_in(doc.language, "email/receipt.html", doc=doc, intro=intro, link=link),
         subtype="html",
     )
     message.add_attachment(
         render_document(doc), maintype="application", subtype="pdf",
-        filename=f"{'kvitto' if sv else 'receipt'}-{doc.number}.pdf",
+        filename=t.gettext("receipt-%(number)s.pdf", number=doc.number),
     )
     return message
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from i18n import format_money
+
 # ISO 4217 exponents that are not 2 (Stripe's zero-decimal currencies among them).
 _EXPONENTS = {
     "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
@@ -48,13 +50,8 @@ class Money:
         return from_minor(self.amount_minor, self.currency)
 
     def format(self, language: str = "en") -> str:
-        """'4,40 kr' in Swedish, 'SEK 4.40' in English."""
-        digits = exponent(self.currency)
-        text = f"{self.amount:,.{digits}f}"
-        if language == "sv":
-            text = text.replace(",", "\u00a0").replace(".", ",")
-            return f"{text} kr" if self.currency == "SEK" else f"{text} {self.currency}"
-        return f"{self.currency} {text}"
+        """'4,40 kr' in Swedish, 'SEK 4.40' in English (i18n.format_money)."""
+        return format_money(self.amount, self.currency, language, exponent(self.currency))
 
 
 def vat_split(total_incl_minor: int, net_minor: int) -> tuple[int, int]:

@@ -14,72 +14,24 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from i18n import LANGUAGES, Texts, format_clock, format_number, texts
 from payments.models import Receipt
 from payments.money import Money
-
-# (Swedish, English)
-TEXTS: dict[str, tuple[str, str]] = {
-    "receipt": ("Kvitto", "Receipt"),
-    "credit_note": ("Kreditnota", "Credit note"),
-    "org_number": ("Org.nr", "Company reg. no."),
-    "vat_number": ("Momsreg.nr", "VAT no."),
-    "number": ("Kvittonummer", "Receipt number"),
-    "credit_number": ("Nummer", "Number"),
-    "date": ("Datum", "Date"),
-    "charging": ("Laddning", "Charging"),
-    "location": ("Plats", "Location"),
-    "charger": ("Laddare", "Charger"),
-    "connector": ("uttag", "connector"),
-    "start": ("Start", "Start"),
-    "end": ("Slut", "End"),
-    "duration": ("Tid", "Duration"),
-    "energy": ("Energi", "Energy"),
-    "price": ("Pris", "Price"),
-    "incl_vat": ("inkl. moms", "incl. VAT"),
-    "excl_vat": ("exkl. moms", "excl. VAT"),
-    "net": ("Belopp exkl. moms", "Amount excl. VAT"),
-    "vat": ("Moms", "VAT"),
-    "total": ("Totalt betalt", "Total paid"),
-    "payment": ("Betalning", "Payment"),
-    "method": ("Betalsätt", "Payment method"),
-    "card": ("Kort", "Card"),
-    "reference": ("Betalningsreferens", "Payment reference"),
-    "released": ("Resten av reservationen på kortet har släppts.",
-                 "The rest of the card hold has been released."),
-    "credits": ("Krediterar kvitto", "Credits receipt"),
-    "reason": ("Anledning", "Reason"),
-    "refunded": ("Återbetalt till kortet", "Refunded to the card"),
-    "credit_notes": ("Kreditnotor", "Credit notes"),
-    "after_refunds": ("Totalt efter återbetalning", "Total after refunds"),
-    "local_time": ("Tider i platsens lokala tid", "Times in the location's local time"),
-    # A receipt with no CDR behind it (captured before the card authorisation lapsed).
-    "based_on_session": (
-        "Baserat på den senaste uppdateringen av laddsessionen kl. {time} den {date}; "
-        "laddoperatören skickade ingen slutlig debitering (CDR).",
-        "Based on the last Session update at {time} on {date}; the CPO sent no CDR."),
-    "based_on_session_unknown": (
-        "Baserat på laddsessionens senaste uppdatering; laddoperatören skickade ingen "
-        "slutlig debitering (CDR).",
-        "Based on the last Session update; the CPO sent no CDR."),
-    "demo": ("Testkvitto: betalningen gjordes i testläge, inga riktiga pengar drogs.",
-             "Test receipt: paid in test mode, no real money was taken."),
-}
-
-COMPONENTS: dict[str, tuple[tuple[str, str], str]] = {
-    "ENERGY": (("Energi", "Energy"), "/kWh"),
-    "FLAT": (("Startavgift", "Start fee"), ""),
-    "TIME": (("Laddtid", "Charging time"), "/h"),
-    "PARKING_TIME": (("Parkering", "Parking time"), "/h"),
-}
 
 BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
           "maestro": "Maestro", "discover": "Discover", "unionpay": "UnionPay", "jcb": "JCB",
           "diners": "Diners Club"}
 
 
-def text(key: str, language: str) -> str:
-    pair = TEXTS[key]
-    return pair[0] if language == "sv" else pair[1]
+def component_name(kind: str | None, t: Texts) -> tuple[str, str]:
+    """A tariff component's name and the unit its price is per."""
+    names = {
+        "ENERGY": (t.gettext("Energy"), "/kWh"),
+        "FLAT": (t.gettext("Start fee"), ""),
+        "TIME": (t.gettext("Charging time"), "/h"),
+        "PARKING_TIME": (t.gettext("Parking time"), "/h"),
+    }
+    return names.get(kind or "", (str(kind), ""))
 
 
 @dataclass(frozen=True)
@@ -112,82 +64,34 @@ class ReceiptDocument:
     # 17:05 ..."); None for an ordinary receipt.
     basis: str | None = None
 
-    def heading(self, key: str) -> str:
-        return text(key, self.language)
+    def gettext(self, msgid: str) -> str:
+        """`msgid` in the document's language."""
+        return texts(self.language).gettext(msgid)
+
+    def note_rows(self, note: CreditNoteLines) -> list[tuple[str, str]]:
+        """A credit note's facts, as the PDF, the e-mail and its text part list them."""
+        _ = self.gettext
+        return [(_("Date"), note.date), (_("Credits receipt"), self.number),
+                (_("Reason"), note.reason), (_("Amount excl. VAT"), note.net),
+                (_("VAT"), note.vat), (_("Refunded to the card"), note.total)]
 
 
 def build(receipt: Receipt, language: str) -> ReceiptDocument:
     if receipt.is_credit_note:
         raise ValueError("a credit note is printed on its receipt, not on its own")
-    lang = language if language in ("sv", "en") else receipt.language
+    lang = language if language in LANGUAGES else receipt.language
+    t = texts(lang)
     details: dict[str, Any] = receipt.details or {}
-    seller: dict[str, Any] = receipt.seller or {}
     zone_name = details.get("time_zone") or "UTC"
     zone = _zone(zone_name)
 
     def money(minor: int) -> str:
         return Money(minor, receipt.currency).format(lang)
 
-    def t(key: str) -> str:
-        return text(key, lang)
-
-    seller_lines = [line for line in (
-        seller.get("address"),
-        f"{t('org_number')} {seller['org_number']}" if seller.get("org_number") else None,
-        f"{t('vat_number')} {seller['vat_number']}" if seller.get("vat_number") else None,
-    ) if line]
-
-    place = details.get("location_name") or ""
-    if details.get("address"):
-        place = f"{place}, {details['address']}" if place else details["address"]
-    charger = str(details.get("evse_id") or "–")
-    if details.get("connector_id"):
-        charger += f" · {t('connector')} {details['connector_id']}"
-    charging = [
-        (t("location"), place or "–"),
-        (t("charger"), charger),
-        (t("start"), _local(details.get("start"), zone)),
-        (t("end"), _local(details.get("end"), zone)),
-        (t("duration"), _duration(details.get("duration_hours"))),
-        (t("energy"), _energy(details.get("energy_kwh"), lang)),
-    ]
-
-    price_lines = []
-    for tariff in details.get("tariffs") or []:
-        for element in tariff.get("elements") or []:
-            for component in element.get("price_components") or []:
-                names, unit = COMPONENTS.get(component.get("type"),
-                                             ((component.get("type"),) * 2, ""))
-                price = _decimal(component.get("price"))
-                vat = _decimal(component.get("vat")) or Decimal(0)
-                if price is None:
-                    continue
-                incl = Money.of(price * (100 + vat) / 100, receipt.currency).format(lang)
-                excl = Money.of(price, receipt.currency).format(lang)
-                price_lines.append((
-                    names[0] if lang == "sv" else names[1],
-                    f"{incl}{unit} {t('incl_vat')} ({excl}{unit} {t('excl_vat')})",
-                ))
-
-    rate = receipt.vat_rate.normalize()
-    rate_text = f"{rate:f}".replace(".", ",") if lang == "sv" else f"{rate:f}"
-    totals = [
-        (t("net"), money(receipt.net_minor)),
-        (f"{t('vat')} {rate_text} %", money(receipt.vat_minor)),
-        (t("total"), money(receipt.total_minor)),
-    ]
-
-    if receipt.card_last4:
-        brand = receipt.card_brand or ""
-        method = f"{BRANDS.get(brand, brand.capitalize() or t('card'))} •••• {receipt.card_last4}"
-    else:
-        method = t("card")
-    payment = [(t("method"), method), (t("reference"), receipt.payment_reference)]
-
     notes = [
         CreditNoteLines(
             number=note.display_number,
-            date=_local(note.issued_at, zone),
+            date=_local(note.issued_at, zone, lang),
             reason=str((note.details or {}).get("reason") or ""),
             net=money(note.net_minor),
             vat=money(note.vat_minor),
@@ -197,36 +101,105 @@ def build(receipt: Receipt, language: str) -> ReceiptDocument:
     ]
     return ReceiptDocument(
         language=lang,
-        title=t("receipt"),
+        title=t.gettext("Receipt"),
         number=receipt.display_number,
-        date=_local(receipt.issued_at, zone),
-        seller_name=str(seller.get("name") or ""),
-        seller_lines=seller_lines,
-        charging=charging,
+        date=_local(receipt.issued_at, zone, lang),
+        seller_name=str((receipt.seller or {}).get("name") or ""),
+        seller_lines=_seller_lines(receipt.seller or {}, t),
+        charging=_charging(details, zone, t),
         time_zone=zone_name if zone is not None else "UTC",
-        price_lines=price_lines,
-        totals=totals,
-        payment=payment,
+        price_lines=_price_lines(details, receipt.currency, t),
+        totals=_totals(receipt, t),
+        payment=_payment(receipt, t),
         demo=(receipt.payment_reference or "").startswith("pi_demo_"),
         credit_notes=notes,
         after_refunds=money(receipt.total_minor - receipt.credited_minor) if notes else None,
-        basis=_basis(details.get("based_on"), zone, lang),
+        basis=_basis(details.get("based_on"), zone, t),
     )
 
 
-def _basis(based_on: Any, zone: ZoneInfo | None, language: str) -> str | None:
+def _seller_lines(seller: dict[str, Any], t: Texts) -> list[str]:
+    return [line for line in (
+        seller.get("address"),
+        f"{t.gettext('Company reg. no.')} {seller['org_number']}"
+        if seller.get("org_number") else None,
+        f"{t.gettext('VAT no.')} {seller['vat_number']}" if seller.get("vat_number") else None,
+    ) if line]
+
+
+def _charging(details: dict[str, Any], zone: ZoneInfo | None, t: Texts) -> list[tuple[str, str]]:
+    place = details.get("location_name") or ""
+    if details.get("address"):
+        place = f"{place}, {details['address']}" if place else details["address"]
+    charger = str(details.get("evse_id") or "–")
+    if details.get("connector_id"):
+        charger += f" · {t.gettext('connector')} {details['connector_id']}"
+    return [
+        (t.gettext("Location"), place or "–"),
+        (t.gettext("Charger"), charger),
+        (t.gettext("Start"), _local(details.get("start"), zone, t.language)),
+        (t.gettext("End"), _local(details.get("end"), zone, t.language)),
+        (t.gettext("Duration"), _duration(details.get("duration_hours"))),
+        (t.gettext("Energy"), _energy(details.get("energy_kwh"), t.language)),
+    ]
+
+
+def _price_lines(details: dict[str, Any], currency: str, t: Texts) -> list[tuple[str, str]]:
+    lines = []
+    for tariff in details.get("tariffs") or []:
+        for element in tariff.get("elements") or []:
+            for component in element.get("price_components") or []:
+                name, unit = component_name(component.get("type"), t)
+                price = _decimal(component.get("price"))
+                vat = _decimal(component.get("vat")) or Decimal(0)
+                if price is None:
+                    continue
+                incl = Money.of(price * (100 + vat) / 100, currency).format(t.language)
+                excl = Money.of(price, currency).format(t.language)
+                lines.append((name, t.gettext(
+                    "%(incl)s%(unit)s incl. VAT (%(excl)s%(unit)s excl. VAT)",
+                    incl=incl, excl=excl, unit=unit)))
+    return lines
+
+
+def _totals(receipt: Receipt, t: Texts) -> list[tuple[str, str]]:
+    rate = format_number(receipt.vat_rate.normalize(), t.language, 0, 6, group=False)
+    return [
+        (t.gettext("Amount excl. VAT"), Money(receipt.net_minor, receipt.currency).format(
+            t.language)),
+        (f"{t.gettext('VAT')} {rate} %", Money(receipt.vat_minor, receipt.currency).format(
+            t.language)),
+        (t.gettext("Total paid"), Money(receipt.total_minor, receipt.currency).format(
+            t.language)),
+    ]
+
+
+def _payment(receipt: Receipt, t: Texts) -> list[tuple[str, str]]:
+    if receipt.card_last4:
+        brand = receipt.card_brand or ""
+        name = BRANDS.get(brand, brand.capitalize() or t.gettext("Card"))
+        method = f"{name} •••• {receipt.card_last4}"
+    else:
+        method = t.gettext("Card")
+    return [(t.gettext("Payment method"), method),
+            (t.gettext("Payment reference"), receipt.payment_reference)]
+
+
+def _basis(based_on: Any, zone: ZoneInfo | None, t: Texts) -> str | None:
     if not isinstance(based_on, dict) or based_on.get("kind") != "last_session":
         return None
     when = based_on.get("session_updated_at")
     if not when:
-        return text("based_on_session_unknown", language)
-    local = _local(when, zone)  # "2026-11-21 17:05" (or "... UTC")
+        return t.gettext("Based on the last Session update; the CPO sent no CDR.")
+    local = _local(when, zone, t.language)  # "2026-11-21 17:05" (or "... UTC")
     date, _, time = local.partition(" ")
-    return text("based_on_session", language).format(time=time, date=date)
+    return t.gettext("Based on the last Session update at %(time)s on %(date)s; the CPO sent "
+                     "no CDR.", time=time, date=date)
 
 
 def plain_text(doc: ReceiptDocument) -> str:
     """The receipt as plain text (the e-mail's text part)."""
+    _ = doc.gettext
     lines: list[str] = []
 
     def section(title: str, rows: list[tuple[str, str]]) -> None:
@@ -235,29 +208,23 @@ def plain_text(doc: ReceiptDocument) -> str:
         lines.extend(f"{label.ljust(width)}  {value}" for label, value in rows)
 
     lines.append(f"{doc.title} {doc.number}")
-    lines.append(f"{doc.heading('date')}: {doc.date}")
+    lines.append(f"{_('Date')}: {doc.date}")
     if doc.demo:
-        lines.extend(["", doc.heading("demo")])
+        lines.extend(["", _("Test receipt: paid in test mode, no real money was taken.")])
     if doc.basis:
         lines.extend(["", doc.basis])
     lines.extend(["", doc.seller_name, *doc.seller_lines])
-    section(doc.heading("charging"), doc.charging)
-    lines.append(f"({doc.heading('local_time')}: {doc.time_zone})")
+    section(_("Charging"), doc.charging)
+    local_time = _("Times in the location's local time")
+    lines.append(f"({local_time}: {doc.time_zone})")
     if doc.price_lines:
-        section(doc.heading("price"), doc.price_lines)
-    section(doc.heading("payment"), [*doc.totals, *doc.payment])
-    lines.append(doc.heading("released"))
+        section(_("Price"), doc.price_lines)
+    section(_("Payment"), [*doc.totals, *doc.payment])
+    lines.append(_("The rest of the card hold has been released."))
     for note in doc.credit_notes:
-        section(f"{doc.heading('credit_note')} {note.number}", [
-            (doc.heading("date"), note.date),
-            (doc.heading("credits"), doc.number),
-            (doc.heading("reason"), note.reason),
-            (doc.heading("net"), note.net),
-            (doc.heading("vat"), note.vat),
-            (doc.heading("refunded"), note.total),
-        ])
+        section(f"{_('Credit note')} {note.number}", doc.note_rows(note))
     if doc.after_refunds is not None:
-        lines.extend(["", f"{doc.heading('after_refunds')}: {doc.after_refunds}"])
+        lines.extend(["", f"{_('Total after refunds')}: {doc.after_refunds}"])
     return "\n".join(lines).replace("\u00a0", " ") + "\n"
 
 
@@ -271,7 +238,7 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-def _local(value: str | datetime | None, zone: ZoneInfo | None) -> str:
+def _local(value: str | datetime | None, zone: ZoneInfo | None, language: str) -> str:
     """'2026-11-21 17:05' in the location's time zone ('... UTC' when it is unknown)."""
     if not value:
         return "–"
@@ -280,8 +247,8 @@ def _local(value: str | datetime | None, zone: ZoneInfo | None) -> str:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     if zone is None:
-        return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    return f"{when.astimezone(zone):%Y-%m-%d %H:%M}"
+        return f"{format_clock(when.astimezone(UTC), language)} UTC"
+    return format_clock(when.astimezone(zone), language)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -305,5 +272,4 @@ def _energy(kwh: Any, language: str) -> str:
     value = _decimal(kwh)
     if value is None:
         return "–"
-    digits = f"{value.quantize(Decimal('0.001'), rounding=ROUND_HALF_UP):f}"
-    return (digits.replace(".", ",") if language == "sv" else digits) + " kWh"
+    return f"{format_number(value, language, 3, group=False)} kWh"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Callable
 from xml.sax.saxutils import escape
 
 import reportlab
@@ -63,10 +64,9 @@ def render_pdf(receipt: Receipt, language: str) -> bytes:
     return render_document(build(receipt, language))
 
 
-def render_document(doc: ReceiptDocument) -> bytes:
-    _register_fonts()
-    s = _styles()
-
+def _paragraphs(s: dict[str, ParagraphStyle]) -> tuple[
+    Callable[..., Paragraph], Callable[..., Paragraph], Callable[..., Table]
+]:
     def p(value: str, style: str = "base") -> Paragraph:
         return Paragraph(escape(str(value)), s[style])
 
@@ -84,9 +84,19 @@ def render_document(doc: ReceiptDocument) -> bytes:
         ]))
         return table
 
+    return p, bold, facts
+
+
+def render_document(doc: ReceiptDocument) -> bytes:
+    _register_fonts()
+    s = _styles()
+    p, bold, facts = _paragraphs(s)
+    _ = doc.gettext
+
     story: list = []
     if doc.demo:
-        story.append(p("DEMO – " + doc.heading("demo"), "demo"))
+        story.append(p("DEMO – " + _("Test receipt: paid in test mode, no real money was taken."),
+                       "demo"))
     seller = "<br/>".join([f"<b>{escape(doc.seller_name)}</b>",
                            *(escape(line) for line in doc.seller_lines)])
     head = Table([[p(doc.title, "title"), Paragraph(seller, s["seller"])]],
@@ -95,14 +105,15 @@ def render_document(doc: ReceiptDocument) -> bytes:
                               ("LEFTPADDING", (0, 0), (-1, -1), 0),
                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
     story += [head, Spacer(1, 6 * mm),
-              facts([(doc.heading("number"), doc.number), (doc.heading("date"), doc.date)])]
+              facts([(_("Receipt number"), doc.number), (_("Date"), doc.date)])]
 
     if doc.basis:
         story.append(p(doc.basis))
-    story += [p(doc.heading("charging"), "h2"), facts(doc.charging),
-              p(f"{doc.heading('local_time')} ({doc.time_zone}).", "muted")]
+    local_time = _("Times in the location's local time")
+    story += [p(_("Charging"), "h2"), facts(doc.charging),
+              p(f"{local_time} ({doc.time_zone}).", "muted")]
     if doc.price_lines:
-        story += [p(doc.heading("price"), "h2"), facts(doc.price_lines)]
+        story += [p(_("Price"), "h2"), facts(doc.price_lines)]
 
     *amounts, (total_label, total_value) = doc.totals
     totals = Table(
@@ -118,26 +129,15 @@ def render_document(doc: ReceiptDocument) -> bytes:
     ]))
     story += [Spacer(1, 4 * mm), totals]
 
-    story += [p(doc.heading("payment"), "h2"), facts(doc.payment),
-              p(doc.heading("released"), "muted")]
+    story += [p(_("Payment"), "h2"), facts(doc.payment),
+              p(_("The rest of the card hold has been released."), "muted")]
 
     if doc.credit_notes:
-        story.append(p(doc.heading("credit_notes"), "h2"))
+        story.append(p(_("Credit notes"), "h2"))
         for note in doc.credit_notes:
-            block = [
-                bold(f"{doc.heading('credit_note')} {note.number}"),
-                facts([
-                    (doc.heading("date"), note.date),
-                    (doc.heading("credits"), doc.number),
-                    (doc.heading("reason"), note.reason),
-                    (doc.heading("net"), note.net),
-                    (doc.heading("vat"), note.vat),
-                    (doc.heading("refunded"), note.total),
-                ]),
-                Spacer(1, 2 * mm),
-            ]
-            story.append(KeepTogether(block))
-        story.append(bold(f"{doc.heading('after_refunds')}: {doc.after_refunds or ''}"))
+            story.append(KeepTogether([bold(f"{_('Credit note')} {note.number}"),
+                                       facts(doc.note_rows(note)), Spacer(1, 2 * mm)]))
+        story.append(bold(f"{_('Total after refunds')}: {doc.after_refunds or ''}"))
 
     out = io.BytesIO()
     title = f"{doc.title} {doc.number}"

@@ -2,7 +2,8 @@
  * receipt. Plain ES2020, no build step, no dependencies (Stripe.js only in Stripe mode).
  *
  * Each page renders a <script type="application/json" id="driver-config"> with what this file
- * needs, including every text in the driver's language. Money is never computed here: amounts
+ * needs, including every text in the driver's language (from the gettext catalogues) and the
+ * locale to format numbers and dates with. Money is never computed here: amounts
  * are shown exactly as the API formats them. Untrusted text only ever goes in via textContent.
  */
 (() => {
@@ -406,7 +407,7 @@
   function formatKwh(value) {
     const number = Number(value);
     if (!Number.isFinite(number)) return "–";
-    return new Intl.NumberFormat(cfg.lang === "sv" ? "sv-SE" : "en-GB", {
+    return new Intl.NumberFormat(cfg.locale, {
       minimumFractionDigits: 2,
       maximumFractionDigits: 2,
     }).format(number);
@@ -571,13 +572,12 @@
   // --- The receipt ----------------------------------------------------------------------
 
   function receiptPage() {
-    const locale = cfg.lang === "sv" ? "sv-SE" : "en-GB";
     let converted = false;
     for (const node of document.querySelectorAll("time.local-time")) {
       const when = new Date(node.getAttribute("datetime"));
       if (Number.isNaN(when.getTime())) continue;
       try {
-        const text = new Intl.DateTimeFormat(locale, {
+        const text = new Intl.DateTimeFormat(cfg.locale, {
           timeZone: node.dataset.tz || cfg.time_zone,
           dateStyle: "long",
           timeStyle: "short",

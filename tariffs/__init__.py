@@ -1,31 +1,26 @@
 """ScanCharge's OCPI tariff engine: prices sessions, plans, holds and the driver's price text.
 
-Pure Python on Decimals; see tariffs.engine and docs/tariffs.md.
+Pure Python on Decimals, depending on nothing else of ScanCharge but payments.money; see
+tariffs.pricing and docs/tariffs.md.
 """
 
-from tariffs.engine import (
-    DIMENSIONS,
-    DimensionCost,
-    Money2,
-    PeriodLine,
-    PriceBreakdown,
-    TariffError,
-    TariffText,
-    convert_211,
-    describe,
-    hold_for,
-    price_cdr,
-    price_plan,
-    price_session,
-    round_money,
-)
+from tariffs.hold import hold_for
+from tariffs.model import DIMENSIONS, Tariff, TariffError, read
+from tariffs.periods import ChargingPeriod
+from tariffs.pricing import Cdr, price_cdr, price_plan, price_session
+from tariffs.results import DimensionCost, Money2, PeriodLine, PriceBreakdown, round_money
+from tariffs.v211 import convert_211
+from tariffs.words import TariffText, describe
 
 __all__ = [
     "DIMENSIONS",
+    "Cdr",
+    "ChargingPeriod",
     "DimensionCost",
     "Money2",
     "PeriodLine",
     "PriceBreakdown",
+    "Tariff",
     "TariffError",
     "TariffText",
     "convert_211",
@@ -34,5 +29,6 @@ __all__ = [
     "price_cdr",
     "price_plan",
     "price_session",
+    "read",
     "round_money",
 ]

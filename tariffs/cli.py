@@ -10,6 +10,7 @@ message naming the file and exit code 2.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from typing import Any
 import click
 from flask import Flask
 
-from ocpi import wire
-from ocpi.transport import OcpiError, json_dumps
-from tariffs.engine import TariffError, convert_211, price_cdr
+from tariffs.model import OcpiObject, Tariff, TariffError, format_datetime, read
+from tariffs.pricing import Cdr, price_cdr
+from tariffs.v211 import convert_211
 
 # cdr_location has no time_zone in OCPI 2.2.1; its country does tell the zone where the
 # country has only one (ISO 3166 alpha-3 as the CDR carries it).
@@ -63,7 +64,8 @@ def _load(path: Path, what: str) -> dict[str, Any]:
 def _time_zone(cdr: dict[str, Any], given: str | None) -> str:
     if given:
         return given
-    location = cdr.get("cdr_location") if isinstance(cdr.get("cdr_location"), dict) else {}
+    found = cdr.get("cdr_location")
+    location: dict[str, Any] = found if isinstance(found, dict) else {}
     if isinstance(location.get("time_zone"), str):
         click.echo(f"note: time zone {location['time_zone']} from cdr_location.time_zone",
                    err=True)
@@ -79,8 +81,19 @@ def _time_zone(cdr: dict[str, Any], given: str | None) -> str:
     return "UTC"
 
 
+def _scalar(value: Any) -> str:
+    # json.dumps would make a Decimal a float first, losing digits: its exact digits instead.
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} has no JSON representation")
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return json.dumps(format_datetime(value))
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
 def _pretty(value: Any, indent: int = 0) -> str:
-    """Indented JSON whose numbers are exact Decimals (transport.json_dumps writes them)."""
+    """Indented JSON whose numbers are exact Decimals."""
     pad = "  " * (indent + 1)
     if isinstance(value, dict):
         if not value:
@@ -93,20 +106,20 @@ def _pretty(value: Any, indent: int = 0) -> str:
             return "[]"
         items = [f"{pad}{_pretty(v, indent + 1)}" for v in value]
         return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
-    return json_dumps(value)
+    return _scalar(value)
 
 
-def _valid(model: type[wire.OcpiModel], data: dict[str, Any], path: Path, what: str) -> None:
+def _valid(model: type[OcpiObject], data: dict[str, Any], path: Path, what: str) -> None:
     try:
-        wire.parse(model, data)
-    except OcpiError as exc:
-        detail = exc.message.split(": ", 1)[-1]
+        read(model, data)
+    except TariffError as exc:
+        detail = str(exc).split(": ", 1)[-1]
         raise _BadInput(f"{path}: not a valid OCPI 2.2.1 {what}: {detail}") from exc
 
 
 def _price(tariff_path: Path | None, cdr_path: Path, tz: str | None) -> dict[str, Any]:
     cdr = _load(cdr_path, "CDR")
-    _valid(wire.Cdr, cdr, cdr_path, "CDR")
+    _valid(Cdr, cdr, cdr_path, "CDR")
     tariffs = None
     if tariff_path is not None:
         tariff = _load(tariff_path, "tariff")
@@ -117,7 +130,7 @@ def _price(tariff_path: Path | None, cdr_path: Path, tz: str | None) -> dict[str
                 tariff = convert_211(tariff).to_json()
             except TariffError as exc:
                 raise _BadInput(f"{tariff_path}: {exc}") from exc
-        _valid(wire.Tariff, tariff, tariff_path, "Tariff")
+        _valid(Tariff, tariff, tariff_path, "Tariff")
         tariffs = [tariff]
     elif not cdr.get("tariffs"):
         raise _BadInput(f"{cdr_path}: the CDR carries no tariffs; give one with --tariff")

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 
-from ocpi import wire
 from tariffs import (
     Money2,
+    Tariff,
     TariffError,
     convert_211,
     describe,
@@ -553,7 +553,7 @@ def tariff_211() -> dict[str, Any]:
 
 def test_convert_211_prices_with_the_same_engine() -> None:
     converted = convert_211(tariff_211(), country_code="SE", party_id="ABC")
-    assert isinstance(converted, wire.Tariff)
+    assert isinstance(converted, Tariff)
     assert (converted.country_code, converted.party_id) == ("SE", "ABC")
     assert converted.elements[1].price_components[0].price == D("1.5")
     start = local("2024-06-03 21:00")
@@ -566,6 +566,24 @@ def test_convert_211_prices_with_the_same_engine() -> None:
     assert (with_vat.country_code, with_vat.party_id) == ("ZZ", "ZZZ")
     b = priced(with_vat.to_json(), [period(start, ENERGY=4)], start + timedelta(hours=2))
     assert b.total == money("12.00", "15.00")
+    # Its JSON is the 2.2.1 Tariff as the edge stores it: DateTimes in UTC with Z, exact
+    # numbers, no nulls.
+    assert with_vat.to_json() == {
+        "country_code": "ZZ", "party_id": "ZZZ", "id": "7", "currency": "SEK",
+        "tariff_alt_text": [{"language": "sv", "text": "Billigare på natten"}],
+        "elements": [
+            {"price_components": [{"type": "FLAT", "price": D("3.00"), "vat": D(25),
+                                   "step_size": 1}]},
+            {"price_components": [{"type": "ENERGY", "price": D("1.5"), "vat": D(25),
+                                   "step_size": 1}],
+             "restrictions": {"start_time": "22:00", "end_time": "06:00"}},
+            {"price_components": [{"type": "ENERGY", "price": D(3), "vat": D(25),
+                                   "step_size": 1},
+                                  {"type": "PARKING_TIME", "price": D(30), "vat": D(25),
+                                   "step_size": 300}]},
+        ],
+        "last_updated": "2016-01-01T00:00:00Z",
+    }
 
 
 def test_convert_211_requires_its_required_fields() -> None:

@@ -1,0 +1,186 @@
+"""Every text a person reads, through gettext catalogues; numbers, money and dates by Babel.
+
+Source texts are English msgids; translations/<language>/LC_MESSAGES/messages.po holds each
+language's words (docs/translating.md: pybabel extract, update, compile). Pages and e-mails
+translate through Flask-Babel (`_()` in templates, the locale chosen by `pick_language`);
+code that writes in a language it is given (a receipt in the driver's language, the tariff
+in words, a status in the charge's language) asks `texts(language)`, which reads the same
+catalogues and needs no request.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from babel import Locale, dates, numbers
+from babel.support import NullTranslations, Translations
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# The languages ScanCharge speaks, the default first: the chargers are in Sweden.
+LANGUAGES: tuple[str, ...] = ("sv", "en")
+DEFAULT_LANGUAGE = LANGUAGES[0]
+DIRECTORY = Path(__file__).resolve().parent / "translations"
+DOMAIN = "messages"
+# Blueprints whose pages are in one language whatever the browser asks: operators read
+# English on the dashboard (its texts are in the catalogues all the same).
+FIXED_LANGUAGES: dict[str, str] = {"dashboard": "en"}
+
+
+@functools.cache
+def catalogue(language: str) -> NullTranslations:
+    """The compiled catalogue of `language` (English, the msgids, when it has none)."""
+    return Translations.load(str(DIRECTORY), [language], DOMAIN)
+
+
+def supported(language: str | None) -> str | None:
+    return language if language in LANGUAGES else None
+
+
+class Texts:
+    """The texts of one language, for code that is told which language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = supported(language) or DEFAULT_LANGUAGE
+        self._catalogue = catalogue(self.language)
+
+    def gettext(self, msgid: str, **values: object) -> str:
+        text = self._catalogue.gettext(msgid)
+        return text % values if values else text
+
+    def pgettext(self, context: str, msgid: str, **values: object) -> str:
+        text = str(self._catalogue.pgettext(context, msgid))
+        return text % values if values else text
+
+
+@functools.cache
+def texts(language: str) -> Texts:
+    return Texts(language)
+
+
+# --- Numbers, money and dates ------------------------------------------------------------
+
+
+def format_number(
+    value: Decimal | int,
+    language: str,
+    places: int = 0,
+    most: int | None = None,
+    *,
+    group: bool = True,
+) -> str:
+    """`value` with `places` decimals (up to `most` when it has them), rounded half up, in
+    the language's digits: 1234.5 -> "1 234,50" (sv, a no-break space) / "1,234.50" (en)."""
+    most = places if most is None else max(most, places)
+    exact = Decimal(value).quantize(Decimal(1).scaleb(-most), rounding=ROUND_HALF_UP)
+    decimals = "." + "0" * places + "#" * (most - places) if most else ""
+    pattern = ("#,##0" if group else "0") + decimals
+    return numbers.format_decimal(exact, format=pattern, locale=supported(language) or "en")
+
+
+def format_money(
+    amount: Decimal, currency: str, language: str, places: int = 2, most: int | None = None
+) -> str:
+    """An amount in the language: "4,40 kr" in Swedish, "SEK 4.40" in English; the digits
+    Babel's, the currency where and as the catalogue writes it (its ISO code unless named)."""
+    t = texts(language)
+    currency = currency.upper()
+    # The currencies a language calls by its own name ("kr" for SEK in Swedish).
+    names = {"SEK": t.pgettext("currency", "SEK")}
+    return t.gettext(
+        "%(currency)s %(amount)s",
+        currency=names.get(currency, currency),
+        amount=format_number(amount, t.language, places, most),
+    )
+
+
+def format_clock(when: datetime, language: str) -> str:
+    """'2026-11-21 17:05': one unambiguous form for receipts in every language."""
+    return dates.format_datetime(
+        when, "yyyy-MM-dd HH:mm", tzinfo=when.tzinfo, locale=supported(language) or "en"
+    )
+
+
+# --- Flask: the request's language, and the templates' helpers --------------------------
+# Flask is imported where it is used: the catalogues and formats above need Babel alone, so
+# the tariff engine and the money rules can use them without a web framework.
+
+
+def init_translations(app: Flask) -> None:
+    """Flask-Babel for `app`: the catalogues here, the language by `pick_language`, and
+    `number(value, places)` in templates in the language being rendered."""
+    from extensions import babel
+
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(DIRECTORY))
+    babel.init_app(app, locale_selector=_request_language)
+    app.jinja_env.globals.update(number=_template_number, language_names=language_names)
+
+
+def current_language() -> str:
+    """The language being rendered: the request's, or the one forced for a page or mail."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return supported(locale.language if locale else None) or DEFAULT_LANGUAGE
+
+
+def render_in(language: str, template: str, **context: Any) -> str:
+    """`template` rendered in `language`, whatever the request asked for."""
+    from flask import render_template
+    from flask_babel import force_locale
+
+    with force_locale(supported(language) or DEFAULT_LANGUAGE):
+        return render_template(template, lang=current_language(), **context)
+
+
+def _template_number(
+    value: Decimal | int | float | str,
+    places: int = 0,
+    most: int | None = None,
+    group: bool = True,
+) -> str:
+    return format_number(Decimal(str(value)), current_language(), places, most, group=group)
+
+
+def language_names() -> list[tuple[str, str]]:
+    """Each language with its own name for itself ("Svenska", "English"), for a switch."""
+    return [
+        (code, (Locale.parse(code).get_display_name(code) or code).capitalize())
+        for code in LANGUAGES
+    ]
+
+
+# --- The request's language --------------------------------------------------------------
+
+
+def _request_language() -> str:
+    """Flask-Babel's locale selector: the blueprint's fixed language, else the driver's."""
+    from flask import request
+
+    return FIXED_LANGUAGES.get(request.blueprint or "") or pick_language()
+
+
+def pick_language(explicit: str | None = None) -> str:
+    """?lang= wins, then the language cookie, then the browser's Accept-Language (Flask-Babel's
+    locale selector, and the language a driver's new charge is written in)."""
+    from flask import request
+
+    for candidate in (explicit, request.args.get("lang"), request.cookies.get("lang")):
+        if candidate in LANGUAGES:
+            return candidate
+    return (
+        request.accept_languages.best_match(LANGUAGES, default=DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
+    )
+
+
+def asked_language(fallback: str) -> str:
+    """?lang= when it names a language we speak, else `fallback` (e.g. the receipt's)."""
+    from flask import request
+
+    return supported(request.args.get("lang")) or fallback

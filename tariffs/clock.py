@@ -1,0 +1,81 @@
+"""Time as exact seconds, and the local moments (times of day, DST switches) a tariff cuts at."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tariffs.model import _MIDNIGHT, TariffError
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_SPAN_DAYS = 3700
+
+
+def _zone(time_zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise TariffError(f"unknown time zone {time_zone!r} (use an IANA name such as "
+                          "Europe/Stockholm)") from None
+
+
+# --- Time as exact seconds --------------------------------------------------------------
+
+
+def _aware(value: datetime) -> datetime:
+    # OCPI: a DateTime without an offset is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _secs(value: datetime) -> Decimal:
+    delta = _aware(value) - _EPOCH
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+
+
+def _dt(seconds: Decimal) -> datetime:
+    micro = math.floor(seconds * 1_000_000)  # down to the microsecond a datetime holds
+    return _EPOCH + timedelta(microseconds=micro)
+
+
+def _offset_at(zone: ZoneInfo, seconds: int) -> timedelta | None:
+    return (_EPOCH + timedelta(seconds=seconds)).astimezone(zone).utcoffset()
+
+
+def _local_cuts(zone: ZoneInfo, times_of_day: Sequence[time], a: Decimal, b: Decimal
+                ) -> list[Decimal]:
+    """Instants in (a, b) where a local-time restriction can change its answer: each named
+    time of day (both occurrences when the clock goes back), local midnight, and the
+    daylight-saving switches themselves (a time inside a skipped hour is crossed there)."""
+    first = _dt(a).astimezone(zone).date() - timedelta(days=1)
+    last = _dt(b).astimezone(zone).date() + timedelta(days=1)
+    if (last - first).days > _MAX_SPAN_DAYS:
+        raise TariffError("a session spanning more than ten years cannot be priced")
+    cuts: list[Decimal] = []
+    day = first
+    while day <= last:
+        for tod in times_of_day:
+            for fold in (0, 1):
+                wall = datetime.combine(day, tod, tzinfo=zone).replace(fold=fold)
+                x = _secs(wall)
+                # A wall time the clock skips does not round-trip; the switch covers it.
+                if a < x < b and _dt(x).astimezone(zone).replace(tzinfo=None) == \
+                        wall.replace(tzinfo=None) and x not in cuts:
+                    cuts.append(x)
+        lo = int(_secs(datetime.combine(day, _MIDNIGHT, tzinfo=zone)))
+        hi = int(_secs(datetime.combine(day + timedelta(days=1), _MIDNIGHT, tzinfo=zone)))
+        before = _offset_at(zone, lo)
+        if before != _offset_at(zone, hi):
+            while hi - lo > 1:  # the first second on the new offset
+                mid = (lo + hi) // 2
+                if _offset_at(zone, mid) == before:
+                    lo = mid
+                else:
+                    hi = mid
+            x = Decimal(hi)
+            if a < x < b:
+                cuts.append(x)
+        day += timedelta(days=1)
+    return cuts

@@ -1,0 +1,154 @@
+"""What a priced session comes to: totals per dimension, priced lines, and the one
+money rounding rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from payments.money import from_minor, to_minor
+from tariffs.decimals import _CTX, _GUARD, _HOURS_Q, _q
+
+
+@dataclass(frozen=True)
+class Money2:
+    excl_vat: Decimal
+    incl_vat: Decimal
+
+    def to_json(self) -> dict[str, Decimal]:
+        return {"excl_vat": self.excl_vat, "incl_vat": self.incl_vat}
+
+
+@dataclass(frozen=True)
+class DimensionCost:
+    """One dimension's cost, rounded to the minor unit from its exact value.
+
+    volume: what was priced (kWh; hours; 1 per FLAT fee charged); billed_volume: after
+    step_size. Hours are shown to 6 decimals; the cost is computed from exact seconds.
+    """
+
+    dimension: str
+    cost: Money2
+    volume: Decimal
+    billed_volume: Decimal
+
+
+@dataclass(frozen=True)
+class PeriodLine:
+    """One priced slice of one charging period. Costs here are informational (4 decimals);
+    the totals are computed from exact values, so lines need not add up to the cent."""
+
+    period_index: int
+    kind: str  # CHARGING, PARKING or RESERVATION
+    dimension: str
+    start: datetime
+    end: datetime
+    tariff_id: str
+    element_index: int
+    price: Decimal  # per unit, excl. VAT: per kWh, per hour, or the flat fee
+    vat: Decimal | None
+    volume: Decimal
+    billed_volume: Decimal
+    cost: Money2
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "period_index": self.period_index,
+            "kind": self.kind,
+            "dimension": self.dimension,
+            "start_date_time": self.start,
+            "end_date_time": self.end,
+            "tariff_id": self.tariff_id,
+            "element_index": self.element_index,
+            "price": self.price,
+            "volume": self.volume,
+            "billed_volume": self.billed_volume,
+            "cost": self.cost.to_json(),
+        }
+        if self.vat is not None:
+            out["vat"] = self.vat
+        return out
+
+
+@dataclass(frozen=True)
+class PriceBreakdown:
+    currency: str
+    total: Money2
+    energy: DimensionCost
+    flat: DimensionCost
+    time: DimensionCost
+    parking_time: DimensionCost
+    reservation: DimensionCost  # reservation TIME and FLAT (CDR total_reservation_cost)
+    total_before_limits: Money2
+    min_price_applied: bool
+    max_price_applied: bool
+    # Consumed volumes, priced or not.
+    energy_kwh: Decimal
+    charging_hours: Decimal
+    parking_hours: Decimal
+    reservation_hours: Decimal
+    lines: tuple[PeriodLine, ...] = ()
+    unpriced: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def dimensions(self) -> dict[str, DimensionCost]:
+        return {
+            "ENERGY": self.energy,
+            "FLAT": self.flat,
+            "TIME": self.time,
+            "PARKING_TIME": self.parking_time,
+            "RESERVATION": self.reservation,
+        }
+
+    @property
+    def total_minor(self) -> int:
+        """The total incl. VAT in minor units (what a card is charged)."""
+        return to_minor(self.total.incl_vat, self.currency)
+
+    def to_json(self) -> dict[str, Any]:
+        """CDR-like names (total_cost, total_energy_cost, ...), Decimals as exact numbers."""
+        return {
+            "currency": self.currency,
+            "total_cost": self.total.to_json(),
+            "total_fixed_cost": self.flat.cost.to_json(),
+            "total_energy_cost": self.energy.cost.to_json(),
+            "total_time_cost": self.time.cost.to_json(),
+            "total_parking_cost": self.parking_time.cost.to_json(),
+            "total_reservation_cost": self.reservation.cost.to_json(),
+            "total_energy": self.energy_kwh,
+            "total_time": _q(self.charging_hours + self.parking_hours, _HOURS_Q),
+            "total_charging_time": self.charging_hours,
+            "total_parking_time": self.parking_hours,
+            "total_reservation_time": self.reservation_hours,
+            "dimensions": {
+                name: {
+                    **dim.cost.to_json(),
+                    "volume": dim.volume,
+                    "billed_volume": dim.billed_volume,
+                }
+                for name, dim in self.dimensions.items()
+            },
+            "total_before_limits": self.total_before_limits.to_json(),
+            "min_price_applied": self.min_price_applied,
+            "max_price_applied": self.max_price_applied,
+            "periods": [line.to_json() for line in self.lines],
+            "unpriced": list(self.unpriced),
+            "notes": list(self.notes),
+        }
+
+
+# --- The rounding rule, written once ----------------------------------------------------
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """An exact amount to the currency's minor unit, half up (as payments.money.to_minor).
+
+    The amount is first brought to 20 decimal places, which removes the last-digit noise of
+    the engine's only inexact steps (dividing by 3600 s/h, splitting a period in proportion)
+    so that an amount that is exactly on a half (0.125) rounds up as it should.
+    """
+    guarded = amount.quantize(_GUARD, context=_CTX)
+    return from_minor(to_minor(guarded, currency), currency)
