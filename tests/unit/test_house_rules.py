@@ -19,7 +19,6 @@ MAX_FUNCTION_LINES = 80
 # Debt being paid off under issue 9, named so it cannot grow and cannot hide: each entry
 # must still be over the limit (delete it once it is split) and no larger than written.
 KNOWN_LONG_FILES: dict[str, int] = {
-    "charging/service.py": 1626,
     "ocpi/server.py": 782,
     "cpo_simulator/core.py": 1192,
     "cpo_simulator/dialect.py": 671,
@@ -28,7 +27,6 @@ KNOWN_LONG_FILES: dict[str, int] = {
     "tariffs/engine.py": 1655,
 }
 KNOWN_LONG_FUNCTIONS: dict[str, int] = {
-    "charging/service.py create_charge": 92,
     "cpo_simulator/app.py create_app": 193,
     "cpo_simulator/hub.py create_hub_app": 391,
     "payments/receipt_document.py build": 96,
