@@ -88,7 +88,7 @@ def _apply(charge: Charge, status: str, session_id: str, first_id: bool) -> None
         now_charging(charge, cause)
     if status == "ACTIVE" and first_id:
         _named_at_last(charge)
-    if status == "ACTIVE" and charge.state == S.CHARGING and near_the_hold(charge):
+    if status == "ACTIVE" and can(charge.state, Event.STOP_REQUESTED) and near_the_hold(charge):
         held = Money(charge.hold_minor, charge.currency).amount
         begin_stopping(charge, "system", Cause(
             "system", cause.ref, f"cost {charge.cost_incl_vat} {charge.currency} near the hold "
