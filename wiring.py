@@ -8,10 +8,23 @@ tasks: the handles (jobs.Task) that call sites enqueue through.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from charging import refunds, service
+from blinker import NamedSignal
+
+from charging import refunds
+from charging.cdrs import on_cdr_received, on_cdr_refused
+from charging.command_results import on_command_result
+from charging.payment_events import (
+    on_hold_authorized,
+    on_hold_canceled,
+    on_hold_captured,
+    on_hold_failed,
+)
+from charging.sessions import on_session_updated
 from charging.tasks import TASKS as CHARGING_TASKS
+from charging.tokens import on_token_authorization
 from extensions import db
 from jobs import Task
 from ocpi import messages as ocpi_messages
@@ -54,21 +67,24 @@ def _ask(handler):
     return receive
 
 
-_RECEIVERS = [
-    (ocpi_signals.token_authorization_requested, _ask(service.on_token_authorization)),
-    (payment_signals.hold_authorized, _payment(service.on_hold_authorized)),
-    (payment_signals.hold_failed, _payment(service.on_hold_failed)),
-    (payment_signals.hold_canceled, _payment(service.on_hold_canceled)),
-    (payment_signals.hold_captured, _payment(service.on_hold_captured)),
-    (ocpi_signals.command_result_received, _ocpi(service.on_command_result)),
-    (ocpi_signals.session_updated, _ocpi(service.on_session_updated)),
-    (ocpi_signals.cdr_received, _ocpi(service.on_cdr_received)),
-    (ocpi_signals.cdr_refused, _ocpi(service.on_cdr_refused)),
+# Every receiver, each once: (signal, receiver). Payment receivers run inside the payment
+# event's unit of work; OCPI receivers each run their own (charging/unit_of_work.py).
+_RECEIVERS: list[tuple[NamedSignal, Callable[..., Any]]] = [
+    (ocpi_signals.token_authorization_requested, _ask(on_token_authorization)),
+    (payment_signals.hold_authorized, _payment(on_hold_authorized)),
+    (payment_signals.hold_failed, _payment(on_hold_failed)),
+    (payment_signals.hold_canceled, _payment(on_hold_canceled)),
+    (payment_signals.hold_captured, _payment(on_hold_captured)),
+    (payment_signals.refund_confirmed, refunds.on_refund_confirmed),
+    (payment_signals.dispute_opened, refunds.on_dispute_opened),
+    (payment_signals.refund_updated, refunds.on_refund_updated),
+    (payment_signals.dispute_closed, refunds.on_dispute_closed),
+    (payment_signals.receipt_issued, payments_mail.on_receipt_issued),
+    (ocpi_signals.command_result_received, _ocpi(on_command_result)),
+    (ocpi_signals.session_updated, _ocpi(on_session_updated)),
+    (ocpi_signals.cdr_received, _ocpi(on_cdr_received)),
+    (ocpi_signals.cdr_refused, _ocpi(on_cdr_refused)),
 ]
-
-
-_RECEIVERS += refunds._RECEIVERS
-_RECEIVERS += [(payment_signals.receipt_issued, payments_mail._on_receipt_issued)]
 
 
 def tasks() -> list[Task[..., Any]]:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from charging import refunds
 from charging.models import Charge, ChargeEvent
+from charging.unit_of_work import unit_of_work
 from extensions import db
 from payments.gateway import REFUND_CATEGORIES
 from payments.models import Receipt
@@ -78,14 +79,14 @@ def refund_command(charge_id: str, amount: str | None, reason: str, operator: st
 
     A CHARGE_ID starting with "-" goes last, after "--".
     """
-    charge = _find(charge_id)
-    currency = charge.currency
-    amount_minor = parse_amount(amount, currency) if amount is not None else None
+    with unit_of_work():  # nothing is left open while the operator confirms
+        charge = _find(charge_id)
+        currency = charge.currency
+        amount_minor = parse_amount(amount, currency) if amount is not None else None
+        left = (charge.captured_minor or 0) - charge.refunded_minor
+        what = Money(amount_minor if amount_minor is not None else left, currency).format("en")
+        public_id = charge.public_id
     operator = operator or f"cli:{getpass.getuser()}"
-    left = (charge.captured_minor or 0) - charge.refunded_minor
-    what = Money(amount_minor if amount_minor is not None else left, currency).format("en")
-    public_id = charge.public_id
-    db.session.rollback()
     if not yes:
         click.confirm(f"Refund {what} of charge {public_id} to the card ({reason})?",
                       abort=True)

@@ -2,7 +2,7 @@
 reaches a final state, or a person, by a deadline known for its state (docs/reliability.md).
 
 A read model: it computes from the charge, its START_SESSION command and the settings, and
-changes nothing. The sweeper (charging/service.py) acts when these deadlines pass; the
+changes nothing. The sweeper (charging/sweeper.py) acts when these deadlines pass; the
 dashboard shows them, so an operator can see for every open charge what should happen next.
 """
 

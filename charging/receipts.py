@@ -11,8 +11,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from charging.cpo import location_of, tariff_of, time_zone_of
 from charging.models import Charge
-from charging.service import time_zone_of
 from extensions import db
 from ocpi.models import OcpiCdr, OcpiSession
 from payments.models import Receipt
@@ -85,13 +85,11 @@ def issue_without_cdr(charge: Charge) -> Receipt:
     Sessions showed, marked with what they are based on (`details.based_on`: the last
     Session update, and that the CPO sent no CDR), so the driver is never promised a
     receipt that does not exist and the operator sees what the amount rests on."""
-    from charging.service import _tariff_of, location_of
-
     captured = charge.captured_minor or 0
     session = _last_session(charge)
     data: dict[str, Any] = session.data if session is not None else {}
     total = data.get("total_cost") or {}
-    tariff = _tariff_of(charge)
+    tariff = tariff_of(charge)
     rate: Decimal | None = None
     if total.get("excl_vat") is not None and total.get("incl_vat") is not None:
         rate = vat_rate_of({"total_cost": total})

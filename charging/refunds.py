@@ -2,14 +2,15 @@
 
 A refund sends part or all of what was captured back to the card, with the operator's
 reason, and issues a credit note in the receipt's number series. The rules of
-charging/service.py hold here too:
-- the charge changes only under its row lock (lock_charge) and through move()/note();
-- no lock is held (no transaction is open) while the gateway works;
+charging/timeline.py hold here too:
+- the charge changes only under its row lock, in a unit of work (locked_charge), and
+  through fire()/note();
+- no lock is held (no transaction is open) while the gateway works (network_step);
 - every gateway call carries an idempotency key, here `charge-<public_id>-refund-<n>`, n
   being the refund's sequence number on the charge: retrying the same refund cannot refund
   twice, and a second refund of the same charge is still possible.
 
-How a refund runs (`refund()`):
+How a refund runs (`refund()`), as two units of work with the gateway's refund between:
 1. Under the lock: the charge must be CAPTURED, or REFUNDED with money left (REFUNDED means
    "refunded in full or in part": the first refund moves CAPTURED -> REFUNDED, later ones
    are timeline notes); the amount must fit in captured minus refunded. The request is
@@ -33,12 +34,18 @@ from typing import Any
 from sqlalchemy import func, select
 
 from charging.models import Charge
-from charging.service import Cause, fail, fire, lock_charge, note
 from charging.states import ChargeStatus as S
-from charging.states import Event
+from charging.states import Event, can
+from charging.timeline import Cause, fail, fire, note
+from charging.unit_of_work import (
+    leave_unchanged,
+    lock_charge,
+    locked_charge,
+    network_step,
+    unit_of_work,
+)
 from extensions import db
 from ocpi.transport import now_utc
-from payments import signals
 from payments.gateway import REFUND_CATEGORIES, PaymentError, Refund, RefundCategory
 from payments.models import Receipt, RefundRecord
 from payments.money import Money
@@ -107,8 +114,8 @@ def refund(
             raise TypeError(f"amount must be integer minor units, got {amount_minor!r}")
         if amount_minor <= 0:
             raise RefundError("invalid_amount", "the amount to refund must be more than zero")
-    pk = db.session.scalar(select(Charge.pk).where(Charge.public_id == charge_public_id))
-    db.session.rollback()
+    with unit_of_work():
+        pk = db.session.scalar(select(Charge.pk).where(Charge.public_id == charge_public_id))
     if pk is None:
         raise RefundError("unknown_charge", f"there is no charge {charge_public_id!r}")
     row_pk, resumed = _start(pk, amount_minor, reason, operator, category)
@@ -119,8 +126,7 @@ def _start(
     pk: int, amount_minor: int | None, reason: str, operator: str, category: str
 ) -> tuple[int, bool]:
     """Step 1: check and record the request (committed), or find the one to resume."""
-    charge = lock_charge(pk)
-    try:
+    with locked_charge(pk) as charge:
         if charge.state not in REFUNDABLE_STATES:
             raise RefundError(
                 "not_refundable",
@@ -138,7 +144,7 @@ def _start(
         ).first()
         if unfinished is not None:
             if (unfinished.amount_minor, unfinished.reason) == (requested, reason):
-                db.session.rollback()
+                leave_unchanged()
                 return unfinished.pk, True  # the same refund again: finish it
             raise RefundError(
                 "refund_unfinished",
@@ -180,30 +186,28 @@ def _start(
             operator=operator,
         )
         db.session.add(row)
-        db.session.commit()
+        db.session.flush()
         return row.pk, False
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def _finish(pk: int, row_pk: int, resumed: bool) -> RefundResult:
     """Steps 2 and 3: the gateway (no lock), then the record, the credit note and the
     timeline (under the lock)."""
-    row = db.session.get(RefundRecord, row_pk)
-    public_id = row.reference.removeprefix("charge:")
-    call: dict[str, Any] = {
-        "reason": row.reason,
-        "idempotency_key": row.idempotency_key,
-        "category": row.category,
-        "metadata": {"charge": public_id, "refund": str(row.sequence), "operator": row.operator},
-    }
-    hold_id, amount = row.hold_id, row.amount_minor
-    db.session.rollback()  # no lock and no open transaction while the gateway works
+    with unit_of_work():
+        row = db.session.get_one(RefundRecord, row_pk)
+        public_id = row.reference.removeprefix("charge:")
+        call: dict[str, Any] = {
+            "reason": row.reason,
+            "idempotency_key": row.idempotency_key,
+            "category": row.category,
+            "metadata": {"charge": public_id, "refund": str(row.sequence),
+                         "operator": row.operator},
+        }
+        hold_id, amount = row.hold_id, row.amount_minor
     try:
-        result = current_gateway().refund(hold_id, amount, **call)
+        with network_step():  # no lock and no open transaction while the gateway works
+            result = current_gateway().refund(hold_id, amount, **call)
     except PaymentError as exc:
-        db.session.rollback()
         if exc.retryable:
             raise RefundError(
                 "gateway_unavailable",
@@ -220,65 +224,60 @@ def _finish(pk: int, row_pk: int, resumed: bool) -> RefundResult:
         raise RefundError("gateway_refused",
                           f"the payment gateway reports the refund {result.id} as {result.status}")
 
-    charge = lock_charge(pk)
-    row = db.session.scalars(
-        select(RefundRecord).where(RefundRecord.pk == row_pk)
-        .execution_options(populate_existing=True)
-    ).one()
-    if row.state == "refunded":  # a concurrent run of the same refund recorded it first
-        outcome = _result(charge, row, resumed=True)
-        db.session.commit()
-        return outcome
-    row.state = "refunded"
-    row.gateway_refund_id = result.id
-    row.gateway_status = result.status
-    row.completed_at = now_utc()
-    charge.refunded_minor += row.amount_minor
-    receipt = db.session.get(Receipt, charge.receipt_pk) if charge.receipt_pk else None
-    if receipt is not None:
-        credit = issue_credit_note(
-            receipt,
-            reference=f"refund:{public_id}:{row.sequence}",
-            amount_minor=row.amount_minor,
-            reason=row.reason,
-            refund_id=result.id,
+    with locked_charge(pk) as charge:
+        row = db.session.scalars(
+            select(RefundRecord).where(RefundRecord.pk == row_pk)
+            .execution_options(populate_existing=True)
+        ).one()
+        if row.state == "refunded":  # a concurrent run of the same refund recorded it first
+            return _result(charge, row, resumed=True)
+        row.state = "refunded"
+        row.gateway_refund_id = result.id
+        row.gateway_status = result.status
+        row.completed_at = now_utc()
+        charge.refunded_minor += row.amount_minor
+        receipt = db.session.get(Receipt, charge.receipt_pk) if charge.receipt_pk else None
+        if receipt is not None:
+            credit = issue_credit_note(
+                receipt,
+                reference=f"refund:{public_id}:{row.sequence}",
+                amount_minor=row.amount_minor,
+                reason=row.reason,
+                refund_id=result.id,
+            )
+            row.credit_note_pk = credit.pk
+            row.credit_note_number = credit.display_number
+        text = (
+            f"refund #{row.sequence}: {_fmt(row.amount_minor, charge)} back to the card "
+            f"({_fmt(charge.refunded_minor, charge)} of {_fmt(charge.captured_minor or 0, charge)} "
+            f"refunded in total), reason: {row.reason}; "
+            + (f"credit note {row.credit_note_number}" if row.credit_note_number
+               else "no receipt to credit")
+            + f"; gateway refund {result.id}"
         )
-        row.credit_note_pk = credit.pk
-        row.credit_note_number = credit.display_number
-    text = (
-        f"refund #{row.sequence}: {_fmt(row.amount_minor, charge)} back to the card "
-        f"({_fmt(charge.refunded_minor, charge)} of {_fmt(charge.captured_minor or 0, charge)} "
-        f"refunded in total), reason: {row.reason}; "
-        + (f"credit note {row.credit_note_number}" if row.credit_note_number
-           else "no receipt to credit")
-        + f"; gateway refund {result.id}"
-    )
-    cause = Cause("operator", row.operator, text)
-    if charge.state == S.CAPTURED:
-        fire(charge, Event.REFUNDED, cause)
-    else:
-        note(charge, cause)
-    outcome = _result(charge, row, resumed=resumed)
-    db.session.commit()
-    return outcome
+        cause = Cause("operator", row.operator, text)
+        if can(charge.state, Event.REFUNDED):
+            fire(charge, Event.REFUNDED, cause)
+        else:
+            note(charge, cause)
+        return _result(charge, row, resumed=resumed)
 
 
 def _fail(pk: int, row_pk: int, error: str) -> None:
-    charge = lock_charge(pk)
-    row = db.session.scalars(
-        select(RefundRecord).where(RefundRecord.pk == row_pk)
-        .execution_options(populate_existing=True)
-    ).one()
-    if row.state == "started":
-        row.state = "failed"
-        row.error = error
-        row.completed_at = now_utc()
-        note(charge, Cause(
-            "operator", row.operator,
-            f"refund #{row.sequence} of {_fmt(row.amount_minor, charge)} failed, nothing "
-            f"refunded: {error} (reason given: {row.reason})",
-        ))
-    db.session.commit()
+    with locked_charge(pk) as charge:
+        row = db.session.scalars(
+            select(RefundRecord).where(RefundRecord.pk == row_pk)
+            .execution_options(populate_existing=True)
+        ).one()
+        if row.state == "started":
+            row.state = "failed"
+            row.error = error
+            row.completed_at = now_utc()
+            note(charge, Cause(
+                "operator", row.operator,
+                f"refund #{row.sequence} of {_fmt(row.amount_minor, charge)} failed, nothing "
+                f"refunded: {error} (reason given: {row.reason})",
+            ))
 
 
 def _result(charge: Charge, row: RefundRecord, *, resumed: bool) -> RefundResult:
@@ -308,7 +307,9 @@ def _fmt(amount_minor: int, charge: Charge) -> str:
     return Money(amount_minor, charge.currency).format("en")
 
 
-# --- What the gateway announces (receivers: inside the event's transaction) --------------
+# --- What the gateway announces -----------------------------------------------------------
+# Receivers (wired in wiring.py) run inside the payment event's unit of work
+# (payments.events.apply_event): they lock the charge and never end the transaction.
 
 
 def _charge_pk(hold_id: str | None) -> int | None:
@@ -483,18 +484,3 @@ def receipt_recipient(receipt: Receipt) -> str | None:
     (payments.mail asks; it knows receipts, not charges.)"""
     return db.session.scalar(select(Charge.email).where(Charge.receipt_pk == receipt.pk))
 
-
-_RECEIVERS = [
-    (signals.refund_confirmed, on_refund_confirmed),
-    (signals.dispute_opened, on_dispute_opened),
-    (signals.refund_updated, on_refund_updated),
-    (signals.dispute_closed, on_dispute_closed),
-]
-
-
-def connect() -> None:
-    """Subscribe to the gateway's refund and dispute announcements (idempotent). Errors
-    propagate, as for the other payment receivers: the event's claim rolls back and the
-    event is applied again later."""
-    for signal, receiver in _RECEIVERS:
-        signal.connect(receiver, weak=False)

@@ -10,7 +10,7 @@ A charge leaves CHARGING for ENDED directly when the CPO ends the session by its
 is full); START_FAILED goes on to CHARGING when a Session arrives after the start looked
 failed (no answer in time) while the hold is still in place. STOPPING means a stop request
 stands, and it leads only to ENDED: a refused or lost STOP_SESSION is retried, never undone
-(charging/service.py, "Stopping").
+(charging/stopping.py).
 """
 
 from __future__ import annotations

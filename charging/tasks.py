@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from charging import service
+from charging.operator_actions import unlock_connector
+from charging.payment_events import expire_unpaid, record_capture_before
+from charging.releases import release_hold
+from charging.settlement import settle, settle_without_cdr
+from charging.starting import command_deadline, start
+from charging.stopping import send_stop, stop_unpaid_session
+from charging.sweeper import sweep
 from jobs import Task
 
 TASKS: list[Task[..., Any]] = [
-    service.start,
-    service.command_deadline,
-    service.release_hold,
-    service.send_stop,
-    service.expire_unpaid,
-    service.settle,
-    service.settle_without_cdr,
-    service.record_capture_before,
-    service.stop_unpaid_session,
-    service.unlock_connector,
-    service.sweep,
+    start,
+    command_deadline,
+    release_hold,
+    send_stop,
+    expire_unpaid,
+    settle,
+    settle_without_cdr,
+    record_capture_before,
+    stop_unpaid_session,
+    unlock_connector,
+    sweep,
 ]

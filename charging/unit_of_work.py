@@ -3,8 +3,20 @@
     with locked_charge(pk) as charge:   # the charge under its row lock
         ...                             # change it, fire events, enqueue after commit
 
+    with unit_of_work():                # reads, or writes that lock no charge
+        ...
+
+A handler that must talk to the network (a gateway call, an OCPI command) between two steps
+uses two units of work with the call between them, in network_step(), so no lock is held
+and no transaction is open while the other side works. A unit that finds nothing to do
+under the lock calls leave_unchanged(): it then ends without writing, not even the lock's
+own write.
+
 Tasks queued with Task.enqueue_after_commit run only once the work is committed
-(extensions.after_commit); a rollback drops them.
+(extensions.after_commit); a rollback drops them. Payment receivers are the exception to
+"one unit per handler": they run inside the unit of work of the payment event that
+announced them (payments.events.apply_event), which commits the event's claim and the
+charge's change together, or neither.
 """
 
 from __future__ import annotations
@@ -17,16 +29,59 @@ from sqlalchemy import select, update
 from charging.models import Charge
 from extensions import db
 
+_OPEN = "charging.units_of_work"  # db.session.info: one flag per open unit, "leave unchanged"
+
+
+class NestedUnitOfWork(RuntimeError):
+    """A unit of work opened inside another: the inner commit would end the outer one."""
+
 
 @contextmanager
 def unit_of_work() -> Iterator[None]:
     """Commit what the block did, or roll it back (and re-raise) if it raised."""
+    units: list[bool] = db.session.info.setdefault(_OPEN, [])
+    if units:
+        raise NestedUnitOfWork("a unit of work is already open in this session")
+    units.append(False)
+    try:
+        yield
+    except BaseException:
+        units.pop()
+        db.session.rollback()
+        raise
+    if units.pop():
+        db.session.rollback()
+        return
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()  # a failed flush leaves the session unusable until then
+        raise
+
+
+@contextmanager
+def network_step() -> Iterator[None]:
+    """The call to the outside world between two units of work (a gateway call, an OCPI
+    command): refused while a unit is open, so no lock is ever held across it. What the
+    call leaves in the session (the demo gateway keeps its payments in this database)
+    rides on the next unit of work; if the call raises, it is rolled back."""
+    if db.session.info.get(_OPEN):
+        raise NestedUnitOfWork("a network call inside a unit of work would hold its locks")
     try:
         yield
     except BaseException:
         db.session.rollback()
         raise
-    db.session.commit()
+
+
+def leave_unchanged() -> None:
+    """End the open unit of work without writing anything: what the handler found under
+    the lock needs no change, and the lock's own write (lock_version, updated_at, which the
+    sweeper reads as "last touched") is not kept either."""
+    units: list[bool] = db.session.info.get(_OPEN, [])
+    if not units:
+        raise RuntimeError("leave_unchanged() outside a unit of work")
+    units[-1] = True
 
 
 @contextmanager
@@ -41,6 +96,8 @@ def lock_charge(charge_pk: int) -> Charge:
 
     The lock is an UPDATE of lock_version: on PostgreSQL a row lock, on SQLite the
     database write lock; either way concurrent handlers of the same charge queue here.
+    Handlers take it through locked_charge; payment receivers, already inside the payment
+    event's unit of work, take it directly.
     """
     db.session.execute(
         update(Charge).where(Charge.pk == charge_pk).values(lock_version=Charge.lock_version + 1)

@@ -20,9 +20,18 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from charging import service
+from charging.connectors import (
+    connector_power_kw,
+    connector_tariff,
+    evse_data,
+    find_evse,
+    hold_amount,
+)
+from charging.driver_actions import create_charge, new_charge, place_hold
+from charging.errors import DriverError
 from charging.models import Charge
 from charging.states import ChargeStatus as S
+from charging.unit_of_work import network_step, unit_of_work
 from extensions import db
 from ocpi.models import OcpiEvse, OcpiLocation
 from ocpi.transport import now_utc
@@ -43,35 +52,48 @@ def create_or_resume(
     client_key: str,
 ) -> tuple[Charge, Hold, bool]:
     """(charge, hold, created): the client's open unpaid charge for this same request at this
-    EVSE, else a new one (service.create_charge, which also raises every request error)."""
+    EVSE, else a new one (driver_actions.new_charge, which also raises every request error).
+    Looking for the open charge and creating the new one are one unit of work under the
+    EVSE's lock; the hold is placed after it commits (driver_actions.place_hold)."""
     for _ in range(2):  # twice at most: the open charge may fail to get its hold meanwhile
-        found = service.find_evse(evse_id)
-        if found is None:
-            break
-        evse_row, location, _party = found
-        _lock_evse(evse_row.pk)
-        open_charge = _open_unpaid(evse_row, location, client_key)
-        if open_charge is None:
-            break
-        if not _same_request(open_charge, evse_row, location, connector_id, max_amount_minor):
-            db.session.rollback()
-            raise service.DriverError("unpaid_charge_open", 409, open_charge.public_id)
-        pk = open_charge.pk
-        db.session.commit()  # the lock is not needed to wait for the hold
-        resumed = _with_hold(pk)
+        with unit_of_work():
+            open_pk = _open_unpaid_pk(evse_id, connector_id, max_amount_minor, client_key)
+            if open_pk is None:
+                new_pk = new_charge(evse_id, connector_id, language, email,
+                                    max_amount_minor=max_amount_minor, client_key=client_key)
+        if open_pk is None:
+            return (*place_hold(new_pk), True)
+        resumed = _with_hold(open_pk)  # the lock is not needed to wait for the hold
         if resumed is not None:
             return (*resumed, False)
-    charge, hold = service.create_charge(
+    charge, hold = create_charge(
         evse_id, connector_id, language, email,
         max_amount_minor=max_amount_minor, client_key=client_key,
     )
     return charge, hold, True
 
 
+def _open_unpaid_pk(evse_id: str, connector_id: str | None, max_amount_minor: int | None,
+                    client_key: str) -> int | None:
+    """The client's open unpaid charge for this same request, under the EVSE's lock (held
+    until the unit of work ends); DriverError for a different request while it is open."""
+    found = find_evse(evse_id)
+    if found is None:
+        return None  # new_charge says why
+    evse_row, location, _party = found
+    _lock_evse(evse_row.pk)
+    open_charge = _open_unpaid(evse_row, location, client_key)
+    if open_charge is None:
+        return None
+    if not _same_request(open_charge, evse_row, location, connector_id, max_amount_minor):
+        raise DriverError("unpaid_charge_open", 409, open_charge.public_id)
+    return open_charge.pk
+
+
 def _lock_evse(evse_pk: int) -> None:
     # Creations at one EVSE take turns: an UPDATE that changes nothing holds the row's lock
-    # (PostgreSQL) or the database's write lock (SQLite) until service.create_charge commits
-    # the new charge, so of two simultaneous requests the second finds the first's charge.
+    # (PostgreSQL) or the database's write lock (SQLite) until the unit of work that creates
+    # the new charge commits, so of two simultaneous requests the second finds the first's charge.
     db.session.execute(
         update(OcpiEvse).where(OcpiEvse.pk == evse_pk).values(status=OcpiEvse.status)
     )
@@ -94,14 +116,14 @@ def _open_unpaid(evse_row: OcpiEvse, location: OcpiLocation, client_key: str) ->
 def _same_request(charge: Charge, evse_row: OcpiEvse, location: OcpiLocation,
                   connector_id: str | None, max_amount_minor: int | None) -> bool:
     """The connector and hold this request would get are the open charge's."""
-    evse = service.evse_data(location, evse_row.evse_uid)
+    evse = evse_data(location, evse_row.evse_uid)
     connector = next((c for c in evse.get("connectors") or []
                       if connector_id is None or str(c["id"]) == str(connector_id)), None)
     if connector is None or str(connector["id"]) != charge.connector_id:
         return False
-    tariff = service.connector_tariff(location, connector)
+    tariff = connector_tariff(location, connector)
     currency = (tariff or {}).get("currency", "SEK").upper()
-    hold = service.hold_amount(tariff, currency, power_kw=service.connector_power_kw(connector),
+    hold = hold_amount(tariff, currency, power_kw=connector_power_kw(connector),
                                time_zone=location.time_zone, driver_cap_minor=max_amount_minor)
     return currency == charge.currency and hold == charge.hold_minor
 
@@ -111,16 +133,18 @@ def _with_hold(charge_pk: int) -> tuple[Charge, Hold] | None:
     if that failed meanwhile (the charge is CANCELLED: a new one may be created)."""
     deadline = time.monotonic() + HOLD_WAIT_SECONDS
     while True:
-        charge = db.session.get(Charge, charge_pk, populate_existing=True)
-        if charge.hold_id:
+        with unit_of_work():  # one short read each time: no transaction left open while waiting
+            charge = db.session.get_one(Charge, charge_pk, populate_existing=True)
+            hold_id, status = charge.hold_id, charge.status
+        if hold_id:
             try:
-                return charge, current_gateway().retrieve(charge.hold_id)
+                with network_step():
+                    return charge, current_gateway().retrieve(hold_id)
             except PaymentError as exc:
-                raise service.DriverError("payment_unavailable", 503, str(exc)) from exc
-        if charge.status != S.CREATED.value:
+                raise DriverError("payment_unavailable", 503, str(exc)) from exc
+        if status != S.CREATED.value:
             return None
-        db.session.commit()  # no transaction left open while waiting
         if time.monotonic() > deadline:
-            raise service.DriverError("payment_unavailable", 503,
-                                      "the hold of the open charge is still being placed")
+            raise DriverError("payment_unavailable", 503,
+                              "the hold of the open charge is still being placed")
         time.sleep(0.1)

@@ -180,12 +180,12 @@ def charge_detail(public_id: str) -> str:
 @bp.post("/charges/<public_id>/unlock")
 @login_required
 def unlock(public_id: str) -> ResponseReturnValue:
-    from charging import service
+    from charging.operator_actions import unlock_connector
 
     charge = db.session.scalar(select(Charge).where(Charge.public_id == public_id))
     if charge is None:
         abort(404)
-    answer = service.unlock_connector(charge.pk, g.operator.email)
+    answer = unlock_connector(charge.pk, g.operator.email)
     if answer == "ACCEPTED":
         flash(gettext("The CPO accepted the unlock; its result appears under OCPI messages."))
     else:
@@ -278,7 +278,7 @@ def unmatched() -> str:
                    Charge.token_uid == model.token_uid)
 
     def orphans(model: Any) -> list[tuple[Any, bool]]:
-        # Matched as the domain matches (charging.service.charge_for_object): by our
+        # Matched as the domain matches (charging.cpo.charge_for_object): by our
         # reference or token uid *and* by its sender being the charge's own CPO.
         own = select(Charge.pk).where(
             names_ours(model), Charge.party_pk == model.party_pk,

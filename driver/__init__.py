@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, make_response, request
 
-from charging import service
+from charging import driver_actions
 from driver import api
 from driver.messages import error_text
 from extensions import db
@@ -48,7 +48,7 @@ def charge_page(public_id: str) -> Response:
                 found.hold_id and found.status == "CREATED":
             # Back from a redirect (3-D Secure's return_url carries ?payment_intent=): ask
             # the gateway now rather than wait for a webhook that may be late.
-            found = service.refresh_payment(found.pk)
+            found = driver_actions.refresh_payment(found.pk)
         charge = api.charge_json(found, language)
     except api.ApiError as exc:
         return _page("error.html", exc.http_status, lang=language,

@@ -13,7 +13,17 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, url_for
 from sqlalchemy import select
 
-from charging import service, unpaid
+from charging import driver_actions, unpaid
+from charging.connectors import (
+    STARTABLE_EVSE_STATUSES,
+    connector_power_kw,
+    connector_tariff,
+    evse_data,
+    find_evse,
+    hold_amount,
+    minimum_price_minor,
+)
+from charging.errors import DriverError
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from driver.messages import ERROR_CODES, error_text, status_text
@@ -42,8 +52,8 @@ def _api_error(exc: ApiError) -> tuple[Response, int]:
     return _error(exc.code, exc.http_status, exc.detail)
 
 
-@bp.errorhandler(service.DriverError)
-def _driver_error(exc: service.DriverError) -> tuple[Response, int]:
+@bp.errorhandler(DriverError)
+def _driver_error(exc: DriverError) -> tuple[Response, int]:
     return _error(exc.code, exc.http_status, exc.detail)
 
 
@@ -76,19 +86,18 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def charger_info(evse_id: str, language: str) -> dict[str, Any]:
-    found = service.find_evse(evse_id)
+    found = find_evse(evse_id)
     if found is None:
         raise ApiError("unknown_charger", 404)
     evse_row, location, party = found
-    evse = service.evse_data(location, evse_row.evse_uid)
+    evse = evse_data(location, evse_row.evse_uid)
     data = location.data
     connectors = []
     for connector in evse.get("connectors") or []:
-        tariff = service.connector_tariff(location, connector)
+        tariff = connector_tariff(location, connector)
         currency = (tariff or {}).get("currency", "SEK").upper()
-        power = service.connector_power_kw(connector)
-        hold = service.hold_amount(tariff, currency, power_kw=power,
-                                   time_zone=location.time_zone)
+        power = connector_power_kw(connector)
+        hold = hold_amount(tariff, currency, power_kw=power, time_zone=location.time_zone)
         connectors.append({
             "id": str(connector["id"]),
             "standard": connector["standard"],
@@ -98,14 +107,14 @@ def charger_info(evse_id: str, language: str) -> dict[str, Any]:
             "tariff": (tariff_summary(tariff, language, power, location.time_zone)
                        if tariff else None),
             "hold": money_json(hold, currency, language),
-            "minimum_cap": money_json(max(service.minimum_price_minor(tariff, currency), 100),
+            "minimum_cap": money_json(max(minimum_price_minor(tariff, currency), 100),
                                       currency, language),
         })
     return {
         "evse_id": evse.get("evse_id") or evse_row.evse_uid,
         "status": evse_row.status,
         "status_text": status_text(evse_row.status, language),
-        "available": evse_row.status in service.STARTABLE_EVSE_STATUSES,
+        "available": evse_row.status in STARTABLE_EVSE_STATUSES,
         "location": {
             "name": data.get("name"),
             "address": data.get("address"),
@@ -301,13 +310,13 @@ def get_charge(public_id: str) -> Response:
 
 @bp.post("/charges/<public_id>/stop")
 def stop_charge(public_id: str) -> tuple[Response, int]:
-    charge = service.request_stop(_charge(public_id).pk)
+    charge = driver_actions.request_stop(_charge(public_id).pk)
     return jsonify(charge_json(charge, charge_language(charge))), 202
 
 
 @bp.post("/charges/<public_id>/cancel")
 def cancel_charge(public_id: str) -> Response:
-    charge = service.cancel(_charge(public_id).pk)
+    charge = driver_actions.cancel(_charge(public_id).pk)
     return jsonify(charge_json(charge, charge_language(charge)))
 
 

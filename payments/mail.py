@@ -47,10 +47,10 @@ _said_disabled = False
 def init_mail(app: Flask, recipient_for: Callable[[Receipt], str | None]) -> None:
     """E-mail receipts for `app`; `recipient_for(receipt)` names the address (or None)."""
     app.extensions["receipt_mail"] = {"recipient_for": recipient_for}
-    signals.receipt_issued.connect(_on_receipt_issued, weak=False)
+    signals.receipt_issued.connect(on_receipt_issued, weak=False)
 
 
-def _on_receipt_issued(sender: str, *, receipt_pk: int, **_: Any) -> None:
+def on_receipt_issued(sender: str, *, receipt_pk: int, **_: Any) -> None:
     # After the commit, in the issuer's thread: no database work here, only the queue.
     if "receipt_mail" not in current_app.extensions:
         return

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from charging import service
+from charging import settlement
 from charging.models import Charge
 from charging.states import ChargeStatus
 from extensions import db
@@ -102,7 +102,7 @@ def ended_charge(
 def captured_charge(**kwargs: Any) -> Charge:
     """ended_charge(), then the real settle(): captured, with its receipt."""
     charge = ended_charge(**kwargs)
-    service.settle(charge.pk)
+    settlement.settle(charge.pk)
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert charge.status == "CAPTURED", charge.status

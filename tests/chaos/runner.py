@@ -673,7 +673,7 @@ def run(opts: Options) -> Result:
 
 
 def _open_charges(opts: Options) -> list[tuple[str, str, datetime]]:
-    from charging.service import STOP_GIVEN_UP
+    from charging.stopping import STOP_GIVEN_UP
 
     engine = create_engine(opts.database_url)
     try:
@@ -707,7 +707,7 @@ def wait_settled(opts: Options, r: Run) -> bool:
 
 def verify(opts: Options, r: Run, drivers: list[Driver], chaos: Chaos) -> Result:
     """The invariants, read from the database, the demo gateway's tables and the CPO."""
-    from charging.service import STOP_GIVEN_UP
+    from charging.stopping import STOP_GIVEN_UP
 
     res = Result()
     bad = res.violations.append

@@ -9,7 +9,7 @@ from typing import Any
 
 from conftest import running_stack
 
-from charging import service
+from charging import settlement, sweeper
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
@@ -31,7 +31,7 @@ def test_a_cdr_never_pushed_is_pulled_and_settled(make_app: Any) -> None:
         assert not [m for m in stack.simulator.log if m["module"] == "cdrs"]
 
         with stack.app.app_context():
-            counts = service.sweep()  # what the periodic sweep does
+            counts = sweeper.sweep()  # what the periodic sweep does
             db.session.remove()
         assert counts["cdr_pulls"] == 1
         done = stack.wait_status(charge["id"], "CAPTURED", timeout=20)
@@ -65,7 +65,7 @@ def _ended(app: Any, cost: str | None) -> Charge:
 
 def test_no_cdr_before_the_hold_lapses_captures_the_last_session_cost(app: Any) -> None:
     charge = _ended(app, "23.50")
-    service.settle_without_cdr(charge.pk)
+    settlement.settle_without_cdr(charge.pk)
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert (charge.status, charge.captured_minor, charge.failure_code) == (
@@ -76,7 +76,7 @@ def test_no_cdr_before_the_hold_lapses_captures_the_last_session_cost(app: Any) 
 
 def test_no_cdr_and_no_cost_releases_the_hold(app: Any) -> None:
     charge = _ended(app, None)
-    service.settle_without_cdr(charge.pk)
+    settlement.settle_without_cdr(charge.pk)
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert (charge.status, charge.failure_code) == ("RELEASED", "RELEASED_WITHOUT_CDR")
@@ -86,7 +86,7 @@ def test_no_cdr_and_no_cost_releases_the_hold(app: Any) -> None:
 def test_the_sweeper_acts_when_the_deadline_has_come(app: Any) -> None:
     charge = _ended(app, "10.00")
     app.config.update(HOLD_CAPTURE_DEADLINE_HOURS=0, SWEEP_GRACE_SECONDS=0)
-    service.sweep()
+    sweeper.sweep()
     names = [t.name for t in app.extensions["queue"].huey.pending()]
     assert "charging.settle_without_cdr" in names
     assert db.session.get(Charge, charge.pk).status == "ENDED"

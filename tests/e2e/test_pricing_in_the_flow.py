@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from conftest import LiveStack
 
-from charging import service
+from charging import pricing, sessions, unit_of_work
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from extensions import db
 from ocpi import store
 from ocpi.models import OcpiLocation, OcpiTariff, Party, PartyGrant
+from ocpi.transport import now_utc
 
 AC_TARIFF = {
     "country_code": "SE", "party_id": "SIM", "id": "AC-ADHOC", "currency": "SEK",
@@ -81,7 +82,7 @@ def charging(app: Any) -> Charge:
     db.session.flush()
     db.session.add(OcpiLocation(party_pk=party.pk, country_code="SE", party_id="SIM",
                                 location_id="LOC1", time_zone="Europe/Stockholm", raw="{}",
-                                last_updated=service.now_utc()))
+                                last_updated=now_utc()))
     store.upsert_tariff(party, AC_TARIFF)
     charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
                     location_id="LOC1", evse_uid="EVSE1",
@@ -115,7 +116,7 @@ def test_live_cost_is_priced_from_the_periods_when_the_cpo_sends_none(
     party = db.session.get(Party, charging.party_pk)
     row, _ = store.put_session(party, _session("4", [("2026-11-21T10:00:00Z", "4")]))
     db.session.commit()
-    service.on_session_updated(row.pk, "ACTIVE", "REF1", "TOK1")
+    sessions.on_session_updated(row.pk, "ACTIVE", "REF1", "TOK1")
     db.session.expire_all()
     charge = db.session.get(Charge, charging.pk)
     # 4 kWh × 3.60 × 1.25 + 4.00 × 1.25 = 18.00 + 5.00 kr
@@ -128,7 +129,7 @@ def test_charging_stops_when_the_cost_nears_the_hold(app: Any, charging: Charge)
     # 9.5 kWh: 9.5 × 4.50 + 5 = 47.75 kr, 95.5 % of the 50 kr held.
     row, _ = store.put_session(party, _session("9.5", [("2026-11-21T10:00:00Z", "9.5")]))
     db.session.commit()
-    service.on_session_updated(row.pk, "ACTIVE", "REF1", "TOK1")
+    sessions.on_session_updated(row.pk, "ACTIVE", "REF1", "TOK1")
     db.session.expire_all()
     assert db.session.get(Charge, charging.pk).status == "STOPPING"
     assert "charging.send_stop" in [t.name for t in app.extensions["queue"].huey.pending()]
@@ -142,8 +143,8 @@ def test_a_cdr_that_disagrees_with_its_tariff_is_flagged(app: Any, charging: Cha
     wrong = {**CDR, "tariffs": [AC_TARIFF],
              "total_cost": {"excl_vat": 36.00, "incl_vat": 45.00}}
     cdr, _ = store.store_cdr(party, wrong)
-    charge = service.lock_charge(charging.pk)
-    service.check_cdr_price(charge, cdr)
+    charge = unit_of_work.lock_charge(charging.pk)
+    pricing.check_cdr_price(charge, cdr)
     db.session.commit()
     charge = db.session.get(Charge, charging.pk)
     assert charge.failure_code == "CDR_PRICE_MISMATCH"
@@ -152,7 +153,7 @@ def test_a_cdr_that_disagrees_with_its_tariff_is_flagged(app: Any, charging: Cha
              "total_cost": {"excl_vat": 40.00, "incl_vat": 50.00}}
     ok, _ = store.store_cdr(party, right)
     charge.failure_code = None
-    service.check_cdr_price(service.lock_charge(charging.pk), ok)
+    pricing.check_cdr_price(unit_of_work.lock_charge(charging.pk), ok)
     db.session.commit()
     assert db.session.get(Charge, charging.pk).failure_code is None
     assert db.session.scalar(db.select(OcpiTariff)) is not None

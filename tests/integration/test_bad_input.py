@@ -322,10 +322,10 @@ def test_a_well_formed_event_still_applies(client: Any) -> None:
 def test_a_sweep_does_not_re_drive_a_malformed_event(client: Any) -> None:
     from datetime import timedelta
 
-    from charging import service
+    from charging import sweeper
 
     post_signed(client, {"object": "event", "id": "evt_1", "type": "x", "data": []})
     [row] = stored()
     row.received_at = row.received_at - timedelta(hours=1)
     db.session.commit()
-    assert service.sweep()["events"] == 0
+    assert sweeper.sweep()["events"] == 0

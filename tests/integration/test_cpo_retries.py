@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from charging import service
+from charging import operator_actions
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from extensions import db, queue
@@ -110,10 +110,10 @@ def test_an_unlock_the_cpo_could_not_take_is_sent_again(
                     authorization_reference="RU", status=S.CAPTURED.value)
     db.session.add(charge)
     db.session.commit()
-    assert service.unlock_connector(charge.pk, "op@example.com") == "ERROR"
+    assert operator_actions.unlock_connector(charge.pk, "op@example.com") == "ERROR"
     assert scheduled(app) == [("charging.unlock_connector", (charge.pk, "op@example.com", 1))]
-    assert service.unlock_connector(charge.pk, "op@example.com", 1) == "ERROR"
-    assert service.unlock_connector(charge.pk, "op@example.com", 2) == "ACCEPTED"
+    assert operator_actions.unlock_connector(charge.pk, "op@example.com", 1) == "ERROR"
+    assert operator_actions.unlock_connector(charge.pk, "op@example.com", 2) == "ACCEPTED"
     notes = [e.note for e in db.session.scalars(
         db.select(ChargeEvent).where(ChargeEvent.charge_pk == charge.pk))]
     assert sum("trying again in" in n for n in notes) == 2

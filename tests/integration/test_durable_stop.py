@@ -15,9 +15,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from flask import Flask, request
+from flask import Flask, current_app, request
 
-from charging import service
+from charging import driver_actions, starting, stopping, sweeper
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from extensions import db
@@ -125,15 +125,15 @@ def driver_view(client: Any, charge: Charge) -> dict[str, Any]:
 def test_a_stop_before_the_first_session_is_sent_when_the_session_comes(
     client: Any, charge: Charge, cpo: StubCpo
 ) -> None:
-    service.request_stop(charge.pk)
-    service.send_stop(charge.pk)
+    driver_actions.request_stop(charge.pk)
+    stopping.send_stop(charge.pk)
     row = reload(charge)
     assert (row.status, row.stop_requested_at is not None, row.stop_next_at) == (
         "STOPPING", True, None)
     assert cpo.stops() == []  # no session id to name yet
     push_session(client, "ACTIVE", "S-LATE")
     assert reload(charge).stop_next_at is not None  # due now: the Session named it
-    service.send_stop(charge.pk)
+    stopping.send_stop(charge.pk)
     assert [s["session_id"] for s in cpo.stops()] == ["S-LATE"]
     push_session(client, "COMPLETED", "S-LATE")
     row = reload(charge)
@@ -145,8 +145,8 @@ def test_a_refused_stop_stands_is_shown_and_is_retried_until_accepted(
 ) -> None:
     push_session(client, "ACTIVE")
     cpo.results = ["REJECTED", "REJECTED", "ACCEPTED"]
-    service.request_stop(charge.pk)
-    service.send_stop(charge.pk)
+    driver_actions.request_stop(charge.pk)
+    stopping.send_stop(charge.pk)
     row = reload(charge)
     assert (row.status, row.failure_code) == ("STOPPING", "STOP_REJECTED")
     assert row.stop_next_at > now_utc()  # backing off, not hammering
@@ -154,11 +154,11 @@ def test_a_refused_stop_stands_is_shown_and_is_retried_until_accepted(
     assert shown["status"] == "STOPPING"
     assert shown["failure"]["code"] == "STOP_REJECTED"
     assert "unplug" in shown["failure"]["message"]
-    service.send_stop(charge.pk)  # an early duplicate of the scheduled try sends nothing
+    stopping.send_stop(charge.pk)  # an early duplicate of the scheduled try sends nothing
     assert len(cpo.stops()) == 1
     for _ in range(2):
         make_due(charge)
-        service.send_stop(charge.pk)
+        stopping.send_stop(charge.pk)
     assert len(cpo.stops()) == 3
     assert reload(charge).status == "STOPPING"
     push_session(client, "COMPLETED")
@@ -170,8 +170,8 @@ def test_a_refused_stop_stands_is_shown_and_is_retried_until_accepted(
 def test_a_failed_command_result_keeps_the_stop(client: Any, charge: Charge,
                                                   cpo: StubCpo) -> None:
     push_session(client, "ACTIVE")
-    service.request_stop(charge.pk)
-    service.send_stop(charge.pk)
+    driver_actions.request_stop(charge.pk)
+    stopping.send_stop(charge.pk)
     uid = reload(charge).stop_command_uid
     result = client.post(f"/ocpi/2.2.1/commands/STOP_SESSION/{uid}", headers=CPO_AUTH,
                          json={"result": "FAILED"})
@@ -188,15 +188,15 @@ def test_a_cpo_that_fails_or_lost_the_session_is_asked_again(
 ) -> None:
     push_session(client, "ACTIVE")
     cpo.results = [answer_to_stop, "ACCEPTED"]
-    service.request_stop(charge.pk)
-    service.send_stop(charge.pk)
+    driver_actions.request_stop(charge.pk)
+    stopping.send_stop(charge.pk)
     row = reload(charge)
     assert row.status == "STOPPING"
     assert row.failure_code == ("STOP_ERROR" if answer_to_stop == "HTTP_500"
                                 else "STOP_UNKNOWN_SESSION")
     make_due(charge)
-    assert service.sweep()["stop"] == 1  # the sweeper re-drives a due stop by itself
-    service.send_stop(charge.pk)
+    assert sweeper.sweep()["stop"] == 1  # the sweeper re-drives a due stop by itself
+    stopping.send_stop(charge.pk)
     assert len(cpo.stops()) == 2
 
 
@@ -204,22 +204,22 @@ def test_backoff_grows_with_jitter_and_is_capped(app: Any) -> None:
     base, cap = app.config["STOP_RETRY_BASE_DELAY"], app.config["STOP_RETRY_MAX_DELAY"]
     for attempts in range(12):
         ceiling = min(cap, base * 2 ** attempts)
-        delays = {service.stop_retry_delay(attempts) for _ in range(20)}
+        delays = {stopping.stop_retry_delay(attempts) for _ in range(20)}
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(delays) > 1  # jitter
-    assert service.stop_retry_delay(1000) <= cap
+    assert stopping.stop_retry_delay(1000) <= cap
 
 
 def test_a_stop_never_confirmed_goes_to_a_person(client: Any, charge: Charge,
                                                    cpo: StubCpo) -> None:
     push_session(client, "ACTIVE")
     cpo.results = ["REJECTED"]
-    service.request_stop(charge.pk)
+    driver_actions.request_stop(charge.pk)
     row = reload(charge)
     row.stop_requested_at = now_utc() - timedelta(
         seconds=client.application.config["STOP_RETRY_FOR"] + 1)
     db.session.commit()
-    service.send_stop(charge.pk)
+    stopping.send_stop(charge.pk)
     row = reload(charge)
     assert (row.status, row.failure_code, row.stop_next_at) == (
         "STOPPING", "STOP_UNCONFIRMED", None)
@@ -227,7 +227,7 @@ def test_a_stop_never_confirmed_goes_to_a_person(client: Any, charge: Charge,
     # No stop is sent again by itself; the charge still settles when the session ends.
     row.updated_at = now_utc() - timedelta(hours=1)
     db.session.commit()
-    assert service.sweep()["stop"] == 0
+    assert sweeper.sweep()["stop"] == 0
     push_session(client, "COMPLETED")
     assert reload(charge).status == "ENDED"
 
@@ -241,7 +241,7 @@ def test_a_stop_asked_for_while_starting_is_sent_once_charging(
     db.session.add(OcpiCommand(uid="start-1", party_pk=row.party_pk, command="START_SESSION",
                                request="{}", response_result="ACCEPTED"))
     db.session.commit()
-    service.request_stop(charge.pk)
+    driver_actions.request_stop(charge.pk)
     row = reload(charge)
     assert (row.status, row.stop_requested_at is not None) == ("STARTING", True)
     assert driver_view(client, charge)["status"] == "STARTING"
@@ -249,7 +249,7 @@ def test_a_stop_asked_for_while_starting_is_sent_once_charging(
                 json={"result": "ACCEPTED"})
     assert reload(charge).status == "STOPPING"
     push_session(client, "ACTIVE")
-    service.send_stop(charge.pk)
+    stopping.send_stop(charge.pk)
     assert [s["session_id"] for s in cpo.stops()] == ["S1"]
 
 
@@ -280,9 +280,9 @@ def test_a_lost_release_of_a_cancelled_or_expired_charge_is_driven_again(
     charge: Charge, status: S
 ) -> None:
     age(charge, status=status.value)
-    assert service.sweep()["release"] == 1
+    assert sweeper.sweep()["release"] == 1
     age(charge, hold_released_at=now_utc())
-    assert service.sweep()["release"] == 0
+    assert sweeper.sweep()["release"] == 0
 
 
 def test_a_cdr_stored_while_charging_ends_and_settles_the_charge(charge: Charge) -> None:
@@ -297,24 +297,24 @@ def test_a_cdr_stored_while_charging_ends_and_settles_the_charge(charge: Charge)
     db.session.add(cdr)
     db.session.commit()
     age(charge, status=S.STOPPING.value)
-    assert service.sweep()["ended"] == 1
+    assert sweeper.sweep()["ended"] == 1
     row = reload(charge)
     assert (row.status, row.cdr_pk) == ("ENDED", cdr.pk)
 
 
 def test_a_silent_charge_is_asked_about(charge: Charge) -> None:
     age(charge, session_updated_at=now_utc() - timedelta(hours=1))
-    assert service.sweep()["silent"] == 1  # one CPO asked for its Sessions and CDRs
+    assert sweeper.sweep()["silent"] == 1  # one CPO asked for its Sessions and CDRs
     age(charge, session_updated_at=now_utc())
-    assert service.sweep()["silent"] == 0
+    assert sweeper.sweep()["silent"] == 0
 
 
 def test_a_silent_charge_at_the_capture_deadline_is_ended_and_settled(charge: Charge) -> None:
-    hours = db.session.get(Charge, charge.pk) and service.current_app.config[
+    hours = db.session.get(Charge, charge.pk) and current_app.config[
         "HOLD_CAPTURE_DEADLINE_HOURS"]
     age(charge, created_at=now_utc() - timedelta(hours=hours + 1),
         session_updated_at=now_utc() - timedelta(hours=hours))
-    service.sweep()
+    sweeper.sweep()
     row = reload(charge)
     assert (row.status, row.end_reason) == ("ENDED", "CPO_SILENT")
 
@@ -338,7 +338,7 @@ def test_a_start_sent_but_unanswered_is_uncertain_not_nothing_charged(
     row = reload(charge)
     row.status = S.AUTHORIZED.value
     db.session.commit()
-    service.start(charge.pk)
+    starting.start(charge.pk)
     row = reload(charge)
     command = db.session.scalar(db.select(OcpiCommand).where(
         OcpiCommand.uid == row.start_command_uid))
@@ -358,7 +358,7 @@ def test_a_cpo_that_cannot_be_reached_at_all_is_certain(
     db.session.get(Party, row.party_pk).endpoints = [
         {"identifier": "commands", "role": "RECEIVER", "url": "http://127.0.0.1:9/commands"}]
     db.session.commit()
-    service.start(charge.pk)
+    starting.start(charge.pk)
     assert reload(charge).failure_code == "CPO_UNREACHABLE"
 
 
@@ -409,7 +409,7 @@ def test_a_session_that_never_ends_is_settled_and_stopped_at_the_capture_deadlin
     hours = client.application.config["HOLD_CAPTURE_DEADLINE_HOURS"]
     age(charge, created_at=now_utc() - timedelta(hours=hours + 1),
         session_updated_at=now_utc())
-    assert service.sweep()["capture_deadline"] == 1
+    assert sweeper.sweep()["capture_deadline"] == 1
     row = reload(charge)
     assert (row.status, row.end_reason) == ("ENDED", "CAPTURE_DEADLINE")
     queued = [task.name for task in queue.huey(client.application).pending()]
@@ -420,5 +420,5 @@ def test_a_session_that_never_ends_is_settled_and_stopped_at_the_capture_deadlin
 def test_a_charge_within_its_window_is_left_to_charge(client: Any, charge: Charge) -> None:
     push_session(client, "ACTIVE")
     age(charge, capture_before=now_utc() + timedelta(days=3), session_updated_at=now_utc())
-    assert service.sweep()["capture_deadline"] == 0
+    assert sweeper.sweep()["capture_deadline"] == 0
     assert reload(charge).status == "CHARGING"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from charging import service
+from charging import cdrs, sessions, starting, timeline, unit_of_work
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from extensions import db
@@ -60,7 +60,7 @@ def pending_tasks(app: Any) -> list[str]:
 def test_a_late_session_after_a_timeout_is_charged(app: Any, party: Party) -> None:
     charge = make_charge(party, S.START_FAILED, "START_TIMEOUT")
     session_pk = push_session(party)
-    service.on_session_updated(session_pk, "ACTIVE", "REF1", "TOK1")
+    sessions.on_session_updated(session_pk, "ACTIVE", "REF1", "TOK1")
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert charge.status == "CHARGING"
@@ -75,14 +75,14 @@ def test_a_session_after_the_hold_was_released_is_stopped_and_flagged(
 ) -> None:
     charge = make_charge(party, S.RELEASED, "START_NO_RESULT")
     session_pk = push_session(party)
-    service.on_session_updated(session_pk, "ACTIVE", "REF1", "TOK1")
+    sessions.on_session_updated(session_pk, "ACTIVE", "REF1", "TOK1")
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert charge.status == "RELEASED"
     assert charge.failure_code == "UNPAID_SESSION"
     assert "charging.stop_unpaid_session" in pending_tasks(app)
     # A second push does not stop it twice.
-    service.on_session_updated(session_pk, "ACTIVE", "REF1", "TOK1")
+    sessions.on_session_updated(session_pk, "ACTIVE", "REF1", "TOK1")
     assert pending_tasks(app).count("charging.stop_unpaid_session") == 1
 
 
@@ -92,7 +92,7 @@ def test_a_cdr_after_a_failed_looking_start_ends_and_settles(app: Any, party: Pa
     charge = make_charge(party, S.START_FAILED, "START_NO_RESULT")
     cdr, _ = store.store_cdr(party, CDR)
     db.session.commit()
-    service.on_cdr_received(cdr.pk, "REF1", "TOK1", None)
+    cdrs.on_cdr_received(cdr.pk, "REF1", "TOK1", None)
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert (charge.status, charge.cdr_pk, charge.failure_code) == ("ENDED", cdr.pk, None)
@@ -107,8 +107,8 @@ def test_a_cdr_after_a_failed_looking_start_ends_and_settles(app: Any, party: Pa
 def test_uncertain_start_failures_keep_the_hold_a_little(app: Any, party: Party, code: str,
                                                          delayed: bool) -> None:
     charge = make_charge(party, S.STARTING)
-    locked = service.lock_charge(charge.pk)
-    service.fail_start(locked, code, None, service.Cause("ocpi"))
+    locked = unit_of_work.lock_charge(charge.pk)
+    starting.fail_start(locked, code, None, timeline.Cause("ocpi"))
     db.session.commit()
     # Without a consumer, a delayed task waits in the queue with its eta set.
     tasks = app.extensions["queue"].huey.pending()
@@ -125,14 +125,14 @@ def test_a_credit_cdr_before_settling_waits_for_the_replacement(app: Any, party:
     charge = make_charge(party, S.STOPPING)
     original, _ = store.store_cdr(party, _cdr())
     db.session.commit()
-    service.on_cdr_received(original.pk, "REF1", "TOK1", None)
+    cdrs.on_cdr_received(original.pk, "REF1", "TOK1", None)
     assert db.session.get(Charge, charge.pk).cdr_pk == original.pk
 
     credit, _ = store.store_cdr(party, _cdr(id="CDR-1-C", credit=True,
                                             credit_reference_id="CDR-1",
                                             total_cost={"excl_vat": -36, "incl_vat": -45}))
     db.session.commit()
-    service.on_cdr_received(credit.pk, "REF1", "TOK1", None)
+    cdrs.on_cdr_received(credit.pk, "REF1", "TOK1", None)
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert (charge.status, charge.cdr_pk) == ("ENDED", None)
@@ -140,7 +140,7 @@ def test_a_credit_cdr_before_settling_waits_for_the_replacement(app: Any, party:
     replacement, _ = store.store_cdr(party, _cdr(id="CDR-2",
                                                  total_cost={"excl_vat": 30, "incl_vat": 37.5}))
     db.session.commit()
-    service.on_cdr_received(replacement.pk, "REF1", "TOK1", None)
+    cdrs.on_cdr_received(replacement.pk, "REF1", "TOK1", None)
     db.session.expire_all()
     assert db.session.get(Charge, charge.pk).cdr_pk == replacement.pk
 
@@ -153,7 +153,7 @@ def test_a_credit_cdr_after_capture_is_flagged(app: Any, party: Party) -> None:
                                             credit_reference_id="CDR-1",
                                             total_cost={"excl_vat": -36, "incl_vat": -45}))
     db.session.commit()
-    service.on_cdr_received(credit.pk, "REF1", "TOK1", None)
+    cdrs.on_cdr_received(credit.pk, "REF1", "TOK1", None)
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert (charge.status, charge.failure_code, charge.cdr_pk) == (

@@ -24,7 +24,8 @@ from charge_factory import (
 )
 from stripe_standin import StripeStandin, event_payload, sign_webhook
 
-from charging import refunds, service
+import wiring
+from charging import payment_events, refunds, settlement, sweeper
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from extensions import db
@@ -39,7 +40,7 @@ OPERATOR = "anna@operator.example"
 
 @pytest.fixture(autouse=True)
 def _receivers() -> None:
-    refunds.connect()
+    wiring.connect()
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ def test_expire_unpaid_finds_the_hold_authorised_and_starts_instead(app: Any) ->
     secret = intent(charge.hold_id).client_secret
     DemoGateway().confirm(charge.hold_id, secret, "4242424242424242")
     # Fault: the webhook (the demo's queued event) has not arrived when the TTL runs out.
-    service.expire_unpaid(charge.pk)
+    payment_events.expire_unpaid(charge.pk)
     charge = reload(charge)
     assert charge.status == "AUTHORIZED"
     assert charge.capture_before is not None
@@ -111,7 +112,7 @@ def test_expire_unpaid_finds_the_hold_authorised_and_starts_instead(app: Any) ->
 
 def test_expire_unpaid_still_expires_an_unpaid_charge(app: Any) -> None:
     charge = unpaid_charge()
-    service.expire_unpaid(charge.pk)
+    payment_events.expire_unpaid(charge.pk)
     assert reload(charge).status == "EXPIRED"
     assert "charging.release_hold" in pending(app)
 
@@ -126,7 +127,7 @@ def test_expire_unpaid_waits_when_the_gateway_cannot_say(
 
     monkeypatch.setattr(DemoGateway, "retrieve", unreachable)
     with pytest.raises(PaymentError):
-        service.expire_unpaid(charge.pk)
+        payment_events.expire_unpaid(charge.pk)
     assert reload(charge).status == "CREATED"  # the sweeper asks again; nothing released
     assert "charging.release_hold" not in pending(app)
 
@@ -157,11 +158,11 @@ def test_the_deadline_is_capture_before_less_the_margin(app: Any) -> None:
     charge = waiting_for_cdr()
     now = now_utc()
     charge.capture_before = now + timedelta(hours=13)
-    assert not service.capture_deadline_passed(charge, now)
+    assert not sweeper.capture_deadline_passed(charge, now)
     charge.capture_before = now + timedelta(hours=11)
-    assert service.capture_deadline_passed(charge, now)
+    assert sweeper.capture_deadline_passed(charge, now)
     app.config["CAPTURE_SAFETY_MARGIN_HOURS"] = 10
-    assert not service.capture_deadline_passed(charge, now)
+    assert not sweeper.capture_deadline_passed(charge, now)
 
 
 def test_without_capture_before_the_deadline_counts_from_the_charge(app: Any) -> None:
@@ -173,8 +174,8 @@ def test_without_capture_before_the_deadline_counts_from_the_charge(app: Any) ->
     now = now_utc()
     charge.created_at = now - timedelta(hours=143)
     db.session.commit()
-    assert not service.capture_deadline_passed(charge, now)
-    assert service.capture_deadline_passed(charge, now + timedelta(hours=2))
+    assert not sweeper.capture_deadline_passed(charge, now)
+    assert sweeper.capture_deadline_passed(charge, now + timedelta(hours=2))
 
 
 def test_the_sweeper_captures_before_a_short_capture_window_closes(app: Any) -> None:
@@ -184,11 +185,11 @@ def test_the_sweeper_captures_before_a_short_capture_window_closes(app: Any) -> 
     roomy.capture_before = now_utc() + timedelta(days=5)
     db.session.commit()
     app.config.update(SWEEP_GRACE_SECONDS=0, CDR_WAIT_SECONDS=10**6)
-    service.sweep()
+    sweeper.sweep()
     names = pending(app)
     assert names.count("charging.settle_without_cdr") == 1
     deliver_demo_events(app)
-    service.settle_without_cdr(short.pk)
+    settlement.settle_without_cdr(short.pk)
     assert reload(short).status == "CAPTURED" and reload(roomy).status == "ENDED"
 
 
@@ -223,7 +224,7 @@ def test_a_lapse_while_charging_stops_the_session_and_never_captures(app: Any) -
     charge.status = S.ENDED.value
     charge.cdr_pk = db.session.scalar(db.select(OcpiCdr.pk).where(OcpiCdr.cdr_id == "CDR-1"))
     db.session.commit()
-    service.settle(charge.pk)
+    settlement.settle(charge.pk)
     charge = reload(charge)
     assert (charge.status, charge.captured_minor) == ("RELEASED", None)
     assert "not captured" in timeline(charge)[-1].note
@@ -235,7 +236,7 @@ def test_a_lapse_whose_webhook_never_came_is_found_at_the_capture(app: Any) -> N
     drop_queue(app)
     DemoGateway().lapse(charge.hold_id)
     drop_queue(app)  # the canceled event is lost
-    service.settle(charge.pk)
+    settlement.settle(charge.pk)
     charge = reload(charge)
     assert (charge.status, charge.failure_code) == ("RELEASED", "AUTHORIZATION_LAPSED")
     assert charge.receipt_pk is None and charge.captured_minor is None
@@ -267,7 +268,7 @@ def test_a_capture_without_a_cdr_issues_a_receipt_that_says_what_it_rests_on(
     charge.session_updated_at = datetime(2026, 11, 21, 16, 50, tzinfo=UTC)
     charge.energy_kwh = Decimal("5.2")
     db.session.commit()
-    service.settle_without_cdr(charge.pk)
+    settlement.settle_without_cdr(charge.pk)
     charge = reload(charge)
     assert (charge.status, charge.captured_minor, charge.failure_code) == (
         "CAPTURED", 2350, "CAPTURED_WITHOUT_CDR")
@@ -433,7 +434,7 @@ def test_stripe_expire_unpaid_reads_the_intent_and_its_capture_before(
 ) -> None:
     charge = unpaid_charge()
     authorised = standin.confirm(charge.hold_id, "4242424242424242")
-    service.expire_unpaid(charge.pk)
+    payment_events.expire_unpaid(charge.pk)
     charge = reload(charge)
     assert charge.status == "AUTHORIZED"
     asked = standin.requests_to("GET", f"/v1/payment_intents/{charge.hold_id}")
@@ -454,7 +455,7 @@ def test_stripe_webhook_authorisation_then_capture_before_is_read(
     charge = reload(charge)
     assert charge.status == "AUTHORIZED" and charge.capture_before is None  # not expanded
     assert "charging.record_capture_before" in pending(stripe_app)
-    service.record_capture_before(charge.pk)
+    payment_events.record_capture_before(charge.pk)
     assert reload(charge).capture_before is not None
 
 
@@ -467,7 +468,7 @@ def test_stripe_lapsed_authorisation_is_flagged_and_never_captured(
     assert (charge.status, charge.failure_code) == ("RELEASED", "AUTHORIZATION_LAPSED")
     assert "automatic" in timeline(charge)[-1].note and "31.25 SEK" in timeline(charge)[-1].note
     assert standin.requests_to("POST", f"/v1/payment_intents/{charge.hold_id}/capture") == []
-    service.settle_without_cdr(charge.pk)  # the sweeper's deadline changes nothing now
+    settlement.settle_without_cdr(charge.pk)  # the sweeper's deadline changes nothing now
     assert standin.requests_to("POST", f"/v1/payment_intents/{charge.hold_id}/capture") == []
 
 

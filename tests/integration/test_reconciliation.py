@@ -13,7 +13,7 @@ import stripe
 from stripe_standin import create_stripe_standin
 from test_settle_concurrency import CDR
 
-from charging import service
+from charging import settlement
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
@@ -85,14 +85,14 @@ def test_a_crash_between_capture_and_commit_is_reconciled(
     with monkeypatch.context() as crash:
         crash_after_capture(crash)
         with pytest.raises(SystemExit):
-            service.settle(charge.pk)
+            settlement.settle(charge.pk)
     db.session.rollback()
     assert db.session.get(Charge, charge.pk).status == "ENDED"
     assert standin.payment_intents[charge.hold_id]["status"] == "succeeded"
     if key_forgotten:
         standin._saved.clear()  # Stripe forgets idempotency keys after 24 hours
 
-    service.settle(charge.pk)  # what the sweeper does on its next round
+    settlement.settle(charge.pk)  # what the sweeper does on its next round
 
     db.session.expire_all()
     settled = db.session.get(Charge, charge.pk)

@@ -14,6 +14,7 @@ import stripe
 from charge_factory import captured_charge, ended_charge
 from stripe_standin import StripeStandin, event_payload, sign_webhook
 
+import wiring
 from charging import refunds
 from charging.cli import parse_amount, register
 from charging.models import Charge, ChargeEvent
@@ -28,7 +29,7 @@ WEBHOOK_SECRET = "whsec_refund_tests"
 
 @pytest.fixture(autouse=True)
 def _receivers() -> None:
-    refunds.connect()
+    wiring.connect()
 
 
 def run_queue(app: Any) -> int:

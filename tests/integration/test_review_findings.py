@@ -1,6 +1,6 @@
 """Review of the merged round: places where one change broke another's assumption.
 
-Each test drives the real domain functions (charging.service) through the demo gateway
+Each test drives the real domain functions (the charging handlers) through the demo gateway
 and the in-memory queue, with the fault put in at the step where it happens."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from charge_factory import deliver_demo_events, drop_queue, ended_charge, pending
 
-from charging import service
+from charging import cdrs, command_results, sessions, settlement, sweeper
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
@@ -92,13 +92,13 @@ def test_a_refused_stop_after_a_lapse_keeps_the_lapse_flag(app: Any) -> None:
     lapse(app, charge)
     assert reload(charge).failure_code == "AUTHORIZATION_LAPSED"
 
-    service.on_command_result("STOPCMD1", "STOP_SESSION", "REJECTED", "busy")
+    command_results.on_command_result("STOPCMD1", "STOP_SESSION", "REJECTED", "busy")
     charge = reload(charge)
     assert charge.failure_code == "AUTHORIZATION_LAPSED"
     assert "send_stop" in " ".join(pending(app))  # the standing stop is still retried
 
     session = store_session(charge, "COMPLETED")
-    service.on_session_updated(session.pk, "COMPLETED", charge.authorization_reference,
+    sessions.on_session_updated(session.pk, "COMPLETED", charge.authorization_reference,
                                charge.token_uid)
     charge = reload(charge)
     assert (charge.status, charge.failure_code) == ("ENDED", "AUTHORIZATION_LAPSED")
@@ -110,7 +110,7 @@ def test_a_stop_given_up_after_a_lapse_keeps_the_lapse_flag(app: Any) -> None:
     charge = reload(charge)
     charge.stop_requested_at = now_utc() - timedelta(seconds=app.config["STOP_RETRY_FOR"] + 1)
     db.session.commit()
-    service.on_command_result("STOPCMD1", "STOP_SESSION", "FAILED", None)
+    command_results.on_command_result("STOPCMD1", "STOP_SESSION", "FAILED", None)
     charge = reload(charge)
     assert charge.failure_code == "AUTHORIZATION_LAPSED"
     assert charge.stop_next_at is None
@@ -129,7 +129,7 @@ def test_a_lapse_before_the_first_session_stops_the_session_when_it_comes(app: A
     drop_queue(app)
 
     session = store_session(charge, "ACTIVE")
-    service.on_session_updated(session.pk, "ACTIVE", charge.authorization_reference,
+    sessions.on_session_updated(session.pk, "ACTIVE", charge.authorization_reference,
                                charge.token_uid)
     charge = reload(charge)
     assert (charge.status, charge.failure_code) == ("CHARGING", "AUTHORIZATION_LAPSED")
@@ -152,7 +152,7 @@ def test_the_sweeper_ends_a_lapsed_charge_whose_completed_session_was_not_applie
     age(charge, app.config["SWEEP_GRACE_SECONDS"] + 5)
     drop_queue(app)
 
-    service.sweep()
+    sweeper.sweep()
     charge = reload(charge)
     assert (charge.status, charge.failure_code) == ("ENDED", "AUTHORIZATION_LAPSED")
 
@@ -170,7 +170,7 @@ def test_the_sweeper_releases_a_lapsed_ended_charge_whose_settle_was_lost(app: A
     age(charge, app.config["SWEEP_GRACE_SECONDS"] + 5)
     drop_queue(app)  # the settle task was lost
 
-    service.sweep()
+    sweeper.sweep()
     assert "charging.settle" in pending(app)
 
 
@@ -189,7 +189,7 @@ def test_settle_without_cdr_keeps_release_failed_when_the_release_is_refused(
         raise PaymentError("no such payment_intent", retryable=False)
 
     monkeypatch.setattr(DemoGateway, "cancel", refuse)
-    service.settle_without_cdr(charge.pk)
+    settlement.settle_without_cdr(charge.pk)
     charge = reload(charge)
     assert (charge.status, charge.failure_code) == ("ENDED", "RELEASE_FAILED")
     assert charge.hold_released_at is None
@@ -206,6 +206,6 @@ def test_a_refused_cdr_does_not_hide_stop_unconfirmed(app: Any) -> None:
     charge.failure_code, charge.failure_detail = "STOP_UNCONFIRMED", "STOP_REJECTED"
     charge.stop_next_at = None
     db.session.commit()
-    service.on_cdr_refused(charge.party_pk, "SE", "SIM", "CDR-X",
+    cdrs.on_cdr_refused(charge.party_pk, "SE", "SIM", "CDR-X",
                            charge.authorization_reference, charge.token_uid, "bad total")
     assert reload(charge).failure_code == "STOP_UNCONFIRMED"

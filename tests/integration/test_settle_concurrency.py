@@ -7,7 +7,7 @@ import threading
 from decimal import Decimal
 from typing import Any
 
-from charging import service
+from charging import settlement
 from charging.models import Charge
 from charging.states import ChargeStatus
 from extensions import db
@@ -77,7 +77,7 @@ def test_ten_concurrent_settles_capture_once_and_number_one_receipt(app: Any) ->
         with app.app_context():
             try:
                 barrier.wait()
-                service.settle(charge_pk)
+                settlement.settle(charge_pk)
             except BaseException as exc:
                 errors.append(exc)
             finally:

@@ -1,4 +1,4 @@
-"""The charge state machine: the transition table, checked pair by pair, and service.move()
+"""The charge state machine: the transition table, checked pair by pair, and timeline.move()
 applying it to a real Charge row with its timeline."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from charging import service
+from charging import timeline, unit_of_work
 from charging.models import Charge, ChargeEvent
 from charging.states import (
     FINAL_STATES,
@@ -118,7 +118,7 @@ def test_design_diagram_differences() -> None:
     assert not can_transition(S.STOPPING, S.CHARGING)  # a standing stop is never undone
 
 
-# --- service.move() on a real row -------------------------------------------------------
+# --- timeline.move() on a real row -------------------------------------------------------
 
 
 def _charge(status: S = S.CREATED) -> Charge:
@@ -148,9 +148,9 @@ def _events(charge_pk: int) -> list[tuple[Any, ...]]:
 def test_move_applies_and_records_each_transition(app: Any) -> None:
     charge = _charge()
     pk = charge.pk
-    service.move(charge, S.AUTHORIZED, service.Cause("payment", "evt_1", "30000 SEK held"))
+    timeline.move(charge, S.AUTHORIZED, timeline.Cause("payment", "evt_1", "30000 SEK held"))
     db.session.commit()
-    service.move(charge, S.STARTING, service.Cause("system", note="sending START_SESSION"))
+    timeline.move(charge, S.STARTING, timeline.Cause("system", note="sending START_SESSION"))
     db.session.commit()
     db.session.expire_all()
 
@@ -165,9 +165,9 @@ def test_move_applies_and_records_each_transition(app: Any) -> None:
 
 def test_move_under_lock_counts_the_lock(app: Any) -> None:
     pk = _charge().pk
-    charge = service.lock_charge(pk)
+    charge = unit_of_work.lock_charge(pk)
     assert charge.lock_version == 1
-    service.move(charge, S.CANCELLED, service.Cause("driver", note="walked away"))
+    timeline.move(charge, S.CANCELLED, timeline.Cause("driver", note="walked away"))
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(Charge, pk).status == "CANCELLED"
@@ -177,13 +177,13 @@ def test_move_under_lock_counts_the_lock(app: Any) -> None:
 def test_illegal_move_changes_nothing(app: Any) -> None:
     charge = _charge(S.CHARGING)
     pk = charge.pk
-    service.move(charge, S.STOPPING, service.Cause("driver"))
+    timeline.move(charge, S.STOPPING, timeline.Cause("driver"))
     db.session.commit()
     before = _events(pk)
     assert before == [("CHARGING", "STOPPING", "driver", None, None)]
 
     with pytest.raises(IllegalTransition) as raised:
-        service.move(charge, S.CAPTURED, service.Cause("payment", "evt_2"))
+        timeline.move(charge, S.CAPTURED, timeline.Cause("payment", "evt_2"))
     assert (raised.value.current, raised.value.target) == (S.STOPPING, S.CAPTURED)
     assert charge.status == "STOPPING"
     db.session.commit()  # nothing was added to the session to commit
@@ -199,7 +199,7 @@ def test_final_state_refuses_every_move(app: Any) -> None:
     charge = _charge(S.REFUNDED)
     for target in ChargeStatus:
         with pytest.raises(IllegalTransition):
-            service.move(charge, target, service.Cause("operator", "ops-1"))
+            timeline.move(charge, target, timeline.Cause("operator", "ops-1"))
     db.session.commit()
     assert charge.status == "REFUNDED"
     assert _events(charge.pk) == []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from charging import service
+from charging import connectors, cpo
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
@@ -26,7 +26,7 @@ from ocpi.models import (
     dump_json,
     token_hash,
 )
-from ocpi.transport import OcpiError
+from ocpi.transport import OcpiError, now_utc
 
 
 def b64(token: str) -> str:
@@ -173,7 +173,7 @@ def test_the_first_party_to_publish_an_evse_id_keeps_it(app: Any) -> None:
     # The newcomer is newer, and writes the EVSE-ID differently: it still loses.
     store.upsert_location(second, location("TWO", "L2", "se-one-e1", "2026-06-01T00:00:00Z"))
     db.session.commit()
-    evse, found, party = service.find_evse("SE*ONE*E1")
+    evse, found, party = connectors.find_evse("SE*ONE*E1")
     assert (party.name, found.location_id, evse.clash) == ("First", "L1", False)
     clashing = db.session.scalar(select(OcpiEvse).where(OcpiEvse.evse_uid == "L2-1"))
     assert clashing.clash is True
@@ -223,7 +223,7 @@ def charge_at_a(app: Any) -> Charge:
 def session_row(party: Party, party_id: str, session_id: str) -> OcpiSession:
     row = OcpiSession(party_pk=party.pk, country_code="SE", party_id=party_id,
                       session_id=session_id, authorization_reference="REFA", token_uid="TOKA",
-                      status="ACTIVE", raw="{}", last_updated=service.now_utc())
+                      status="ACTIVE", raw="{}", last_updated=now_utc())
     db.session.add(row)
     db.session.commit()
     return row
@@ -231,14 +231,14 @@ def session_row(party: Party, party_id: str, session_id: str) -> OcpiSession:
 
 def test_a_session_from_its_own_cpo_finds_the_charge(charge_at_a: Charge) -> None:
     a = db.session.get(Party, charge_at_a.party_pk)
-    assert service.charge_for_object(session_row(a, "AAA", "S1")) == charge_at_a.pk
+    assert cpo.charge_for_object(session_row(a, "AAA", "S1")) == charge_at_a.pk
 
 
 def test_a_session_from_another_cpo_with_our_references_moves_nothing(
     charge_at_a: Charge
 ) -> None:
     b = connected("B", "tok-b", ("CPO", "SE", "BBB"))
-    assert service.charge_for_object(session_row(b, "BBB", "S1")) is None
+    assert cpo.charge_for_object(session_row(b, "BBB", "S1")) is None
     notice = db.session.scalar(select(OcpiNotice))
     assert (notice.party_pk, notice.kind, notice.code, notice.object_key) == (
         b.pk, "MISUSE", "FOREIGN_SESSION", "Session:S1")
@@ -250,8 +250,8 @@ def test_the_same_identity_over_another_connection_is_not_the_owner(
 ) -> None:
     # A hub connection that once held SE*AAA, say: the charge was started over A's.
     hub = connected("Hub", "tok-h", ("HUB", "DE", "HUB"))
-    assert service.owned_by(charge_at_a, hub.pk, "SE", "AAA") is False
-    assert service.owned_by(charge_at_a, charge_at_a.party_pk, "se", "aaa") is True
+    assert cpo.owned_by(charge_at_a, hub.pk, "SE", "AAA") is False
+    assert cpo.owned_by(charge_at_a, charge_at_a.party_pk, "se", "aaa") is True
 
 
 # --- Tokens ------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_two_functions_with_one_name_fail_at_declaration() -> None:
 
 def test_a_typo_in_a_handle_fails_at_import(tmp_path: Path) -> None:
     module = tmp_path / "typo_mod.py"
-    module.write_text("from charging import service\nHANDLE = service.setle\n")
+    module.write_text("from charging import settlement\nHANDLE = settlement.setle\n")
     run = subprocess.run([sys.executable, "-c", "import typo_mod"], cwd=ROOT,
                          env={"PYTHONPATH": f"{tmp_path}:{ROOT}"}, capture_output=True, text=True)
     assert run.returncode != 0 and "AttributeError" in run.stderr

@@ -28,3 +28,33 @@ def test_commits_on_success_and_rolls_back_on_error(app: Any) -> None:
     after = db.session.get(Charge, pk)
     assert after is not None and after.failure_code == "KEPT"
     assert after.lock_version == version + 1
+
+
+def test_leave_unchanged_keeps_not_even_the_lock(app: Any) -> None:
+    from charging.unit_of_work import leave_unchanged
+
+    charge = ended_charge()
+    pk, version, touched = charge.pk, charge.lock_version, charge.updated_at
+    with locked_charge(pk) as locked:
+        locked.failure_code = "NOT_KEPT"
+        leave_unchanged()
+    db.session.expire_all()
+    after = db.session.get(Charge, pk)
+    assert after is not None and after.failure_code is None
+    assert (after.lock_version, after.updated_at) == (version, touched)
+
+
+def test_units_do_not_nest_and_no_network_call_runs_inside_one(app: Any) -> None:
+    from charging.unit_of_work import NestedUnitOfWork, network_step, unit_of_work
+
+    pk = ended_charge().pk
+    with pytest.raises(NestedUnitOfWork), locked_charge(pk), unit_of_work():
+        pass
+    with pytest.raises(NestedUnitOfWork), locked_charge(pk), network_step():
+        pass
+    with network_step():  # between two units: allowed
+        pass
+    with locked_charge(pk) as locked:
+        locked.failure_code = "AFTER"
+    db.session.expire_all()
+    assert db.session.get_one(Charge, pk).failure_code == "AFTER"

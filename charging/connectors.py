@@ -1,0 +1,103 @@
+"""What a driver is offered at a connector: the EVSE, its tariff, its power and the hold.
+
+Read models: they change nothing. The driver's charger page shows them, and a new charge
+(charging/driver_actions.py) is made from them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from charging.errors import DriverError
+from extensions import db
+from ocpi import store as ocpi_store
+from ocpi.models import OcpiEvse, OcpiLocation, Party
+from ocpi.transport import now_utc
+from payments.money import to_minor
+
+log = logging.getLogger(__name__)
+
+# EVSE statuses a driver may start on. UNKNOWN is allowed: many CPOs never push status.
+STARTABLE_EVSE_STATUSES = {"AVAILABLE", "UNKNOWN"}
+
+
+def find_evse(evse_id: str) -> tuple[OcpiEvse, OcpiLocation, Party] | None:
+    row = db.session.execute(
+        select(OcpiEvse, OcpiLocation, Party)
+        .join(OcpiLocation, OcpiEvse.location_pk == OcpiLocation.pk)
+        .join(Party, OcpiLocation.party_pk == Party.pk)
+        .where(OcpiEvse.evse_id == OcpiEvse.normalise_evse_id(evse_id),
+               OcpiEvse.clash.is_(False))
+        .where(Party.status == "CONNECTED")
+        .order_by(OcpiEvse.last_updated.desc())
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def evse_data(location: OcpiLocation, evse_uid: str) -> dict[str, Any]:
+    for evse in location.data.get("evses") or []:
+        if str(evse.get("uid", "")).upper() == evse_uid.upper():
+            return evse
+    raise DriverError("unknown_charger", 404)
+
+
+def connector_tariff(location: OcpiLocation, connector: dict[str, Any]) -> dict[str, Any] | None:
+    """The tariff for an ad-hoc charge at this connector: AD_HOC_PAYMENT first."""
+    tariffs = []
+    for tariff_id in connector.get("tariff_ids") or []:
+        row = ocpi_store.find_tariff(location.country_code, location.party_id, tariff_id)
+        if row is not None:
+            tariffs.append(row.data)
+    tariffs.sort(key=lambda t: t.get("type") != "AD_HOC_PAYMENT")
+    return tariffs[0] if tariffs else None
+
+
+def connector_power_kw(connector: dict[str, Any]) -> Decimal:
+    watts = connector.get("max_electric_power")
+    if not watts:
+        phases = 3 if connector.get("power_type") == "AC_3_PHASE" else 1
+        watts = connector["max_voltage"] * connector["max_amperage"] * phases
+    return Decimal(watts) / 1000
+
+
+def hold_amount(
+    tariff: dict[str, Any] | None,
+    currency: str,
+    *,
+    power_kw: Decimal,
+    time_zone: str,
+    driver_cap_minor: int | None = None,
+) -> int:
+    """The card hold: what a plausible longest session at this connector would cost under
+    its tariff (or the tariff's own preauthorize_amount), never below its minimum price,
+    capped by HOLD_CAP_MINOR and by the driver's own cap."""
+    cfg = current_app.config
+    caps = [c for c in (cfg["HOLD_CAP_MINOR"], driver_cap_minor) if c]
+    if tariff is None:
+        return min([cfg["DEFAULT_HOLD_MINOR"], *caps])
+    from tariffs import TariffError, hold_for
+
+    try:
+        return hold_for(
+            tariff, power_kw=power_kw,
+            max_session=timedelta(minutes=cfg["HOLD_MAX_SESSION_MINUTES"]),
+            cap_minor=min(caps) if caps else None, currency=currency, at=now_utc(),
+            time_zone=time_zone,
+        )
+    except TariffError as exc:
+        log.warning("tariff %s cannot size a hold (%s): the default hold applies",
+                    tariff.get("id"), exc)
+        return min([cfg["DEFAULT_HOLD_MINOR"], *caps])
+
+
+def minimum_price_minor(tariff: dict[str, Any] | None, currency: str) -> int:
+    if not tariff or not tariff.get("min_price"):
+        return 0
+    minimum = tariff["min_price"].get("incl_vat") or tariff["min_price"]["excl_vat"]
+    return to_minor(Decimal(str(minimum)), currency)

@@ -1,0 +1,106 @@
+"""A charge at its CPO: its location, the CPO it belongs to, its tariff, and which charge
+a CPO's Session or CDR is about (only the charge's own CPO may move it)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from charging.models import Charge
+from extensions import db
+from ocpi import notices as ocpi_notices
+from ocpi import store as ocpi_store
+from ocpi.models import OcpiCdr, OcpiLocation, OcpiSession
+
+
+def location_of(charge: Charge) -> OcpiLocation | None:
+    query = select(OcpiLocation).where(OcpiLocation.party_pk == charge.party_pk,
+                                       OcpiLocation.location_id == charge.location_id)
+    if charge.cpo_country_code and charge.cpo_party_id:
+        # Behind a hub, two CPOs may use the same location id.
+        query = query.where(OcpiLocation.country_code == charge.cpo_country_code,
+                            OcpiLocation.party_id == charge.cpo_party_id)
+    return db.session.scalar(query)
+
+
+def cpo_of(charge: Charge) -> tuple[str, str] | None:
+    """The CPO that owns the charge's location: whom commands are for, also via a hub."""
+    if charge.cpo_country_code and charge.cpo_party_id:
+        return charge.cpo_country_code, charge.cpo_party_id
+    location = location_of(charge)
+    return (location.country_code, location.party_id) if location else None
+
+
+def owned_by(charge: Charge, party_pk: int, country_code: str, party_id: str) -> bool:
+    """Did this come from the charge's own CPO, over the connection it was started on?"""
+    owner = cpo_of(charge)
+    return (charge.party_pk == party_pk and owner is not None
+            and owner == (country_code.upper(), party_id.upper()))
+
+
+def time_zone_of(charge: Charge) -> str:
+    location = location_of(charge)
+    return location.time_zone if location else "UTC"
+
+
+def tariff_of(charge: Charge) -> dict[str, Any] | None:
+    """The tariff the charge was offered under, as its CPO last sent it."""
+    location = location_of(charge) if charge.tariff_id else None
+    if location is None or charge.tariff_id is None:
+        return None
+    row = ocpi_store.find_tariff(location.country_code, location.party_id, charge.tariff_id)
+    return row.data if row else None
+
+
+def ocpi_commands() -> ModuleType:  # imported late: it needs an app context for its config
+    from ocpi import commands
+
+    return commands
+
+
+def charge_for(authorization_reference: str | None, token_uid: str | None) -> int | None:
+    """The charge our authorization_reference or one-time token uid names, if any."""
+    conditions = []
+    if authorization_reference:
+        conditions.append(Charge.authorization_reference == authorization_reference.upper())
+    if token_uid:
+        conditions.append(Charge.token_uid == token_uid.upper())
+    if not conditions:
+        return None
+    return db.session.scalar(select(Charge.pk).where(or_(*conditions)))
+
+
+def charge_for_object(row: OcpiSession | OcpiCdr) -> int | None:
+    """The charge a stored Session or CDR is about, if it came from that charge's own CPO.
+
+    Matched by our authorization_reference or token uid, and then by who sent it: a
+    Session or CDR from any other party that names one of our references moves nothing
+    (another CPO could otherwise end, or capture, a charge it never ran) and is flagged for
+    the operator as a suspected misuse, in the caller's unit of work.
+    """
+    pk = charge_for(row.authorization_reference, row.token_uid)
+    if pk is None:
+        return None
+    charge = db.session.get_one(Charge, pk)
+    if owned_by(charge, row.party_pk, row.country_code, row.party_id):
+        return pk
+    kind = "Session" if isinstance(row, OcpiSession) else "CDR"
+    object_id = row.session_id if isinstance(row, OcpiSession) else row.cdr_id
+    ocpi_notices.record(
+        row.party_pk, "MISUSE", f"FOREIGN_{kind.upper()}",
+        f"{kind} {row.country_code}*{row.party_id} {object_id} names the token or "
+        f"authorization reference of a charge at another CPO's location; it changed nothing",
+        object_key=f"{kind}:{object_id}",
+    )
+    return None
+
+
+def from_its_cpo(model: type[OcpiSession] | type[OcpiCdr], charge: Charge) -> list[Any]:
+    """Conditions for a stored Session or CDR sent by the charge's own CPO."""
+    conditions: list[Any] = [model.party_pk == charge.party_pk]
+    owner = cpo_of(charge)
+    if owner is not None:
+        conditions += [model.country_code == owner[0], model.party_id == owner[1]]
+    return conditions

@@ -1,0 +1,13 @@
+"""What the domain refuses a driver: a stable code the driver's pages translate."""
+
+from __future__ import annotations
+
+
+class DriverError(Exception):
+    """Something the driver asked for cannot be done; `code` is translated on the page."""
+
+    def __init__(self, code: str, http_status: int = 409, detail: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.http_status = http_status
+        self.detail = detail

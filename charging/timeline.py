@@ -1,0 +1,82 @@
+"""Every move of a charge, with its cause, on the charge's timeline.
+
+Rules kept everywhere in charging/:
+- A charge changes only under its row lock (charging/unit_of_work.py) and through fire(),
+  which asks the (state, event) table in charging/states.py for the next state and
+  appends the move, with its cause, to the timeline; note() records what is not a move.
+- Gateway calls and OCPI commands are never made while a charge's lock is held: the state
+  is checked and committed first, the call carries an idempotency key (or a command uid
+  kept on the charge), and the result is applied under a fresh lock after re-checking.
+- Slow or external work (OCPI commands, captures) is enqueued after commit, never done
+  while a driver's request or a webhook waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from charging.models import Charge, ChargeEvent
+from charging.states import ChargeStatus as S
+from charging.states import Event, check_transition, next_state
+from extensions import db
+
+
+@dataclass(frozen=True)
+class Cause:
+    kind: str  # driver | operator | payment | ocpi | deadline | system
+    ref: str | None = None
+    note: str | None = None
+
+
+def move(charge: Charge, target: S, cause: Cause) -> None:
+    """Apply one allowed transition and record it; raises IllegalTransition otherwise."""
+    current = charge.state
+    check_transition(current, target)
+    charge.status = target.value
+    if target == S.ENDED:
+        _stop_fulfilled(charge)
+    db.session.add(
+        ChargeEvent(
+            charge_pk=charge.pk,
+            from_status=current.value,
+            to_status=target.value,
+            cause=cause.kind,
+            cause_ref=cause.ref,
+            note=cause.note,
+        )
+    )
+
+
+def fire(charge: Charge, event: Event, cause: Cause) -> None:
+    """Move the charge as the state table says `event` does; raises IllegalEvent otherwise."""
+    move(charge, next_state(charge.state, event), cause)
+
+
+def note(charge: Charge, cause: Cause) -> None:
+    """A timeline entry that is not a transition (a decline, a refused stop...)."""
+    db.session.add(
+        ChargeEvent(
+            charge_pk=charge.pk,
+            from_status=charge.status,
+            to_status=charge.status,
+            cause=cause.kind,
+            cause_ref=cause.ref,
+            note=cause.note,
+        )
+    )
+
+
+def fail(charge: Charge, code: str, detail: str | None) -> None:
+    charge.failure_code = code
+    charge.failure_detail = detail
+
+
+def _stop_fulfilled(charge: Charge) -> None:
+    """The session ended: the stop, if there was one, is done; its refusals are history."""
+    charge.stop_next_at = None
+    if (charge.failure_code or "").startswith("STOP_"):
+        charge.failure_code = charge.failure_detail = None
+    if charge.end_reason is None:
+        charge.end_reason = {"driver": "DRIVER_STOPPED", "system": "LIMIT_REACHED",
+                             "operator": "OPERATOR_STOPPED"}.get(charge.stop_requested_by or "",
+                                                                 "CPO_ENDED")
