@@ -26,8 +26,11 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from app import create_app, upgrade_database  # noqa: E402
 from config import TestConfig  # noqa: E402
 from extensions import db  # noqa: E402
+from tests import workers  # noqa: E402
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+# Under pytest-xdist each worker has a database of its own on that server (tests/workers.py).
+SHARED_PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+PG_URL = workers.postgres_url(SHARED_PG_URL) if SHARED_PG_URL else ""
 
 
 def _postgres_reachable(url: str) -> str | None:
@@ -45,9 +48,10 @@ def _postgres_reachable(url: str) -> str | None:
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated database: a SQLite file to copy per test, or the PostgreSQL URL."""
     if PG_URL:
-        problem = _postgres_reachable(PG_URL)
+        problem = _postgres_reachable(SHARED_PG_URL)
         if problem:
             pytest.skip(f"TEST_DATABASE_URL is set but PostgreSQL is not reachable: {problem}")
+        workers.create_postgres_database(SHARED_PG_URL, PG_URL)
         engine = create_engine(PG_URL)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
