@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from app import create_app, upgrade_database  # noqa: E402
 from config import TestConfig  # noqa: E402
 from extensions import db  # noqa: E402
+from jobs import background_task  # noqa: E402
 from tests import workers  # noqa: E402
 
 # Under pytest-xdist each worker has a database of its own on that server (tests/workers.py).
@@ -115,6 +117,14 @@ def client(app: Any) -> Any:
 
 # --- The live stack ---------------------------------------------------------------------
 
+QUEUE_WORKERS = 4  # the live stack's queue worker threads
+_MEETING = threading.Barrier(QUEUE_WORKERS + 1)
+
+
+@background_task("tests.queue_workers_meet")
+def _queue_workers_meet() -> None:
+    _MEETING.wait(timeout=30)
+
 
 @dataclass
 class LiveStack:
@@ -139,6 +149,19 @@ class LiveStack:
                 return value
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def wait_queue_drained(self, timeout: float = 30.0) -> None:
+        """Until every task queued before this call has finished: one task per queue worker
+        that waits for all the others (and for this thread), so that at one moment every
+        worker is in one of them, past whatever the FIFO queue held before."""
+        with self.app.app_context():
+            for _ in range(QUEUE_WORKERS):
+                _queue_workers_meet.enqueue()
+        try:
+            _MEETING.wait(timeout)
+        except threading.BrokenBarrierError:
+            _MEETING.reset()
+            raise AssertionError(f"the queue did not drain in {timeout}s") from None
 
     def pay_and_charge(self, evse_id: str) -> str:
         """A driver's charge at evse_id, paid with the demo gateway's good test card and
@@ -186,7 +209,7 @@ def running_stack(make_app: Callable[..., Any], **overrides: Any) -> Iterator[Li
     server = ServerThread(application)
     application.config["PUBLIC_BASE_URL"] = server.url
     server.start()
-    worker = EmbeddedWorker(application, workers=4).start()
+    worker = EmbeddedWorker(application, workers=QUEUE_WORKERS).start()
     try:
         with application.app_context():
             party = connect(f"{sim_server.url}/ocpi/versions", token_a, "CPO simulator")
