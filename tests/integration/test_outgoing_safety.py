@@ -5,6 +5,7 @@ and errors never carry what the target answered. Real sockets on 127.0.0.1 throu
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
@@ -96,10 +97,8 @@ class RawServer:
 
     def close(self) -> None:
         self._stop = True
-        try:
+        with contextlib.suppress(OSError):  # already closed
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() at once (Linux)
-        except OSError:
-            pass
         self._thread.join(timeout=2)
         self.sock.close()
 
