@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,8 +26,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from app import create_app, upgrade_database  # noqa: E402
 from config import TestConfig  # noqa: E402
 from extensions import db  # noqa: E402
-from jobs import background_task  # noqa: E402
-from tests import workers  # noqa: E402
+from tests import queue_drain, workers  # noqa: E402
 
 # Under pytest-xdist each worker has a database of its own on that server (tests/workers.py).
 SHARED_PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -118,12 +116,6 @@ def client(app: Any) -> Any:
 # --- The live stack ---------------------------------------------------------------------
 
 QUEUE_WORKERS = 4  # the live stack's queue worker threads
-_MEETING = threading.Barrier(QUEUE_WORKERS + 1)
-
-
-@background_task("tests.queue_workers_meet")
-def _queue_workers_meet() -> None:
-    _MEETING.wait(timeout=30)
 
 
 @dataclass
@@ -151,17 +143,8 @@ class LiveStack:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
     def wait_queue_drained(self, timeout: float = 30.0) -> None:
-        """Until every task queued before this call has finished: one task per queue worker
-        that waits for all the others (and for this thread), so that at one moment every
-        worker is in one of them, past whatever the FIFO queue held before."""
-        with self.app.app_context():
-            for _ in range(QUEUE_WORKERS):
-                _queue_workers_meet.enqueue()
-        try:
-            _MEETING.wait(timeout)
-        except threading.BrokenBarrierError:
-            _MEETING.reset()
-            raise AssertionError(f"the queue did not drain in {timeout}s") from None
+        """Until the queue has run every task queued before this call (tests/queue_drain.py)."""
+        queue_drain.wait_drained(self.app, QUEUE_WORKERS, timeout)
 
     def pay_and_charge(self, evse_id: str) -> str:
         """A driver's charge at evse_id, paid with the demo gateway's good test card and
