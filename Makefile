@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Debian's system Python refuses a bare `pip install`):
 #   make run     set up ./.venv from the lock and run the embedded default (python app.py;
 #                RUN_ARGS="--port 8000" passes options)
-#   make test    set up ./.venv from the lock, then ruff and pytest on SQLite
+#   make test    set up ./.venv from the lock, then ruff and pytest on SQLite (in parallel)
 # and, for maintainers:
 #   make test-postgres   the same tests on PostgreSQL (TEST_DATABASE_URL)
 #   make lock            recompile requirements.txt from requirements.in (pip-tools)
@@ -15,7 +15,9 @@ VENV ?= .venv
 PIP_TOOLS_VERSION ?= 7.6.2
 LOCK_VENV ?= .venv-lock
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
-PYTEST_ARGS ?= -q
+# In parallel (pytest-xdist): one worker per core, at most 4 (each takes its own database
+# and Redis database numbers, tests/workers.py). PYTEST_ARGS="-q" runs serially.
+PYTEST_ARGS ?= -q -n auto --maxprocesses=4
 RUN_ARGS ?=
 
 BIN := $(VENV)/bin

@@ -26,8 +26,11 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from app import create_app, upgrade_database  # noqa: E402
 from config import TestConfig  # noqa: E402
 from extensions import db  # noqa: E402
+from tests import queue_drain, workers  # noqa: E402
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+# Under pytest-xdist each worker has a database of its own on that server (tests/workers.py).
+SHARED_PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+PG_URL = workers.postgres_url(SHARED_PG_URL) if SHARED_PG_URL else ""
 
 
 def _postgres_reachable(url: str) -> str | None:
@@ -45,9 +48,10 @@ def _postgres_reachable(url: str) -> str | None:
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated database: a SQLite file to copy per test, or the PostgreSQL URL."""
     if PG_URL:
-        problem = _postgres_reachable(PG_URL)
+        problem = _postgres_reachable(SHARED_PG_URL)
         if problem:
             pytest.skip(f"TEST_DATABASE_URL is set but PostgreSQL is not reachable: {problem}")
+        workers.create_postgres_database(SHARED_PG_URL, PG_URL)
         engine = create_engine(PG_URL)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -111,6 +115,8 @@ def client(app: Any) -> Any:
 
 # --- The live stack ---------------------------------------------------------------------
 
+QUEUE_WORKERS = 4  # the live stack's queue worker threads
+
 
 @dataclass
 class LiveStack:
@@ -135,6 +141,10 @@ class LiveStack:
                 return value
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def wait_queue_drained(self, timeout: float = 30.0) -> None:
+        """Until the queue has run every task queued before this call (tests/queue_drain.py)."""
+        queue_drain.wait_drained(self.app, QUEUE_WORKERS, timeout)
 
     def pay_and_charge(self, evse_id: str) -> str:
         """A driver's charge at evse_id, paid with the demo gateway's good test card and
@@ -182,7 +192,7 @@ def running_stack(make_app: Callable[..., Any], **overrides: Any) -> Iterator[Li
     server = ServerThread(application)
     application.config["PUBLIC_BASE_URL"] = server.url
     server.start()
-    worker = EmbeddedWorker(application, workers=4).start()
+    worker = EmbeddedWorker(application, workers=QUEUE_WORKERS).start()
     try:
         with application.app_context():
             party = connect(f"{sim_server.url}/ocpi/versions", token_a, "CPO simulator")

@@ -1,5 +1,6 @@
 """What the simulator and hub tests share: a recording stub eMSP base, the OCPI answer it
-gives, a WSGI switch that lets one server outlive a test, and small waiting helpers."""
+gives, a WSGI switch that lets one server outlive a test, and small waiting helpers (none
+sleeps for a fixed time: each waits for the event it names)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> Any:
             return value
         time.sleep(0.01)
     raise AssertionError("condition not met in time")
+
+
+def wait_until_idle(simulator: Any, timeout: float = 3.0) -> None:
+    """Join every background thread the simulator has started (command results, charging
+    sessions): once they have ended it has nothing left to send, so what a stub has
+    received is final and "nothing else was sent" can be asserted without a sleep."""
+    deadline = time.monotonic() + timeout
+    with simulator._lock:
+        threads = list(simulator._threads)
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            raise AssertionError(f"simulator thread {thread.name} still running")
 
 
 def answer(data: Any = None, status: int = 200, code: int | None = None,

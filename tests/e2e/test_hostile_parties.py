@@ -15,7 +15,7 @@ import copy
 import json
 import re
 import secrets
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -163,17 +163,14 @@ def snapshot(w: World, public_id: str) -> dict[str, Any]:
         }
 
 
-def hold_still(w: World, public_id: str, timeout: float = 15.0) -> dict[str, Any]:
-    """A's snapshot once a whole second passes without A's own updates changing it."""
-    deadline = time.monotonic() + timeout
-    last = snapshot(w, public_id)
-    while time.monotonic() < deadline:
-        time.sleep(1.0)
-        now = snapshot(w, public_id)
-        if now == last:
-            return now
-        last = now
-    raise AssertionError("A's charge kept changing")
+def settled(w: World, public_id: str, gate: LockGate) -> dict[str, Any]:
+    """A's snapshot once nothing of A's can still change it: every thread of A's simulator
+    waits at its frozen lock (so what it sent last has been answered), then ScanCharge's
+    queue has run every task queued until then."""
+    threads = [t for t in w.a.simulator._threads if t.is_alive()]
+    gate.wait_for_waiters(len(threads))
+    w.stack.wait_queue_drained()
+    return snapshot(w, public_id)
 
 
 def charge_row(w: World, public_id: str) -> Any:
@@ -517,18 +514,58 @@ def dashboard_shows_it(w: World) -> None:
     assert "EVSE-ID held by another CPO" in chargers
 
 
+class LockGate:
+    """A simulator's lock, counting the threads that wait for it."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.waiting = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self.lock.acquire(blocking=False):
+            return True
+        if not blocking:
+            return False
+        with self._changed:
+            self.waiting += 1
+            self._changed.notify_all()
+        try:
+            return self.lock.acquire(True, timeout)
+        finally:
+            with self._changed:
+                self.waiting -= 1
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def wait_for_waiters(self, count: int, timeout: float = 15.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.waiting >= count, timeout):
+                raise AssertionError(f"{self.waiting} of {count} simulator threads froze")
+
+
 @contextmanager
-def frozen(simulator: Any) -> Iterator[None]:
+def frozen(simulator: Any) -> Iterator[LockGate]:
     """Hold the simulator's lock: its session threads stop sending until released."""
-    simulator._lock.acquire()
+    gate = LockGate(simulator._lock)
+    simulator._lock = gate  # a thread inside `with` now leaves through the lock it entered
+    gate.acquire()
     try:
-        yield
+        yield gate
     finally:
-        simulator._lock.release()
+        gate.release()
+        simulator._lock = gate.lock
 
 
-def attack_everything(w: World, victim: Any, public_id: str) -> None:
-    before = hold_still(w, public_id)
+def attack_everything(w: World, victim: Any, public_id: str, gate: LockGate) -> None:
+    before = settled(w, public_id, gate)
     assert before["intent"][0] == "requires_capture" and before["charge"][1] is None
 
     cpo_b_lists_and_authorizes_a_token(w, victim)
@@ -573,8 +610,8 @@ def test_no_party_touches_another_partys_charge(make_app: Callable[..., Any]) ->
         assert victim.cpo_country_code == "SE" and victim.cpo_party_id == "SIM"
         # Freeze A's simulator (its session thread waits for this lock) while the attacks
         # run, so that what they must leave unchanged is exactly comparable.
-        with frozen(w.a.simulator):
-            attack_everything(w, victim, public_id)
+        with frozen(w.a.simulator) as gate:
+            attack_everything(w, victim, public_id, gate)
 
         # A's own Session and CDR still settle A's charge, with A's amount.
         done = stop_and_settle(stack, public_id)

@@ -328,17 +328,20 @@ def test_a_start_sent_but_unanswered_is_uncertain_not_nothing_charged(
     """The CPO got START_SESSION but answered after our deadline: the charger may still
     start, so the driver is not told "nothing was charged" and the hold waits for a late
     Session (LATE_SESSION_GRACE) instead of being released at once."""
-    import time
+    answered_late = threading.Event()
 
     @cpo.app.before_request
     def slow() -> None:
-        time.sleep(1.5)
+        answered_late.wait(10)  # released once our side has given up waiting
 
     client.application.config["OCPI_HTTP_TIMEOUT"] = 0.5
     row = reload(charge)
     row.status = S.AUTHORIZED.value
     db.session.commit()
-    starting.start(charge.pk)
+    try:
+        starting.start(charge.pk)
+    finally:
+        answered_late.set()
     row = reload(charge)
     command = db.session.scalar(db.select(OcpiCommand).where(
         OcpiCommand.uid == row.start_command_uid))

@@ -4,7 +4,8 @@ strings and bodies against the JSON API, the driver pages, /payments/demo/confir
 Stripe webhook (correctly signed with the test secret, and unsigned).
 
 TESTING propagates exceptions, so a crash fails the property as surely as a 500 would.
-Sized to run in about 45 s on SQLite (FUZZ_SCALE=2 doubles it); it also runs on
+Sized to run in about 45 s on SQLite in the thorough profile, a third of that in the
+default `ci` one (tests/fuzz_profiles.py; FUZZ_SCALE=2 doubles either); it also runs on
 PostgreSQL (TEST_DATABASE_URL), where NUL bytes and over-long strings matter.
 """
 
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from extensions import db
+from tests import fuzz_profiles
 from tests.charge_factory import captured_charge
 from tests.stripe_standin import sign_webhook
 
@@ -29,7 +31,9 @@ SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
 
 
 def examples(n: int) -> Any:
-    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, database=None,
+    """`n` examples in the thorough profile (tests/fuzz_profiles.py), a third in `ci`."""
+    return settings(max_examples=max(1, int(fuzz_profiles.examples(n) * SCALE)),
+                    deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

@@ -6,8 +6,9 @@ and never a 5xx, and afterwards everything stored re-validates with its wire mod
 has clean key columns.
 
 Examples share one app and database per test (created once; what valid requests store
-accumulates, as it would in production). Sized for about a minute on SQLite; also runs
-on PostgreSQL (TEST_DATABASE_URL).
+accumulates, as it would in production). Sized for about a minute on SQLite in the
+thorough profile, a third of that in the default `ci` one (tests/fuzz_profiles.py); also
+runs on PostgreSQL (TEST_DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ from ocpi.models import (
     token_hash,
 )
 from ocpi.transport import OcpiError, StatusCode, json_dumps
+from tests import fuzz_profiles
 
 EXAMPLES = Path(os.environ.get("OCPI_SPEC_DIR", "/work/shared/ocpi-spec/2.2.1")) / "examples"
 SPEC_211 = EXAMPLES.parent.parent / "2.1.1"
-# Examples per test: four tests, about 5000 requests in all (FUZZ_EXAMPLES to change).
-EXAMPLES_PER_TEST = int(os.environ.get("FUZZ_EXAMPLES", "700"))
+# Examples per test: four tests, about 5000 requests in all in the thorough profile
+# (tests/fuzz_profiles.py; FUZZ_EXAMPLES sets the count outright).
+EXAMPLES_PER_TEST = int(os.environ.get("FUZZ_EXAMPLES", fuzz_profiles.examples(700)))
 FUZZ = settings(max_examples=EXAMPLES_PER_TEST, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -5,6 +5,7 @@ and errors never carry what the target answered. Real sockets on 127.0.0.1 throu
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
@@ -58,6 +59,8 @@ class RawServer:
         self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.received = b""
+        self.finished = 0  # connections this side has seen end (the client closed or cut)
+        self._finish = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -82,9 +85,20 @@ class RawServer:
                     self.respond(conn)
             except OSError:
                 pass  # the client cut us off: that is what some tests want
+        with self._finish:
+            self.finished += 1
+            self._finish.notify_all()
+
+    def wait_finished(self, count: int, timeout: float = 5.0) -> None:
+        """Until `count` connections have ended here: what they received is then final."""
+        with self._finish:
+            if not self._finish.wait_for(lambda: self.finished >= count, timeout):
+                raise AssertionError(f"{self.finished} of {count} connections ended")
 
     def close(self) -> None:
         self._stop = True
+        with contextlib.suppress(OSError):  # already closed
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() at once (Linux)
         self._thread.join(timeout=2)
         self.sock.close()
 
@@ -250,7 +264,7 @@ def test_the_address_actually_connected_is_checked_before_a_byte_is_sent(
     monkeypatch.setattr(socket.socket, "connect", lands_inside)
     with pytest.raises(PeerUnreachable, match=r"refused: 127.0.0.1 is a loopback address"):
         get(f"http://cpo.example:{inside.port}/ocpi/versions")
-    time.sleep(0.2)  # let the server thread see the connection end
+    inside.wait_finished(1)  # the server thread saw the connection end
     assert inside.connections == 1  # the socket was connected...
     assert inside.received == b""  # ...and closed before any request went out
 

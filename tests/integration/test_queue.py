@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from jobs import EmbeddedWorker, background_task
+from tests import workers
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Moved by the xdist worker's number, so parallel workers never share a database.
+REDIS_URL = workers.redis_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 _seen: list[tuple[str, Any]] = []
 _lock = threading.Lock()
 

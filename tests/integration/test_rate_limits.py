@@ -11,7 +11,6 @@ import hmac
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -22,11 +21,13 @@ from charging.models import Charge
 from extensions import db
 from ocpi.transport import now_utc
 from payments.models import DemoPaymentIntent
+from tests import workers
 
 DRIVER_A = {"REMOTE_ADDR": "198.51.100.7"}
 DRIVER_B = {"REMOTE_ADDR": "203.0.113.9"}
 DRIVER_C = {"REMOTE_ADDR": "192.0.2.44"}
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+# Moved by the xdist worker's number, so parallel workers never share a database.
+REDIS_URL = workers.redis_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5"))
 
 
 def seed_chargers() -> None:
@@ -398,16 +399,26 @@ def test_paid_or_expired_charges_are_not_reused(limited: Callable[..., Any]) -> 
 def test_two_simultaneous_creates_make_one_charge_and_one_hold(
     limited: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from charging import unpaid
     from payments.demo import DemoGateway
 
     app = limited()
     placed = DemoGateway.create_hold
+    waits_for_hold = unpaid._with_hold
+    second_arrived = threading.Event()
 
     def slow_hold(self: Any, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.4)  # the second request arrives while the first places its hold
+        # The hold is placed only once the second request has found the first's charge
+        # and waits for this very hold: the two are simultaneous for certain.
+        second_arrived.wait(10)
         return placed(self, *args, **kwargs)
 
+    def second_waits(charge_pk: int) -> Any:
+        second_arrived.set()
+        return waits_for_hold(charge_pk)
+
     monkeypatch.setattr(DemoGateway, "create_hold", slow_hold)
+    monkeypatch.setattr(unpaid, "_with_hold", second_waits)
     db.session.commit()
     barrier = threading.Barrier(2)
     answers: list[Any] = []
@@ -428,3 +439,4 @@ def test_two_simultaneous_creates_make_one_charge_and_one_hold(
     db.session.expire_all()
     assert db.session.scalar(db.select(db.func.count()).select_from(Charge)) == 1
     assert db.session.scalar(db.select(db.func.count()).select_from(DemoPaymentIntent)) == 1
+    assert second_arrived.is_set()  # the second request waited for the first's hold

@@ -7,7 +7,6 @@ so each test gets fresh simulator state without paying for a server restart.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,7 +15,15 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask, Response
-from stub_peers import Received, RecordingStub, Switch, answer, b64, wait_until
+from stub_peers import (
+    Received,
+    RecordingStub,
+    Switch,
+    answer,
+    b64,
+    wait_until,
+    wait_until_idle,
+)
 
 from cpo_simulator import Simulator, SimulatorSettings, create_simulator
 from cpo_simulator.pricing import price_session
@@ -617,7 +624,7 @@ def test_start_rejected(registered, stub):
     answer, result_path = start(client, stub)
     assert answer["status_code"] == 1000
     assert answer["data"]["result"] == "REJECTED"
-    time.sleep(0.3)
+    wait_until_idle(simulator)
     assert stub.got("POST", result_path) == []
     assert stub.got(prefix="/emsp/2.2.1/sessions/") == []
 
@@ -631,7 +638,7 @@ def test_start_failing_at_the_charge_point(registered, stub, behaviour, result):
     answer, result_path = start(client, stub)
     assert answer["data"]["result"] == "ACCEPTED"
     assert wait_until(lambda: stub.got("POST", result_path))[0].body == {"result": result}
-    time.sleep(0.2)
+    wait_until_idle(simulator)  # the start's thread ended after its result: no session
     assert stub.got(prefix="/emsp/2.2.1/sessions/") == []
     assert simulator.sessions == []
     evse = client.get("/ocpi/2.2.1/locations/SIM-STO/SIM-STO-1").json()["data"]
@@ -643,7 +650,7 @@ def test_start_with_no_result_stays_silent(registered, stub):
     simulator.set_behaviour(start="no_result")
     answer, result_path = start(client, stub)
     assert answer["data"] == {"result": "ACCEPTED", "timeout": 30}
-    time.sleep(0.4)
+    wait_until_idle(simulator)
     assert stub.got("POST", result_path) == []
     assert stub.got(prefix="/emsp/2.2.1/sessions/") == []
     assert simulator.sessions == []
@@ -672,7 +679,10 @@ def test_stop_rejected_then_accepted(registered, stub):
     simulator.set_behaviour(stop="reject")
     answer, stop_path = stop(client, stub, session_id)
     assert answer["data"]["result"] == "REJECTED"
-    time.sleep(0.2)
+    # Two more progress PATCHes: the second comes from a tick that began after the
+    # rejection, and a tick carries out any stop the session holds before it charges on.
+    patches = len(stub.got("PATCH", "/emsp/2.2.1/sessions/"))
+    wait_until(lambda: len(stub.got("PATCH", "/emsp/2.2.1/sessions/")) >= patches + 2)
     assert stub.got("POST", stop_path) == []
     assert simulator.sessions[0]["status"] == "ACTIVE"
     simulator.set_behaviour(stop="accept")
@@ -690,7 +700,7 @@ def test_cdr_never_sent(registered, stub):
     session_id = wait_for_session_put(stub, "ACTIVE").body["id"]
     stop(client, stub, session_id)
     wait_for_session_put(stub, "COMPLETED")
-    time.sleep(0.3)
+    wait_until_idle(simulator)  # the session's thread has finished its CDR step
     assert stub.got("POST", "/emsp/2.2.1/cdrs") == []
     # The CPO still has it, for an eMSP that pulls.
     assert [c["session_id"] for c in simulator.cdrs] == [session_id]
@@ -699,11 +709,11 @@ def test_cdr_never_sent(registered, stub):
 
 
 def test_stop_of_unknown_session(registered, stub):
-    _, client = registered
+    simulator, client = registered
     answer, stop_path = stop(client, stub, "no-such-session")
     assert answer["status_code"] == 1000
     assert answer["data"]["result"] == "UNKNOWN_SESSION"
-    time.sleep(0.1)
+    wait_until_idle(simulator)
     assert stub.got("POST", stop_path) == []
 
 
@@ -793,9 +803,8 @@ def test_shutdown_stops_background_threads(registered, stub):
     start(client, stub)
     wait_until(lambda: stub.got("PATCH", "/emsp/2.2.1/sessions/"))
     simulator.shutdown()
-    settled = len(stub.got())
-    time.sleep(0.25)
-    assert len(stub.got()) == settled
+    # Every simulator request comes from one of its threads, and shutdown has joined them
+    # all: with none alive, nothing can follow (no need to watch the stub for a while).
     assert not [t for t in simulator._threads if t.is_alive()]
 
 
