@@ -28,6 +28,12 @@ class Cause:
     note: str | None = None
 
 
+def _record(charge: Charge, from_status: str, to_status: str, cause: Cause) -> None:
+    db.session.add(ChargeEvent(charge_pk=charge.pk, from_status=from_status,
+                               to_status=to_status, cause=cause.kind, cause_ref=cause.ref,
+                               note=cause.note))
+
+
 def move(charge: Charge, target: S, cause: Cause) -> None:
     """Apply one allowed transition and record it; raises IllegalTransition otherwise."""
     current = charge.state
@@ -35,16 +41,7 @@ def move(charge: Charge, target: S, cause: Cause) -> None:
     charge.status = target.value
     if target == S.ENDED:
         _stop_fulfilled(charge)
-    db.session.add(
-        ChargeEvent(
-            charge_pk=charge.pk,
-            from_status=current.value,
-            to_status=target.value,
-            cause=cause.kind,
-            cause_ref=cause.ref,
-            note=cause.note,
-        )
-    )
+    _record(charge, current.value, target.value, cause)
 
 
 def fire(charge: Charge, event: Event, cause: Cause) -> None:
@@ -54,16 +51,7 @@ def fire(charge: Charge, event: Event, cause: Cause) -> None:
 
 def note(charge: Charge, cause: Cause) -> None:
     """A timeline entry that is not a transition (a decline, a refused stop...)."""
-    db.session.add(
-        ChargeEvent(
-            charge_pk=charge.pk,
-            from_status=charge.status,
-            to_status=charge.status,
-            cause=cause.kind,
-            cause_ref=cause.ref,
-            note=cause.note,
-        )
-    )
+    _record(charge, charge.status, charge.status, cause)
 
 
 def fail(charge: Charge, code: str, detail: str | None) -> None:
