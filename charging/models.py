@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime
 from decimal import Decimal
@@ -102,6 +103,13 @@ class Charge(Model):
     @property
     def state(self) -> ChargeStatus:
         return ChargeStatus(self.status)
+
+    @property
+    def correlation_id(self) -> str:
+        """The X-Correlation-ID of this charge's OCPI commands: derived from the public id
+        but not it (that is the driver's credential, and CPOs log headers), stable so the
+        dashboard finds the messages again."""
+        return "sc-" + hashlib.sha256(b"correlation:" + self.public_id.encode()).hexdigest()[:32]
 
 
 class ChargeEvent(Model):
