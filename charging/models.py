@@ -91,6 +91,8 @@ class Charge(Model):
 
     language: Mapped[str] = mapped_column(String(2), default="sv")
     email: Mapped[str | None] = mapped_column(String(255))
+    # The charge's link e-mailed to that address (charging/charge_link.py): claimed once.
+    link_mailed_at: Mapped[datetime | None]
     receipt_pk: Mapped[int | None] = mapped_column(ForeignKey("receipts.pk"))
 
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
