@@ -5,6 +5,8 @@ No account and no app: the charge's unguessable link is the driver's handle on i
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, abort, current_app, make_response, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -87,7 +89,7 @@ def privacy() -> Response:
                  message_days=current_app.config["OCPI_MESSAGE_RETENTION_DAYS"])
 
 
-def _lang_arg() -> dict[str, str]:
+def _lang_arg() -> dict[str, Any]:
     lang = request.args.get("lang")
     return {"lang": lang} if lang in LANGUAGES else {}
 
