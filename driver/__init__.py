@@ -33,7 +33,7 @@ def _page(template: str, status: int = 200, **context) -> Response:
 
 @bp.app_context_processor
 def _trust() -> dict[str, object]:
-    return {"seller": seller}
+    return {"trust": seller}
 
 
 @bp.get("/")
