@@ -23,8 +23,6 @@ from sqlalchemy import update
 
 from charging.models import Charge
 from charging.unit_of_work import network_step, unit_of_work
-from driver.messages import support_contact
-from driver.trust import seller
 from extensions import db, rows_changed
 from i18n import render_in, texts
 from jobs import background_task
@@ -32,6 +30,7 @@ from ocpi.transport import now_utc
 
 # The SMTP conversation is the receipts' own: one way of sending e-mail.
 from payments.mail import _domain, _permanent, _send
+from trust import seller, support_contact
 
 log = logging.getLogger(__name__)
 

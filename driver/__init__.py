@@ -13,12 +13,12 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from charging import driver_actions
 from driver import api, remembered
 from driver.messages import error_text
-from driver.trust import seller
 from extensions import db
 from i18n import LANGUAGES, asked_language, pick_language, render_in, texts
 from payments.models import Receipt
 from payments.money import Money
 from payments.receipts import find_by_token
+from trust import seller
 
 bp = Blueprint("driver", __name__)
 

@@ -3,8 +3,8 @@ that say what happened and what to do next, from the catalogues (translations/).
 
 from __future__ import annotations
 
-from driver.trust import seller
 from i18n import Texts, texts
+from trust import seller, support_contact
 
 
 def _statuses(t: Texts) -> dict[str, str]:
@@ -176,11 +176,6 @@ def error_text(code: str | None, language: str) -> str:
     return t.gettext(
         "Something went wrong. Try again, or contact support if it happens again: "
         "%(contact)s.", contact=support_contact(language))
-
-
-def support_contact(language: str) -> str:
-    """'+46 8 000 00 00 or support@example.com', in the language."""
-    return seller().contact(texts(language).gettext("or"))
 
 
 def help_text(language: str) -> str:

@@ -3,8 +3,10 @@ organisation number (the receipts' SELLER_* settings), the support phone and e-m
 terms and privacy links (TERMS_URL, PRIVACY_URL, else the shipped /terms and /privacy).
 
 Read from the configuration at each use, so a page, an e-mail or an error text in a task
-say the same; the footer of every driver page (templates/driver/_footer.html) and every
-error that sends the driver for help (driver/messages.py) use it.
+say the same; the footer of every driver page (templates/driver/_footer.html), every error
+that sends the driver for help (driver/messages.py) and the charge-link e-mail
+(charging/charge_link.py) use it. Beside i18n.py, below both: it names the driver's pages
+by endpoint only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app, has_app_context, has_request_context, url_for
+
+from i18n import texts
 
 
 @dataclass(frozen=True)
@@ -51,3 +55,8 @@ def _own(endpoint: str) -> str:
         return url_for(endpoint)
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/") if has_app_context() else ""
     return base + "/" + endpoint.split(".")[-1]
+
+
+def support_contact(language: str) -> str:
+    """'+46 8 000 00 00 or support@example.com', in the language."""
+    return seller().contact(texts(language).gettext("or"))
