@@ -26,6 +26,8 @@ bp = Blueprint("driver", __name__)
 def _page(template: str, status: int = 200, **context) -> Response:
     language = context.pop("lang")
     response = make_response(render_in(language, template, **context), status)
+    if "mine" in context:
+        _personal(response, bool(context["mine"]))
     if request.args.get("lang") in LANGUAGES:
         response.set_cookie("lang", language, max_age=365 * 24 * 3600, samesite="Lax")
     return response
@@ -63,7 +65,9 @@ def charger_page(evse_id: str) -> Response | WerkzeugResponse:
     if running is not None:
         # Rescanning the sticker (or Back) while this phone's charge runs here: its page,
         # never "this charger is in use" to the person whose charge uses it.
-        return redirect(url_for("driver.charge_page", public_id=running, **_lang_arg()))
+        back = redirect(url_for("driver.charge_page", public_id=running, **_lang_arg()))
+        _personal(back, True)
+        return back
     try:
         charger = api.charger_info(evse_id, language)
     except api.ApiError as exc:
@@ -87,6 +91,14 @@ def privacy() -> Response:
     return _page("driver/privacy.html", lang=pick_language(),
                  remember_days=remembered.COOKIE_DAYS,
                  message_days=current_app.config["OCPI_MESSAGE_RETENTION_DAYS"])
+
+
+def _personal(response: Response | WerkzeugResponse, personal: bool) -> None:
+    """A page that reads this phone's charges differs per phone; one that shows them (their
+    links are the drivers' credentials) is never stored by a shared cache."""
+    response.vary.add("Cookie")
+    if personal:
+        response.headers["Cache-Control"] = "private, no-store"
 
 
 def _lang_arg() -> dict[str, Any]:

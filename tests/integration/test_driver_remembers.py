@@ -103,6 +103,7 @@ def test_rescanning_while_charging_leads_to_the_charge(client: Any, sites: None,
     evse_busy()
     back = client.get(f"/c/{scanned}?lang=sv")
     assert back.status_code == 302
+    assert back.headers["Cache-Control"] == "private, no-store"  # it names the charge
     assert back.headers["Location"] == f"/charge/{charge['id']}?lang=sv"
     page = client.get(back.headers["Location"])
     assert "Stoppa laddningen" in page.get_data(as_text=True)
@@ -128,6 +129,9 @@ def test_the_site_and_other_chargers_show_the_running_charge(client: Any, sites:
         assert f"Your charge at {EVSE} – Charging" in shown, path
         assert f'href="/charge/{charge["id"]}"' in page.get_data(as_text=True), path
         assert "View or stop your charge" in shown
+        # The banner's link is the driver's credential: no shared cache may keep it.
+        assert page.headers["Cache-Control"] == "private, no-store", path
+        assert "Cookie" in page.headers["Vary"], path
     # Another charger can still be started from its own page.
     assert 'id="pay-form"' in client.get("/c/SE*SIM*E00002").get_data(as_text=True)
 
