@@ -1,6 +1,8 @@
-"""The driver's pages: the charger (the QR code's target), the live charge, the receipt.
+"""The driver's pages: the charger (the QR code's target), the live charge, the receipt;
+the front page and the typed charger ID (/find); the shipped terms and privacy notice.
 
-No account and no app: the charge's unguessable link is the driver's handle on it.
+No account and no app: the charge's unguessable link is the driver's handle on it, and this
+phone remembers the links it started (driver/remembered.py).
 """
 
 from __future__ import annotations

@@ -50,6 +50,11 @@ def test_rescanning_while_charging_leads_back_to_the_charge_and_stops_it(
     charge_id = charge_id_of(page)
     expect(page.locator("#status-text")).to_have_text(w["charging"], timeout=SLOW)
 
+    # Back, to the charger page the payment was made on: the charge, not the pay form.
+    page.go_back()
+    page.wait_for_url(re.compile(f"/charge/{charge_id}"))
+    expect(page.get_by_role("button", name=w["stop"])).to_be_visible()
+
     # The driver walks away, the page is lost; back at the car they scan the sticker again.
     page.goto("about:blank")
     page.goto(charger_url(stack))
