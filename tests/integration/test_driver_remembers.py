@@ -164,6 +164,15 @@ def test_a_finished_charge_leads_to_its_receipt_for_a_day(client: Any, sites: No
     page = client.get("/?lang=en")
     assert f'href="/r/{token.public_token}"' in page.get_data(as_text=True)
     assert f"Your charge at {done.evse_id} is done." in words(page)
+    # Settled while the car is still plugged in: the charger reads busy, but not "nothing
+    # has been charged" to the driver who was just charged there.
+    with_evse = db.session.get(Charge, done.pk)
+    with_evse.evse_id = EVSE
+    db.session.commit()
+    evse_busy()
+    busy = words(client.get(f"/c/{EVSE}?lang=en"))
+    assert "Nothing has been charged" not in busy
+    assert f"Your charge at {EVSE} is done." in busy
     set_status(done.public_id, S.CAPTURED, session_ended_at=now_utc() - timedelta(hours=25))
     assert "/r/" not in client.get("/?lang=en").get_data(as_text=True)
 
