@@ -123,7 +123,8 @@ def charge_page(public_id: str) -> Response:
         return _page("error.html", exc.http_status, lang=language,
                      message=error_text(exc.code, language))
     response = _page("driver/charge.html", lang=language, charge=charge,
-                     payment=api.current_gateway().page_config(), stripe_js_url=_stripe_js())
+                     emailed=bool(found.email), payment=api.current_gateway().page_config(),
+                     stripe_js_url=_stripe_js())
     # The saved link opened on this phone makes it this phone's charge too.
     remembered.remember(response, public_id)
     return response

@@ -107,6 +107,8 @@ def test_rescanning_while_charging_leads_to_the_charge(client: Any, sites: None,
     assert back.headers["Location"] == f"/charge/{charge['id']}?lang=sv"
     page = client.get(back.headers["Location"])
     assert "Stoppa laddningen" in page.get_data(as_text=True)
+    assert "Telefonen kommer också ihåg den" in page.get_data(as_text=True)
+    assert "Vi mejlar dig länken" not in page.get_data(as_text=True)  # no address given
 
 
 def test_someone_else_still_reads_that_the_charger_is_in_use(app: Any, sites: None) -> None:
@@ -208,6 +210,8 @@ def test_the_charge_link_is_emailed_once_in_the_drivers_language(
     charge = start_charge(client, email="forare@example.se", language="sv")
     run_queue(mail_app)
     assert box.messages == []  # paying is not charging yet
+    page = client.get(f"/charge/{charge['id']}?lang=en").get_data(as_text=True)
+    assert "We e-mail you the link when charging starts." in page
     charging_now(charge["id"])
     run_queue(mail_app)
     assert len(box.messages) == 1
