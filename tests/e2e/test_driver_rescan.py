@@ -78,6 +78,7 @@ def test_rescanning_while_charging_leads_back_to_the_charge_and_stops_it(
     page.goto(f"{stack.base_url}/")
     banner = page.locator("section.mine")
     expect(banner).to_contain_text(w["yours"].format(stack.evse_id))
+    page.screenshot(path=f"{SCREENSHOT_DIR}/driver_home_banner_{lang}.png", full_page=True)
     neighbour = stack.evse_id[:-1] + "2"
     page.goto(f"{stack.base_url}/c/{neighbour}")
     expect(page.locator("#pay-form")).to_be_visible()  # a second charge stays possible
@@ -94,5 +95,6 @@ def test_rescanning_while_charging_leads_back_to_the_charge_and_stops_it(
     done = page.locator("section.mine")
     expect(done).to_contain_text(w["done"].format(stack.evse_id))
     expect(page.get_by_text(w["in_use"])).to_have_count(0)
+    page.screenshot(path=f"{SCREENSHOT_DIR}/driver_rescan_done_{lang}.png", full_page=True)
     done.get_by_role("link", name=w["receipt"]).click()
     page.wait_for_url(re.compile(r"/r/"))
