@@ -124,6 +124,15 @@ class Config:
     SELLER_ORG_NUMBER = os.environ.get("SELLER_ORG_NUMBER", "559000-0000")
     SELLER_VAT_NUMBER = os.environ.get("SELLER_VAT_NUMBER", "SE559000000001")
     SELLER_ADDRESS = os.environ.get("SELLER_ADDRESS", "Storgatan 1, 111 22 Stockholm")
+    # Where a driver gets help: shown with the seller's name and organisation number on
+    # every driver page (the footer) and in every error that sends the driver for help.
+    # Empty: that way of contact is not shown (give at least one).
+    SUPPORT_PHONE = os.environ.get("SUPPORT_PHONE", "+46 8 000 00 00")
+    SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@example.com")
+    # The terms of sale and the privacy notice the driver pages link to. Empty: the short
+    # pages ScanCharge ships (/terms, /privacy), filled in with the settings above.
+    TERMS_URL = os.environ.get("TERMS_URL", "")
+    PRIVACY_URL = os.environ.get("PRIVACY_URL", "")
 
     # Receipt e-mail (to drivers who gave an address). No SMTP_HOST: no e-mail is sent.
     SMTP_HOST = os.environ.get("SMTP_HOST", "")

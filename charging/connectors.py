@@ -40,6 +40,20 @@ def find_evse(evse_id: str) -> tuple[OcpiEvse, OcpiLocation, Party] | None:
     return (row[0], row[1], row[2]) if row else None
 
 
+def other_evses(location: OcpiLocation, evse_uid: str) -> list[tuple[str, str]]:
+    """The location's other EVSEs a driver can start now: (EVSE-ID as printed, status)."""
+    printed = {str(e.get("uid", "")).upper(): e.get("evse_id")
+               for e in location.data.get("evses") or []}
+    rows = db.session.scalars(
+        select(OcpiEvse).where(OcpiEvse.location_pk == location.pk,
+                               OcpiEvse.evse_uid != evse_uid, OcpiEvse.clash.is_(False),
+                               OcpiEvse.evse_id.is_not(None),
+                               OcpiEvse.status.in_(STARTABLE_EVSE_STATUSES))
+        .order_by(OcpiEvse.evse_id))
+    return [(printed.get(row.evse_uid.upper()) or row.evse_id or row.evse_uid, row.status)
+            for row in rows]
+
+
 def evse_data(location: OcpiLocation, evse_uid: str) -> dict[str, Any]:
     for evse in location.data.get("evses") or []:
         if str(evse.get("uid", "")).upper() == evse_uid.upper():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime
 from decimal import Decimal
@@ -98,6 +99,8 @@ class Charge(Model):
 
     language: Mapped[str] = mapped_column(String(2), default="sv")
     email: Mapped[str | None] = mapped_column(String(255))
+    # The charge's link e-mailed to that address (charging/charge_link.py): claimed once.
+    link_mailed_at: Mapped[datetime | None]
     receipt_pk: Mapped[int | None] = mapped_column(ForeignKey("receipts.pk"))
 
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
@@ -110,6 +113,13 @@ class Charge(Model):
     @property
     def state(self) -> ChargeStatus:
         return ChargeStatus(self.status)
+
+    @property
+    def correlation_id(self) -> str:
+        """The X-Correlation-ID of this charge's OCPI commands: derived from the public id
+        but not it (that is the driver's credential, and CPOs log headers), stable so the
+        dashboard finds the messages again."""
+        return "sc-" + hashlib.sha256(b"correlation:" + self.public_id.encode()).hexdigest()[:32]
 
 
 class ChargeEvent(Model):

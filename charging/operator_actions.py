@@ -27,13 +27,13 @@ def unlock_connector(charge_pk: int, operator: str, attempt: int = 0) -> str:
     stuck in a charger is worth a few more tries), up to OCPI_RETRY_ATTEMPTS."""
     with unit_of_work():
         charge = db.session.get_one(Charge, charge_pk)
-        party_pk, public_id, to = charge.party_pk, charge.public_id, cpo_of(charge)
+        party_pk, correlation, to = charge.party_pk, charge.correlation_id, cpo_of(charge)
         body = {"location_id": charge.location_id, "evse_uid": charge.evse_uid,
                 "connector_id": charge.connector_id}
     with network_step():  # ocpi.commands stores and commits the command itself
         command: OcpiCommand = ocpi_commands().send_command(
             db.session.get_one(Party, party_pk), wire.CommandType.UNLOCK_CONNECTOR, body,
-            correlation_id=public_id, to=to,
+            correlation_id=correlation, to=to,
         )
     with locked_charge(charge_pk) as charge:
         answer = command.response_result or "ERROR"

@@ -89,11 +89,11 @@ def start(charge_pk: int) -> None:
         body = _start_session(charge, issue_token(charge))
         # Known before sending: the CommandResult may overtake the CommandResponse.
         charge.start_command_uid = uid = ocpi_commands().new_command_uid()
-        party_pk, public_id, to = charge.party_pk, charge.public_id, cpo_of(charge)
+        party_pk, correlation, to = charge.party_pk, charge.correlation_id, cpo_of(charge)
     with network_step():  # ocpi.commands stores and commits the command itself
         command: OcpiCommand = ocpi_commands().send_command(
             db.session.get_one(Party, party_pk), wire.CommandType.START_SESSION, body,
-            uid=uid, correlation_id=public_id, to=to,
+            uid=uid, correlation_id=correlation, to=to,
         )
     with locked_charge(charge_pk) as charge:
         if command.response_result == "ACCEPTED":

@@ -89,7 +89,7 @@ def stop_result(charge: Charge, result: str, message: str | None, cause: Cause) 
     note(charge, cause)
 
 
-def _stop_command(party_pk: int, session_id: str, public_id: str,
+def _stop_command(party_pk: int, session_id: str, correlation: str,
                   to: tuple[str, str] | None, uid: str | None = None) -> OcpiCommand:
     """STOP_SESSION to the CPO (ocpi.commands stores and commits the command itself)."""
     with network_step():
@@ -98,7 +98,7 @@ def _stop_command(party_pk: int, session_id: str, public_id: str,
             wire.CommandType.STOP_SESSION,
             {"session_id": session_id},
             uid=uid,
-            correlation_id=public_id,
+            correlation_id=correlation,
             to=to,
         )
 
@@ -124,7 +124,7 @@ def send_stop(charge_pk: int) -> None:
         charge.stop_next_at = now + timedelta(
             seconds=current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"]
             + current_app.config["SWEEP_GRACE_SECONDS"])
-        sent = (charge.party_pk, charge.session_id, charge.public_id, cpo_of(charge))
+        sent = (charge.party_pk, charge.session_id, charge.correlation_id, cpo_of(charge))
     command = _stop_command(*sent, uid=uid)
     with locked_charge(charge_pk) as charge:
         if charge.state != S.STOPPING or command.uid != charge.stop_command_uid:
@@ -145,7 +145,7 @@ def stop_unpaid_session(charge_pk: int) -> None:
         charge = db.session.get(Charge, charge_pk)
         if charge is None or not charge.session_id:
             return
-        sent = (charge.party_pk, charge.session_id, charge.public_id, cpo_of(charge))
+        sent = (charge.party_pk, charge.session_id, charge.correlation_id, cpo_of(charge))
     command = _stop_command(*sent)
     with locked_charge(charge_pk) as charge:
         note(charge, Cause("ocpi", command.uid,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from charging.charge_link import mail_charge_link
 from charging.operator_actions import unlock_connector
 from charging.payment_events import expire_unpaid, record_capture_before
 from charging.releases import release_hold
@@ -25,4 +26,5 @@ TASKS: list[Task[..., Any]] = [
     stop_unpaid_session,
     unlock_connector,
     sweep,
+    mail_charge_link,
 ]

@@ -41,6 +41,10 @@ def move(charge: Charge, target: S, cause: Cause) -> None:
     charge.status = target.value
     if target == S.ENDED:
         _stop_fulfilled(charge)
+    if target == S.CHARGING:
+        from charging.charge_link import mail_after_commit  # it reads the driver's words
+
+        mail_after_commit(charge)
     _record(charge, current.value, target.value, cause)
 
 

@@ -198,14 +198,15 @@ def charge_messages(charge: Charge, limit: int = CHARGE_MESSAGES) -> list[OcpiMe
     """The OCPI messages that concern a charge, oldest first (the latest `limit` of them).
 
     ocpi/ knows no charges; its messages carry the keys a charge is known by, and the join
-    is made here: the charge's public id is the X-Correlation-ID of its commands (and of
+    is made here: the charge's correlation_id is the X-Correlation-ID of its commands (and of
     the CommandResults the CPO echoes it in); the CPO's Session and CDR pushes name its
     authorization_reference or Token uid, or (PATCHes) only the session id in the URL; a
     CommandResult names the command uid in its URL.
     """
     m = OcpiMessage
     conditions = [
-        m.correlation_id == charge.public_id,
+        # Messages logged before the correlation id stopped being the public id too.
+        m.correlation_id.in_([charge.correlation_id, charge.public_id]),
         m.authorization_reference == charge.authorization_reference.upper(),
         m.token_uid == charge.token_uid.upper(),
     ]

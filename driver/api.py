@@ -22,6 +22,7 @@ from charging.connectors import (
     find_evse,
     hold_amount,
     minimum_price_minor,
+    other_evses,
 )
 from charging.errors import DriverError
 from charging.models import Charge
@@ -110,6 +111,9 @@ def charger_info(evse_id: str, language: str) -> dict[str, Any]:
             "minimum_cap": money_json(max(minimum_price_minor(tariff, currency), 100),
                                       currency, language),
         })
+    others = [{"evse_id": printed, "status": status, "status_text": status_text(status, language),
+               "url": url_for("driver.charger_page", evse_id=printed)}
+              for printed, status in other_evses(location, evse_row.evse_uid)]
     return {
         "evse_id": evse.get("evse_id") or evse_row.evse_uid,
         "status": evse_row.status,
@@ -124,6 +128,8 @@ def charger_info(evse_id: str, language: str) -> dict[str, Any]:
             "operator": (data.get("operator") or {}).get("name") or party.name,
         },
         "connectors": connectors,
+        # The site's other chargers that can be started now, for when this one cannot.
+        "other_evses": others,
         "payment": current_gateway().page_config(),
     }
 
@@ -235,7 +241,7 @@ def charge_json(charge: Charge, language: str | None = None) -> dict[str, Any]:
 
 
 @bp.post("/charges")
-def create_charge() -> tuple[Response, int]:
+def create_charge() -> Response:
     # Every attempt counts per client, a bad one too: each could otherwise place a hold.
     key = client_key()
     rate_limits().hit("charges_per_client", key)
@@ -281,7 +287,12 @@ def create_charge() -> tuple[Response, int]:
         "return_url": url_for("driver.charge_page", public_id=charge.public_id, _external=True),
     }
     # 200: the client's open unpaid charge for the same request (charging/unpaid.py).
-    return jsonify(result), 201 if created else 200
+    response = jsonify(result)
+    response.status_code = 201 if created else 200
+    from driver import remembered
+
+    remembered.remember(response, charge.public_id)
+    return response
 
 
 def charge_language(charge: Charge) -> str:

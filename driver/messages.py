@@ -4,6 +4,7 @@ that say what happened and what to do next, from the catalogues (translations/).
 from __future__ import annotations
 
 from i18n import Texts, texts
+from trust import seller, support_contact
 
 
 def _statuses(t: Texts) -> dict[str, str]:
@@ -136,6 +137,10 @@ def _charging_errors(t: Texts) -> dict[str, str]:
             "The charger refused to stop. We keep trying. You can also end charging from the "
             "car and unplug the cable; you only pay for what was charged."
         ),
+        "STOP_UNREACHABLE": t.gettext(
+            "We can't reach the charger's operator to stop charging. We keep trying. Meanwhile "
+            "end charging from the car and unplug the cable; you only pay for what was charged."
+        ),
         "STOP_PENDING": t.gettext("Your stop is sent as soon as the charger confirms the start."),
         "STOP_UNCONFIRMED": t.gettext(
             "The charger has not confirmed the stop. End charging from the car and unplug the "
@@ -147,6 +152,11 @@ def _charging_errors(t: Texts) -> dict[str, str]:
 ERROR_CODES = frozenset(_errors(texts("en")))
 # Every other refused or lost stop reads like a refusal: the advice is the same.
 STOP_FAILURE_FALLBACK = "STOP_REJECTED"
+# A stop that was sent and not answered, or could not be sent at all (ocpi.commands).
+STOP_NOT_SENT = {"STOP_ERROR": "STOP_UNREACHABLE", "STOP_NO_RESPONSE": "STOP_UNREACHABLE"}
+# The texts that leave the driver needing a person: each is followed by the support contact.
+NEEDS_HELP = frozenset({"STOP_REJECTED", "STOP_UNREACHABLE", "STOP_UNCONFIRMED",
+                        "START_NO_RESPONSE", "server_error", "payment_unavailable"})
 
 
 def status_text(status: str, language: str) -> str:
@@ -156,12 +166,20 @@ def status_text(status: str, language: str) -> str:
 def error_text(code: str | None, language: str) -> str:
     if code and code.startswith("START_") and code not in ERROR_CODES:
         code = "START_FAILED"
+    code = STOP_NOT_SENT.get(code or "", code)
     if code and code.startswith("STOP_") and code not in ERROR_CODES:
         code = STOP_FAILURE_FALLBACK
     t = texts(language)
     found = _errors(t).get(code or "")
     if found is not None:
-        return found
+        return f"{found} {help_text(language)}" if code in NEEDS_HELP else found
     return t.gettext(
-        "Something went wrong. Try again, or contact the operator if it happens again."
-    )
+        "Something went wrong. Try again, or contact support if it happens again: "
+        "%(contact)s.", contact=support_contact(language))
+
+
+def help_text(language: str) -> str:
+    """The sentence that names whom to call, for every error that leaves the driver stuck."""
+    seller_ = seller()
+    return texts(language).gettext("Support (%(seller)s): %(contact)s.", seller=seller_.name,
+                                   contact=support_contact(language))

@@ -338,9 +338,10 @@ class OcpiMessage(Model):
 
     Credentials tokens are never stored: no headers are kept, and bodies are scrubbed
     before they are written. ocpi/ knows no charges, so a message carries the keys a charge
-    is found by instead: the X-Correlation-ID (a charge's commands carry its public id),
-    and the ids a CPO's pushes name (object_id: session id, CDR id or command uid;
-    authorization_reference; token_uid), upper-cased like every stored CiString.
+    is found by instead: the X-Correlation-ID (a charge's commands carry a hash of its
+    public id, never the id itself), and the ids a CPO's pushes name (object_id: session
+    id, CDR id or command uid; authorization_reference; token_uid), upper-cased like every
+    stored CiString.
     """
 
     __tablename__ = "ocpi_messages"

@@ -624,5 +624,12 @@
 
   const pages = { charger: chargerPage, charge: chargePage, receipt: receiptPage };
   if (pages[cfg.page]) pages[cfg.page]();
-  if (cfg.page === "charger") watchCharger();
+  if (cfg.page === "charger") {
+    watchCharger();
+    // Back to a charger page the browser kept in memory (bfcache): load it again, so the
+    // server decides what it shows now; this phone's charge may be running there since.
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) window.location.reload();
+    });
+  }
 })();

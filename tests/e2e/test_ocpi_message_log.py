@@ -473,12 +473,13 @@ def test_a_charge_collects_its_messages_both_ways(live_stack: LiveStack) -> None
             return [m for m in found if (m.direction, m.module) == (direction, module)
                     and method in (None, m.method)]
 
-        # The commands we sent carry the charge's public id as their correlation id.
+        # The commands we sent carry the charge's correlation id: never its public id,
+        # the driver's credential.
         start, stop = of("out", "commands")
         assert start.url.endswith("/START_SESSION") and stop.url.endswith("/STOP_SESSION")
         for command, uid in ((start, charge.start_command_uid),
                              (stop, charge.stop_command_uid)):
-            assert command.correlation_id == public_id
+            assert command.correlation_id == charge.correlation_id != public_id
             assert command.object_id == uid.upper()
             assert (command.party_pk, command.http_status, command.ocpi_status) == (
                 stack.party_pk, 200, 1000)
@@ -569,7 +570,7 @@ def test_the_charge_page_lists_messages_found_by_every_key(client: Any, party: P
                     session_id="Sess-1", start_command_uid="cmd-a", status="CHARGING")
     db.session.add(charge)
     db.session.commit()
-    add_message(party.pk, url="/by-correlation", correlation_id=charge.public_id)
+    add_message(party.pk, url="/by-correlation", correlation_id=charge.correlation_id)
     add_message(party.pk, url="/by-reference", authorization_reference="AUTHREF")
     add_message(party.pk, url="/by-token", token_uid="TOKUID")
     add_message(party.pk, url="/by-command", module="commands", object_id="CMD-A")
