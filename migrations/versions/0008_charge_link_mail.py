@@ -1,7 +1,7 @@
 """The charge link e-mailed once per charge: when it was claimed for sending
 (charges.link_mailed_at)
 
-Revision ID: 0008_charge_link
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-03 17:00:00.000000
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0008_charge_link'
+revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
