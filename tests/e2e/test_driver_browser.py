@@ -114,7 +114,7 @@ def test_happy_path_in_swedish_pay_charge_stop_and_receipt(
     expect(page.locator(".demo-banner")).to_contain_text("DEMO")
     expect(page.locator(".conn-price").first).to_contain_text(f"{energy_price}/kWh")
     expect(page.locator(".conn-price").first).to_contain_text("inkl. moms")
-    expect(page.locator("#hold-amount")).to_have_text(connector["hold"]["formatted"])
+    expect(page.locator("#hold-sentence")).to_contain_text(connector["hold"]["formatted"])
     expect(page.locator("#hold-note")).to_contain_text("Vi reserverar")
     expect(page.locator("#card-number")).to_have_value("4242 4242 4242 4242")
     expect(page.locator("script[src*='stripe']")).to_have_count(0)
@@ -266,8 +266,16 @@ window.Stripe = function (key, options) {
   record({call: "Stripe", key: key, locale: options && options.locale});
   return {
     elements(options) {
-      record({call: "elements", clientSecret: options.clientSecret});
+      record({call: "elements", clientSecret: options.clientSecret || null, mode: options.mode,
+              amount: options.amount, currency: options.currency,
+              captureMethod: options.captureMethod,
+              paymentMethodTypes: options.paymentMethodTypes});
       return {
+        async submit() {
+          record({call: "submit"});
+          return {};
+        },
+        update(changes) { record({call: "update", amount: changes.amount}); },
         create(type) {
           const handlers = {};
           return {
@@ -290,7 +298,8 @@ window.Stripe = function (key, options) {
     },
     async confirmPayment(args) {
       record({call: "confirmPayment", redirect: args.redirect,
-                        returnUrl: args.confirmParams.return_url});
+              clientSecret: args.clientSecret, withElements: Boolean(args.elements),
+              returnUrl: args.confirmParams.return_url});
       return window.stripeResults.shift();
     },
   };
@@ -319,12 +328,19 @@ def stripe_charger() -> dict[str, Any]:
                            {"type": "FLAT", "price_incl_vat": money(500), "vat_percent": "25"},
                        ]},
             "hold": money(30000),
+            "minimum_cap": money(1100),
+            "limit": {"hold": money(30000), "stop_at": money(28500), "stop_kwh": "62.22",
+                      "min_cap": money(1100), "max_cap": money(30000),
+                      "hold_sentence": "Vi reserverar 300,00 kr på ditt kort.",
+                      "stop_sentence": "Laddningen stoppas av sig själv vid 285,00 kr.",
+                      "cap": {"state": "none", "message": None}},
         }],
-        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin"},
+        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin",
+                    "capture_method": "manual", "payment_method_types": ["card"]},
     }
 
 
-def test_stripe_mode_mounts_elements_on_the_charges_intent_and_retries_after_a_decline(
+def test_stripe_mode_shows_the_elements_before_the_intent_and_retries_after_a_decline(
     app: Any, browser: Any
 ) -> None:
     from conftest import ROOT
@@ -369,23 +385,24 @@ def test_stripe_mode_mounts_elements_on_the_charges_intent_and_retries_after_a_d
     page.set_default_timeout(10_000)
     try:
         page.goto(f"{SITE}/c/SE*SIM*E00001")
-        expect(page.locator("#payment-element")).to_be_hidden()
-        page.get_by_role("button", name="Fortsätt till betalning").click()
-
-        # The Payment Element and the Express Checkout Element, on the new charge's intent.
+        # Deferred intent: the Payment Element and the Express Checkout Element (the
+        # wallets) are there with the page, before any charge or PaymentIntent exists.
         expect(page.locator(".fake-payment")).to_be_visible()
         expect(page.locator(".fake-expressCheckout")).to_be_visible()
-        expect(page.get_by_label("E-post för kvitto (valfritt)")).to_be_disabled()
-        expect(page.get_by_role("button", name="Ändra e-post")).to_be_visible()
-        assert created == [{"evse_id": "SE*SIM*E00001", "language": "sv", "connector_id": "1"}]
+        expect(page.locator("#express-checkout-element")).to_be_visible()
+        assert created == []
         calls = page.evaluate("window.stripeCalls")
         assert {"call": "Stripe", "key": "pk_test_standin", "locale": "sv"} in calls
-        assert {"call": "elements", "clientSecret": "pi_test_1_secret_abc"} in calls
+        assert {"call": "elements", "clientSecret": None, "mode": "payment", "amount": 30000,
+                "currency": "sek", "captureMethod": "manual",
+                "paymentMethodTypes": ["card"]} in calls
 
         pay = page.get_by_role("button", name="Betala och starta laddningen")
         pay.click()
         expect(page.locator("#pay-error")).to_have_text("Kortet saknar täckning.")
         assert "/c/" in page.url
+        # The charge and its PaymentIntent were made when the driver confirmed.
+        assert created == [{"evse_id": "SE*SIM*E00001", "language": "sv", "connector_id": "1"}]
         page.screenshot(path=f"{SCREENSHOT_DIR}/driver_charger_stripe.png", full_page=True)
 
         pay.click()  # another card, the same PaymentIntent
@@ -394,7 +411,11 @@ def test_stripe_mode_mounts_elements_on_the_charges_intent_and_retries_after_a_d
         calls = page.evaluate("JSON.parse(sessionStorage.getItem('stripeCalls'))")
         confirms = [c for c in calls if c["call"] == "confirmPayment"]
         assert confirms == [{"call": "confirmPayment", "redirect": "if_required",
+                             "clientSecret": "pi_test_1_secret_abc", "withElements": True,
                              "returnUrl": f"{SITE}/charge/ch_test"}] * 2
+        # elements.submit() before each confirmation, as the deferred flow requires.
+        order = [c["call"] for c in calls if c["call"] in {"submit", "confirmPayment"}]
+        assert order == ["submit", "confirmPayment"] * 2
         assert len(created) == 1  # the decline did not make a second charge
     finally:
         context.close()
