@@ -642,25 +642,7 @@
   // --- The receipt ----------------------------------------------------------------------
 
   function receiptPage() {
-    let converted = false;
-    for (const node of document.querySelectorAll("time.local-time")) {
-      const when = new Date(node.getAttribute("datetime"));
-      if (Number.isNaN(when.getTime())) continue;
-      try {
-        const text = new Intl.DateTimeFormat(cfg.locale, {
-          timeZone: node.dataset.tz || cfg.time_zone,
-          dateStyle: "long",
-          timeStyle: "short",
-        }).format(when);
-        node.title = node.textContent; // the UTC time stays one hover away
-        node.textContent = text;
-        converted = true;
-      } catch (err) {
-        /* unknown time zone: the UTC time stays */
-      }
-    }
-    const note = $("tz-note");
-    if (note && converted) note.hidden = false;
+    // Times are printed by the server in the location's time zone, with the zone's name.
     const print = $("print-button");
     if (print) {
       print.hidden = false;
