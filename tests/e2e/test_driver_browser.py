@@ -447,3 +447,65 @@ def test_charger_status_stays_live_on_the_page(live_stack: LiveStack, page: Any)
         "() => document.querySelector('#evse-status')?.textContent === 'Laddar'",
         timeout=12_000)
     page.wait_for_function("() => !document.querySelector('#pay-form')", timeout=12_000)
+
+
+def test_the_cap_sentence_follows_what_is_typed_and_the_end_says_why(
+    live_stack: LiveStack, page: Any
+) -> None:
+    """Honest limits: where charging stops by itself, the cap refused below a meaningful
+    charge (nothing created), told when above the hold, the hold sentence following what
+    is typed; then, charging with that cap, how close to it and why it ended."""
+    stack = live_stack
+    page.goto(charger_url(stack, "en"))
+    stop = page.locator("#stop-sentence")
+    expect(stop).to_have_text("Charging stops by itself at SEK 98.80 (about 20 kWh at this "
+                              "charger).")
+    expect(page.locator(".conn-example")).to_have_text("about SEK 95 for 20 kWh")
+    cap = page.get_by_label("Charge for at most (optional)")
+    message = page.locator("#max-amount-message")
+
+    cap.fill("8")
+    expect(message).to_contain_text("The lowest limit at this charger is SEK 11.00")
+    expect(cap).to_have_attribute("aria-invalid", "true")
+    before = count_charges(stack)
+    page.locator("#pay-button").click()
+    expect(page.locator("#pay-error")).to_contain_text("The lowest limit at this charger is")
+    assert count_charges(stack) == before  # refused before any charge or hold
+
+    cap.fill("900")
+    expect(message).to_have_text("We never hold more than SEK 104.00 here, so that is your "
+                                 "limit.")
+    expect(page.locator("#hold-sentence")).to_have_text("We hold SEK 104.00 on your card.")
+
+    cap.fill("20")
+    expect(page.locator("#hold-sentence")).to_have_text("We hold SEK 20.00 on your card.")
+    expect(stop).to_have_text("Charging stops by itself at SEK 19.00 (about 3 kWh at this "
+                              "charger).")
+    expect(message).to_be_hidden()
+    page.screenshot(path=f"{SCREENSHOT_DIR}/driver_charger_cap.png", full_page=True)
+
+    pay_with(page, "4242 4242 4242 4242")
+    page.wait_for_url(re.compile(r"/charge/"), timeout=SLOW)
+    # Nobody presses Stop: ScanCharge stops before the cost passes the 20 kr held.
+    reason = page.locator("#end-reason")
+    expect(reason).to_have_attribute("data-reason", "limit", timeout=SLOW)
+    expect(reason).to_have_text("Charging stopped by itself: the cost reached the limit of the "
+                                "SEK 20.00 held on your card.")
+    expect(page.locator("#status-text")).to_have_text("Done – your receipt is ready",
+                                                      timeout=SLOW)
+    charged = page.locator("#end-charged")
+    expect(charged).to_contain_text(re.compile(r"Charged: SEK (1\d|20)\.\d\d for "))
+    expect(page.locator("#limit-line")).to_be_hidden()
+    page.screenshot(path=f"{SCREENSHOT_DIR}/driver_charge_limit.png", full_page=True)
+    if "SEK 20.00" in charged.inner_text():
+        # The meter ran past the stop before the charger stopped: the receipt says the
+        # amount was cut to the limit, and its lines still add up.
+        page.locator("#receipt-link").click()
+        page.wait_for_url(re.compile(r"/r/"))
+        expect(page.locator("#receipt-adjustment")).to_contain_text("Capped at your limit")
+        expect(page.locator("#receipt-total")).to_have_text("SEK 20.00")
+        page.go_back()
+
+    # The same page in Swedish says the same.
+    page.goto(page.url.split("?")[0] + "?lang=sv")
+    expect(reason).to_contain_text("Laddningen stoppades av sig själv")
