@@ -136,3 +136,18 @@ def test_no_end_reason_while_it_runs(app: Any) -> None:
     with app.app_context():
         assert end_json(charge(status=S.CHARGING.value), "en") is None
         assert end_json(charge(status=S.CANCELLED.value), "en") is None
+
+
+def test_an_operators_stop_is_told_as_the_operators(live_stack: LiveStack) -> None:
+    stack = live_stack
+    public_id = stack.pay_and_charge(stack.evse_id)
+    stack.wait_status(public_id, "CHARGING")
+    runner = stack.app.test_cli_runner()
+    result = runner.invoke(args=["charges", "stop", "--yes", "--", public_id])
+    assert result.exit_code == 0, result.output
+    assert f"Stop requested for charge {public_id}" in result.output
+    done = stack.wait_status(public_id, "CAPTURED", timeout=30)
+    assert done["end"]["reason"] == "operator"
+    assert done["end"]["message"] == "The operator stopped charging."
+    again = runner.invoke(args=["charges", "stop", "--yes", "--", public_id])
+    assert again.exit_code == 1 and "is CAPTURED: nothing to stop" in again.output
