@@ -278,6 +278,13 @@ window.Stripe = function (key, options) {
         update(changes) { record({call: "update", amount: changes.amount}); },
         create(type) {
           const handlers = {};
+          // The wallet sheet's "pay", as the test triggers it (Apple Pay / Google Pay).
+          if (type === "expressCheckout") {
+            window.walletPays = () => handlers.confirm({
+              elementType: "expressCheckout", expressPaymentType: "apple_pay",
+              paymentFailed: (payload) => record({call: "paymentFailed", reason: payload.reason}),
+            });
+          }
           return {
             mount(target) {
               const box = typeof target === "string" ? document.querySelector(target) : target;
@@ -509,3 +516,68 @@ def test_the_cap_sentence_follows_what_is_typed_and_the_end_says_why(
     # The same page in Swedish says the same.
     page.goto(page.url.split("?")[0] + "?lang=sv")
     expect(reason).to_contain_text("Laddningen stoppades av sig själv")
+
+
+def test_stripe_mode_pays_with_a_wallet_from_the_express_checkout_element(
+    app: Any, browser: Any
+) -> None:
+    """Apple Pay or Google Pay at once: the wallet's confirm makes the charge and its
+    PaymentIntent, then confirms it; a refused wallet payment tells the sheet it failed."""
+    from conftest import ROOT
+    from flask import render_template
+
+    with app.test_request_context("/c/SE*SIM*E00001"):
+        html = render_template("driver/charger.html", lang="en", charger=stripe_charger(),
+                               evse_id="SE*SIM*E00001", stripe_js_url=STRIPE_JS_URL)
+    created: list[Any] = []
+    charge = {
+        "id": "ch_wallet", "status": "CREATED", "page_url": f"{SITE}/charge/ch_wallet",
+        "hold": {"amount_minor": 30000, "currency": "SEK", "formatted": "SEK 300.00"},
+        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin",
+                    "payment_intent": "pi_wallet", "client_secret": "pi_wallet_secret_w",
+                    "return_url": f"{SITE}/charge/ch_wallet"},
+    }
+
+    def serve(route: Any) -> None:
+        url = route.request.url
+        if url == STRIPE_JS_URL:
+            route.fulfill(body=FAKE_STRIPE_JS, content_type="text/javascript")
+        elif url.startswith(f"{SITE}/static/"):
+            name = url.removeprefix(f"{SITE}/static/").split("?")[0]
+            route.fulfill(path=str(ROOT / "static" / name))
+        elif url.startswith(f"{SITE}/api/v1/charges") and route.request.method == "POST":
+            created.append(route.request.post_data_json)
+            route.fulfill(status=201, json=charge)
+        elif url.startswith(f"{SITE}/charge/ch_wallet"):
+            route.fulfill(body="<p id='arrived'>charge page</p>", content_type="text/html")
+        elif url.startswith(f"{SITE}/c/"):
+            route.fulfill(body=html, content_type="text/html")
+        else:
+            route.abort()
+
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.route("**/*", serve)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{SITE}/c/SE*SIM*E00001?lang=en")
+        expect(page.locator("#express-checkout-element")).to_be_visible()
+        assert created == []
+        page.evaluate("window.walletPays()")  # the first result: declined
+        expect(page.locator("#pay-error")).to_have_text("Kortet saknar täckning.")
+        calls = page.evaluate("window.stripeCalls")
+        assert {"call": "paymentFailed", "reason": "fail"} in calls
+        assert len(created) == 1
+        page.evaluate("window.walletPays()")  # the same charge and intent, approved
+        page.wait_for_url(re.compile(r"/charge/ch_wallet"))
+        calls = page.evaluate("JSON.parse(sessionStorage.getItem('stripeCalls'))")
+        confirms = [c for c in calls if c["call"] == "confirmPayment"]
+        assert [c["clientSecret"] for c in confirms] == ["pi_wallet_secret_w"] * 2
+        assert [c["call"] for c in calls if c["call"] in {"submit", "confirmPayment"}] == \
+            ["submit", "confirmPayment"] * 2
+        assert len(created) == 1
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
