@@ -1,6 +1,7 @@
-"""Operator commands for charges: look one up, refund it.
+"""Operator commands for charges: look one up, stop it, refund it.
 
     flask --app app charges show CHARGE_ID
+    flask --app app charges stop CHARGE_ID [--yes]
     flask --app app charges refund CHARGE_ID [--amount 12.50] --reason TEXT [--operator EMAIL]
 
 CHARGE_ID is the charge's id as the dashboard and the driver's link show it; the payment's
@@ -18,7 +19,8 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from charging import refunds
+from charging import driver_actions, refunds
+from charging.errors import DriverError
 from charging.models import Charge, ChargeEvent
 from charging.unit_of_work import unit_of_work
 from extensions import db
@@ -26,7 +28,7 @@ from payments.gateway import REFUND_CATEGORIES
 from payments.models import Receipt
 from payments.money import Money, exponent, to_minor
 
-charges = AppGroup("charges", help="Charges: show one, refund one.")
+charges = AppGroup("charges", help="Charges: show one, stop one, refund one.")
 
 
 def register(app: Flask) -> None:
@@ -108,6 +110,29 @@ def refund_command(charge_id: str, amount: str | None, reason: str, operator: st
                f" captured; {fmt(result.remaining_minor)} left. Status {result.status}.")
     if result.credit_note_number:
         click.echo(f"Credit note {result.credit_note_number}.")
+
+
+@charges.command("stop")
+@click.argument("charge_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def stop_command(charge_id: str, yes: bool) -> None:
+    """Stop charging on the driver's behalf (a charger to be freed, a driver who phoned):
+    the stop is kept and sent as the driver's is, and the driver's page says the operator
+    stopped it. A CHARGE_ID starting with "-" goes after "--"."""
+    with unit_of_work():
+        charge = _find(charge_id)
+        pk, public_id, status = charge.pk, charge.public_id, charge.status
+    if status not in {"STARTING", "CHARGING", "STOPPING"}:
+        raise click.ClickException(f"charge {public_id} is {status}: nothing to stop")
+    if not yes:
+        click.confirm(f"Stop charge {public_id}? The driver pays for what was charged so far.",
+                      abort=True)
+    try:
+        stopped = driver_actions.request_stop(pk, by="operator")
+    except DriverError as exc:
+        raise click.ClickException(f"charge {public_id} is {exc.detail}: nothing to stop "
+                                   f"[{exc.code}]") from exc
+    click.echo(f"Stop requested for charge {public_id} (status {stopped.status}).")
 
 
 @charges.command("show")

@@ -7,6 +7,7 @@ Read models: they change nothing. The driver's charger page shows them, and a ne
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -115,3 +116,55 @@ def minimum_price_minor(tariff: dict[str, Any] | None, currency: str) -> int:
         return 0
     minimum = tariff["min_price"].get("incl_vat") or tariff["min_price"]["excl_vat"]
     return to_minor(Decimal(str(minimum)), currency)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the driver is told before paying: the hold, where charging stops by itself
+    (charging/sessions.py stops at STOP_AT_PERCENT_OF_HOLD of it), about how much energy
+    that is at this connector, and the caps the driver may type."""
+
+    hold_minor: int
+    stop_at_minor: int
+    stop_kwh: Decimal | None  # None: unknown (no tariff) or no energy limit (a max_price)
+    min_cap_minor: int  # the smallest cap worth a charge: its stop buys a start and 1 kWh
+    max_cap_minor: int  # the hold with no cap of the driver's own: a higher cap changes nothing
+
+
+def stop_at_minor(hold_minor: int) -> int:
+    """The cost at which charging stops by itself (as charging.pricing.near_the_hold)."""
+    percent = int(current_app.config["STOP_AT_PERCENT_OF_HOLD"])
+    return -(-hold_minor * percent // 100)
+
+
+def connector_limits(
+    tariff: dict[str, Any] | None,
+    currency: str,
+    *,
+    power_kw: Decimal,
+    time_zone: str,
+    driver_cap_minor: int | None = None,
+) -> Limits:
+    from tariffs import TariffError, energy_for, meaningful_minimum
+
+    most = hold_amount(tariff, currency, power_kw=power_kw, time_zone=time_zone)
+    hold = hold_amount(tariff, currency, power_kw=power_kw, time_zone=time_zone,
+                       driver_cap_minor=driver_cap_minor)
+    stop = stop_at_minor(hold)
+    unit = to_minor(Decimal(1), currency)
+    floor = max(minimum_price_minor(tariff, currency), unit)
+    kwh = None
+    if tariff is not None and power_kw > 0:
+        try:
+            percent = int(current_app.config["STOP_AT_PERCENT_OF_HOLD"])
+            meaningful = meaningful_minimum(tariff, power_kw=power_kw, currency=currency,
+                                            at=now_utc(), time_zone=time_zone)
+            # The cap whose stop point still pays for that: minimum / percent, whole units.
+            needed = -(-meaningful * 100 // percent)
+            floor = max(floor, -(-needed // unit) * unit)
+            kwh = energy_for(tariff, stop, power_kw=power_kw, currency=currency, at=now_utc(),
+                             time_zone=time_zone)
+        except TariffError as exc:
+            log.warning("tariff %s: no limits in energy (%s)", tariff.get("id"), exc)
+    return Limits(hold_minor=hold, stop_at_minor=stop, stop_kwh=kwh,
+                  min_cap_minor=min(floor, most), max_cap_minor=most)

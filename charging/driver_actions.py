@@ -15,12 +15,12 @@ from flask import current_app
 
 from charging.connectors import (
     STARTABLE_EVSE_STATUSES,
+    connector_limits,
     connector_power_kw,
     connector_tariff,
     evse_data,
     find_evse,
     hold_amount,
-    minimum_price_minor,
 )
 from charging.errors import DriverError
 from charging.models import Charge, ChargeEvent
@@ -77,10 +77,12 @@ def new_charge(
     evse_row, location, party, evse, connector = _connector(evse_id, connector_id)
     tariff = connector_tariff(location, connector)
     currency = (tariff or {}).get("currency", "SEK").upper()
-    if max_amount_minor is not None and max_amount_minor < max(
-        minimum_price_minor(tariff, currency), 100
-    ):
-        raise DriverError("cap_too_low", 400)
+    power = connector_power_kw(connector)
+    if max_amount_minor is not None:
+        limits = connector_limits(tariff, currency, power_kw=power,
+                                  time_zone=location.time_zone)
+        if max_amount_minor < limits.min_cap_minor:
+            raise DriverError("cap_too_low", 400, amount=(limits.min_cap_minor, currency))
     charge = Charge(
         party_pk=party.pk,
         cpo_country_code=location.country_code,
@@ -91,7 +93,7 @@ def new_charge(
         connector_id=str(connector["id"]),
         tariff_id=(tariff or {}).get("id"),
         currency=currency,
-        hold_minor=hold_amount(tariff, currency, power_kw=connector_power_kw(connector),
+        hold_minor=hold_amount(tariff, currency, power_kw=power,
                                time_zone=location.time_zone, driver_cap_minor=max_amount_minor),
         gateway=current_gateway().kind,
         token_uid=uuid.uuid4().hex.upper(),
@@ -117,7 +119,7 @@ def place_hold(charge_pk: int) -> tuple[Charge, Hold]:
     with unit_of_work():
         charge = db.session.get_one(Charge, charge_pk)
         amount, currency, public_id = charge.hold_minor, charge.currency, charge.public_id
-        evse_id, email = charge.evse_id, charge.email
+        evse_id = charge.evse_id
     try:
         with network_step():
             hold = current_gateway().create_hold(
@@ -126,7 +128,6 @@ def place_hold(charge_pk: int) -> tuple[Charge, Hold]:
                 description=f"EV charging at {evse_id}",
                 metadata={"charge": public_id, "evse_id": evse_id},
                 idempotency_key=f"charge-{public_id}-hold",
-                receipt_email=email,
             )
     except PaymentError as exc:
         with locked_charge(charge_pk) as charge:

@@ -57,9 +57,9 @@ def authorize(charge: Charge, hold: Hold, cause: Cause) -> None:
     if can(charge.state, Event.HOLD_AUTHORIZED):
         fire(charge, Event.HOLD_AUTHORIZED, cause)
         start.enqueue_after_commit(charge.pk)
-        if charge.capture_before is None and charge.hold_id:
-            # A webhook names the charge by id only: read capture_before from the gateway
-            # after commit (never while this transaction holds locks).
+        if (charge.capture_before is None or charge.card_last4 is None) and charge.hold_id:
+            # A webhook names the charge by id only: read capture_before and the card from
+            # the gateway after commit (never while this transaction holds locks).
             record_capture_before.enqueue_after_commit(charge.pk)
     elif charge.state in {S.EXPIRED, S.CANCELLED}:
         # Paid after giving up: nothing will start, so the money must not stay held.
@@ -110,22 +110,26 @@ def on_hold_captured(hold: Hold, event_id: str) -> None:
                            "captured"))
 
 
-# Reads the authorisation's capture_before when the webhook did not carry it.
+# Reads the authorisation's capture_before and card when the webhook did not carry them.
 @background_task("charging.record_capture_before", retries=5, retry_delay=20)
 def record_capture_before(charge_pk: int) -> None:
     """Read the authorisation's real end from the gateway and keep it on the charge."""
     with unit_of_work():
         charge = db.session.get(Charge, charge_pk)
-        if charge is None or not charge.hold_id or charge.capture_before is not None:
+        if charge is None or not charge.hold_id or (
+                charge.capture_before is not None and charge.card_last4 is not None):
             return
         hold_id = charge.hold_id
     with network_step():
         hold = current_gateway().retrieve(hold_id)  # a passing failure: the queue retries
-    if hold.capture_before is None:
+    if hold.capture_before is None and not hold.payment_method_last4:
         return
     with locked_charge(charge_pk) as charge:
-        if charge.capture_before is None:
-            charge.capture_before = hold.capture_before
+        # The webhook's PaymentIntent names its charge by id: the card's brand and last four
+        # (for the receipt and the operator) come with this expanded read.
+        charge.capture_before = charge.capture_before or hold.capture_before
+        charge.card_brand = charge.card_brand or hold.payment_method_brand
+        charge.card_last4 = charge.card_last4 or hold.payment_method_last4
 
 
 def _read_hold(charge_pk: int, hold_id: str | None) -> Hold | None:

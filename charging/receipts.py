@@ -4,6 +4,7 @@ the capture, the seller from configuration."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -15,8 +16,12 @@ from charging.cpo import location_of, tariff_of, time_zone_of
 from charging.models import Charge
 from extensions import db
 from ocpi.models import OcpiCdr, OcpiSession
+from payments import receipt_lines
 from payments.models import Receipt
+from payments.money import to_minor
 from payments.receipts import issue_receipt
+
+log = logging.getLogger(__name__)
 
 
 def vat_rate_of(cdr_data: dict[str, Any]) -> Decimal:
@@ -37,6 +42,52 @@ def vat_rate_of(cdr_data: dict[str, Any]) -> Decimal:
     if excl == 0:
         return Decimal(0)
     return ((incl - excl) * 100 / excl).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _priced(breakdown: Any, charge: Charge, captured: int) -> dict[str, Any]:
+    """The receipt's lines (quantity × unit price = amount), the adjustment that makes them
+    the amount charged, and VAT per rate (payments/receipt_lines.py), with the adjustment's
+    reason: the hold or the driver's cap cut the price, a tariff minimum or maximum, or
+    the rounding of the printed quantities."""
+    currency = charge.currency
+    lines = receipt_lines.group(
+        ((x.dimension, x.billed_volume, x.price, x.vat if x.vat is not None else Decimal(0))
+         for x in breakdown.lines if x.kind != "RESERVATION"), currency)
+    adjustment = receipt_lines.adjustment(lines, captured)
+    priced = to_minor(breakdown.total.incl_vat, currency)
+    if adjustment and captured < priced:
+        reason = "limit"  # captured no more than held: the hold or the driver's cap
+    elif adjustment and breakdown.min_price_applied:
+        reason = "min_price"
+    elif adjustment and breakdown.max_price_applied:
+        reason = "max_price"
+    else:
+        reason = "rounding"
+    return {
+        "lines": [x.to_json() for x in lines],
+        "adjustment": {"reason": reason, "amount_minor": adjustment} if adjustment else None,
+    }
+
+
+def _vat(details: dict[str, Any], captured: int, rate: Decimal) -> tuple[int, Decimal]:
+    """The receipt's net and main VAT rate from its VAT per rate (kept in the details)."""
+    lines = [receipt_lines.Line.from_json(x) for x in details.get("lines") or []]
+    rows = receipt_lines.vat_rows(lines, captured, rate)
+    details["vat_rates"] = [row.to_json() for row in rows]
+    main = max(rows, key=lambda row: row.gross_minor).rate
+    return sum(row.net_minor for row in rows), main
+
+
+def _lines_for_cdr(charge: Charge, cdr: OcpiCdr, captured: int) -> dict[str, Any]:
+    from tariffs import TariffError, price_cdr
+
+    if not cdr.data.get("tariffs"):
+        return {}
+    try:
+        return _priced(price_cdr(cdr.data, time_zone=time_zone_of(charge)), charge, captured)
+    except (TariffError, ValueError) as exc:
+        log.warning("charge %s: receipt without lines: %s", charge.public_id, exc)
+        return {}
 
 
 def issue_for(charge: Charge, cdr: OcpiCdr) -> Receipt:
@@ -65,8 +116,12 @@ def issue_for(charge: Charge, cdr: OcpiCdr) -> Receipt:
         "tariffs": json.loads(cdr.raw).get("tariffs") or [],
         "time_zone": time_zone_of(charge),
         "cdr_id": data["id"],
+        **_lines_for_cdr(charge, cdr, captured),
     }
-    return _issue(charge, captured, net, vat_rate_of(data), details)
+    rate = vat_rate_of(data)
+    if details.get("lines"):
+        net, rate = _vat(details, captured, rate)
+    return _issue(charge, captured, net, rate, details)
 
 
 def _last_session(charge: Charge) -> OcpiSession | None:
@@ -126,8 +181,31 @@ def issue_without_cdr(charge: Charge) -> Receipt:
         "cdr_id": None,
         "based_on": {"kind": "last_session", "session_updated_at": _iso(updated),
                      "session_id": charge.session_id},
+        **_lines_for_session(charge, tariff, data, captured),
     }
+    if details.get("lines"):
+        net, rate = _vat(details, captured, rate)
     return _issue(charge, captured, net, rate, details)
+
+
+def _lines_for_session(charge: Charge, tariff: dict[str, Any] | None, session: dict[str, Any],
+                       captured: int) -> dict[str, Any]:
+    """The lines from the last Session's charging periods, priced under the charge's tariff."""
+    from ocpi.transport import parse_datetime
+    from tariffs import TariffError, price_session
+
+    periods = session.get("charging_periods") or []
+    end = session.get("end_date_time") or session.get("last_updated")
+    if tariff is None or not periods or not end or not session.get("start_date_time"):
+        return {}
+    try:
+        breakdown = price_session(tariff, periods, time_zone=time_zone_of(charge),
+                                  session_start=parse_datetime(session["start_date_time"]),
+                                  session_end=parse_datetime(end))
+    except (TariffError, ValueError) as exc:
+        log.warning("charge %s: receipt without lines: %s", charge.public_id, exc)
+        return {}
+    return _priced(breakdown, charge, captured)
 
 
 def _issue(charge: Charge, captured: int, net: int, rate: Decimal,

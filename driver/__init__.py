@@ -138,12 +138,14 @@ def receipt(token: str) -> Response:
         abort(404)
     language = asked_language(found.language)
     data = api.receipt_json(found, language)
-    from payments.receipt_document import build, component_name
+    from payments.receipt_document import build, component_name, local_time
 
-    return _page("driver/receipt.html", lang=language, receipt=data, r=found,
+    doc = build(found, language)  # the same content as the PDF and the e-mail
+    zone = (found.details or {}).get("time_zone") or "UTC"
+    return _page("driver/receipt.html", lang=language, receipt=data, r=found, doc=doc,
                  money=lambda minor: Money(minor, found.currency).format(language),
                  component=lambda kind: component_name(kind, texts(language)),
-                 basis=build(found, language).basis)
+                 local=lambda value: local_time(value, zone, language), basis=doc.basis)
 
 
 @bp.get("/r/<token>.pdf")

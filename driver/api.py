@@ -7,29 +7,30 @@ Errors are {"error": {"code": ..., "message": ...}} with an HTTP status; `code` 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import select
 
 from charging import driver_actions, unpaid
 from charging.connectors import (
     STARTABLE_EVSE_STATUSES,
+    Limits,
+    connector_limits,
     connector_power_kw,
     connector_tariff,
     evse_data,
     find_evse,
-    hold_amount,
-    minimum_price_minor,
     other_evses,
+    stop_at_minor,
 )
 from charging.errors import DriverError
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from driver.messages import ERROR_CODES, error_text, status_text
 from extensions import db
-from i18n import asked_language, pick_language
+from i18n import asked_language, format_number, pick_language, texts
 from input_guard import MAX_ARG_LENGTH, json_object, optional_string
 from ocpi.models import OcpiEvse
 from payments.models import Receipt
@@ -55,12 +56,17 @@ def _api_error(exc: ApiError) -> tuple[Response, int]:
 
 @bp.errorhandler(DriverError)
 def _driver_error(exc: DriverError) -> tuple[Response, int]:
-    return _error(exc.code, exc.http_status, exc.detail)
+    return _error(exc.code, exc.http_status, exc.detail, exc.amount)
 
 
-def _error(code: str, status: int, detail: str | None) -> tuple[Response, int]:
+def _error(code: str, status: int, detail: str | None,
+           amount: tuple[int, str] | None = None) -> tuple[Response, int]:
     language = pick_language()
     body: dict[str, Any] = {"code": code, "message": error_text(code, language)}
+    if amount is not None:
+        named = money_json(amount[0], amount[1], language)
+        body["amount"] = named
+        body["message"] = error_text(code, language, amount=named["formatted"] if named else "")
     if detail:
         body["detail"] = detail
     return jsonify(error=body), status
@@ -98,18 +104,19 @@ def charger_info(evse_id: str, language: str) -> dict[str, Any]:
         tariff = connector_tariff(location, connector)
         currency = (tariff or {}).get("currency", "SEK").upper()
         power = connector_power_kw(connector)
-        hold = hold_amount(tariff, currency, power_kw=power, time_zone=location.time_zone)
+        limits = connector_limits(tariff, currency, power_kw=power, time_zone=location.time_zone)
         connectors.append({
             "id": str(connector["id"]),
             "standard": connector["standard"],
             "format": connector["format"],
             "power_type": connector["power_type"],
             "max_power_kw": format(power.quantize(Decimal("0.1")).normalize(), "f"),
-            "tariff": (tariff_summary(tariff, language, power, location.time_zone)
+            "tariff": (tariff_summary(tariff, language, power, location.time_zone,
+                                      example_kwh=example_kwh(limits.stop_kwh))
                        if tariff else None),
-            "hold": money_json(hold, currency, language),
-            "minimum_cap": money_json(max(minimum_price_minor(tariff, currency), 100),
-                                      currency, language),
+            "hold": money_json(limits.hold_minor, currency, language),
+            "minimum_cap": money_json(limits.min_cap_minor, currency, language),
+            "limit": limit_json(limits, currency, language),
         })
     others = [{"evse_id": printed, "status": status, "status_text": status_text(status, language),
                "url": url_for("driver.charger_page", evse_id=printed)}
@@ -134,8 +141,57 @@ def charger_info(evse_id: str, language: str) -> dict[str, Any]:
     }
 
 
+# The example total's energy when the hold allows it ("about 140 kr for 30 kWh").
+EXAMPLE_KWH = Decimal(30)
+
+
+def example_kwh(stop_kwh: Decimal | None) -> Decimal:
+    """The example never promises more than charging stops at: 30 kWh, or the whole kWh
+    the hold's stop point buys when that is less."""
+    if stop_kwh is None or stop_kwh >= EXAMPLE_KWH:
+        return EXAMPLE_KWH
+    return max(stop_kwh.to_integral_value(rounding=ROUND_FLOOR), Decimal(1))
+
+
+def limit_json(limits: Limits, currency: str, language: str,
+               cap_minor: int | None = None) -> dict[str, Any]:
+    """The hold, where charging stops by itself, and the caps a driver may type, with the
+    sentences the charger page shows (also as the driver types a cap)."""
+    t = texts(language)
+    hold = Money(limits.hold_minor, currency).format(language)
+    stop = Money(limits.stop_at_minor, currency).format(language)
+    if limits.stop_kwh is not None and limits.stop_kwh > 0:
+        stops = t.gettext("Charging stops by itself at %(stop)s (about %(kwh)s kWh at this "
+                          "charger).", stop=stop,
+                          kwh=format_number(limits.stop_kwh.to_integral_value(
+                              rounding=ROUND_FLOOR), language))
+    else:
+        stops = t.gettext("Charging stops by itself at %(stop)s.", stop=stop)
+    cap_state, cap_message = "none", None
+    if cap_minor is not None and cap_minor < limits.min_cap_minor:
+        cap_state = "too_low"
+        cap_message = error_text("cap_too_low", language, amount=Money(
+            limits.min_cap_minor, currency).format(language))
+    elif cap_minor is not None and cap_minor > limits.max_cap_minor:
+        cap_state = "above_max"
+        cap_message = t.gettext("We never hold more than %(amount)s here, so that is your "
+                                "limit.", amount=hold)
+    elif cap_minor is not None:
+        cap_state = "ok"
+    return {
+        "hold": money_json(limits.hold_minor, currency, language),
+        "stop_at": money_json(limits.stop_at_minor, currency, language),
+        "stop_kwh": format(limits.stop_kwh, "f") if limits.stop_kwh is not None else None,
+        "min_cap": money_json(limits.min_cap_minor, currency, language),
+        "max_cap": money_json(limits.max_cap_minor, currency, language),
+        "hold_sentence": t.gettext("We hold %(amount)s on your card.", amount=hold),
+        "stop_sentence": stops,
+        "cap": {"state": cap_state, "message": cap_message},
+    }
+
+
 def tariff_summary(tariff: dict[str, Any], language: str, power_kw: Decimal,
-                   time_zone: str) -> dict[str, Any]:
+                   time_zone: str, example_kwh: Decimal = EXAMPLE_KWH) -> dict[str, Any]:
     """The tariff in the driver's words (the engine's `describe`: what applies now, what
     changes later today, an example total, VAT included) and its unrestricted components."""
     currency = tariff["currency"].upper()
@@ -158,7 +214,7 @@ def tariff_summary(tariff: dict[str, Any], language: str, power_kw: Decimal,
 
     try:
         words = describe(tariff, language=language, at=datetime.now(UTC), time_zone=time_zone,
-                         power_kw=power_kw)
+                         power_kw=power_kw, example_kwh=example_kwh)
         text: dict[str, Any] | None = {
             "summary": words.summary, "changes": list(words.changes),
             "example": words.example, "limits": list(words.limits),
@@ -179,6 +235,31 @@ def tariff_summary(tariff: dict[str, Any], language: str, power_kw: Decimal,
 @bp.get("/chargers/<path:evse_id>")
 def charger(evse_id: str) -> Response:
     return jsonify(charger_info(evse_id, pick_language()))
+
+
+@bp.get("/limits")
+def limits() -> Response:
+    """The limits at a connector for the cap the driver is typing (?evse_id=&connector_id=
+    &max_amount=): what will be held, where charging stops, and whether the cap is taken."""
+    args = request.args
+    evse_id = args.get("evse_id", "")[:MAX_ARG_LENGTH["evse_id"]]
+    found = find_evse(evse_id) if evse_id else None
+    if found is None:
+        raise ApiError("unknown_charger", 404)
+    evse_row, location, _party = found
+    evse = evse_data(location, evse_row.evse_uid)
+    wanted = args.get("connector_id")
+    connector = next((c for c in evse.get("connectors") or []
+                      if not wanted or str(c["id"]) == wanted), None)
+    if connector is None:
+        raise ApiError("unknown_connector", 404)
+    tariff = connector_tariff(location, connector)
+    currency = (tariff or {}).get("currency", "SEK").upper()
+    typed = args.get("max_amount", "").strip()[:32]
+    cap = _major_amount(typed) if typed else None
+    found_limits = connector_limits(tariff, currency, power_kw=connector_power_kw(connector),
+                                    time_zone=location.time_zone, driver_cap_minor=cap)
+    return jsonify(limit_json(found_limits, currency, pick_language(), cap))
 
 
 # --- Charges ----------------------------------------------------------------------------
@@ -234,10 +315,73 @@ def charge_json(charge: Charge, language: str | None = None) -> dict[str, Any]:
                  or charge.failure_code.startswith(("START_", "STOP_")))
             else None
         ),
+        "limit": charge_limit_json(charge, language),
+        "end": end_json(charge, language),
         "receipt_url": receipt_url,
         "page_url": url_for("driver.charge_page", public_id=charge.public_id, _external=True),
         "updated_at": _iso(charge.updated_at),
     }
+
+
+def charge_limit_json(charge: Charge, language: str) -> dict[str, Any] | None:
+    """How close the cost is to where charging stops by itself, while it can still run."""
+    if charge.state not in {S.AUTHORIZED, S.STARTING, S.CHARGING, S.STOPPING}:
+        return None
+    stop = stop_at_minor(charge.hold_minor)
+    cost = to_minor(charge.cost_incl_vat, charge.currency) if charge.cost_incl_vat else 0
+    percent = min(100, cost * 100 // stop) if stop > 0 else 100
+    t = texts(language)
+    return {
+        "stop_at": money_json(stop, charge.currency, language),
+        "percent": percent,
+        "text": t.gettext("Charging stops by itself at %(stop)s: %(percent)s %% of it used.",
+                          stop=Money(stop, charge.currency).format(language),
+                          percent=format_number(percent, language)),
+    }
+
+
+# Why charging ended (charge.end_reason, set from the timeline when the session ends) as
+# the driver's reason code: who or what ended it.
+END_REASONS = {
+    "DRIVER_STOPPED": "driver", "LIMIT_REACHED": "limit", "OPERATOR_STOPPED": "operator",
+    "CPO_ENDED": "car", "SESSION_INVALID": "charger", "CPO_SILENT": "charger",
+    "CAPTURE_DEADLINE": "time",
+}
+
+
+def end_json(charge: Charge, language: str) -> dict[str, Any] | None:
+    """Why it ended and what was charged, once it has: the driver stopped, the car was full
+    (the CPO ended the session by itself), the limit near the hold, the operator, the
+    charger failed (an invalid or silent session, or a start that failed)."""
+    t = texts(language)
+    never_started = charge.end_reason is None and (charge.failure_code or "").startswith("START")
+    if charge.state == S.START_FAILED or (charge.state == S.RELEASED and never_started):
+        code = "start_failed"
+    elif charge.end_reason and charge.state in {S.ENDED, S.CAPTURED, S.REFUNDED, S.RELEASED}:
+        code = END_REASONS.get(charge.end_reason, "charger")
+    else:
+        return None
+    held = Money(charge.hold_minor, charge.currency).format(language)
+    messages = {
+        "driver": t.gettext("You stopped charging."),
+        "limit": t.gettext("Charging stopped by itself: the cost reached the limit of the "
+                           "%(amount)s held on your card.", amount=held),
+        "operator": t.gettext("The operator stopped charging."),
+        "car": t.gettext("The car or the charger ended charging, usually because the "
+                         "battery was full or the cable was unplugged."),
+        "charger": t.gettext("The charger stopped reporting or reported an error, so the "
+                             "charge was ended. You pay only for what it measured."),
+        "time": t.gettext("Charging was ended because a card hold lasts only so long."),
+        "start_failed": t.gettext("The charger did not start. Nothing was charged."),
+    }
+    charged = None
+    if charge.captured_minor is not None:
+        charged = t.gettext("Charged: %(amount)s for %(kwh)s kWh.",
+                            amount=Money(charge.captured_minor, charge.currency).format(language),
+                            kwh=format_number(charge.energy_kwh or Decimal(0), language, 2))
+    elif charge.state == S.RELEASED:
+        charged = t.gettext("Nothing was charged.")
+    return {"reason": code, "message": messages[code], "charged": charged}
 
 
 @bp.post("/charges")

@@ -163,7 +163,18 @@ def status_text(status: str, language: str) -> str:
     return _statuses(texts(language)).get(status, status)
 
 
-def error_text(code: str | None, language: str) -> str:
+def _amount_errors(t: Texts, amount: str) -> dict[str, str]:
+    """Errors that name an amount (formatted in the language)."""
+    return {
+        "cap_too_low": t.gettext(
+            "The lowest limit at this charger is %(amount)s: the start fee and a little "
+            "energy. Choose that or more.", amount=amount),
+    }
+
+
+def error_text(code: str | None, language: str, *, amount: str | None = None) -> str:
+    if amount is not None and code in _amount_errors(texts(language), ""):
+        return _amount_errors(texts(language), amount)[code]
     if code and code.startswith("START_") and code not in ERROR_CODES:
         code = "START_FAILED"
     code = STOP_NOT_SENT.get(code or "", code)

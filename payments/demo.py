@@ -52,7 +52,7 @@ TOO_MANY_DECLINES_MESSAGE = (
 class DemoGateway:
     kind = "demo"
 
-    def page_config(self) -> dict[str, str]:
+    def page_config(self) -> dict[str, Any]:
         return {"kind": "demo"}
 
     def create_hold(
@@ -63,7 +63,6 @@ class DemoGateway:
         description: str,
         metadata: dict[str, str],
         idempotency_key: str,
-        receipt_email: str | None = None,
     ) -> Hold:
         existing = db.session.scalar(
             select(DemoPaymentIntent).where(DemoPaymentIntent.idempotency_key == idempotency_key)

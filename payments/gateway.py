@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 class HoldStatus(StrEnum):
@@ -84,7 +84,6 @@ class PaymentGateway(Protocol):
         description: str,
         metadata: dict[str, str],
         idempotency_key: str,
-        receipt_email: str | None = None,
     ) -> Hold: ...
 
     def retrieve(self, hold_id: str) -> Hold:
@@ -117,6 +116,6 @@ class PaymentGateway(Protocol):
         (PaymentError code "amount_too_large", or "charge_already_refunded")."""
         ...
 
-    def page_config(self) -> dict[str, str]:
+    def page_config(self) -> dict[str, Any]:
         """What the driver's page needs to confirm a payment with this gateway."""
         ...

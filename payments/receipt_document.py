@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from i18n import LANGUAGES, Texts, format_clock, format_number, texts
 from payments.models import Receipt
 from payments.money import Money
+from payments.receipt_lines import UNITS, Line
 
 BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
           "maestro": "Maestro", "discover": "Discover", "unionpay": "UnionPay", "jcb": "JCB",
@@ -55,7 +56,7 @@ class ReceiptDocument:
     charging: list[tuple[str, str]]
     time_zone: str
     price_lines: list[tuple[str, str]]  # (component, "4,25 kr/kWh inkl. moms (3,40 kr exkl.)")
-    totals: list[tuple[str, str]]  # net, VAT, total
+    totals: list[tuple[str, str]]  # net, VAT per rate, total
     payment: list[tuple[str, str]]
     demo: bool
     credit_notes: list[CreditNoteLines] = field(default_factory=list)
@@ -63,6 +64,12 @@ class ReceiptDocument:
     # What the amounts rest on when it is not a CDR ("based on the last Session update at
     # 17:05 ..."); None for an ordinary receipt.
     basis: str | None = None
+    # (name, "10,000 kWh × 4,25 kr/kWh", "42,50 kr"): quantity × unit price incl. VAT = amount;
+    # empty for a receipt issued before lines were kept (price_lines is printed then).
+    lines: list[tuple[str, str, str]] = field(default_factory=list)
+    # ("Capped at the amount held on your card", "-4,23 kr") when the lines' sum is not the
+    # amount charged: lines + adjustment = total paid.
+    adjustment: tuple[str, str] | None = None
 
     def gettext(self, msgid: str) -> str:
         """`msgid` in the document's language."""
@@ -115,6 +122,8 @@ def build(receipt: Receipt, language: str) -> ReceiptDocument:
         credit_notes=notes,
         after_refunds=money(receipt.total_minor - receipt.credited_minor) if notes else None,
         basis=_basis(details.get("based_on"), zone, t),
+        lines=_lines(details, receipt.currency, t),
+        adjustment=_adjustment(details, receipt.currency, t),
     )
 
 
@@ -162,16 +171,53 @@ def _price_lines(details: dict[str, Any], currency: str, t: Texts) -> list[tuple
     return lines
 
 
+def _lines(details: dict[str, Any], currency: str, t: Texts) -> list[tuple[str, str, str]]:
+    out = []
+    for data in details.get("lines") or []:
+        item = Line.from_json(data)
+        name, per = component_name(item.kind, t)
+        places = {"ENERGY": 3, "FLAT": 0}.get(item.kind, 4)
+        quantity = format_number(item.quantity, t.language, places, group=False)
+        unit = UNITS.get(item.kind, "")
+        # The unit price exactly as multiplied: 2 decimals, more only when it has them.
+        price = Money.of(item.unit_price, currency).format(t.language) \
+            if item.unit_price == item.unit_price.quantize(Decimal("0.01")) \
+            else f"{format_number(item.unit_price, t.language, 2, 6)} {currency}"
+        what = f"{quantity} {unit} × {price}{per}".replace("  ", " ")
+        out.append((name, what, Money(item.amount_minor, currency).format(t.language)))
+    return out
+
+
+def _adjustment(details: dict[str, Any], currency: str, t: Texts) -> tuple[str, str] | None:
+    found = details.get("adjustment")
+    if not isinstance(found, dict) or not found.get("amount_minor"):
+        return None
+    labels = {
+        "limit": t.gettext("Capped at your limit (the amount held on your card)"),
+        "min_price": t.gettext("The tariff's minimum price"),
+        "max_price": t.gettext("The tariff's maximum price"),
+        "rounding": t.gettext("Rounding"),
+    }
+    label = labels.get(str(found.get("reason")), labels["rounding"])
+    return label, Money(int(found["amount_minor"]), currency).format(t.language)
+
+
 def _totals(receipt: Receipt, t: Texts) -> list[tuple[str, str]]:
-    rate = format_number(receipt.vat_rate.normalize(), t.language, 0, 6, group=False)
-    return [
-        (t.gettext("Amount excl. VAT"), Money(receipt.net_minor, receipt.currency).format(
-            t.language)),
-        (f"{t.gettext('VAT')} {rate} %", Money(receipt.vat_minor, receipt.currency).format(
-            t.language)),
-        (t.gettext("Total paid"), Money(receipt.total_minor, receipt.currency).format(
-            t.language)),
-    ]
+    def money(minor: int) -> str:
+        return Money(minor, receipt.currency).format(t.language)
+
+    def rate_text(rate: Decimal) -> str:
+        return format_number(rate.normalize(), t.language, 0, 6, group=False)
+
+    rows = (receipt.details or {}).get("vat_rates") or []
+    if rows:  # VAT per rate, each on its own net amount
+        vat = [(t.gettext("VAT %(rate)s %% of %(net)s", rate=rate_text(Decimal(row["rate"])),
+                          net=money(int(row["net_minor"]))), money(int(row["vat_minor"])))
+               for row in rows]
+    else:
+        vat = [(f"{t.gettext('VAT')} {rate_text(receipt.vat_rate)} %", money(receipt.vat_minor))]
+    return [(t.gettext("Amount excl. VAT"), money(receipt.net_minor)), *vat,
+            (t.gettext("Total paid"), money(receipt.total_minor))]
 
 
 def _payment(receipt: Receipt, t: Texts) -> list[tuple[str, str]]:
@@ -191,8 +237,8 @@ def _basis(based_on: Any, zone: ZoneInfo | None, t: Texts) -> str | None:
     when = based_on.get("session_updated_at")
     if not when:
         return t.gettext("Based on the last Session update; the CPO sent no CDR.")
-    local = _local(when, zone, t.language)  # "2026-11-21 17:05" (or "... UTC")
-    date, _, time = local.partition(" ")
+    local = _local(when, zone, t.language)  # "2026-11-21 17:05 CET" (or "... UTC")
+    date, time = local.split(" ")[:2]
     return t.gettext("Based on the last Session update at %(time)s on %(date)s; the CPO sent "
                      "no CDR.", time=time, date=date)
 
@@ -217,7 +263,11 @@ def plain_text(doc: ReceiptDocument) -> str:
     section(_("Charging"), doc.charging)
     local_time = _("Times in the location's local time")
     lines.append(f"({local_time}: {doc.time_zone})")
-    if doc.price_lines:
+    if doc.lines:
+        section(_("Price"), [(name, f"{what} = {amount}") for name, what, amount in doc.lines])
+        if doc.adjustment:
+            lines.append(f"{doc.adjustment[0]}: {doc.adjustment[1]}")
+    elif doc.price_lines:
         section(_("Price"), doc.price_lines)
     section(_("Payment"), [*doc.totals, *doc.payment])
     lines.append(_("The rest of the card hold has been released."))
@@ -231,6 +281,11 @@ def plain_text(doc: ReceiptDocument) -> str:
 # --- formatting ----------------------------------------------------------------------------
 
 
+def local_time(value: str | datetime | None, time_zone: str, language: str) -> str:
+    """A moment as the receipt prints it: in the location's time zone, with its name."""
+    return _local(value, _zone(time_zone), language)
+
+
 def _zone(name: str) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
@@ -239,7 +294,7 @@ def _zone(name: str) -> ZoneInfo | None:
 
 
 def _local(value: str | datetime | None, zone: ZoneInfo | None, language: str) -> str:
-    """'2026-11-21 17:05' in the location's time zone ('... UTC' when it is unknown)."""
+    """'2026-11-21 17:05 CET' in the location's time zone ('... UTC' when it is unknown)."""
     if not value:
         return "–"
     when = value if isinstance(value, datetime) else datetime.fromisoformat(
@@ -248,7 +303,8 @@ def _local(value: str | datetime | None, zone: ZoneInfo | None, language: str) -
         when = when.replace(tzinfo=UTC)
     if zone is None:
         return f"{format_clock(when.astimezone(UTC), language)} UTC"
-    return format_clock(when.astimezone(zone), language)
+    local = when.astimezone(zone)  # with the zone's name at that moment: CET, CEST
+    return f"{format_clock(local, language)} {local.strftime('%Z')}"
 
 
 def _decimal(value: Any) -> Decimal | None:

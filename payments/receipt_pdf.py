@@ -87,6 +87,22 @@ def _paragraphs(s: dict[str, ParagraphStyle]) -> tuple[
     return p, bold, facts
 
 
+def _lines_table(doc: ReceiptDocument, p: Callable[..., Paragraph]) -> Table:
+    """name | quantity × unit price | amount, then the adjustment when there is one."""
+    rows = [[p(name), p(what), p(amount, "right")] for name, what, amount in doc.lines]
+    if doc.adjustment:
+        rows.append([p(doc.adjustment[0]), p(""), p(doc.adjustment[1], "right")])
+    table = Table(rows, colWidths=[40 * mm, WIDTH - 70 * mm, 30 * mm])
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+    ]))
+    return table
+
+
 def render_document(doc: ReceiptDocument) -> bytes:
     _register_fonts()
     s = _styles()
@@ -112,7 +128,9 @@ def render_document(doc: ReceiptDocument) -> bytes:
     local_time = _("Times in the location's local time")
     story += [p(_("Charging"), "h2"), facts(doc.charging),
               p(f"{local_time} ({doc.time_zone}).", "muted")]
-    if doc.price_lines:
+    if doc.lines:
+        story += [p(_("Price"), "h2"), _lines_table(doc, p)]
+    elif doc.price_lines:
         story += [p(_("Price"), "h2"), facts(doc.price_lines)]
 
     *amounts, (total_label, total_value) = doc.totals

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # for a PaymentIntent that has no charge yet (e.g. waiting for 3-D Secure).
 _EXPAND = ["latest_charge", "payment_method"]
 
+# What the driver may pay a hold with (the page's Elements are created with the same).
+PAYMENT_METHOD_TYPES = ("card",)
+
 # Seconds per HTTP attempt. The library's default (80 s) would hold a driver's page
 # request far longer than any driver waits.
 DEFAULT_TIMEOUT_SECONDS = 30
@@ -86,21 +89,20 @@ class StripeGateway:
         description: str,
         metadata: dict[str, str],
         idempotency_key: str,
-        receipt_email: str | None = None,
     ) -> Hold:
         _require_minor_units(amount_minor)
         params: dict[str, Any] = {
             "amount": amount_minor,
             "currency": currency.lower(),
             "capture_method": "manual",
-            # Lets the Payment Element offer card, Apple Pay and Google Pay (as enabled in
-            # the Dashboard) without listing payment_method_types here.
-            "automatic_payment_methods": {"enabled": True},
+            # Only what fits a hold: cards, and the wallets (Apple Pay, Google Pay, Link's
+            # cards) that pay with one. Methods the account may enable besides (Klarna,
+            # bank debits) cannot be captured later for less, so they are never offered.
+            # The driver's page asks Stripe.js for the same (paymentMethodTypes: ['card']).
+            "payment_method_types": list(PAYMENT_METHOD_TYPES),
             "description": description,
             "metadata": dict(metadata),
         }
-        if receipt_email:
-            params["receipt_email"] = receipt_email
         return self._call(
             "create hold",
             lambda: self._client.v1.payment_intents.create(
@@ -169,8 +171,11 @@ class StripeGateway:
         )
         return refund_from_stripe(refund.to_dict())
 
-    def page_config(self) -> dict[str, str]:
-        return {"kind": self.kind, "publishable_key": self._publishable_key}
+    def page_config(self) -> dict[str, Any]:
+        # The page mounts the Payment and Express Checkout Elements before any
+        # PaymentIntent exists (deferred intent): these must match what create_hold sends.
+        return {"kind": self.kind, "publishable_key": self._publishable_key,
+                "capture_method": "manual", "payment_method_types": list(PAYMENT_METHOD_TYPES)}
 
     # -- webhooks ------------------------------------------------------------------------
 

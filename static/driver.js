@@ -118,10 +118,12 @@
     const payButton = $("pay-button");
     const errorBox = $("pay-error");
     const progress = $("pay-progress");
-    const holdAmount = $("hold-amount");
+    const holdSentence = $("hold-sentence");
+    const stopSentence = $("stop-sentence");
+    const maxInput = $("max-amount");
+    const capMessage = $("max-amount-message");
     const emailInput = $("email");
     const cardInput = $("card-number");
-    const choice = $("choice");
 
     let charge = null; // the charge created for this page, with its `payment`
     // The cancel of a charge given up: awaited before the next POST, which the server would
@@ -146,13 +148,69 @@
       progress.textContent = text || "";
     }
 
-    // The hold sentence follows the chosen connector (each may hold a different amount).
-    form.addEventListener("change", (event) => {
-      const target = event.target;
-      if (target.name === "connector_id" && target.dataset.hold) {
-        holdAmount.textContent = target.dataset.hold;
+    // The hold and where charging stops follow the chosen connector and the cap typed:
+    // the server works them out (GET /api/v1/limits), this page only shows its sentences.
+    let limits = null; // the last answer for what is typed now
+    let limitsFor = "";
+    let limitTimer = null;
+
+    function showLimits(answer) {
+      limits = answer;
+      holdSentence.textContent = answer.hold_sentence;
+      stopSentence.textContent = answer.stop_sentence;
+      const message = answer.cap && answer.cap.message;
+      capMessage.textContent = message || "";
+      capMessage.hidden = !message;
+      capMessage.className = answer.cap && answer.cap.state === "too_low" ? "small notice notice-error" : "small";
+      maxInput.setAttribute("aria-invalid", answer.cap && answer.cap.state === "too_low" ? "true" : "false");
+      if (stripeState && answer.hold) stripeState.elements.update({ amount: answer.hold.amount_minor });
+    }
+
+    async function refreshLimits() {
+      const connector = selected();
+      const typed = maxInput.value.trim();
+      const key = `${connector ? connector.value : ""}|${typed}`;
+      if (key === limitsFor) return;
+      limitsFor = key;
+      if (!typed && connector && connector.dataset.hold) {
+        holdSentence.textContent = connector.dataset.hold;
+        stopSentence.textContent = connector.dataset.stop;
       }
+      const query = new URLSearchParams({ evse_id: cfg.evse_id, max_amount: typed });
+      if (connector) query.set("connector_id", connector.value);
+      try {
+        const answer = await api("GET", `/api/v1/limits?${query}`);
+        if (key === limitsFor) showLimits(answer);
+      } catch (err) {
+        if (key !== limitsFor) return;
+        limits = { cap: { state: "invalid" } };
+        capMessage.textContent = messageOf(err, T);
+        capMessage.hidden = false;
+        capMessage.className = "small notice notice-error";
+        maxInput.setAttribute("aria-invalid", "true");
+      }
+    }
+
+    function limitsSoon() {
+      if (limitTimer !== null) clearTimeout(limitTimer);
+      limitTimer = setTimeout(() => {
+        limitTimer = null;
+        refreshLimits();
+      }, 250);
+    }
+    form.addEventListener("change", (event) => {
+      if (event.target.name === "connector_id") refreshLimits();
     });
+    if (maxInput) maxInput.addEventListener("input", limitsSoon);
+
+    /** A cap the server already said no to is not sent again: its message is shown. */
+    function capRefused() {
+      const state = limits && limits.cap && limits.cap.state;
+      if (state !== "too_low" && state !== "invalid") return false;
+      showError(capMessage.textContent);
+      maxInput.focus();
+      return true;
+    }
 
     // Demo test cards: tap to use; the one in the field shows as pressed.
     const testCards = Array.from(document.querySelectorAll(".test-card"));
@@ -177,7 +235,6 @@
     async function ensureCharge() {
       const connector = selected();
       const email = emailInput.value.trim();
-      const maxInput = $("max-amount");
       const maxAmount = maxInput ? maxInput.value.trim() : "";
       const key = `${connector ? connector.value : ""}|${email}|${maxAmount}`;
       if (charge && chargeKey !== key) {
@@ -265,20 +322,14 @@
       showError(T.restart);
     }
 
-    // -- Stripe: Payment Element and Express Checkout Element on the charge's PaymentIntent --
+    // -- Stripe: the Payment Element and the Express Checkout Element (Apple Pay, Google
+    // Pay) are shown with the page, before any PaymentIntent exists (Stripe's deferred
+    // intent flow); the charge and its PaymentIntent are created when the driver confirms.
 
-    function teardownStripe() {
-      if (!stripeState) return;
-      for (const element of [stripeState.payment, stripeState.express]) {
-        try {
-          element.destroy();
-        } catch (err) {
-          /* already gone */
-        }
-      }
-      $("payment-element").hidden = true;
-      $("express-checkout-element").hidden = true;
-      stripeState = null;
+    function holdMinor() {
+      if (limits && limits.hold) return limits.hold.amount_minor;
+      const connector = selected();
+      return Number(connector && connector.dataset.holdMinor);
     }
 
     function afterStripeConfirm(created, result) {
@@ -296,18 +347,41 @@
       return false;
     }
 
-    function mountStripe(created) {
-      const stripe = (stripeState && stripeState.stripe) ||
-        window.Stripe(created.payment.publishable_key, { locale: cfg.lang });
-      const elements = stripe.elements({
+    /** elements.submit() first (it checks the form and asks the wallet), then our charge
+     * and its PaymentIntent, then Stripe confirms it with what the Elements collected. */
+    async function confirmStripe(onFailure) {
+      const { stripe, elements } = stripeState;
+      const submitted = await elements.submit();
+      if (submitted.error) {
+        showError(submitted.error.message || T.generic);
+        if (onFailure) onFailure();
+        return;
+      }
+      const created = await ensureCharge();
+      const result = await stripe.confirmPayment({
+        elements,
         clientSecret: created.payment.client_secret,
+        confirmParams: { return_url: created.payment.return_url },
+        redirect: "if_required",
+      });
+      if (!afterStripeConfirm(created, result) && onFailure) onFailure();
+    }
+
+    function mountStripe() {
+      const connector = selected();
+      const stripe = window.Stripe(cfg.payment.publishable_key, { locale: cfg.lang });
+      const elements = stripe.elements({
+        mode: "payment",
+        amount: holdMinor(),
+        currency: String(connector.dataset.currency || "SEK").toLowerCase(),
+        captureMethod: cfg.payment.capture_method || "manual",
+        paymentMethodTypes: cfg.payment.payment_method_types || ["card"],
         locale: cfg.lang,
         appearance: {
           theme: "stripe",
           variables: { colorPrimary: "#06613f", borderRadius: "10px", fontSizeBase: "16px" },
         },
       });
-      const confirmParams = { return_url: created.payment.return_url };
       // Apple Pay and Google Pay live in the Express Checkout Element, above the card form.
       const payment = elements.create("payment", {
         layout: "tabs",
@@ -322,14 +396,15 @@
       });
       express.on("confirm", async (event) => {
         showError("");
+        if (capRefused()) {
+          event.paymentFailed({ reason: "fail" });
+          return;
+        }
         setBusy(true, T.paying);
         try {
-          const result = await stripe.confirmPayment({ elements, confirmParams, redirect: "if_required" });
-          if (result.error && typeof event.paymentFailed === "function") {
-            event.paymentFailed({ reason: "fail" });
-          }
-          afterStripeConfirm(created, result);
+          await confirmStripe(() => event.paymentFailed({ reason: "fail" }));
         } catch (err) {
+          event.paymentFailed({ reason: "fail" });
           showError(messageOf(err, T));
         } finally {
           if (!navigating) setBusy(false);
@@ -338,56 +413,33 @@
       express.mount(expressBox);
       $("payment-element").hidden = false;
       payment.mount($("payment-element"));
-      stripeState = { stripe, elements, payment, express, confirmParams, created };
+      stripeState = { stripe, elements, payment, express };
     }
 
     async function payStripe() {
-      if (typeof window.Stripe !== "function") {
+      if (!stripeState) {
         showError(T.stripe_missing);
         return;
       }
-      if (!stripeState) {
-        setBusy(true, T.preparing);
-        const created = await ensureCharge();
-        mountStripe(created);
-        choice.disabled = true;
-        $("locked-note").hidden = false;
-        payButton.textContent = T.pay_now;
-        const intro = $("stripe-intro");
-        if (intro) intro.hidden = true;
-        return;
-      }
       setBusy(true, T.paying);
-      const { stripe, elements, confirmParams, created } = stripeState;
-      const result = await stripe.confirmPayment({ elements, confirmParams, redirect: "if_required" });
-      afterStripeConfirm(created, result);
+      await confirmStripe(null);
     }
 
-    const changeButton = $("change-choice");
-    if (changeButton) {
-      changeButton.addEventListener("click", () => {
-        teardownStripe();
-        if (charge) {
-          const old = charge;
-          charge = null;
-          cancelling = api("POST", `/api/v1/charges/${encodeURIComponent(old.id)}/cancel`, {})
-            .catch(() => {});
-        }
-        choice.disabled = false;
-        $("locked-note").hidden = true;
-        payButton.textContent = T.continue;
-        const intro = $("stripe-intro");
-        if (intro) intro.hidden = false;
-        showError("");
-        const first = choice.querySelector("input:not([type=hidden])");
-        if (first) first.focus();
-      });
+    if (kind === "stripe") {
+      if (typeof window.Stripe === "function") mountStripe();
+      else showError(T.stripe_missing);
     }
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (payButton.disabled || navigating) return;
       showError("");
+      if (limitTimer !== null) {
+        clearTimeout(limitTimer);
+        limitTimer = null;
+        await refreshLimits();
+      }
+      if (capRefused()) return;
       try {
         if (kind === "stripe") await payStripe();
         else await payDemo();
@@ -438,6 +490,12 @@
       hold: $("hold"),
       captured: $("captured"),
       capturedLine: $("captured-line"),
+      limitLine: $("limit-line"),
+      limitText: $("limit-text"),
+      limitBar: $("limit-bar"),
+      endLine: $("end-line"),
+      endReason: $("end-reason"),
+      endCharged: $("end-charged"),
       stop: $("stop-button"),
       cancel: $("cancel-button"),
       receipt: $("receipt-link"),
@@ -476,6 +534,18 @@
       setText(el.hold, c.hold ? c.hold.formatted : "–");
       el.capturedLine.hidden = !c.captured;
       if (c.captured) setText(el.captured, c.captured.formatted);
+      // How close the cost is to where charging stops by itself; then why it ended.
+      el.limitLine.hidden = !c.limit;
+      if (c.limit) {
+        setText(el.limitText, c.limit.text);
+        el.limitBar.value = c.limit.percent;
+      }
+      el.endLine.hidden = !c.end;
+      if (c.end) {
+        setText(el.endReason, c.end.message);
+        el.endReason.dataset.reason = c.end.reason;
+        setText(el.endCharged, c.end.charged || "");
+      }
 
       if (c.failure) {
         setText(el.failure, c.failure.message);
@@ -572,25 +642,7 @@
   // --- The receipt ----------------------------------------------------------------------
 
   function receiptPage() {
-    let converted = false;
-    for (const node of document.querySelectorAll("time.local-time")) {
-      const when = new Date(node.getAttribute("datetime"));
-      if (Number.isNaN(when.getTime())) continue;
-      try {
-        const text = new Intl.DateTimeFormat(cfg.locale, {
-          timeZone: node.dataset.tz || cfg.time_zone,
-          dateStyle: "long",
-          timeStyle: "short",
-        }).format(when);
-        node.title = node.textContent; // the UTC time stays one hover away
-        node.textContent = text;
-        converted = true;
-      } catch (err) {
-        /* unknown time zone: the UTC time stays */
-      }
-    }
-    const note = $("tz-note");
-    if (note && converted) note.hidden = false;
+    // Times are printed by the server in the location's time zone, with the zone's name.
     const print = $("print-button");
     if (print) {
       print.hidden = false;

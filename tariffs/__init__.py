@@ -4,7 +4,7 @@ Pure Python on Decimals, depending on nothing else of ScanCharge but payments.mo
 tariffs.pricing and docs/tariffs.md.
 """
 
-from tariffs.hold import hold_for
+from tariffs.hold import energy_for, hold_for, meaningful_minimum
 from tariffs.model import DIMENSIONS, Tariff, TariffError, read
 from tariffs.periods import ChargingPeriod
 from tariffs.pricing import Cdr, price_cdr, price_plan, price_session
@@ -25,7 +25,9 @@ __all__ = [
     "TariffText",
     "convert_211",
     "describe",
+    "energy_for",
     "hold_for",
+    "meaningful_minimum",
     "price_cdr",
     "price_plan",
     "price_session",

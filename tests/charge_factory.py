@@ -52,6 +52,7 @@ def ended_charge(
     excl_vat: str = "36.00",
     incl_vat: str = "45.00",
     confirm: Callable[[str], Any] | None = None,
+    kwh: int = 10,
 ) -> Charge:
     """The n-th charge of a test (n keeps identifiers apart), ENDED with its CDR linked and
     its hold authorised: the demo gateway's test card 4242..., or `confirm(payment_intent)`
@@ -72,6 +73,8 @@ def ended_charge(
     data["authorization_reference"] = f"REF{n}"
     data["cdr_token"]["uid"] = f"TOK{n}"
     data["total_cost"] = {"excl_vat": float(excl_vat), "incl_vat": float(incl_vat)}
+    data["total_energy"] = kwh
+    data["charging_periods"][0]["dimensions"][0]["volume"] = kwh
     cdr = OcpiCdr(party_pk=party.pk, country_code="SE", party_id="SIM", cdr_id=f"CDR-{n}",
                   authorization_reference=f"REF{n}", token_uid=f"TOK{n}", currency="SEK",
                   total_cost_excl_vat=Decimal(excl_vat), total_cost_incl_vat=Decimal(incl_vat),

@@ -114,7 +114,7 @@ def test_happy_path_in_swedish_pay_charge_stop_and_receipt(
     expect(page.locator(".demo-banner")).to_contain_text("DEMO")
     expect(page.locator(".conn-price").first).to_contain_text(f"{energy_price}/kWh")
     expect(page.locator(".conn-price").first).to_contain_text("inkl. moms")
-    expect(page.locator("#hold-amount")).to_have_text(connector["hold"]["formatted"])
+    expect(page.locator("#hold-sentence")).to_contain_text(connector["hold"]["formatted"])
     expect(page.locator("#hold-note")).to_contain_text("Vi reserverar")
     expect(page.locator("#card-number")).to_have_value("4242 4242 4242 4242")
     expect(page.locator("script[src*='stripe']")).to_have_count(0)
@@ -266,10 +266,25 @@ window.Stripe = function (key, options) {
   record({call: "Stripe", key: key, locale: options && options.locale});
   return {
     elements(options) {
-      record({call: "elements", clientSecret: options.clientSecret});
+      record({call: "elements", clientSecret: options.clientSecret || null, mode: options.mode,
+              amount: options.amount, currency: options.currency,
+              captureMethod: options.captureMethod,
+              paymentMethodTypes: options.paymentMethodTypes});
       return {
+        async submit() {
+          record({call: "submit"});
+          return {};
+        },
+        update(changes) { record({call: "update", amount: changes.amount}); },
         create(type) {
           const handlers = {};
+          // The wallet sheet's "pay", as the test triggers it (Apple Pay / Google Pay).
+          if (type === "expressCheckout") {
+            window.walletPays = () => handlers.confirm({
+              elementType: "expressCheckout", expressPaymentType: "apple_pay",
+              paymentFailed: (payload) => record({call: "paymentFailed", reason: payload.reason}),
+            });
+          }
           return {
             mount(target) {
               const box = typeof target === "string" ? document.querySelector(target) : target;
@@ -290,7 +305,8 @@ window.Stripe = function (key, options) {
     },
     async confirmPayment(args) {
       record({call: "confirmPayment", redirect: args.redirect,
-                        returnUrl: args.confirmParams.return_url});
+              clientSecret: args.clientSecret, withElements: Boolean(args.elements),
+              returnUrl: args.confirmParams.return_url});
       return window.stripeResults.shift();
     },
   };
@@ -319,12 +335,19 @@ def stripe_charger() -> dict[str, Any]:
                            {"type": "FLAT", "price_incl_vat": money(500), "vat_percent": "25"},
                        ]},
             "hold": money(30000),
+            "minimum_cap": money(1100),
+            "limit": {"hold": money(30000), "stop_at": money(28500), "stop_kwh": "62.22",
+                      "min_cap": money(1100), "max_cap": money(30000),
+                      "hold_sentence": "Vi reserverar 300,00 kr på ditt kort.",
+                      "stop_sentence": "Laddningen stoppas av sig själv vid 285,00 kr.",
+                      "cap": {"state": "none", "message": None}},
         }],
-        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin"},
+        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin",
+                    "capture_method": "manual", "payment_method_types": ["card"]},
     }
 
 
-def test_stripe_mode_mounts_elements_on_the_charges_intent_and_retries_after_a_decline(
+def test_stripe_mode_shows_the_elements_before_the_intent_and_retries_after_a_decline(
     app: Any, browser: Any
 ) -> None:
     from conftest import ROOT
@@ -369,23 +392,24 @@ def test_stripe_mode_mounts_elements_on_the_charges_intent_and_retries_after_a_d
     page.set_default_timeout(10_000)
     try:
         page.goto(f"{SITE}/c/SE*SIM*E00001")
-        expect(page.locator("#payment-element")).to_be_hidden()
-        page.get_by_role("button", name="Fortsätt till betalning").click()
-
-        # The Payment Element and the Express Checkout Element, on the new charge's intent.
+        # Deferred intent: the Payment Element and the Express Checkout Element (the
+        # wallets) are there with the page, before any charge or PaymentIntent exists.
         expect(page.locator(".fake-payment")).to_be_visible()
         expect(page.locator(".fake-expressCheckout")).to_be_visible()
-        expect(page.get_by_label("E-post för kvitto (valfritt)")).to_be_disabled()
-        expect(page.get_by_role("button", name="Ändra e-post")).to_be_visible()
-        assert created == [{"evse_id": "SE*SIM*E00001", "language": "sv", "connector_id": "1"}]
+        expect(page.locator("#express-checkout-element")).to_be_visible()
+        assert created == []
         calls = page.evaluate("window.stripeCalls")
         assert {"call": "Stripe", "key": "pk_test_standin", "locale": "sv"} in calls
-        assert {"call": "elements", "clientSecret": "pi_test_1_secret_abc"} in calls
+        assert {"call": "elements", "clientSecret": None, "mode": "payment", "amount": 30000,
+                "currency": "sek", "captureMethod": "manual",
+                "paymentMethodTypes": ["card"]} in calls
 
         pay = page.get_by_role("button", name="Betala och starta laddningen")
         pay.click()
         expect(page.locator("#pay-error")).to_have_text("Kortet saknar täckning.")
         assert "/c/" in page.url
+        # The charge and its PaymentIntent were made when the driver confirmed.
+        assert created == [{"evse_id": "SE*SIM*E00001", "language": "sv", "connector_id": "1"}]
         page.screenshot(path=f"{SCREENSHOT_DIR}/driver_charger_stripe.png", full_page=True)
 
         pay.click()  # another card, the same PaymentIntent
@@ -394,7 +418,11 @@ def test_stripe_mode_mounts_elements_on_the_charges_intent_and_retries_after_a_d
         calls = page.evaluate("JSON.parse(sessionStorage.getItem('stripeCalls'))")
         confirms = [c for c in calls if c["call"] == "confirmPayment"]
         assert confirms == [{"call": "confirmPayment", "redirect": "if_required",
+                             "clientSecret": "pi_test_1_secret_abc", "withElements": True,
                              "returnUrl": f"{SITE}/charge/ch_test"}] * 2
+        # elements.submit() before each confirmation, as the deferred flow requires.
+        order = [c["call"] for c in calls if c["call"] in {"submit", "confirmPayment"}]
+        assert order == ["submit", "confirmPayment"] * 2
         assert len(created) == 1  # the decline did not make a second charge
     finally:
         context.close()
@@ -426,3 +454,130 @@ def test_charger_status_stays_live_on_the_page(live_stack: LiveStack, page: Any)
         "() => document.querySelector('#evse-status')?.textContent === 'Laddar'",
         timeout=12_000)
     page.wait_for_function("() => !document.querySelector('#pay-form')", timeout=12_000)
+
+
+def test_the_cap_sentence_follows_what_is_typed_and_the_end_says_why(
+    live_stack: LiveStack, page: Any
+) -> None:
+    """Honest limits: where charging stops by itself, the cap refused below a meaningful
+    charge (nothing created), told when above the hold, the hold sentence following what
+    is typed; then, charging with that cap, how close to it and why it ended."""
+    stack = live_stack
+    page.goto(charger_url(stack, "en"))
+    stop = page.locator("#stop-sentence")
+    expect(stop).to_have_text("Charging stops by itself at SEK 98.80 (about 20 kWh at this "
+                              "charger).")
+    expect(page.locator(".conn-example")).to_have_text("about SEK 95 for 20 kWh")
+    cap = page.get_by_label("Charge for at most (optional)")
+    message = page.locator("#max-amount-message")
+
+    cap.fill("8")
+    expect(message).to_contain_text("The lowest limit at this charger is SEK 11.00")
+    expect(cap).to_have_attribute("aria-invalid", "true")
+    before = count_charges(stack)
+    page.locator("#pay-button").click()
+    expect(page.locator("#pay-error")).to_contain_text("The lowest limit at this charger is")
+    assert count_charges(stack) == before  # refused before any charge or hold
+
+    cap.fill("900")
+    expect(message).to_have_text("We never hold more than SEK 104.00 here, so that is your "
+                                 "limit.")
+    expect(page.locator("#hold-sentence")).to_have_text("We hold SEK 104.00 on your card.")
+
+    cap.fill("20")
+    expect(page.locator("#hold-sentence")).to_have_text("We hold SEK 20.00 on your card.")
+    expect(stop).to_have_text("Charging stops by itself at SEK 19.00 (about 3 kWh at this "
+                              "charger).")
+    expect(message).to_be_hidden()
+    page.screenshot(path=f"{SCREENSHOT_DIR}/driver_charger_cap.png", full_page=True)
+
+    pay_with(page, "4242 4242 4242 4242")
+    page.wait_for_url(re.compile(r"/charge/"), timeout=SLOW)
+    # Nobody presses Stop: ScanCharge stops before the cost passes the 20 kr held.
+    reason = page.locator("#end-reason")
+    expect(reason).to_have_attribute("data-reason", "limit", timeout=SLOW)
+    expect(reason).to_have_text("Charging stopped by itself: the cost reached the limit of the "
+                                "SEK 20.00 held on your card.")
+    expect(page.locator("#status-text")).to_have_text("Done – your receipt is ready",
+                                                      timeout=SLOW)
+    charged = page.locator("#end-charged")
+    expect(charged).to_contain_text(re.compile(r"Charged: SEK (1\d|20)\.\d\d for "))
+    expect(page.locator("#limit-line")).to_be_hidden()
+    page.screenshot(path=f"{SCREENSHOT_DIR}/driver_charge_limit.png", full_page=True)
+    if "SEK 20.00" in charged.inner_text():
+        # The meter ran past the stop before the charger stopped: the receipt says the
+        # amount was cut to the limit, and its lines still add up.
+        page.locator("#receipt-link").click()
+        page.wait_for_url(re.compile(r"/r/"))
+        expect(page.locator("#receipt-adjustment")).to_contain_text("Capped at your limit")
+        expect(page.locator("#receipt-total")).to_have_text("SEK 20.00")
+        page.go_back()
+
+    # The same page in Swedish says the same.
+    page.goto(page.url.split("?")[0] + "?lang=sv")
+    expect(reason).to_contain_text("Laddningen stoppades av sig själv")
+
+
+def test_stripe_mode_pays_with_a_wallet_from_the_express_checkout_element(
+    app: Any, browser: Any
+) -> None:
+    """Apple Pay or Google Pay at once: the wallet's confirm makes the charge and its
+    PaymentIntent, then confirms it; a refused wallet payment tells the sheet it failed."""
+    from conftest import ROOT
+    from flask import render_template
+
+    with app.test_request_context("/c/SE*SIM*E00001"):
+        html = render_template("driver/charger.html", lang="en", charger=stripe_charger(),
+                               evse_id="SE*SIM*E00001", stripe_js_url=STRIPE_JS_URL)
+    created: list[Any] = []
+    charge = {
+        "id": "ch_wallet", "status": "CREATED", "page_url": f"{SITE}/charge/ch_wallet",
+        "hold": {"amount_minor": 30000, "currency": "SEK", "formatted": "SEK 300.00"},
+        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin",
+                    "payment_intent": "pi_wallet", "client_secret": "pi_wallet_secret_w",
+                    "return_url": f"{SITE}/charge/ch_wallet"},
+    }
+
+    def serve(route: Any) -> None:
+        url = route.request.url
+        if url == STRIPE_JS_URL:
+            route.fulfill(body=FAKE_STRIPE_JS, content_type="text/javascript")
+        elif url.startswith(f"{SITE}/static/"):
+            name = url.removeprefix(f"{SITE}/static/").split("?")[0]
+            route.fulfill(path=str(ROOT / "static" / name))
+        elif url.startswith(f"{SITE}/api/v1/charges") and route.request.method == "POST":
+            created.append(route.request.post_data_json)
+            route.fulfill(status=201, json=charge)
+        elif url.startswith(f"{SITE}/charge/ch_wallet"):
+            route.fulfill(body="<p id='arrived'>charge page</p>", content_type="text/html")
+        elif url.startswith(f"{SITE}/c/"):
+            route.fulfill(body=html, content_type="text/html")
+        else:
+            route.abort()
+
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.route("**/*", serve)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{SITE}/c/SE*SIM*E00001?lang=en")
+        expect(page.locator("#express-checkout-element")).to_be_visible()
+        assert created == []
+        page.evaluate("window.walletPays()")  # the first result: declined
+        expect(page.locator("#pay-error")).to_have_text("Kortet saknar täckning.")
+        calls = page.evaluate("window.stripeCalls")
+        assert {"call": "paymentFailed", "reason": "fail"} in calls
+        assert len(created) == 1
+        page.evaluate("window.walletPays()")  # the same charge and intent, approved
+        page.wait_for_url(re.compile(r"/charge/ch_wallet"))
+        calls = page.evaluate("JSON.parse(sessionStorage.getItem('stripeCalls'))")
+        confirms = [c for c in calls if c["call"] == "confirmPayment"]
+        assert [c["clientSecret"] for c in confirms] == ["pi_wallet_secret_w"] * 2
+        assert [c["call"] for c in calls if c["call"] in {"submit", "confirmPayment"}] == \
+            ["submit", "confirmPayment"] * 2
+        assert len(created) == 1
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -63,10 +63,24 @@ def deliver(
     )
 
 
+def card_of(stack: LiveStack, public_id: str) -> tuple[str | None, str | None, int | None]:
+    from sqlalchemy import select
+
+    from charging.models import Charge
+    from extensions import db
+
+    with stack.app.app_context():
+        row = db.session.scalar(select(Charge).where(Charge.public_id == public_id))
+        if row is None:
+            return None, None, None
+        return row.card_brand, row.card_last4, row.captured_minor
+
+
 def test_stripe_hold_webhook_charge_and_capture(stripe_stack: LiveStack, standin: Any) -> None:
     stack = stripe_stack
     created = stack.api(
-        "POST", "/api/v1/charges", json={"evse_id": stack.evse_id, "language": "en"}
+        "POST", "/api/v1/charges",
+        json={"evse_id": stack.evse_id, "language": "en", "email": "driver@example.se"},
     )
     assert created.status_code == 201, created.text
     charge = created.json()
@@ -81,12 +95,19 @@ def test_stripe_hold_webhook_charge_and_capture(stripe_stack: LiveStack, standin
     assert sent.params["amount"] == str(charge["hold"]["amount_minor"])
     assert sent.params["metadata"]["charge"] == charge["id"]
     assert sent.idempotency_key == f"charge-{charge['id']}-hold"
+    # Cards and the wallets only; ScanCharge mails its own receipt, Stripe none.
+    assert sent.params["payment_method_types"] == ["card"]
+    assert "receipt_email" not in sent.params
 
     # The driver confirms on the page (Stripe.js); Stripe tells us through the webhook.
     authorised = standin.confirm(pi_id, "4242424242424242")
     assert authorised["status"] == "requires_capture"
     assert deliver(stack, "payment_intent.amount_capturable_updated", authorised).status_code == 200
     stack.wait_status(charge["id"], "CHARGING")
+    # The webhook names the card's charge by id only: the brand and last four are read back
+    # (expanded) and kept on the charge before any capture, for the operator and the receipt.
+    seen = stack.wait_for(lambda: card_of(stack, charge["id"])[0] and card_of(stack, charge["id"]))
+    assert seen == ("visa", "4242", None)  # known before the capture, not from it
     stack.wait_for(lambda: Decimal(stack.charge_status(charge["id"])["energy_kwh"]) > 0)
     assert stack.api("POST", f"/api/v1/charges/{charge['id']}/stop").status_code == 202
 
