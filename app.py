@@ -22,7 +22,8 @@ from werkzeug.exceptions import HTTPException
 import cli
 import config as config_module
 import passwords
-from extensions import db, migrate, queue
+from extensions import db, migrate
+from jobs import queue
 from production import check_production, is_production
 
 log = logging.getLogger("scancharge")
@@ -82,9 +83,10 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp):
         app.register_blueprint(blueprint)
+    from driver.messages import error_text
     from input_guard import init_input_guard
 
-    init_input_guard(app)
+    init_input_guard(app, error_text=error_text)
 
     register_error_pages(app)
 

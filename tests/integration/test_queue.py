@@ -42,7 +42,7 @@ def _run_roundtrip(make_app: Any, queue_url: str) -> None:
     worker = EmbeddedWorker(app, workers=2).start()
     try:
         with app.app_context():
-            from extensions import queue
+            from jobs import queue
 
             queue.enqueue("tests.record", "now")
             queue.enqueue("tests.record", "later", delay=1)
