@@ -12,8 +12,8 @@ from charging.cpo import charge_for, cpo_of, owned_by
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi import wire
 from ocpi.models import IssuedToken, dump_json
+from ocpi.modules.tokens import Token
 from ocpi.transport import now_utc
 
 # The states in which the charge's Token may start or keep charging.
@@ -35,7 +35,7 @@ def issue_token(charge: Charge) -> dict[str, Any]:
         "language": charge.language,
         "last_updated": now_utc(),
     }
-    parsed = wire.Token.model_validate(token).to_json()
+    parsed = Token.model_validate(token).to_json()
     existing = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == charge.token_uid))
     if existing is None:
         owner = cpo_of(charge)

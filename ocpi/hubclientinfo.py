@@ -19,9 +19,10 @@ from flask import Response, g, request
 from pydantic import ConfigDict, Field
 
 from extensions import db
-from ocpi import notices, wire
+from ocpi import notices
 from ocpi.client import OcpiClient
 from ocpi.models import Party, PartyGrant
+from ocpi.modules.common import OcpiModel, parse
 from ocpi.server import VERSION, _require_match, bp, json_body, ocpi_response
 from ocpi.transport import OcpiError, StatusCode, format_datetime
 
@@ -31,7 +32,7 @@ ConnectionStatus = Literal["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"]
 RoleName = Literal["CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"]
 
 
-class ClientInfo(wire.OcpiModel):
+class ClientInfo(OcpiModel):
     """mod_hub_client_info ClientInfo object. Strict: a number where a string belongs, or a
     status outside ConnectionStatus, is a 2001, never coerced into something that changes
     what a hub may do."""
@@ -46,7 +47,7 @@ class ClientInfo(wire.OcpiModel):
 
 
 def parse_client_info(data: Any) -> ClientInfo:
-    return wire.parse(ClientInfo, data)
+    return parse(ClientInfo, data)
 
 
 def apply(hub: Party, info: ClientInfo) -> PartyGrant | None:

@@ -20,8 +20,12 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from extensions import db
 from ocpi import credentials as creds
-from ocpi import messages, notices, signals, store, wire
+from ocpi import messages, notices, signals, store
 from ocpi.models import IssuedToken, OcpiCdr, OcpiCommand, Party, token_hash
+from ocpi.modules.cdrs import Cdr
+from ocpi.modules.commands import CommandResult
+from ocpi.modules.common import MAX_DEPTH, CiString36, OcpiModel, check_tree, parse
+from ocpi.modules.locations import Connector, Evse
 from ocpi.transport import (
     OcpiError,
     StatusCode,
@@ -224,7 +228,7 @@ def _correlation(response: Response) -> Response:
 
 def json_body() -> Any:
     """The request's JSON: numbers exact (Decimal), no NUL anywhere, at most
-    wire.MAX_DEPTH deep; else OcpiError 2001 (HTTP 400 for a body that is no JSON)."""
+    MAX_DEPTH deep; else OcpiError 2001 (HTTP 400 for a body that is no JSON)."""
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY_BYTES:
         raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
@@ -238,13 +242,13 @@ def json_body() -> Any:
     except RecursionError as exc:
         # Valid JSON, too deep for Python's parser (about 1000 levels).
         raise OcpiError(StatusCode.INVALID_PARAMETERS,
-                        f"JSON nested deeper than {wire.MAX_DEPTH} levels") from exc
+                        f"JSON nested deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:
         # status_codes.asciidoc: a body that is not valid JSON is an HTTP 400.
         raise OcpiError(
             StatusCode.INVALID_PARAMETERS, f"Request body is not valid JSON: {exc}", 400
         ) from exc
-    wire.check_tree(data)  # escaped NUL (\\u0000) in a string or key; depth
+    check_tree(data)  # escaped NUL (\\u0000) in a string or key; depth
     return data
 
 
@@ -392,11 +396,11 @@ def location(
         data = row.data
         evses = data.setdefault("evses", [])
         if connector_id is None:
-            evse_in = wire.parse(wire.Evse, body)
+            evse_in = parse(Evse, body)
             _require_same_id("uid", evse_in.uid, evse_uid)
             created = _replace(evses, "uid", evse_uid, body)
         else:
-            connector = wire.parse(wire.Connector, body)
+            connector = parse(Connector, body)
             _require_same_id("id", connector.id, connector_id)
             evse = store._child(evses, "uid", evse_uid, "EVSE")
             created = _replace(evse.setdefault("connectors", []), "id", connector_id, body)
@@ -531,7 +535,7 @@ def cdrs() -> Response:
         if not isinstance(body, dict):
             raise OcpiError(StatusCode.INVALID_PARAMETERS, "CDR must be a JSON object")
         body = store.tolerate_cdr(party, body)
-        cdr = wire.parse(wire.Cdr, body)
+        cdr = parse(Cdr, body)
         return receive_cdr(_require_owner(cdr.country_code, cdr.party_id), body)
 
 
@@ -645,7 +649,7 @@ def command_result(command: str, uid: str) -> Response:
 
         result = v211.command_result(body)
     else:
-        result = wire.parse(wire.CommandResult, body)
+        result = parse(CommandResult, body)
     message = "; ".join(m.text for m in result.message or []) or None
     first = row.result is None
     if first:
@@ -745,7 +749,7 @@ def authorization_info(row: IssuedToken) -> dict[str, Any]:
     from its state and, where the request names one, its location (mod_tokens)."""
     refs = json_body() if request.get_data() else None
     if refs is not None:
-        refs = wire.parse(LocationReferences, refs).to_json()
+        refs = parse(LocationReferences, refs).to_json()
     answer = None
     for _receiver, said in signals.token_authorization_requested.send(
         "ocpi", token_uid=row.uid, location=refs, party_pk=g.party.pk,
@@ -769,9 +773,9 @@ def authorization_info(row: IssuedToken) -> dict[str, Any]:
     return info
 
 
-class LocationReferences(wire.OcpiModel):
-    location_id: wire.CiString36
-    evse_uids: list[wire.CiString36] | None = None
+class LocationReferences(OcpiModel):
+    location_id: CiString36
+    evse_uids: list[CiString36] | None = None
 
 
 def _now_text() -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from ocpi import notices, wire
+from ocpi import notices
 from ocpi.models import (
     EvseIdClaim,
     OcpiCdr,
@@ -25,6 +25,11 @@ from ocpi.models import (
     Party,
     load_json,
 )
+from ocpi.modules.cdrs import Cdr
+from ocpi.modules.common import parse
+from ocpi.modules.locations import Location
+from ocpi.modules.sessions import Session
+from ocpi.modules.tariffs import Tariff
 from ocpi.transport import OcpiError, StatusCode, json_dumps, parse_datetime
 
 M = TypeVar("M", OcpiLocation, OcpiTariff, OcpiSession, OcpiCdr)
@@ -71,7 +76,7 @@ def find_location(country_code: str, party_id: str, location_id: str) -> OcpiLoc
 
 def upsert_location(party: Party, data: dict[str, Any]) -> tuple[OcpiLocation, bool]:
     """Store a whole Location (PUT or pulled); returns (row, created)."""
-    location = wire.parse(wire.Location, data)
+    location = parse(Location, data)
     row = find_location(location.country_code, location.party_id, location.id)
     _check_owner(party, f"Location {location.id}", location.country_code, location.party_id, row)
     created = row is None
@@ -91,7 +96,7 @@ def upsert_location(party: Party, data: dict[str, Any]) -> tuple[OcpiLocation, b
     return row, created
 
 
-def _index_evses(row: OcpiLocation, location: wire.Location) -> None:
+def _index_evses(row: OcpiLocation, location: Location) -> None:
     existing = {
         evse.evse_uid: evse
         for evse in db.session.scalars(select(OcpiEvse).where(OcpiEvse.location_pk == row.pk))
@@ -161,7 +166,7 @@ def patch_location(
     if evse_uid is not None and connector_id is not None:
         evse = _child(data["evses"], "uid", evse_uid, "EVSE")
         evse["last_updated"] = patch["last_updated"]
-    location = wire.parse(wire.Location, data)
+    location = parse(Location, data)
     row.raw = json_dumps(data)
     row.last_updated = location.last_updated
     _index_evses(row, location)
@@ -175,7 +180,7 @@ def _child(items: list[dict[str, Any]], field: str, value: str, what: str) -> di
 
 
 def upsert_tariff(party: Party, data: dict[str, Any]) -> tuple[OcpiTariff, bool]:
-    tariff = wire.parse(wire.Tariff, data)
+    tariff = parse(Tariff, data)
     row = find_tariff(tariff.country_code, tariff.party_id, tariff.id)
     _check_owner(party, f"Tariff {tariff.id}", tariff.country_code, tariff.party_id, row)
     created = row is None
@@ -202,7 +207,7 @@ def find_session(country_code: str, party_id: str, session_id: str) -> OcpiSessi
 
 
 def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:
-    session = wire.parse(wire.Session, data)
+    session = parse(Session, data)
     row = find_session(session.country_code, session.party_id, session.id)
     _check_owner(party, f"Session {session.id}", session.country_code, session.party_id, row)
     created = row is None
@@ -236,10 +241,10 @@ def patch_session(row: OcpiSession, patch: dict[str, Any], *, append_periods: bo
                 raise OcpiError(StatusCode.INVALID_PARAMETERS, f"PATCH may not change {field}")
         else:
             data[field] = value
-    _fill_session(row, wire.parse(wire.Session, data), data)
+    _fill_session(row, parse(Session, data), data)
 
 
-def _fill_session(row: OcpiSession, session: wire.Session, data: dict[str, Any]) -> None:
+def _fill_session(row: OcpiSession, session: Session, data: dict[str, Any]) -> None:
     row.authorization_reference = (
         _key(session.authorization_reference) if session.authorization_reference else None
     )
@@ -251,7 +256,7 @@ def _fill_session(row: OcpiSession, session: wire.Session, data: dict[str, Any])
 
 def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
     """Store a new CDR; a CDR already received (same owner and id) is returned unchanged."""
-    cdr = wire.parse(wire.Cdr, data)
+    cdr = parse(Cdr, data)
     existing = _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id)
     _check_owner(party, f"CDR {cdr.id}", cdr.country_code, cdr.party_id, existing)
     if existing is not None:

@@ -250,7 +250,7 @@ def test_a_suspended_party_cannot_push_through_the_hub(make_app: Callable[..., A
     """While the hub's own list says SUSPENDED (pulled), the hub's pushes for it are 404."""
     from cpo_simulator.hub import ConnectionStatus, HubSettings, create_hub
     from cpo_simulator.model import PartyRef
-    from ocpi.wire import Role
+    from ocpi.modules.common import Role
     from servers import ServerThread
     from tests.e2e.test_e2e_multi import connect, scancharge
 

@@ -20,7 +20,6 @@ MAX_FUNCTION_LINES = 80
 # must still be over the limit (delete it once it is split) and no larger than written.
 KNOWN_LONG_FILES: dict[str, int] = {
     "ocpi/server.py": 782,
-    "ocpi/wire.py": 652,
 }
 KNOWN_LONG_FUNCTIONS: dict[str, int] = {
 }
