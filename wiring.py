@@ -1,7 +1,8 @@
 """The one wiring place: every background task registered, every signal receiver connected.
 
-create_app calls `tasks()` when the queue binds and `connect()` once the app is set up.
-Receivers: what the edges (OCPI, payments) announce, and which domain function decides;
+create_app calls `tasks()` when the queue binds, and `connect()` and `answers(app)` once
+the app is set up. Receivers: what the edges (OCPI, payments) announce, and which domain
+function decides; answers: what an edge asks the domain and waits for (ocpi.answers);
 tasks: the handles (jobs.Task) that call sites enqueue through.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from blinker import NamedSignal
+from flask import Flask
 
 from charging import refunds
 from charging.cdrs import on_cdr_received, on_cdr_refused
@@ -27,6 +29,7 @@ from charging.tasks import TASKS as CHARGING_TASKS
 from charging.tokens import on_token_authorization
 from extensions import db
 from jobs import Task
+from ocpi import answers as ocpi_answers
 from ocpi import messages as ocpi_messages
 from ocpi import signals as ocpi_signals
 from ocpi import sync as ocpi_sync
@@ -59,18 +62,9 @@ def _ocpi(handler):
     return receive
 
 
-def _ask(handler):
-    # Answers the edge waits for: the return value is the answer.
-    def receive(sender: str, **kw: Any) -> Any:
-        return handler(**kw)
-
-    return receive
-
-
 # Every receiver, each once: (signal, receiver). Payment receivers run inside the payment
 # event's unit of work; OCPI receivers each run their own (charging/unit_of_work.py).
 _RECEIVERS: list[tuple[NamedSignal, Callable[..., Any]]] = [
-    (ocpi_signals.token_authorization_requested, _ask(on_token_authorization)),
     (payment_signals.hold_authorized, _payment(on_hold_authorized)),
     (payment_signals.hold_failed, _payment(on_hold_failed)),
     (payment_signals.hold_canceled, _payment(on_hold_canceled)),
@@ -104,3 +98,9 @@ def connect() -> None:
     """Subscribe the domain to the edges' signals (idempotent)."""
     for signal, receiver in _RECEIVERS:
         signal.connect(receiver, weak=False)
+
+
+def answers(app: Flask) -> None:
+    """Give the OCPI edge the domain's answers; before the /ocpi blueprint registers,
+    which refuses an app without them."""
+    ocpi_answers.init_app(app, authorize_token=on_token_authorization)

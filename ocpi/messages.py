@@ -200,7 +200,8 @@ def _holds_write_lock(session: OrmSession, engine: Engine) -> bool:
     if transaction is None or not transaction.is_active:
         return False  # none, or a failed flush already rolled the database back
     # pysqlite opens a transaction only before a write: reading leaves none open.
-    return bool(session.connection().connection.dbapi_connection.in_transaction)
+    dbapi = session.connection().connection.dbapi_connection
+    return dbapi is not None and bool(dbapi.in_transaction)
 
 
 @event.listens_for(OrmSession, "after_transaction_end")

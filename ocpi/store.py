@@ -8,7 +8,7 @@ stored with its numbers exact (json_dumps), so what a CPO sent is what a GET ret
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -282,7 +282,10 @@ def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
     except IntegrityError:
         # The same CDR, POSTed again at the same moment, was stored first by the other
         # request: it is the one, and this delivery changes nothing.
-        return _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id), False
+        stored = _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id)
+        if stored is None:  # some other constraint, not this CDR stored twice
+            raise
+        return stored, False
     return row, True
 
 
@@ -292,7 +295,7 @@ def _column(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
-def _plain(value: Any, limit: int) -> bool:
+def _plain(value: Any, limit: int) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= limit and all(
         " " <= ch <= "~" for ch in value)
 
@@ -311,16 +314,17 @@ def tolerate_cdr(party: Party, data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     cdr_id = data.get("id") if _plain(data.get("id"), 39) else "(no id)"
     location = data.get("cdr_location")
-    owner = (data.get("country_code"), data.get("party_id"), data.get("session_id"))
+    country_code, party_id, session_id = (
+        data.get("country_code"), data.get("party_id"), data.get("session_id"))
     if isinstance(location, dict) and location.get("evse_uid") is None \
-            and _plain(owner[0], 2) and _plain(owner[1], 3) and _plain(owner[2], 36):
-        row = find_session(*owner)
+            and _plain(country_code, 2) and _plain(party_id, 3) and _plain(session_id, 36):
+        row = find_session(country_code, party_id, session_id)
         evse_uid = row.data.get("evse_uid") if row is not None else None
         if row is not None and row.party_pk == party.pk and evse_uid:
             data["cdr_location"] = {**location, "evse_uid": evse_uid}
             notices.deviation(party.pk, "CDR_WITHOUT_EVSE_UID",
                               f"CDR {cdr_id} has no cdr_location.evse_uid; taken from its "
-                              f"Session {owner[2]}: {evse_uid}")
+                              f"Session {session_id}: {evse_uid}")
     token = data.get("cdr_token")
     if isinstance(token, dict) and (token.get("country_code") is None
                                     or token.get("party_id") is None):

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import current_app
 
-from ocpi.modules.commands import CommandResult, CommandType
+from ocpi.modules.commands import CommandResult, CommandResultType, CommandType
 from ocpi.modules.common import MAX_AMOUNT
 from ocpi.transport import OcpiError, StatusCode
 
@@ -30,12 +30,12 @@ VERSION = "2.1.1"
 OUR_ENDPOINTS = ("credentials", "locations", "tariffs", "sessions", "cdrs", "commands", "tokens")
 
 # 2.1.1 CommandResponseType values, as the 2.2.1 CommandResultType the domain understands.
-RESULT_211 = {
-    "ACCEPTED": "ACCEPTED",
-    "REJECTED": "REJECTED",
-    "TIMEOUT": "TIMEOUT",
-    "NOT_SUPPORTED": "NOT_SUPPORTED",
-    "UNKNOWN_SESSION": "FAILED",
+RESULT_211: dict[str, CommandResultType] = {
+    "ACCEPTED": CommandResultType.ACCEPTED,
+    "REJECTED": CommandResultType.REJECTED,
+    "TIMEOUT": CommandResultType.TIMEOUT,
+    "NOT_SUPPORTED": CommandResultType.NOT_SUPPORTED,
+    "UNKNOWN_SESSION": CommandResultType.FAILED,
 }
 
 

@@ -47,3 +47,10 @@ class Token(OcpiModel):
     default_profile_type: Text | None = None
     energy_contract: dict[Text, Any] | None = None
     last_updated: datetime
+
+
+class LocationReferences(OcpiModel):
+    """The body of a real-time authorisation request: where the Token is to charge."""
+
+    location_id: CiString36
+    evse_uids: list[CiString36] | None = None

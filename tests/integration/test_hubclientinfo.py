@@ -168,7 +168,7 @@ def test_a_malformed_client_info_is_2001_and_changes_nothing(
 
 def test_a_number_is_no_party_id(client: Any, parties: dict) -> None:
     # Strict: pydantic would otherwise read 7 as "7".
-    from ocpi.hubclientinfo import parse_client_info
+    from ocpi.modules.hubclientinfo import parse_client_info
     from ocpi.transport import OcpiError
 
     with pytest.raises(OcpiError) as caught:
