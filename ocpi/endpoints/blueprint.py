@@ -1,8 +1,9 @@
 """The /ocpi blueprint and what every OCPI endpoint shares, whatever its module or
-version: the URL rules, authentication (the credentials token of a connected party; a token
-A, of an invited party not yet registered, opens versions and credentials only), the
-envelope and the errors in it, the routing and correlation headers, the message log's
-hooks, and reading a request's JSON body.
+version: URL rules, authentication, envelope and errors, headers, log hooks, JSON bodies.
+
+Authentication: the credentials token of a connected party; a token A (of an invited party
+not yet registered) opens versions and credentials only. Routing and correlation headers
+go on every answer; the message log's hooks see every /ocpi request, routed or not.
 
 The endpoints themselves are in one file per OCPI module beside this one; the 2.1.1 ones
 in v211.py."""

@@ -1,4 +1,5 @@
-"""OCPI 2.2.1 Tokens (mod_tokens.asciidoc): the Token ScanCharge issues for a charge."""
+"""OCPI 2.2.1 Tokens (mod_tokens.asciidoc): the Token ScanCharge issues for a charge, and
+the LocationReferences a CPO asks its real-time authorisation for."""
 
 from __future__ import annotations
 
