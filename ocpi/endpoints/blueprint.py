@@ -69,11 +69,14 @@ class _OcpiBlueprint(Blueprint):
 
 
 bp = _OcpiBlueprint("ocpi", __name__, url_prefix="/ocpi")
-# No app serves /ocpi without the domain's answers (wiring.answers): missing, it fails at
-# start-up, not at the first CPO request that needs one.
+
+
 @bp.record_once
 def _require_answers(state: BlueprintSetupState) -> None:
+    # No app serves /ocpi without the domain's answers (wiring.answers): missing, it fails
+    # at start-up, not at the first CPO request that needs one.
     answers.of(state.app)
+
 
 VERSION = "2.2.1"
 MAX_BODY_BYTES = 1_000_000

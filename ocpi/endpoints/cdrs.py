@@ -25,10 +25,7 @@ from ocpi.endpoints.blueprint import (
 from ocpi.models import OcpiCdr, Party
 from ocpi.modules.cdrs import Cdr
 from ocpi.modules.common import parse
-from ocpi.transport import (
-    OcpiError,
-    StatusCode,
-)
+from ocpi.transport import OcpiError, StatusCode
 
 
 @bp.post(f"/{VERSION}/cdrs")

@@ -8,20 +8,11 @@ from sqlalchemy import select
 
 from extensions import db
 from ocpi import signals, v211
-from ocpi.endpoints.blueprint import (
-    VERSION,
-    bp,
-    json_body,
-    ocpi_response,
-)
+from ocpi.endpoints.blueprint import VERSION, bp, json_body, ocpi_response
 from ocpi.models import OcpiCommand
 from ocpi.modules.commands import CommandResult
 from ocpi.modules.common import parse
-from ocpi.transport import (
-    OcpiError,
-    StatusCode,
-    now_utc,
-)
+from ocpi.transport import OcpiError, StatusCode, now_utc
 
 
 @bp.post(f"/{VERSION}/commands/<command>/<uid>")

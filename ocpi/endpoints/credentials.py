@@ -6,18 +6,9 @@ from __future__ import annotations
 from flask import Response, g, request
 
 from ocpi import credentials as creds
-from ocpi.endpoints.blueprint import (
-    VERSION,
-    bp,
-    json_body,
-    ocpi_response,
-)
+from ocpi.endpoints.blueprint import VERSION, bp, json_body, ocpi_response
 from ocpi.models import Party
-from ocpi.transport import (
-    OcpiError,
-    StatusCode,
-    token_candidates,
-)
+from ocpi.transport import OcpiError, StatusCode, token_candidates
 
 
 @bp.route(f"/{VERSION}/credentials", methods=["GET", "POST", "PUT", "DELETE"])

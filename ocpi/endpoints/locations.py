@@ -19,10 +19,7 @@ from ocpi.endpoints.blueprint import (
 )
 from ocpi.modules.common import parse
 from ocpi.modules.locations import Connector, Evse
-from ocpi.transport import (
-    OcpiError,
-    StatusCode,
-)
+from ocpi.transport import OcpiError, StatusCode
 
 
 @bp.route(

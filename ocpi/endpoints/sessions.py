@@ -3,6 +3,7 @@ in part (PATCH), announced after commit (ocpi.signals.session_updated)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, request
@@ -17,11 +18,8 @@ from ocpi.endpoints.blueprint import (
     require_match,
     require_owner,
 )
-from ocpi.models import Party
-from ocpi.transport import (
-    OcpiError,
-    StatusCode,
-)
+from ocpi.models import OcpiSession, Party
+from ocpi.transport import OcpiError, StatusCode
 
 
 @bp.route(
@@ -37,8 +35,8 @@ def session_endpoint(
     party_id: str,
     session_id: str,
     *,
-    put_body: Any = None,
-    patch_body: Any = None,
+    put_body: Callable[[Any, str, str], dict[str, Any]] | None = None,
+    patch_body: Callable[[Any], dict[str, Any]] | None = None,
     append_periods: bool = True,
 ) -> Response:
     """The Sessions receiver: GET the stored Session, or take a PUT or PATCH.
@@ -61,8 +59,8 @@ def session_endpoint(
     return receive_session(party, row, canonical, patch=True, append_periods=append_periods)
 
 
-def receive_session(party: Party, row: Any, body: dict[str, Any], *, patch: bool,
-                    append_periods: bool = True) -> Response:
+def receive_session(party: Party, row: OcpiSession | None, body: dict[str, Any], *,
+                    patch: bool, append_periods: bool = True) -> Response:
     """Store a pushed Session (PUT, or PATCH of the stored `row`) and announce it."""
     created = False
     if not patch:

@@ -15,10 +15,7 @@ from ocpi.endpoints.blueprint import (
     require_match,
     require_owner,
 )
-from ocpi.transport import (
-    OcpiError,
-    StatusCode,
-)
+from ocpi.transport import OcpiError, StatusCode
 
 
 @bp.route(

@@ -4,6 +4,7 @@ to the CPO it was issued for, and their real-time authorisation, which the domai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, g, request
@@ -12,22 +13,11 @@ from sqlalchemy import func, select
 from extensions import db
 from ocpi import answers
 from ocpi.answers import TokenAuthorization
-from ocpi.endpoints.blueprint import (
-    MAX_PAGE,
-    VERSION,
-    bp,
-    json_body,
-    ocpi_response,
-)
+from ocpi.endpoints.blueprint import MAX_PAGE, VERSION, bp, json_body, ocpi_response
 from ocpi.models import IssuedToken, Party
 from ocpi.modules.common import parse
 from ocpi.modules.tokens import LocationReferences
-from ocpi.transport import (
-    OcpiError,
-    StatusCode,
-    pagination_headers,
-    parse_datetime,
-)
+from ocpi.transport import OcpiError, StatusCode, pagination_headers, parse_datetime
 
 
 def _page_args() -> tuple[int, int]:
@@ -62,7 +52,7 @@ def tokens() -> Response:
     return tokens_page(lambda row: row.data)
 
 
-def tokens_page(render: Any) -> Response:
+def tokens_page(render: Callable[[IssuedToken], dict[str, Any]]) -> Response:
     """One page of the Tokens we issued, each rendered for the connection's version."""
     offset, limit = _page_args()
     # A party sees only the Tokens issued for charges at its own locations.

@@ -6,11 +6,7 @@ from __future__ import annotations
 from flask import Response
 
 from ocpi import credentials as creds
-from ocpi.endpoints.blueprint import (
-    VERSION,
-    bp,
-    ocpi_response,
-)
+from ocpi.endpoints.blueprint import VERSION, bp, ocpi_response
 
 
 @bp.get("/versions")

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from ocpi.modules.common import (
-    CiString36,
-    DisplayText,
-    Int,
-    OcpiModel,
-    String255,
-)
+from ocpi.modules.common import CiString36, DisplayText, Int, OcpiModel, String255
 from ocpi.modules.tokens import Token
 
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from ocpi.modules.common import (
-    URL,
-    CiString2,
-    CiString3,
-    OcpiModel,
-    Role,
-    String64,
-)
+from ocpi.modules.common import URL, CiString2, CiString3, OcpiModel, Role, String64
 from ocpi.modules.locations import BusinessDetails
 
 

@@ -7,12 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from ocpi.modules.common import (
-    URL,
-    OcpiModel,
-    String10,
-    String64,
-)
+from ocpi.modules.common import URL, OcpiModel, String10, String64
 
 
 class Version(OcpiModel):
