@@ -42,7 +42,9 @@ class Config:
     # Task queue: "sqlite:///path" (embedded default), "redis://host:port/db" (scale-out),
     # or "memory" (tests that do not need background work).
     QUEUE_URL = os.environ.get("QUEUE_URL", f"sqlite:///{INSTANCE_DIR / 'queue.db'}")
-    # Seconds a worker waits at most between polls of an idle queue.
+    # Seconds a worker waits at most between polls of an idle SQLite queue. The embedded
+    # worker is also woken by every enqueue of its own process, so this only bounds how
+    # late it sees tasks another process enqueued (Redis workers block instead of polling).
     QUEUE_MAX_POLL_DELAY = float(os.environ.get("QUEUE_MAX_POLL_DELAY", "0.5"))
     QUEUE_WORKERS = _int("QUEUE_WORKERS", 4)
 

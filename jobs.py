@@ -19,7 +19,8 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from flask import Flask
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Worker
+from huey.signals import SIGNAL_ENQUEUED
 
 from extensions import after_commit
 
@@ -210,6 +211,34 @@ def _in_app_context(app: Flask, fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+class _WakeableWorker(Worker):
+    """A huey worker whose idle sleep ends as soon as this process enqueues a task.
+
+    Huey's workers poll a non-blocking queue (SQLite) with a delay that backs off to
+    `max_delay`; without this, a task enqueued after an idle spell waits out that delay on
+    the critical path (payment authorised -> START_SESSION). `wake` is set by the huey's
+    ENQUEUED signal, which fires in the process that enqueues: the embedded worker shares
+    that process with the web app, so every enqueue wakes a sleeping worker at once.
+    """
+
+    wake: threading.Event
+    # Set by huey's Worker.__init__; declared for the type checker (huey has no hints).
+    delay: float
+    default_delay: float
+    max_delay: float
+    backoff: float
+
+    def sleep(self) -> None:
+        delay = min(self.delay, self.max_delay)
+        if self.wake.wait(delay):
+            # Left set once stopping, so every worker sees it and leaves its loop at once.
+            if not self.stop_flag.is_set():
+                self.wake.clear()
+            self.delay = self.default_delay
+        else:
+            self.delay = delay * self.backoff
+
+
 class _QuietConsumer(Consumer):
     # Signal handlers belong to the host process (the web server or pytest), not to us.
     def _set_signal_handlers(self) -> None:
@@ -217,20 +246,32 @@ class _QuietConsumer(Consumer):
 
 
 class EmbeddedWorker:
-    """Queue workers as threads inside the current process (embedded default and tests)."""
+    """Queue workers as threads inside the current process (embedded default and tests),
+    woken by every enqueue of this process rather than only by their poll."""
 
-    def __init__(self, app: Flask, workers: int | None = None) -> None:
-        self.consumer = _QuietConsumer(
-            TaskQueue._for(app).huey,
+    def __init__(self, app: Flask, workers: int | None = None,
+                 initial_delay: float = 0.05) -> None:
+        huey = TaskQueue._for(app).huey
+        self.wake = threading.Event()
+        # Huey builds its workers in Consumer.__init__ from the class attribute: a class
+        # per embedded worker carries this worker's own wake event.
+        worker_class = type("_AppWorker", (_WakeableWorker,), {"wake": self.wake})
+        consumer_class = type("_AppConsumer", (_QuietConsumer,), {"worker_class": worker_class})
+        self.consumer = consumer_class(
+            huey,
             workers=workers or app.config["QUEUE_WORKERS"],
             worker_type="thread",
             periodic=True,
-            initial_delay=0.05,
-            max_delay=app.config["QUEUE_MAX_POLL_DELAY"],
+            initial_delay=initial_delay,
+            max_delay=max(initial_delay, app.config["QUEUE_MAX_POLL_DELAY"]),
             scheduler_interval=1,
             check_worker_health=False,
         )
+        huey.signal(SIGNAL_ENQUEUED)(self._on_enqueued)
         self._lock = threading.Lock()
+
+    def _on_enqueued(self, signal: str, task: Any, *args: Any) -> None:
+        self.wake.set()
 
     def start(self) -> EmbeddedWorker:
         self.consumer.start()
@@ -238,7 +279,10 @@ class EmbeddedWorker:
 
     def stop(self) -> None:
         with self._lock:
+            self.consumer.stop_flag.set()
+            self.wake.set()
             self.consumer.stop(graceful=True)
+            self.consumer.huey.disconnect_signal(self._on_enqueued, SIGNAL_ENQUEUED)
 
 
 def run_worker(app: Flask, periodic: bool = True) -> None:

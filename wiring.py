@@ -8,8 +8,10 @@ tasks: the handles (jobs.Task) that call sites enqueue through.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from blinker import NamedSignal
@@ -40,18 +42,56 @@ from payments import signals as payment_signals
 log = logging.getLogger(__name__)
 
 
-def _payment(handler):
-    # Payment receivers run inside the event's transaction: errors propagate so the claim
-    # on the event rolls back and the event is applied again later.
+class Kind(enum.Enum):
+    """How a receiver runs; the value is what docs/architecture.md says of it."""
+
+    # Errors propagate so the claim on the event rolls back and the event is applied again.
+    HOLD = "with the Hold and event id, inside the payment event's unit of work"
+    PAYMENT = "with the signal's arguments, inside the payment event's unit of work"
+    # Receivers must not touch the database session, only hand work to the queue.
+    AFTER_COMMIT = "after the commit, with the signal's arguments; enqueues work"
+    # The OCPI object is already stored and answered for; the CPO is not asked again.
+    OCPI = ("in its own unit of work after the OCPI object is committed; a failure is "
+            "logged and the sweeper re-drives the charge")
+
+
+@dataclass(frozen=True)
+class Receiver:
+    signal: NamedSignal
+    handler: Callable[..., Any]
+    kind: Kind
+
+
+# Every receiver, each once. Read top to bottom: what the edge announces, who decides.
+RECEIVERS: tuple[Receiver, ...] = (
+    Receiver(payment_signals.hold_authorized, on_hold_authorized, Kind.HOLD),
+    Receiver(payment_signals.hold_failed, on_hold_failed, Kind.HOLD),
+    Receiver(payment_signals.hold_canceled, on_hold_canceled, Kind.HOLD),
+    Receiver(payment_signals.hold_captured, on_hold_captured, Kind.HOLD),
+    Receiver(payment_signals.refund_confirmed, refunds.on_refund_confirmed, Kind.PAYMENT),
+    Receiver(payment_signals.dispute_opened, refunds.on_dispute_opened, Kind.PAYMENT),
+    Receiver(payment_signals.refund_updated, refunds.on_refund_updated, Kind.PAYMENT),
+    Receiver(payment_signals.dispute_closed, refunds.on_dispute_closed, Kind.PAYMENT),
+    Receiver(payment_signals.receipt_issued, payments_mail.on_receipt_issued, Kind.AFTER_COMMIT),
+    Receiver(ocpi_signals.command_result_received, on_command_result, Kind.OCPI),
+    Receiver(ocpi_signals.session_updated, on_session_updated, Kind.OCPI),
+    Receiver(ocpi_signals.cdr_received, on_cdr_received, Kind.OCPI),
+    Receiver(ocpi_signals.cdr_refused, on_cdr_refused, Kind.OCPI),
+)
+
+
+def _as_sent(handler: Callable[..., Any]) -> Callable[..., Any]:
+    return handler
+
+
+def _hold(handler: Callable[..., Any]) -> Callable[..., Any]:
     def receive(sender: str, **kw: Any) -> None:
         handler(kw["hold"], kw["event_id"])
 
     return receive
 
 
-def _ocpi(handler):
-    # The OCPI object is already stored and answered for; a failure here is logged and the
-    # sweeper re-drives the charge, so the CPO is not asked to send it again.
+def _ocpi(handler: Callable[..., Any]) -> Callable[..., Any]:
     def receive(sender: str, **kw: Any) -> None:
         try:
             handler(**kw)
@@ -62,23 +102,12 @@ def _ocpi(handler):
     return receive
 
 
-# Every receiver, each once: (signal, receiver). Payment receivers run inside the payment
-# event's unit of work; OCPI receivers each run their own (charging/unit_of_work.py).
-_RECEIVERS: list[tuple[NamedSignal, Callable[..., Any]]] = [
-    (payment_signals.hold_authorized, _payment(on_hold_authorized)),
-    (payment_signals.hold_failed, _payment(on_hold_failed)),
-    (payment_signals.hold_canceled, _payment(on_hold_canceled)),
-    (payment_signals.hold_captured, _payment(on_hold_captured)),
-    (payment_signals.refund_confirmed, refunds.on_refund_confirmed),
-    (payment_signals.dispute_opened, refunds.on_dispute_opened),
-    (payment_signals.refund_updated, refunds.on_refund_updated),
-    (payment_signals.dispute_closed, refunds.on_dispute_closed),
-    (payment_signals.receipt_issued, payments_mail.on_receipt_issued),
-    (ocpi_signals.command_result_received, _ocpi(on_command_result)),
-    (ocpi_signals.session_updated, _ocpi(on_session_updated)),
-    (ocpi_signals.cdr_received, _ocpi(on_cdr_received)),
-    (ocpi_signals.cdr_refused, _ocpi(on_cdr_refused)),
-]
+_WRAP: dict[Kind, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    Kind.HOLD: _hold,
+    Kind.PAYMENT: _as_sent,
+    Kind.AFTER_COMMIT: _as_sent,
+    Kind.OCPI: _ocpi,
+}
 
 
 def tasks() -> list[Task[..., Any]]:
@@ -96,11 +125,18 @@ def tasks() -> list[Task[..., Any]]:
 
 def connect() -> None:
     """Subscribe the domain to the edges' signals (idempotent)."""
-    for signal, receiver in _RECEIVERS:
-        signal.connect(receiver, weak=False)
+    for receiver in RECEIVERS:
+        if not _connected.get(receiver):
+            _connected[receiver] = _WRAP[receiver.kind](receiver.handler)
+            receiver.signal.connect(_connected[receiver], weak=False)
+
+
+# The wrapped function per receiver, so a second connect() subscribes nothing new.
+_connected: dict[Receiver, Callable[..., Any]] = {}
 
 
 def answers(app: Flask) -> None:
-    """Give the OCPI edge the domain's answers; before the /ocpi blueprint registers,
-    which refuses an app without them."""
+    """Give the OCPI edge the domain's answers (ocpi.answers): what it asks and waits for,
+    a Token's real-time authorisation. Before the /ocpi blueprint registers, which refuses
+    an app without them."""
     ocpi_answers.init_app(app, authorize_token=on_token_authorization)

@@ -96,11 +96,3 @@ def charge_for_object(row: OcpiSession | OcpiCdr) -> int | None:
     )
     return None
 
-
-def from_its_cpo(model: type[OcpiSession] | type[OcpiCdr], charge: Charge) -> list[Any]:
-    """Conditions for a stored Session or CDR sent by the charge's own CPO."""
-    conditions: list[Any] = [model.party_pk == charge.party_pk]
-    owner = cpo_of(charge)
-    if owner is not None:
-        conditions += [model.country_code == owner[0], model.party_id == owner[1]]
-    return conditions

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from charging.states import ChargeStatus
@@ -21,6 +21,14 @@ def _public_id() -> str:
 
 class Charge(Model):
     __tablename__ = "charges"
+    __table_args__ = (
+        # The sweeper's due work (status, untouched since) and the dashboard by status.
+        Index("ix_charges_status_updated_at", "status", "updated_at"),
+        # What is going on at an EVSE (an unpaid charge already open there).
+        Index("ix_charges_evse_uid_status", "evse_uid", "status"),
+        # Flagged charges, for the operator.
+        Index("ix_charges_failure_code", "failure_code"),
+    )
 
     pk: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=_public_id)

@@ -10,13 +10,14 @@ change it makes goes through a handler's unit of work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from charging.cdrs import on_cdr_received
-from charging.cpo import from_its_cpo
 from charging.deadlines import capture_deadline
 from charging.models import Charge
 from charging.payment_events import expire_unpaid
@@ -50,18 +51,49 @@ def _grace() -> timedelta:
     return timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"])
 
 
+def _due_where(now: datetime, older_than: timedelta, *statuses: S,
+               proceeding: frozenset[str] = frozenset()) -> list[Any]:
+    """Conditions for charges in `statuses` untouched for `older_than`, less those a person
+    must handle (but for the flags in `proceeding`, whose charges still move on by
+    themselves). Served by ix_charges_status_updated_at."""
+    left_alone = OPERATOR_FLAGS - proceeding
+    return [
+        Charge.status.in_([status.value for status in statuses]),
+        Charge.updated_at < now - older_than,
+        or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(left_alone)),
+    ]
+
+
 def _due(now: datetime, older_than: timedelta, *statuses: S,
          proceeding: frozenset[str] = frozenset()) -> list[Charge]:
-    """Charges in `statuses` untouched for `older_than`, less those a person must handle
-    (but for the flags in `proceeding`, whose charges still move on by themselves)."""
-    left_alone = OPERATOR_FLAGS - proceeding
     return list(db.session.scalars(
-        select(Charge).where(
-            Charge.status.in_([status.value for status in statuses]),
-            Charge.updated_at < now - older_than,
-            or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(left_alone)),
-        ).order_by(Charge.pk)
+        select(Charge).where(*_due_where(now, older_than, *statuses, proceeding=proceeding))
+        .order_by(Charge.pk)
     ))
+
+
+def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr]) -> Any:
+    """Join condition: a stored Session or CDR naming a charge, sent over its connection by
+    its CPO. A candidate filter only: the handler re-checks ownership (charge_for_object)."""
+    return and_(
+        model.authorization_reference == Charge.authorization_reference,
+        model.party_pk == Charge.party_pk,
+        or_(Charge.cpo_country_code.is_(None),
+            and_(model.country_code == Charge.cpo_country_code,
+                 model.party_id == Charge.cpo_party_id)),
+    )
+
+
+def _stored_cdrs(due: list[Any], excluding: Collection[int] = ()) -> dict[int, OcpiCdr]:
+    """Each due charge's first stored CDR from its CPO, in one query."""
+    found: dict[int, OcpiCdr] = {}
+    for charge_pk, cdr in db.session.execute(
+        select(Charge.pk, OcpiCdr).join(OcpiCdr, _from_its_cpo(OcpiCdr))
+        .where(*due).order_by(Charge.pk, OcpiCdr.pk)
+    ).tuples():
+        if charge_pk not in excluding:
+            found.setdefault(charge_pk, cdr)
+    return found
 
 
 # A lapsed charge is flagged for a person, yet still has to end and be released by itself
@@ -94,10 +126,11 @@ def _sweep_authorized(now: datetime) -> int:
 def _sweep_starting(now: datetime) -> int:
     result_wait = timedelta(seconds=current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"])
     redriven = 0
-    for charge in _due(now, timedelta(0), S.STARTING):
-        command = db.session.scalar(
-            select(OcpiCommand).where(OcpiCommand.uid == charge.start_command_uid)
-        ) if charge.start_command_uid else None
+    for charge, command in db.session.execute(
+        select(Charge, OcpiCommand)
+        .outerjoin(OcpiCommand, OcpiCommand.uid == Charge.start_command_uid)
+        .where(*_due_where(now, timedelta(0), S.STARTING)).order_by(Charge.pk)
+    ).tuples():
         if command is not None:
             if command.result is None and (command.deadline
                                            or command.created_at + result_wait) >= now:
@@ -134,30 +167,23 @@ def _sweep_stops(now: datetime) -> int:
 
 def _sweep_charging(now: datetime) -> int:
     """CHARGING or STOPPING charges whose end is already stored: a Session COMPLETED, or a
-    CDR, whose receiver failed or whose signal was lost."""
-    ended = 0
-    for charge in _due(now, _grace(), S.CHARGING, S.STOPPING, proceeding=LAPSE_PROCEEDS):
-        stored = db.session.scalar(select(OcpiSession).where(
-            OcpiSession.authorization_reference == charge.authorization_reference,
-            *from_its_cpo(OcpiSession, charge),
-        ))
-        if stored is not None and stored.status in {"COMPLETED", "INVALID"}:
+    CDR, whose receiver failed or whose signal was lost. Two queries whatever the number
+    of live charges: only the charges that did end come back."""
+    due = _due_where(now, _grace(), S.CHARGING, S.STOPPING, proceeding=LAPSE_PROCEEDS)
+    ended_sessions = db.session.execute(
+        select(Charge.pk, OcpiSession).join(OcpiSession, _from_its_cpo(OcpiSession))
+        .where(*due, OcpiSession.status.in_(("COMPLETED", "INVALID"))).order_by(Charge.pk)
+    ).tuples().all()
+    done: set[int] = set()
+    for charge_pk, stored in ended_sessions:
+        if charge_pk not in done:
+            done.add(charge_pk)
             on_session_updated(stored.pk, stored.status, stored.authorization_reference,
                                stored.token_uid)
-            ended += 1
-            continue
-        cdr = _stored_cdr(charge)
-        if cdr is not None:
-            on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
-            ended += 1
-    return ended
-
-
-def _stored_cdr(charge: Charge) -> OcpiCdr | None:
-    return db.session.scalar(select(OcpiCdr).where(
-        OcpiCdr.authorization_reference == charge.authorization_reference,
-        *from_its_cpo(OcpiCdr, charge),
-    ).order_by(OcpiCdr.pk))
+    cdrs = _stored_cdrs(due, excluding=done)
+    for cdr in cdrs.values():
+        on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
+    return len(done) + len(cdrs)
 
 
 def _sweep_capture_deadline(now: datetime) -> int:
@@ -228,12 +254,16 @@ def _sweep_ended(now: datetime) -> int:
     """ENDED charges: settle those with their CDR; link a stored CDR; settle without one
     when the authorisation is about to lapse."""
     settled = 0
-    for charge in _due(now, _grace(), S.ENDED, proceeding=LAPSE_PROCEEDS):
+    due = _due_where(now, _grace(), S.ENDED, proceeding=LAPSE_PROCEEDS)
+    charges = list(db.session.scalars(select(Charge).where(*due).order_by(Charge.pk)))
+    stored = _stored_cdrs([*due, Charge.cdr_pk.is_(None)]) \
+        if any(charge.cdr_pk is None for charge in charges) else {}
+    for charge in charges:
         if charge.cdr_pk is not None:
             settle.enqueue(charge.pk)
             settled += 1
             continue
-        cdr = _stored_cdr(charge)
+        cdr = stored.get(charge.pk)
         if cdr is not None:
             on_cdr_received(cdr.pk, cdr.authorization_reference, cdr.token_uid, cdr.session_id)
         elif capture_deadline_passed(charge, now) \

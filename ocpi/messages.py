@@ -1,7 +1,7 @@
 """The OCPI message log: every request and answer exchanged with a CPO, in and out.
 
 Outgoing requests are recorded by OcpiClient.request, incoming ones by hooks in
-ocpi/server.py. Rules kept here:
+ocpi/endpoints/blueprint.py. Rules kept here:
 - A row is written in its own short transaction on its own connection, never through the
   caller's session: logging neither commits, rolls back nor waits for the work it logs.
   SQLite has one writer at a time, so while the caller's own session holds the write lock

@@ -175,7 +175,11 @@ class EvseIdClaim(Model):
 
 class OcpiLocation(Model):
     __tablename__ = "ocpi_locations"
-    __table_args__ = (UniqueConstraint("country_code", "party_id", "location_id"),)
+    __table_args__ = (
+        UniqueConstraint("country_code", "party_id", "location_id"),
+        # A charge's location: by its connection and location id (charging.cpo.location_of).
+        Index("ix_ocpi_locations_party_pk_location_id", "party_pk", "location_id"),
+    )
 
     pk: Mapped[int] = mapped_column(primary_key=True)
     party_pk: Mapped[int] = mapped_column(ForeignKey("ocpi_parties.pk"))
@@ -343,6 +347,8 @@ class OcpiMessage(Model):
     __table_args__ = (
         # A party's latest messages (dashboard), and the foreign key's ON DELETE.
         Index("ix_ocpi_messages_party_pk_pk", "party_pk", "pk"),
+        # A party's messages of one module, newest first (dashboard).
+        Index("ix_ocpi_messages_party_pk_module_pk", "party_pk", "module", "pk"),
     )
 
     pk: Mapped[int] = mapped_column(primary_key=True)

@@ -132,10 +132,34 @@ def tasks_table() -> str:
     return "\n".join(rows)
 
 
+def _signal_owner(signal: object) -> str:
+    from ocpi import signals as ocpi_signals
+    from payments import signals as payment_signals
+
+    for module in (ocpi_signals, payment_signals):
+        for name, value in vars(module).items():
+            if value is signal:
+                return f"{module.__name__}.{name}"
+    raise LookupError(f"signal {signal!r} is not declared in ocpi.signals or payments.signals")
+
+
+def receivers_table() -> str:
+    sys.path.insert(0, str(ROOT))
+    import wiring
+
+    rows = ["| Signal | Receiver | Runs |", "|---|---|---|"]
+    for receiver in wiring.RECEIVERS:
+        handler = receiver.handler
+        rows.append(f"| `{_signal_owner(receiver.signal)}` "
+                    f"| `{handler.__module__}.{handler.__name__}` | {receiver.kind.value} |")
+    return "\n".join(rows)
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "layout": layout_table,
     "settings": settings_table,
     "tasks": tasks_table,
+    "receivers": receivers_table,
 }
 
 

@@ -66,6 +66,28 @@ def test_redis_queue_runs_tasks_now_and_later(make_app: Any) -> None:
     _run_roundtrip(make_app, REDIS_URL)
 
 
+def test_an_idle_embedded_worker_runs_a_new_task_without_waiting_out_its_poll(
+        make_app: Any, tmp_path: Path) -> None:
+    # Every worker's poll is 30 s: found asleep, only the enqueue's wake-up can run the
+    # tasks inside the 5 s the test waits (a task scheduled for later wakes it the same way,
+    # when the scheduler enqueues it).
+    url = f"sqlite:///{tmp_path / 'idle.db'}"
+    app = make_app(QUEUE_URL=url, QUEUE_MAX_POLL_DELAY=30)
+    worker = EmbeddedWorker(app, workers=2, initial_delay=30).start()
+    try:
+        time.sleep(0.3)  # let both workers find the queue empty and go to sleep
+        with app.app_context():
+            from jobs import queue
+
+            queue.enqueue("tests.record", "woken")
+            queue.enqueue("tests.record", "woken later", delay=1)
+        _wait(lambda: {v for u, v in _seen if u == url} == {"woken", "woken later"}, timeout=5)
+    finally:
+        started = time.monotonic()
+        worker.stop()
+    assert time.monotonic() - started < 5, "stop() waited out a worker's poll"
+
+
 def test_unknown_queue_url_is_a_clear_error() -> None:
     from jobs import build_huey
 

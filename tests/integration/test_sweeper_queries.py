@@ -1,0 +1,89 @@
+"""The sweeper's work is in proportion to what is due, not to how many charges are live:
+a sweep issues the same number of SQL statements with 3 or 60 charging charges, and finds
+the one whose Session already ended among them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from charging import sweeper
+from charging.models import Charge
+from charging.states import ChargeStatus as S
+from extensions import db
+from ocpi.models import OcpiSession, Party, PartyGrant
+from ocpi.transport import now_utc
+
+OLD = now_utc() - timedelta(hours=1)
+
+
+@pytest.fixture
+def party(app: Any) -> Party:
+    row = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def _charging(party: Party, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        db.session.add(Charge(
+            party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM", location_id="L",
+            evse_uid="E", evse_id="SE*SIM*E1", connector_id="1", currency="SEK",
+            hold_minor=10000, gateway="demo", status=S.CHARGING.value, hold_id=f"pi_{n}",
+            token_uid=f"T{n}", authorization_reference=f"R{n}", session_id=f"S{n}",
+            created_at=OLD, updated_at=OLD, session_updated_at=now_utc()))
+    db.session.commit()
+
+
+def _statements_of_one_sweep(app: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[int, list]:
+    ended: list[Any] = []
+    monkeypatch.setattr(sweeper, "on_session_updated", lambda *args: ended.append(args))
+    for name in ("start", "command_deadline", "send_stop", "expire_unpaid", "settle",
+                 "settle_without_cdr", "release_hold"):
+        monkeypatch.setattr(getattr(sweeper, name), "enqueue", lambda *a, **k: None)
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seen.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        sweeper.sweep()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    db.session.rollback()
+    return len(seen), ended
+
+
+def test_a_sweep_costs_the_same_statements_for_3_or_60_live_charges(
+    app: Any, party: Party, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _charging(party, 3)
+    few, _ = _statements_of_one_sweep(app, monkeypatch)
+    _charging(party, 57, start=3)
+    many, _ = _statements_of_one_sweep(app, monkeypatch)
+    assert many == few
+
+
+def test_the_sweep_still_finds_the_charge_whose_session_ended(
+    app: Any, party: Party, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _charging(party, 20)
+    db.session.add(OcpiSession(party_pk=party.pk, country_code="SE", party_id="SIM",
+                               session_id="S7", status="COMPLETED",
+                               authorization_reference="R7", token_uid="T7", raw="{}",
+                               last_updated=now_utc()))
+    # The same reference from another CPO's session over the same connection is not it.
+    db.session.add(OcpiSession(party_pk=party.pk, country_code="SE", party_id="XYZ",
+                               session_id="S8", status="COMPLETED",
+                               authorization_reference="R8", token_uid="T8", raw="{}",
+                               last_updated=now_utc()))
+    db.session.commit()
+    _, ended = _statements_of_one_sweep(app, monkeypatch)
+    assert [args[2] for args in ended] == ["R7"]
