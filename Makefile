@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (Debian's system Python refuses a bare `pip install`):
 #   make run     set up ./.venv from the lock and run the embedded default (python app.py;
 #                RUN_ARGS="--port 8000" passes options)
-#   make test    set up ./.venv from the lock, then ruff and pytest on SQLite (in parallel)
+#   make test    set up ./.venv from the lock, then ruff, mypy and pytest on SQLite (in parallel)
 # and, for maintainers:
 #   make test-postgres   the same tests on PostgreSQL (TEST_DATABASE_URL)
 #   make lock            recompile requirements.txt from requirements.in (pip-tools)
@@ -47,6 +47,7 @@ PYTEST = rm -f $(PYTEST_RC); $(BIN)/python -m pytest $(PYTEST_ARGS) \
 test: $(STAMP)
 	@rm -f $(PYTEST_RC)
 	$(BIN)/ruff check .
+	$(BIN)/mypy .
 	$(PYTEST)
 
 test-postgres: $(STAMP)

@@ -22,7 +22,8 @@ from werkzeug.exceptions import HTTPException
 import cli
 import config as config_module
 import passwords
-from extensions import db, migrate, queue
+from extensions import db, migrate
+from jobs import queue
 from production import check_production, is_production
 
 log = logging.getLogger("scancharge")
@@ -72,19 +73,21 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     from payments.mail import init_mail
 
     wiring.connect()
+    wiring.answers(app)
     init_mail(app, recipient_for=refunds.receipt_recipient)
 
     from dashboard import bp as dashboard_bp
     from driver import bp as driver_bp
     from driver.api import bp as api_bp
-    from ocpi.server import bp as ocpi_bp
+    from ocpi.endpoints import bp as ocpi_bp
     from payments.webhooks import bp as payments_bp
 
     for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp):
         app.register_blueprint(blueprint)
+    from driver.messages import error_text
     from input_guard import init_input_guard
 
-    init_input_guard(app)
+    init_input_guard(app, error_text=error_text)
 
     register_error_pages(app)
 
@@ -129,9 +132,9 @@ def register_error_pages(app: Flask) -> None:
         # people get a page; each says what to do in the driver's language.
         path = request.path
         if path == "/ocpi" or path.startswith("/ocpi/"):
-            from ocpi.server import _http_error
+            from ocpi.endpoints.blueprint import http_error as ocpi_http_error
 
-            response = _http_error(exc)
+            response = ocpi_http_error(exc)
         else:
             status = exc.code or 500
             code = HTTP_ERROR_CODES.get(status, f"http_{status}")

@@ -13,8 +13,6 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.orm import Session as OrmSession
 
-from jobs import TaskQueue
-
 # Constraint names fixed so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -23,6 +21,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def now_utc() -> datetime:
+    """Now, aware and in UTC: what every stored timestamp is (UtcDateTime)."""
+    return datetime.now(UTC)
 
 
 class UtcDateTime(TypeDecorator):
@@ -61,7 +64,6 @@ if TYPE_CHECKING:
 else:
     Model = db.Model
 migrate = Migrate(render_as_batch=True)  # batch mode: SQLite cannot ALTER most things
-queue = TaskQueue()
 # Bound with its catalogues and locale selector by i18n.init_translations.
 babel = Babel()
 

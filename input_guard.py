@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, request
+from flask import Flask, Response, abort, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 # C0 controls and DEL: never part of an id, a token, a language or a page number.
@@ -48,7 +49,10 @@ class BadInput(BadRequest):
         self.message = message
 
 
-def init_input_guard(app: Flask) -> None:
+def init_input_guard(app: Flask, *, error_text: Callable[[str, str], str]) -> None:
+    """`error_text(code, language)`: the driver's words for an error code, which the JSON
+    API answers with (passed in: the driver's pages import this module, not the reverse)."""
+    app.extensions["input_guard.error_text"] = error_text
     app.before_request(_check_request)
     app.register_error_handler(BadInput, _bad_input)
 
@@ -159,9 +163,9 @@ def _bad_input(exc: BadInput) -> tuple[Response, int] | tuple[str, int]:
     """The same 400 for every audience's way of reading errors."""
     path = request.path
     if path.startswith("/api/"):
-        from driver.messages import error_text
         from i18n import pick_language
 
+        error_text = current_app.extensions["input_guard.error_text"]
         return jsonify(error={"code": "invalid_request",
                               "message": error_text("invalid_request", pick_language()),
                               "detail": exc.message}), 400

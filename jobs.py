@@ -22,6 +22,8 @@ from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer, Worker
 from huey.signals import SIGNAL_ENQUEUED
 
+from extensions import after_commit
+
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
@@ -55,8 +57,6 @@ class Task(Generic[P, R]):
 
     def enqueue_after_commit(self, *args: Any, delay: float | None = None) -> None:
         """Queue it once the current transaction commits; dropped if it rolls back."""
-        from extensions import after_commit
-
         after_commit(lambda: self.enqueue(*args, delay=delay))
 
     def __repr__(self) -> str:
@@ -298,3 +298,7 @@ def run_worker(app: Flask, periodic: bool = True) -> None:
         max_delay=app.config["QUEUE_MAX_POLL_DELAY"],
     )
     consumer.run()
+
+
+# The app's queue, bound in create_app (queue.init_app) with every task of wiring.tasks().
+queue = TaskQueue()

@@ -1,7 +1,8 @@
 """The one wiring place: every background task registered, every signal receiver connected.
 
-create_app calls `tasks()` when the queue binds and `connect()` once the app is set up.
-Receivers: what the edges (OCPI, payments) announce, and which domain function decides;
+create_app calls `tasks()` when the queue binds, and `connect()` and `answers(app)` once
+the app is set up. Receivers: what the edges (OCPI, payments) announce, and which domain
+function decides; answers: what an edge asks the domain and waits for (ocpi.answers);
 tasks: the handles (jobs.Task) that call sites enqueue through.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blinker import NamedSignal
+from flask import Flask
 
 from charging import refunds
 from charging.cdrs import on_cdr_received, on_cdr_refused
@@ -29,6 +31,7 @@ from charging.tasks import TASKS as CHARGING_TASKS
 from charging.tokens import on_token_authorization
 from extensions import db
 from jobs import Task
+from ocpi import answers as ocpi_answers
 from ocpi import messages as ocpi_messages
 from ocpi import signals as ocpi_signals
 from ocpi import sync as ocpi_sync
@@ -50,8 +53,6 @@ class Kind(enum.Enum):
     # The OCPI object is already stored and answered for; the CPO is not asked again.
     OCPI = ("in its own unit of work after the OCPI object is committed; a failure is "
             "logged and the sweeper re-drives the charge")
-    # The edge waits for the return value.
-    ANSWER = "synchronously; its return value is the edge's answer"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,6 @@ class Receiver:
 
 # Every receiver, each once. Read top to bottom: what the edge announces, who decides.
 RECEIVERS: tuple[Receiver, ...] = (
-    Receiver(ocpi_signals.token_authorization_requested, on_token_authorization, Kind.ANSWER),
     Receiver(payment_signals.hold_authorized, on_hold_authorized, Kind.HOLD),
     Receiver(payment_signals.hold_failed, on_hold_failed, Kind.HOLD),
     Receiver(payment_signals.hold_canceled, on_hold_canceled, Kind.HOLD),
@@ -102,19 +102,11 @@ def _ocpi(handler: Callable[..., Any]) -> Callable[..., Any]:
     return receive
 
 
-def _answer(handler: Callable[..., Any]) -> Callable[..., Any]:
-    def receive(sender: str, **kw: Any) -> Any:
-        return handler(**kw)
-
-    return receive
-
-
 _WRAP: dict[Kind, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     Kind.HOLD: _hold,
     Kind.PAYMENT: _as_sent,
     Kind.AFTER_COMMIT: _as_sent,
     Kind.OCPI: _ocpi,
-    Kind.ANSWER: _answer,
 }
 
 
@@ -141,3 +133,10 @@ def connect() -> None:
 
 # The wrapped function per receiver, so a second connect() subscribes nothing new.
 _connected: dict[Receiver, Callable[..., Any]] = {}
+
+
+def answers(app: Flask) -> None:
+    """Give the OCPI edge the domain's answers (ocpi.answers): what it asks and waits for,
+    a Token's real-time authorisation. Before the /ocpi blueprint registers, which refuses
+    an app without them."""
+    ocpi_answers.init_app(app, authorize_token=on_token_authorization)

@@ -13,8 +13,8 @@ from charging.timeline import Cause, note
 from charging.unit_of_work import locked_charge, network_step, unit_of_work
 from extensions import db
 from jobs import background_task, backoff_delay
-from ocpi import wire
 from ocpi.models import OcpiCommand, Party
+from ocpi.modules.commands import CommandType
 
 
 # Its own retries with backoff (OCPI_RETRY_*), each try on the charge's timeline.
@@ -32,7 +32,7 @@ def unlock_connector(charge_pk: int, operator: str, attempt: int = 0) -> str:
                 "connector_id": charge.connector_id}
     with network_step():  # ocpi.commands stores and commits the command itself
         command: OcpiCommand = ocpi_commands().send_command(
-            db.session.get_one(Party, party_pk), wire.CommandType.UNLOCK_CONNECTOR, body,
+            db.session.get_one(Party, party_pk), CommandType.UNLOCK_CONNECTOR, body,
             correlation_id=correlation, to=to,
         )
     with locked_charge(charge_pk) as charge:

@@ -21,8 +21,8 @@ from charging.tokens import issue_token
 from charging.unit_of_work import leave_unchanged, locked_charge, network_step, unit_of_work
 from extensions import db
 from jobs import background_task
-from ocpi import wire
 from ocpi.models import OcpiCommand, Party
+from ocpi.modules.commands import CommandType, StartSession
 
 # Outcomes after which the charger may still start (the command got lost, not refused):
 # the hold is kept a little longer so a late Session can still be charged.
@@ -64,7 +64,7 @@ def start_result(charge: Charge, result: str, message: str | None, cause: Cause)
 
 
 def _start_session(charge: Charge, token: dict[str, object]) -> dict[str, object]:
-    body = wire.StartSession.model_validate(
+    body = StartSession.model_validate(
         {
             "response_url": "pending",
             "token": token,
@@ -92,7 +92,7 @@ def start(charge_pk: int) -> None:
         party_pk, correlation, to = charge.party_pk, charge.correlation_id, cpo_of(charge)
     with network_step():  # ocpi.commands stores and commits the command itself
         command: OcpiCommand = ocpi_commands().send_command(
-            db.session.get_one(Party, party_pk), wire.CommandType.START_SESSION, body,
+            db.session.get_one(Party, party_pk), CommandType.START_SESSION, body,
             uid=uid, correlation_id=correlation, to=to,
         )
     with locked_charge(charge_pk) as charge:

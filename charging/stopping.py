@@ -20,8 +20,8 @@ from charging.timeline import Cause, fail, fire, note
 from charging.unit_of_work import leave_unchanged, locked_charge, network_step, unit_of_work
 from extensions import db
 from jobs import background_task, backoff_delay
-from ocpi import wire
 from ocpi.models import OcpiCommand, Party
+from ocpi.modules.commands import CommandType
 from ocpi.transport import now_utc
 
 # Flags after which no stop is sent again by itself (the sweeper still settles the charge).
@@ -95,7 +95,7 @@ def _stop_command(party_pk: int, session_id: str, correlation: str,
     with network_step():
         return ocpi_commands().send_command(
             db.session.get_one(Party, party_pk),
-            wire.CommandType.STOP_SESSION,
+            CommandType.STOP_SESSION,
             {"session_id": session_id},
             uid=uid,
             correlation_id=correlation,

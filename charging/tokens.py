@@ -12,8 +12,9 @@ from charging.cpo import charge_for, cpo_of, owned_by
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi import wire
+from ocpi.answers import TokenAuthorization
 from ocpi.models import IssuedToken, dump_json
+from ocpi.modules.tokens import Token
 from ocpi.transport import now_utc
 
 # The states in which the charge's Token may start or keep charging.
@@ -35,7 +36,7 @@ def issue_token(charge: Charge) -> dict[str, Any]:
         "language": charge.language,
         "last_updated": now_utc(),
     }
-    parsed = wire.Token.model_validate(token).to_json()
+    parsed = Token.model_validate(token).to_json()
     existing = db.session.scalar(select(IssuedToken).where(IssuedToken.uid == charge.token_uid))
     if existing is None:
         owner = cpo_of(charge)
@@ -67,7 +68,7 @@ def retire_token(charge: Charge) -> None:
 def on_token_authorization(
     token_uid: str, location: dict[str, Any] | None, party_pk: int | None = None,
     country_code: str | None = None, party_id: str | None = None,
-) -> dict[str, Any] | None:
+) -> TokenAuthorization | None:
     """Real-time authorization of a charge's one-time Token: allowed for its own charge
     while that is open, at its own location and EVSE only (mod_tokens: AllowedType), and
     only when its own CPO asks (the edge has already refused everyone else). Reads only."""

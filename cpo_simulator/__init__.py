@@ -6,7 +6,7 @@ ad-hoc tariffs, remote start/stop with sessions that charge in simulated time, C
 switchable misbehaviour for failure-branch tests. With SimulatorSettings(state_path=...) the
 state is also kept in a file (cpo_simulator.persistence), as the embedded default does, so a
 restart carries on: call sim.resume() once the eMSP can be reached.
-It shares only ocpi.transport and ocpi.wire with ScanCharge, so it cannot accidentally agree
+It shares only ocpi.transport and ocpi.modules with ScanCharge, so it cannot accidentally agree
 with ScanCharge's own bugs.
 
     sim = create_simulator(SimulatorSettings(base_url="", token_a="secret-a"))

@@ -25,8 +25,9 @@ from cpo_simulator.records import (
     power_w,
     site_of,
 )
+from ocpi.modules.commands import CommandResultType
+from ocpi.modules.locations import EvseStatus
 from ocpi.transport import now_utc
-from ocpi.wire import CommandResultType, EvseStatus
 
 
 class ChargePoints(Pushing):

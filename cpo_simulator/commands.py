@@ -17,8 +17,9 @@ from cpo_simulator.charge_point import ChargePoints
 from cpo_simulator.dialect import Dialect
 from cpo_simulator.model import PartyRef, StopRequest
 from cpo_simulator.records import CommandOutcome, PendingStart, find
+from ocpi.modules.commands import CommandResponseType, CommandResultType
+from ocpi.modules.locations import Connector, Evse, EvseStatus, Location
 from ocpi.transport import StatusCode
-from ocpi.wire import CommandResponseType, CommandResultType, Connector, Evse, EvseStatus, Location
 
 _OCCUPIED = {EvseStatus.CHARGING, EvseStatus.BLOCKED, EvseStatus.RESERVED}
 _FORCED_START_RESULTS = {

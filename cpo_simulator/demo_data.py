@@ -14,7 +14,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ocpi.wire import Location, Tariff, parse
+from ocpi.modules.common import parse
+from ocpi.modules.locations import Location
+from ocpi.modules.tariffs import Tariff
 
 AC_TARIFF_ID = "AC-ADHOC"
 DC_TARIFF_ID = "DC-ADHOC"
@@ -143,7 +145,7 @@ def _adhoc_tariff(
         "elements": [{
             "price_components": [
                 # Prices excl. VAT, as the spec requires; 25 % is Swedish standard VAT.
-                # Decimals: OCPI numbers are JSON numbers, and ocpi.wire takes no strings.
+                # Decimals: OCPI numbers are JSON numbers, and ocpi.modules takes no strings.
                 {"type": "FLAT", "price": Decimal("4.00"), "vat": Decimal(25), "step_size": 1},
                 {"type": "ENERGY", "price": Decimal(energy_price), "vat": Decimal(25),
                  "step_size": 1},

@@ -26,7 +26,9 @@ from cpo_simulator.model import (
     StopCommand,
     UnlockCommand,
 )
-from ocpi.wire import CommandResponseType, CommandResultType, Connector, Evse, Location, Tariff
+from ocpi.modules.commands import CommandResponseType, CommandResultType
+from ocpi.modules.locations import Connector, Evse, Location
+from ocpi.modules.tariffs import Tariff
 
 
 class Dialect(Protocol):

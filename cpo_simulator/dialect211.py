@@ -36,19 +36,12 @@ from cpo_simulator.model import (
     UnlockCommand,
 )
 from cpo_simulator.pricing import Amount
+from ocpi.modules.commands import CommandResponseType, CommandResultType
+from ocpi.modules.common import OcpiModel, parse
+from ocpi.modules.locations import BusinessDetails, Connector, Evse, Location
+from ocpi.modules.tariffs import Tariff
+from ocpi.modules.versions import Version
 from ocpi.transport import authorization_header
-from ocpi.wire import (
-    BusinessDetails,
-    CommandResponseType,
-    CommandResultType,
-    Connector,
-    Evse,
-    Location,
-    OcpiModel,
-    Tariff,
-    Version,
-    parse,
-)
 
 HOURS_211 = Decimal("0.0001")  # 2.1.1: "numbers use 4 decimals"
 

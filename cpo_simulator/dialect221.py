@@ -1,6 +1,6 @@
 """The simulator's OCPI 2.2.1: its documents, request bodies, headers and endpoints.
 
-Catalogue objects are 2.2.1-shaped already (ocpi.wire), so this dialect mostly validates
+Catalogue objects are 2.2.1-shaped already (ocpi.modules), so this dialect mostly validates
 and writes them; sessions and CDRs are built from the version-neutral state.
 """
 
@@ -22,37 +22,24 @@ from cpo_simulator.model import (
     UnlockCommand,
 )
 from cpo_simulator.pricing import Amount
-from ocpi.transport import authorization_header
-from ocpi.wire import (
-    BusinessDetails,
-    Cdr,
-    CdrDimension,
-    CdrLocation,
-    CdrToken,
-    ChargingPeriod,
+from ocpi.modules.cdrs import Cdr, CdrDimension, CdrLocation, CdrToken, ChargingPeriod
+from ocpi.modules.commands import (
     CommandResponse,
     CommandResponseType,
     CommandResult,
     CommandResultType,
-    Connector,
-    Credentials,
-    CredentialsRole,
-    Endpoint,
-    Evse,
-    InterfaceRole,
-    Location,
-    Role,
-    Session,
-    SessionStatus,
     StartSession,
     StopSession,
-    Tariff,
-    TokenType,
     UnlockConnector,
-    Version,
-    VersionDetails,
-    parse,
 )
+from ocpi.modules.common import Role, parse
+from ocpi.modules.credentials import Credentials, CredentialsRole
+from ocpi.modules.locations import BusinessDetails, Connector, Evse, Location
+from ocpi.modules.sessions import Session, SessionStatus
+from ocpi.modules.tariffs import Tariff
+from ocpi.modules.tokens import TokenType
+from ocpi.modules.versions import Endpoint, InterfaceRole, Version, VersionDetails
+from ocpi.transport import authorization_header
 
 
 class Ocpi221:

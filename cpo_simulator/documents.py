@@ -10,7 +10,7 @@ from typing import Any
 
 from cpo_simulator.jsonio import plain
 from cpo_simulator.pricing import Amount
-from ocpi.wire import DisplayText, OcpiModel, Price
+from ocpi.modules.common import DisplayText, OcpiModel, Price
 
 HOURS = Decimal("0.000001")  # 2.2.1 TIME volumes in hours, to the 3.6 ms
 

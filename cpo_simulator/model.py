@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from cpo_simulator.pricing import Costs, price_session
-from ocpi.wire import Location, Tariff
+from ocpi.modules.locations import Location
+from ocpi.modules.tariffs import Tariff
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,9 @@ from cpo_simulator.model import (
     StartCommand,
     StopRequest,
 )
-from ocpi.wire import Location, Tariff, parse
+from ocpi.modules.common import parse
+from ocpi.modules.locations import Location
+from ocpi.modules.tariffs import Tariff
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +187,7 @@ def session_doc(session: SimSession) -> dict[str, Any]:
         "authorization_reference": session.authorization_reference,
         # The tariff and the site are frozen at the start, so they are stored as they were
         # rather than looked up again: the price of a session never changes under it.
-        # As OCPI JSON text of their own (jsonio), so prices stay exact numbers: wire.parse
+        # As OCPI JSON text of their own (jsonio), so prices stay exact numbers: parse
         # on loading, and ScanCharge in the CDR, refuse a price written as text, and the
         # rest of the document keeps plain floats (its wall-clock times).
         "tariff": (dumps(plain(session.tariff.model_dump(mode="python", exclude_none=True)))

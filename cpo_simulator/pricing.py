@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
-from ocpi.wire import Price, PriceComponent, Tariff, TariffDimensionType
+from ocpi.modules.common import Price
+from ocpi.modules.tariffs import PriceComponent, Tariff, TariffDimensionType
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)

@@ -17,8 +17,9 @@ from cpo_simulator.jsonio import dumps, loads
 from cpo_simulator.model import PartyRef
 from cpo_simulator.records import Reply, find, stamp
 from cpo_simulator.snapshot import Snapshots
+from ocpi.modules.commands import CommandResultType
+from ocpi.modules.locations import EvseStatus
 from ocpi.transport import new_request_id, routing_headers
-from ocpi.wire import CommandResultType, EvseStatus
 
 
 class Pushing(Snapshots):

@@ -13,8 +13,9 @@ from typing import Any
 
 from cpo_simulator.dialect import Dialect
 from cpo_simulator.model import PartyRef, SimSession, StartCommand
+from ocpi.modules.commands import CommandResultType
+from ocpi.modules.locations import Connector, Evse, Location, PowerType
 from ocpi.transport import now_utc
-from ocpi.wire import CommandResultType, Connector, Evse, Location, PowerType
 
 BUSINESS_NAME = "ScanCharge CPO Simulator"
 DEFAULT_CURRENCY = "SEK"

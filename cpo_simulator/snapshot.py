@@ -15,7 +15,8 @@ import cpo_simulator.persistence as persistence
 from cpo_simulator.model import SimSession
 from cpo_simulator.records import MAX_KEPT_FINISHED, CdrRecord, Peer, PendingStart, stamp
 from cpo_simulator.state import SimulatorState
-from ocpi.wire import CommandResultType, EvseStatus
+from ocpi.modules.commands import CommandResultType
+from ocpi.modules.locations import EvseStatus
 
 logger = logging.getLogger(__name__)
 

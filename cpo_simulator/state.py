@@ -19,7 +19,8 @@ from cpo_simulator.dialect import Dialect, make_dialect
 from cpo_simulator.model import SimSession
 from cpo_simulator.records import MAX_LOG_ENTRIES, CdrRecord, Peer, PendingStart, version_key
 from cpo_simulator.settings import Behaviour, SimulatorSettings
-from ocpi.wire import Location, Tariff
+from ocpi.modules.locations import Location
+from ocpi.modules.tariffs import Tariff
 
 logger = logging.getLogger(__name__)
 

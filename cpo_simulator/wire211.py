@@ -2,7 +2,7 @@
 
 One model per field table of ../shared/ocpi-spec/2.1.1/: required fields ('1', '+') have no
 default, optional ones ('?', '*') default to None; string lengths are the tables'. They live
-here rather than in ocpi.wire so the simulator's reading of 2.1.1 stays independent of
+here rather than in ocpi.modules so the simulator's reading of 2.1.1 stays independent of
 ScanCharge's (it must not be able to agree with ScanCharge's own mistakes). The base model
 is shared: unknown fields are ignored, explicit nulls are absent, DateTimes are text.
 
@@ -20,7 +20,8 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
 
-from ocpi.wire import BusinessDetails, DisplayText, GeoLocation, OcpiModel
+from ocpi.modules.common import DisplayText, OcpiModel
+from ocpi.modules.locations import BusinessDetails, GeoLocation
 
 # The spec's string(n), one alias per length in use.
 String2 = Annotated[str, StringConstraints(max_length=2)]

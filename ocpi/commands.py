@@ -14,10 +14,12 @@ from typing import Any
 from flask import current_app
 
 from extensions import db
-from ocpi import notices, v211, wire
+from ocpi import notices, v211
 from ocpi.client import OcpiClient, PeerUnreachable
 from ocpi.credentials import ocpi_base_url
 from ocpi.models import OcpiCommand, Party, dump_json
+from ocpi.modules.commands import CommandResponse, CommandType
+from ocpi.modules.common import parse
 from ocpi.transport import OcpiError, now_utc
 
 # The largest CommandResponse timeout we honour: a CPO saying "wait a day" must not keep
@@ -31,7 +33,7 @@ def new_command_uid() -> str:
 
 def send_command(
     party: Party,
-    command: wire.CommandType,
+    command: CommandType,
     body: dict[str, Any],
     *,
     uid: str | None = None,
@@ -70,7 +72,7 @@ def send_command(
         if version == "2.1.1":  # no timeout in 2.1.1: ours applies
             result, message = v211.command_response(data)
             return _record(row, result, message or payload.get("status_message"), None)
-        response = wire.parse(wire.CommandResponse, data)
+        response = parse(CommandResponse, data)
     except PeerUnreachable as exc:
         # NO_RESPONSE: sent, unanswered; the Charge Point may still carry it out.
         return _record(row, "NO_RESPONSE" if exc.sent_unanswered else "ERROR", exc.message,

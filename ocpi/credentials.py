@@ -17,9 +17,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from extensions import db
-from ocpi import wire
 from ocpi.client import OcpiClient, PeerUnreachable
 from ocpi.models import Party, PartyGrant, token_hash
+from ocpi.modules.common import Role, parse
+from ocpi.modules.credentials import Credentials
+from ocpi.modules.versions import Version, VersionDetails
 from ocpi.transport import OcpiError, StatusCode
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,7 @@ def _negotiate(
         raise PeerUnreachable(f"{versions_url} did not answer a list of versions")
     offered = {}
     for item in versions:
-        version = wire.parse(wire.Version, item)
+        version = parse(Version, item)
         offered[version.version] = version.url
     common = [v for v in SUPPORTED_VERSIONS if v in offered and (only is None or v == only)]
     if not common:
@@ -164,7 +166,7 @@ def _negotiate(
             f"{list(SUPPORTED_VERSIONS)}",
         )
     chosen = max(common, key=_version_key)
-    details = wire.parse(wire.VersionDetails, client.get(offered[chosen], module="versions"))
+    details = parse(VersionDetails, client.get(offered[chosen], module="versions"))
     endpoints = [e.to_json() for e in details.endpoints]
     return chosen, endpoints
 
@@ -180,13 +182,13 @@ def _check_endpoints(endpoints: list[dict[str, Any]]) -> None:
         )
 
 
-def _declared(credentials: wire.Credentials) -> list[Identity]:
+def _declared(credentials: Credentials) -> list[Identity]:
     """The CPO and HUB roles a credentials object claims; other roles grant nothing here."""
     return [(r.role.value, r.country_code.upper(), r.party_id.upper())
             for r in credentials.roles if r.role.value in GRANTABLE_ROLES]
 
 
-def _check_claims(party: Party, credentials: wire.Credentials) -> None:
+def _check_claims(party: Party, credentials: Credentials) -> None:
     """A registering party may claim only the identities the operator granted it."""
     granted = {(g.role, g.country_code, g.party_id) for g in party.grants}
     claimed = _declared(credentials)
@@ -205,11 +207,11 @@ def _check_claims(party: Party, credentials: wire.Credentials) -> None:
         )
 
 
-def _apply_roles(party: Party, credentials: wire.Credentials) -> None:
+def _apply_roles(party: Party, credentials: Credentials) -> None:
     roles = [role.to_json() for role in credentials.roles]
     party.roles = roles
-    cpo = next((r for r in credentials.roles if r.role == wire.Role.CPO), None)
-    cpo = cpo or next((r for r in credentials.roles if r.role == wire.Role.HUB),
+    cpo = next((r for r in credentials.roles if r.role == Role.CPO), None)
+    cpo = cpo or next((r for r in credentials.roles if r.role == Role.HUB),
                       credentials.roles[0])
     party.country_code = cpo.country_code.upper()
     party.party_id = cpo.party_id.upper()
@@ -290,7 +292,7 @@ def connect(
     return party
 
 
-def _party_for_roles(credentials: wire.Credentials) -> Party | None:
+def _party_for_roles(credentials: Credentials) -> Party | None:
     """The connection that already holds every identity these credentials claim, if one
     does: connecting again to the same CPO keeps its history."""
     holders = set()
@@ -304,7 +306,7 @@ def _party_for_roles(credentials: wire.Credentials) -> Party | None:
     return None
 
 
-def _undo_registration(theirs: wire.Credentials, version: str, credentials_url: str,
+def _undo_registration(theirs: Credentials, version: str, credentials_url: str,
                        provisional_pk: int) -> None:
     """We registered, then refused what the peer claims: tell it we are gone, forget it."""
     try:
@@ -327,12 +329,12 @@ def credentials_for_version(credentials: dict[str, Any], version: str) -> dict[s
     return credentials
 
 
-def parse_credentials(data: Any, version: str) -> wire.Credentials:
+def parse_credentials(data: Any, version: str) -> Credentials:
     if version == "2.1.1":
         from ocpi import v211
 
         data = v211.credentials_to_canonical(data)
-    return wire.parse(wire.Credentials, data)
+    return parse(Credentials, data)
 
 
 def register_incoming(

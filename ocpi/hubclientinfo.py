@@ -1,5 +1,6 @@
-"""HubClientInfo, eMSP side (mod_hub_client_info): ScanCharge as Receiver of a hub's
-ClientInfo pushes, and the pull of the hub's Sender list (ocpi.sync.pull).
+"""HubClientInfo, eMSP side (mod_hub_client_info): what a hub's ClientInfo does, whether
+pushed to our Receiver (ocpi.endpoints.hubclientinfo) or pulled from the hub's Sender list
+(ocpi.sync.pull).
 
 A hub tells us which parties behind it are CONNECTED, OFFLINE, PLANNED or SUSPENDED. We keep
 that only for the CPOs the operator granted the hub (`cpo connect --for`, PartyGrant), in
@@ -12,42 +13,15 @@ connected CPO, another eMSP, an unknown CPO) is stored nowhere and shown as a no
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from flask import Response, g, request
-from pydantic import ConfigDict, Field
-
-from extensions import db
-from ocpi import notices, wire
+from ocpi import notices
 from ocpi.client import OcpiClient
 from ocpi.models import Party, PartyGrant
-from ocpi.server import VERSION, _require_match, bp, json_body, ocpi_response
-from ocpi.transport import OcpiError, StatusCode, format_datetime
+from ocpi.modules.hubclientinfo import ClientInfo, parse_client_info
+from ocpi.transport import OcpiError, format_datetime
 
 log = logging.getLogger(__name__)
-
-ConnectionStatus = Literal["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"]
-RoleName = Literal["CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"]
-
-
-class ClientInfo(wire.OcpiModel):
-    """mod_hub_client_info ClientInfo object. Strict: a number where a string belongs, or a
-    status outside ConnectionStatus, is a 2001, never coerced into something that changes
-    what a hub may do."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
-
-    party_id: Annotated[str, Field(min_length=1, max_length=3)]
-    country_code: Annotated[str, Field(min_length=2, max_length=2)]
-    role: RoleName
-    status: ConnectionStatus
-    last_updated: datetime
-
-
-def parse_client_info(data: Any) -> ClientInfo:
-    return wire.parse(ClientInfo, data)
-
 
 def apply(hub: Party, info: ClientInfo) -> PartyGrant | None:
     """Take one ClientInfo from `hub` into the grant it is about; does not commit.
@@ -99,34 +73,3 @@ def _label(data: Any) -> str:
     if not isinstance(data, dict):
         return repr(data)[:40]
     return f"{data.get('country_code')!r}*{data.get('party_id')!r}"
-
-
-def _require_hub() -> Party:
-    party: Party = g.party
-    if not party.is_hub:
-        notices.record(party.pk, "REFUSED", "CLIENT_INFO_NOT_A_HUB",
-                       f"{request.method} hubclientinfo from a connection without a HUB role")
-        db.session.commit()
-        raise OcpiError(StatusCode.CLIENT_ERROR,
-                        "hubclientinfo is for hubs: this connection holds no HUB role",
-                        http_status=404)
-    return party
-
-
-@bp.route(f"/{VERSION}/hubclientinfo/<country_code>/<party_id>", methods=["GET", "PUT"])
-def hub_client_info(country_code: str, party_id: str) -> Response:
-    hub = _require_hub()
-    if request.method == "GET":
-        grant = hub.grant_for(country_code, party_id)
-        if grant is None or grant.hub_status is None or grant.hub_status_updated is None:
-            raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown ClientInfo", http_status=404)
-        return ocpi_response({
-            "party_id": grant.party_id, "country_code": grant.country_code, "role": "CPO",
-            "status": grant.hub_status, "last_updated": format_datetime(grant.hub_status_updated),
-        })
-    body = json_body()
-    _require_match(body, country_code, party_id, "country_code", country_code)
-    info = parse_client_info(body)
-    apply(hub, info)
-    db.session.commit()
-    return ocpi_response()

@@ -1,7 +1,7 @@
 """The OCPI message log: every request and answer exchanged with a CPO, in and out.
 
 Outgoing requests are recorded by OcpiClient.request, incoming ones by hooks in
-ocpi/server.py. Rules kept here:
+ocpi/endpoints/blueprint.py. Rules kept here:
 - A row is written in its own short transaction on its own connection, never through the
   caller's session: logging neither commits, rolls back nor waits for the work it logs.
   SQLite has one writer at a time, so while the caller's own session holds the write lock
@@ -200,7 +200,8 @@ def _holds_write_lock(session: OrmSession, engine: Engine) -> bool:
     if transaction is None or not transaction.is_active:
         return False  # none, or a failed flush already rolled the database back
     # pysqlite opens a transaction only before a write: reading leaves none open.
-    return bool(session.connection().connection.dbapi_connection.in_transaction)
+    dbapi = session.connection().connection.dbapi_connection
+    return dbapi is not None and bool(dbapi.in_transaction)
 
 
 @event.listens_for(OrmSession, "after_transaction_end")

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 
-from extensions import db
+from extensions import db, rows_changed
 from ocpi.models import OcpiNotice
 from ocpi.transport import now_utc
 
@@ -38,11 +38,11 @@ def record(
     detail = detail[:2000]
     log.warning("OCPI %s %s (party %s, %s): %s", kind, code, party_pk, object_key or "-", detail)
     now = now_utc()
-    bumped = db.session.execute(
+    bumped = rows_changed(
         update(OcpiNotice)
         .where(_same(party_pk, code, object_key))
         .values(count=OcpiNotice.count + 1, last_at=now, detail=detail)
-    ).rowcount
+    )
     if bumped:
         return
     try:
@@ -58,7 +58,7 @@ def record(
         )
 
 
-def _same(party_pk: int | None, code: str, object_key: str) -> object:
+def _same(party_pk: int | None, code: str, object_key: str) -> ColumnElement[bool]:
     party = OcpiNotice.party_pk.is_(None) if party_pk is None else OcpiNotice.party_pk == party_pk
     return party & (OcpiNotice.code == code) & (OcpiNotice.object_key == object_key)
 

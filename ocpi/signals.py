@@ -2,6 +2,7 @@
 
 Each signal is sent with sender="ocpi" after the object is committed, so a receiver can
 read it from the database. Receivers must be idempotent: a CPO may send anything twice.
+Nothing here waits for an answer: what the edge asks the domain is in ocpi.answers.
 """
 
 from blinker import Namespace
@@ -21,9 +22,3 @@ cdr_received = _signals.signal("cdr-received")
 cdr_refused = _signals.signal("cdr-refused")
 # party_pk, location_id, evse_uid (or None for the whole location)
 location_updated = _signals.signal("location-updated")
-
-# Real-time authorization of a Token we issued: token_uid, location (LocationReferences
-# dict or None). Sent synchronously; a receiver that knows the Token returns a dict
-# {"allowed": AllowedType, "authorization_reference"?, "evse_uids"?}, the first such answer
-# is used, and the Token's own validity decides when nobody answers.
-token_authorization_requested = _signals.signal("token-authorization-requested")

@@ -8,13 +8,13 @@ stored with its numbers exact (json_dumps), so what a CPO sent is what a GET ret
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from ocpi import notices, wire
+from ocpi import notices
 from ocpi.models import (
     EvseIdClaim,
     OcpiCdr,
@@ -25,6 +25,11 @@ from ocpi.models import (
     Party,
     load_json,
 )
+from ocpi.modules.cdrs import Cdr
+from ocpi.modules.common import parse
+from ocpi.modules.locations import Location
+from ocpi.modules.sessions import Session
+from ocpi.modules.tariffs import Tariff
 from ocpi.transport import OcpiError, StatusCode, json_dumps, parse_datetime
 
 M = TypeVar("M", OcpiLocation, OcpiTariff, OcpiSession, OcpiCdr)
@@ -71,7 +76,7 @@ def find_location(country_code: str, party_id: str, location_id: str) -> OcpiLoc
 
 def upsert_location(party: Party, data: dict[str, Any]) -> tuple[OcpiLocation, bool]:
     """Store a whole Location (PUT or pulled); returns (row, created)."""
-    location = wire.parse(wire.Location, data)
+    location = parse(Location, data)
     row = find_location(location.country_code, location.party_id, location.id)
     _check_owner(party, f"Location {location.id}", location.country_code, location.party_id, row)
     created = row is None
@@ -91,7 +96,7 @@ def upsert_location(party: Party, data: dict[str, Any]) -> tuple[OcpiLocation, b
     return row, created
 
 
-def _index_evses(row: OcpiLocation, location: wire.Location) -> None:
+def _index_evses(row: OcpiLocation, location: Location) -> None:
     existing = {
         evse.evse_uid: evse
         for evse in db.session.scalars(select(OcpiEvse).where(OcpiEvse.location_pk == row.pk))
@@ -161,7 +166,7 @@ def patch_location(
     if evse_uid is not None and connector_id is not None:
         evse = _child(data["evses"], "uid", evse_uid, "EVSE")
         evse["last_updated"] = patch["last_updated"]
-    location = wire.parse(wire.Location, data)
+    location = parse(Location, data)
     row.raw = json_dumps(data)
     row.last_updated = location.last_updated
     _index_evses(row, location)
@@ -175,7 +180,7 @@ def _child(items: list[dict[str, Any]], field: str, value: str, what: str) -> di
 
 
 def upsert_tariff(party: Party, data: dict[str, Any]) -> tuple[OcpiTariff, bool]:
-    tariff = wire.parse(wire.Tariff, data)
+    tariff = parse(Tariff, data)
     row = find_tariff(tariff.country_code, tariff.party_id, tariff.id)
     _check_owner(party, f"Tariff {tariff.id}", tariff.country_code, tariff.party_id, row)
     created = row is None
@@ -202,7 +207,7 @@ def find_session(country_code: str, party_id: str, session_id: str) -> OcpiSessi
 
 
 def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:
-    session = wire.parse(wire.Session, data)
+    session = parse(Session, data)
     row = find_session(session.country_code, session.party_id, session.id)
     _check_owner(party, f"Session {session.id}", session.country_code, session.party_id, row)
     created = row is None
@@ -236,10 +241,10 @@ def patch_session(row: OcpiSession, patch: dict[str, Any], *, append_periods: bo
                 raise OcpiError(StatusCode.INVALID_PARAMETERS, f"PATCH may not change {field}")
         else:
             data[field] = value
-    _fill_session(row, wire.parse(wire.Session, data), data)
+    _fill_session(row, parse(Session, data), data)
 
 
-def _fill_session(row: OcpiSession, session: wire.Session, data: dict[str, Any]) -> None:
+def _fill_session(row: OcpiSession, session: Session, data: dict[str, Any]) -> None:
     row.authorization_reference = (
         _key(session.authorization_reference) if session.authorization_reference else None
     )
@@ -251,7 +256,7 @@ def _fill_session(row: OcpiSession, session: wire.Session, data: dict[str, Any])
 
 def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
     """Store a new CDR; a CDR already received (same owner and id) is returned unchanged."""
-    cdr = wire.parse(wire.Cdr, data)
+    cdr = parse(Cdr, data)
     existing = _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id)
     _check_owner(party, f"CDR {cdr.id}", cdr.country_code, cdr.party_id, existing)
     if existing is not None:
@@ -277,7 +282,10 @@ def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
     except IntegrityError:
         # The same CDR, POSTed again at the same moment, was stored first by the other
         # request: it is the one, and this delivery changes nothing.
-        return _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id), False
+        stored = _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id)
+        if stored is None:  # some other constraint, not this CDR stored twice
+            raise
+        return stored, False
     return row, True
 
 
@@ -287,7 +295,7 @@ def _column(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
-def _plain(value: Any, limit: int) -> bool:
+def _plain(value: Any, limit: int) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= limit and all(
         " " <= ch <= "~" for ch in value)
 
@@ -306,16 +314,17 @@ def tolerate_cdr(party: Party, data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     cdr_id = data.get("id") if _plain(data.get("id"), 39) else "(no id)"
     location = data.get("cdr_location")
-    owner = (data.get("country_code"), data.get("party_id"), data.get("session_id"))
+    country_code, party_id, session_id = (
+        data.get("country_code"), data.get("party_id"), data.get("session_id"))
     if isinstance(location, dict) and location.get("evse_uid") is None \
-            and _plain(owner[0], 2) and _plain(owner[1], 3) and _plain(owner[2], 36):
-        row = find_session(*owner)
+            and _plain(country_code, 2) and _plain(party_id, 3) and _plain(session_id, 36):
+        row = find_session(country_code, party_id, session_id)
         evse_uid = row.data.get("evse_uid") if row is not None else None
         if row is not None and row.party_pk == party.pk and evse_uid:
             data["cdr_location"] = {**location, "evse_uid": evse_uid}
             notices.deviation(party.pk, "CDR_WITHOUT_EVSE_UID",
                               f"CDR {cdr_id} has no cdr_location.evse_uid; taken from its "
-                              f"Session {owner[2]}: {evse_uid}")
+                              f"Session {session_id}: {evse_uid}")
     token = data.get("cdr_token")
     if isinstance(token, dict) and (token.get("country_code") is None
                                     or token.get("party_id") is None):

@@ -11,6 +11,7 @@ from extensions import db
 from jobs import Task, background_task, backoff_delay, periodic_task
 from ocpi import notices, signals, store, v211
 from ocpi.client import OcpiClient
+from ocpi.hubclientinfo import pull_client_info
 from ocpi.models import Party
 from ocpi.transport import OcpiError, format_datetime, now_utc
 
@@ -35,8 +36,6 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
     url = party.endpoint("hubclientinfo", "SENDER") if party.is_hub else None
     if url:
         # First: a CPO the hub says it no longer serves is refused in this very pull.
-        from ocpi.hubclientinfo import pull_client_info
-
         try:
             report.rejected += pull_client_info(party, client, url)
         except OcpiError as exc:
@@ -48,7 +47,7 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
         for data in client.get_all(url, module="tariffs", params=params):
             try:
                 if party.version == "2.1.1":
-                    data = v211.tariff_to_canonical(data, party.country_code, party.party_id)
+                    data = v211.tariff_to_canonical(data, *_owner_211(party))
                 store.upsert_tariff(party, data)
                 report.tariffs += 1
             except store.NotOwner as exc:
@@ -62,7 +61,7 @@ def pull(party: Party, *, full: bool = False) -> PullReport:
         for data in client.get_all(url, module="locations", params=params):
             try:
                 if party.version == "2.1.1":
-                    data = v211.location_to_canonical(data, party.country_code, party.party_id)
+                    data = v211.location_to_canonical(data, *_owner_211(party))
                 row, _ = store.upsert_location(party, data)
                 changed.append(row.location_id)
                 report.locations += 1
@@ -127,6 +126,12 @@ def _fetch_or_retry(task: Task[..., Any], party: Party, url: str, module: str, s
         return None
 
 
+def _owner_211(party: Party) -> tuple[str, str]:
+    # A 2.1.1 object names no owner of its own (or may not be trusted to): it is the
+    # connected CPO's, registered with its country_code and party_id.
+    return party.country_code or "", party.party_id or ""
+
+
 def _store_pulled(party: Party, pulled: list[dict] | None, what: str,
                   to_canonical: Any, store_one: Any) -> list[tuple[Any, bool]]:
     """Store each pulled object as if pushed: (row, created) for those taken in. A foreign
@@ -135,7 +140,7 @@ def _store_pulled(party: Party, pulled: list[dict] | None, what: str,
     for data in pulled or []:
         try:
             if party.version == "2.1.1":
-                data = to_canonical(data, party.country_code, party.party_id)
+                data = to_canonical(data, *_owner_211(party))
             stored.append(store_one(party, data))
         except store.NotOwner as exc:
             _skipped(party, what, data, exc, PullReport())
@@ -152,7 +157,7 @@ def pull_sessions(party_pk: int, since_text: str, attempt: int = 0) -> int:
     for charges it has gone quiet about. Each is stored as if pushed, and announced."""
     party = db.session.get(Party, party_pk)
     url = party.endpoint("sessions", "SENDER") if party is not None else None
-    if url is None:
+    if party is None or url is None:
         return 0
     pulled = _fetch_or_retry(pull_sessions, party, url, "sessions", since_text, attempt)
     changed = [row for row, _ in _store_pulled(party, pulled, "session",
@@ -170,7 +175,7 @@ def pull_cdrs(party_pk: int, since_text: str, attempt: int = 0) -> int:
     did not push: each new one is stored and announced as if pushed. Returns how many."""
     party = db.session.get(Party, party_pk)
     url = party.endpoint("cdrs", "SENDER") if party is not None else None
-    if url is None:
+    if party is None or url is None:
         return 0
     pulled = _fetch_or_retry(pull_cdrs, party, url, "cdrs", since_text, attempt)
     new = [row for row, created in _store_pulled(party, pulled, "cdr", v211.cdr_to_canonical,

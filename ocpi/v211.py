@@ -20,7 +20,8 @@ from typing import Any
 
 from flask import current_app
 
-from ocpi import wire
+from ocpi.modules.commands import CommandResult, CommandResultType, CommandType
+from ocpi.modules.common import MAX_AMOUNT
 from ocpi.transport import OcpiError, StatusCode
 
 VERSION = "2.1.1"
@@ -29,12 +30,12 @@ VERSION = "2.1.1"
 OUR_ENDPOINTS = ("credentials", "locations", "tariffs", "sessions", "cdrs", "commands", "tokens")
 
 # 2.1.1 CommandResponseType values, as the 2.2.1 CommandResultType the domain understands.
-RESULT_211 = {
-    "ACCEPTED": "ACCEPTED",
-    "REJECTED": "REJECTED",
-    "TIMEOUT": "TIMEOUT",
-    "NOT_SUPPORTED": "NOT_SUPPORTED",
-    "UNKNOWN_SESSION": "FAILED",
+RESULT_211: dict[str, CommandResultType] = {
+    "ACCEPTED": CommandResultType.ACCEPTED,
+    "REJECTED": CommandResultType.REJECTED,
+    "TIMEOUT": CommandResultType.TIMEOUT,
+    "NOT_SUPPORTED": CommandResultType.NOT_SUPPORTED,
+    "UNKNOWN_SESSION": CommandResultType.FAILED,
 }
 
 
@@ -62,7 +63,7 @@ def _price(excl: Any) -> dict[str, Any] | None:
         raise OcpiError(StatusCode.INVALID_PARAMETERS,
                         f"Invalid 2.1.1 total_cost: expected a number, got {excl!r}"[:200])
     amount = Decimal(excl)
-    if not amount.is_finite() or abs(amount) >= wire.MAX_AMOUNT:
+    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
         raise OcpiError(StatusCode.INVALID_PARAMETERS, "Invalid 2.1.1 total_cost: out of range")
     incl = (amount * (100 + vat_percent()) / 100).quantize(Decimal("0.0001"), ROUND_HALF_UP)
     return {"excl_vat": amount, "incl_vat": incl.normalize() if incl else incl}
@@ -328,9 +329,9 @@ def token_from_canonical(token: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
-def command_body(command: wire.CommandType, body: dict[str, Any]) -> dict[str, Any]:
+def command_body(command: CommandType, body: dict[str, Any]) -> dict[str, Any]:
     """A 2.2.1 command body in the 2.1.1 shape (no authorization_reference, no connector)."""
-    if command == wire.CommandType.START_SESSION:
+    if command == CommandType.START_SESSION:
         converted = {"response_url": body["response_url"],
                      "token": token_from_canonical(body["token"]),
                      "location_id": body["location_id"]}
@@ -346,11 +347,11 @@ def command_response(data: Any) -> tuple[str, str | None]:
     return str(body["result"]), None
 
 
-def command_result(data: Any) -> wire.CommandResult:
+def command_result(data: Any) -> CommandResult:
     """The asynchronous result: in 2.1.1 a CommandResponse object."""
     body = _require(data, "CommandResult", "result")
     result = RESULT_211.get(str(body["result"]).upper())
     if result is None:
         raise OcpiError(StatusCode.INVALID_PARAMETERS,
                         f"Invalid 2.1.1 CommandResponse: result {body['result']!r}")
-    return wire.CommandResult(result=result)
+    return CommandResult(result=result)

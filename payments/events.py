@@ -24,8 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from extensions import db, rows_changed
-from ocpi.transport import now_utc
+from extensions import db, now_utc, rows_changed
 from payments import signals
 from payments.gateway import Hold, PaymentError
 from payments.models import PaymentEvent

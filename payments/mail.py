@@ -27,10 +27,9 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import update
 
-from extensions import db, rows_changed
+from extensions import db, now_utc, rows_changed
 from i18n import render_in, texts
 from jobs import background_task
-from ocpi.transport import now_utc
 from payments import signals
 from payments.models import Receipt
 from payments.receipt_document import build, plain_text

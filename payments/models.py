@@ -11,8 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import Model, db
-from ocpi.transport import now_utc
+from extensions import Model, db, now_utc
 
 
 class PaymentEvent(Model):

@@ -4,7 +4,7 @@ and compiled for pricing.
 The engine reads OCPI 2.2.1 objects (as JSON-like dicts, or as the models below) without the
 protocol edge: what it checks is what it needs to price honestly (required fields, JSON
 numbers, enumerations it prices by). Whether an object is valid OCPI in every other respect
-(string lengths, CiStrings, URLs) is the edge's business (ocpi.wire).
+(string lengths, CiStrings, URLs) is the edge's business (ocpi.modules).
 """
 
 from __future__ import annotations

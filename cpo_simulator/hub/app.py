@@ -30,8 +30,8 @@ from cpo_simulator.web import (
     plain_json,
     register_error_handlers,
 )
+from ocpi.modules.versions import Endpoint, InterfaceRole, Version, VersionDetails
 from ocpi.transport import OcpiError, StatusCode, new_request_id, parse_datetime
-from ocpi.wire import Endpoint, InterfaceRole, Version, VersionDetails
 
 if TYPE_CHECKING:
     from cpo_simulator.hub.state import Hub

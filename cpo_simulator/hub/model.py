@@ -12,8 +12,9 @@ import requests
 
 from cpo_simulator.jsonio import loads
 from cpo_simulator.model import PartyRef
+from ocpi.modules.common import Role, parse
+from ocpi.modules.versions import VersionDetails
 from ocpi.transport import OcpiError, StatusCode, format_datetime, now_utc
-from ocpi.wire import Role, VersionDetails, parse
 
 VERSION = "2.2.1"
 PREFIX = f"/ocpi/{VERSION}"

@@ -37,6 +37,9 @@ from cpo_simulator.hub.model import (
 )
 from cpo_simulator.jsonio import dumps
 from cpo_simulator.model import PartyRef
+from ocpi.modules.common import Role, parse
+from ocpi.modules.credentials import Credentials, CredentialsRole
+from ocpi.modules.locations import BusinessDetails
 from ocpi.transport import (
     OcpiError,
     StatusCode,
@@ -46,7 +49,6 @@ from ocpi.transport import (
     routing_headers,
     token_candidates,
 )
-from ocpi.wire import BusinessDetails, Credentials, CredentialsRole, Role, parse
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from flask import Flask
 from charging import operator_actions
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
-from extensions import db, queue
-from jobs import backoff_delay
+from extensions import db
+from jobs import backoff_delay, queue
 from ocpi import sync
 from ocpi.models import OcpiMessage, Party, PartyGrant
 from servers import ServerThread

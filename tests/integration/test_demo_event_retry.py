@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 import payments.demo
-from extensions import db, queue
-from jobs import EmbeddedWorker
+from extensions import db
+from jobs import EmbeddedWorker, queue
 from payments.models import PaymentEvent
 
 

@@ -406,7 +406,7 @@ def test_a_session_that_never_ends_is_settled_and_stopped_at_the_capture_deadlin
 ) -> None:
     """The CPO keeps pushing an ACTIVE Session past the card authorisation's window: the
     charge is ended and settled from the last cost, and the session stopped."""
-    from extensions import queue
+    from jobs import queue
 
     push_session(client, "ACTIVE")
     hours = client.application.config["HOLD_CAPTURE_DEADLINE_HOURS"]

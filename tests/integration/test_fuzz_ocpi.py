@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from extensions import db
-from ocpi import credentials, wire
+from ocpi import credentials
 from ocpi.models import (
     IssuedToken,
     OcpiCdr,
@@ -43,6 +43,11 @@ from ocpi.models import (
     PartyGrant,
     token_hash,
 )
+from ocpi.modules.cdrs import Cdr
+from ocpi.modules.common import OcpiModel, parse
+from ocpi.modules.locations import Location
+from ocpi.modules.sessions import Session
+from ocpi.modules.tariffs import Tariff
 from ocpi.transport import OcpiError, StatusCode, json_dumps
 from tests import fuzz_profiles
 
@@ -385,9 +390,9 @@ KEYS: dict[Any, dict[str, int]] = {
     OcpiCdr: {"country_code": 2, "party_id": 3, "cdr_id": 39, "session_id": 36,
               "authorization_reference": 36, "token_uid": 36},
 }
-MODELS: dict[Any, type[wire.OcpiModel]] = {OcpiLocation: wire.Location,
-                                           OcpiTariff: wire.Tariff,
-                                           OcpiSession: wire.Session, OcpiCdr: wire.Cdr}
+MODELS: dict[Any, type[OcpiModel]] = {OcpiLocation: Location,
+                                           OcpiTariff: Tariff,
+                                           OcpiSession: Session, OcpiCdr: Cdr}
 
 
 def check_stored() -> None:
@@ -401,7 +406,7 @@ def check_stored() -> None:
                     and value == value.upper()), (table.__tablename__, column, value)
             if table in MODELS:
                 try:
-                    wire.parse(MODELS[table], row.data)
+                    parse(MODELS[table], row.data)
                 except OcpiError as exc:  # pragma: no cover - the failure message is the point
                     raise AssertionError(f"{table.__tablename__} {row.pk}: {exc.message}")\
                         from exc

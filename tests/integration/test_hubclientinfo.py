@@ -168,7 +168,7 @@ def test_a_malformed_client_info_is_2001_and_changes_nothing(
 
 def test_a_number_is_no_party_id(client: Any, parties: dict) -> None:
     # Strict: pydantic would otherwise read 7 as "7".
-    from ocpi.hubclientinfo import parse_client_info
+    from ocpi.modules.hubclientinfo import parse_client_info
     from ocpi.transport import OcpiError
 
     with pytest.raises(OcpiError) as caught:
@@ -250,7 +250,7 @@ def test_a_suspended_party_cannot_push_through_the_hub(make_app: Callable[..., A
     """While the hub's own list says SUSPENDED (pulled), the hub's pushes for it are 404."""
     from cpo_simulator.hub import ConnectionStatus, HubSettings, create_hub
     from cpo_simulator.model import PartyRef
-    from ocpi.wire import Role
+    from ocpi.modules.common import Role
     from servers import ServerThread
     from tests.e2e.test_e2e_multi import connect, scancharge
 

@@ -42,7 +42,7 @@ def _run_roundtrip(make_app: Any, queue_url: str) -> None:
     worker = EmbeddedWorker(app, workers=2).start()
     try:
         with app.app_context():
-            from extensions import queue
+            from jobs import queue
 
             queue.enqueue("tests.record", "now")
             queue.enqueue("tests.record", "later", delay=1)
@@ -77,7 +77,7 @@ def test_an_idle_embedded_worker_runs_a_new_task_without_waiting_out_its_poll(
     try:
         time.sleep(0.3)  # let both workers find the queue empty and go to sleep
         with app.app_context():
-            from extensions import queue
+            from jobs import queue
 
             queue.enqueue("tests.record", "woken")
             queue.enqueue("tests.record", "woken later", delay=1)

@@ -27,8 +27,9 @@ from stub_peers import (
 
 from cpo_simulator import Simulator, SimulatorSettings, create_simulator
 from cpo_simulator.pricing import price_session
+from ocpi.modules.common import parse
+from ocpi.modules.tariffs import Tariff
 from ocpi.transport import next_link, parse_datetime, token_candidates
-from ocpi.wire import Tariff, parse
 from servers import ServerThread
 
 TOKEN_A = "sim-token-a-0001"

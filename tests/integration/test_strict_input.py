@@ -34,7 +34,7 @@ from test_ocpi_server import (
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus
 from extensions import db
-from ocpi import commands, wire
+from ocpi import commands
 from ocpi.models import (
     OcpiCdr,
     OcpiCommand,
@@ -46,6 +46,8 @@ from ocpi.models import (
     OcpiTariff,
     Party,
 )
+from ocpi.modules.commands import CommandType
+from ocpi.modules.sessions import Session
 from ocpi.transport import OcpiError, json_dumps
 
 V = "/ocpi/2.2.1"
@@ -481,7 +483,7 @@ def test_cdr_without_evse_uid_and_no_session_is_refused(api: Api, other_party: P
     db.session.add(OcpiSession(party_pk=other_party.pk, country_code="SE", party_id="SIM",
                                session_id="101", token_uid="X", status="ACTIVE",
                                raw=json_dumps(session()),
-                               last_updated=wire.Session.model_validate(session())
+                               last_updated=Session.model_validate(session())
                                .last_updated))
     db.session.commit()
     error(api("POST", f"{V}/cdrs", sent), 200, 2001)
@@ -527,7 +529,7 @@ def test_command_response_without_timeout_gets_the_default(
                         "url": "https://cpo.example/commands"}]
     db.session.commit()
     monkeypatch.setattr(commands.OcpiClient, "for_party", lambda *a, **k: _Client(answer))
-    row = commands.send_command(party, wire.CommandType.STOP_SESSION, {"session_id": "1"})
+    row = commands.send_command(party, CommandType.STOP_SESSION, {"session_id": "1"})
     assert row.timeout_seconds == timeout
     assert row.response_result == ("ACCEPTED" if timeout else "ERROR")
     assert notices("DEVIATION") == ({deviation: 1} if deviation else {})

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ocpi import wire
+from ocpi.modules.common import parse
+from ocpi.modules.tariffs import Tariff
 from ocpi.transport import OcpiError
 from tariffs import Money2, TariffError, price_cdr, price_session
 
@@ -63,7 +64,7 @@ def test_tariff_put_example_lacks_last_updated_and_is_rejected() -> None:
     # is not a valid Tariff and the engine says so rather than guess.
     data = load("tariff_put_example.json")
     with pytest.raises(OcpiError, match="last_updated"):
-        wire.parse(wire.Tariff, data)
+        parse(Tariff, data)
     start = local("2024-06-03 10:00")
     with pytest.raises(TariffError, match="last_updated"):
         price_session(data, [period(start, TIME="1")], time_zone=BERLIN,

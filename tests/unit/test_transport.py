@@ -16,7 +16,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ocpi import wire
+from ocpi.modules.cdrs import Cdr
+from ocpi.modules.common import DisplayText, OcpiModel, Price, parse
+from ocpi.modules.credentials import Credentials
+from ocpi.modules.locations import Evse, EvseStatus, Location
+from ocpi.modules.sessions import Session
+from ocpi.modules.tariffs import Tariff
+from ocpi.modules.tokens import Token
+from ocpi.modules.versions import InterfaceRole, Version, VersionDetails
 from ocpi.transport import (
     OcpiError,
     StatusCode,
@@ -346,9 +353,9 @@ def _session() -> dict[str, Any]:
     return _example("session_example_1_simple_start.json")
 
 
-def _parse_error(model: type[wire.OcpiModel], data: Any) -> str:
+def _parse_error(model: type[OcpiModel], data: Any) -> str:
     with pytest.raises(OcpiError) as raised:
-        wire.parse(model, data)
+        parse(model, data)
     assert raised.value.status_code == 2001
     assert raised.value.http_status == 200
     return raised.value.message
@@ -357,16 +364,16 @@ def _parse_error(model: type[wire.OcpiModel], data: Any) -> str:
 def test_parse_names_a_missing_field() -> None:
     data = _session()
     del data["kwh"]
-    assert _parse_error(wire.Session, data) == "Invalid Session: kwh: Field required"
+    assert _parse_error(Session, data) == "Invalid Session: kwh: Field required"
 
 
 def test_parse_names_a_nested_field() -> None:
     data = _session()
     del data["cdr_token"]["uid"]
-    assert _parse_error(wire.Session, data) == "Invalid Session: cdr_token.uid: Field required"
+    assert _parse_error(Session, data) == "Invalid Session: cdr_token.uid: Field required"
     data = _example("cdr_example.json")
     data["charging_periods"][0]["dimensions"][0]["volume"] = "much"
-    message = _parse_error(wire.Cdr, data)
+    message = _parse_error(Cdr, data)
     assert message.startswith("Invalid Cdr: charging_periods.0.dimensions.0.volume: ")
 
 
@@ -390,7 +397,7 @@ def test_parse_names_a_nested_field() -> None:
 def test_parse_names_a_wrong_field(field: str, value: Any, named: str) -> None:
     data = _session()
     data[field] = value
-    message = _parse_error(wire.Session, data)
+    message = _parse_error(Session, data)
     assert message.startswith(f"Invalid Session: {named}: ")
 
 
@@ -398,21 +405,21 @@ def test_parse_reports_several_fields() -> None:
     data = _session()
     for field in ("kwh", "status", "currency"):
         del data[field]
-    message = _parse_error(wire.Session, data)
+    message = _parse_error(Session, data)
     for field in ("kwh", "status", "currency"):
         assert f"{field}: Field required" in message
 
 
 @pytest.mark.parametrize("data", [None, [], "session", 42])
 def test_parse_refuses_what_is_no_object(data: Any) -> None:
-    assert _parse_error(wire.Session, data) == "expected a Session object"
+    assert _parse_error(Session, data) == "expected a Session object"
 
 
 def test_parse_accepts_nulls_for_optional_and_ignores_unknown_fields() -> None:
     data = _session()
     data.update(end_date_time=None, charging_periods=None, meter_id=None,
                 authorization_reference=None, x_vendor={"foo": 1})
-    session = wire.parse(wire.Session, data)
+    session = parse(Session, data)
     assert session.end_date_time is None
     assert session.charging_periods is None
     assert "x_vendor" not in session.to_json()
@@ -421,7 +428,7 @@ def test_parse_accepts_nulls_for_optional_and_ignores_unknown_fields() -> None:
 
 def test_to_json_keeps_exact_numbers_and_writes_datetimes_with_z() -> None:
     data = _example("session_example_2_short_finished.json")
-    out = wire.parse(wire.Session, data).to_json()
+    out = parse(Session, data).to_json()
     assert out["kwh"] == Decimal("41.12")
     assert isinstance(out["kwh"], Decimal)
     assert out["total_cost"] == {"excl_vat": Decimal("8.50"), "incl_vat": Decimal("9.35")}
@@ -438,58 +445,58 @@ def test_to_json_keeps_exact_numbers_and_writes_datetimes_with_z() -> None:
 def test_to_json_converts_offsets_to_utc() -> None:
     data = _session()
     data["start_date_time"] = "2020-03-09T11:17:09+01:00"
-    assert wire.parse(wire.Session, data).to_json()["start_date_time"] == "2020-03-09T10:17:09Z"
+    assert parse(Session, data).to_json()["start_date_time"] == "2020-03-09T10:17:09Z"
 
 
 # --- Every official example an eMSP receives --------------------------------------------
 
 RECEIVED = {
-    "cdr_example.json": wire.Cdr,
-    "credentials_example.json": wire.Credentials,
-    "credentials_example2.json": wire.Credentials,
-    "credentials_example3.json": wire.Credentials,
-    "credentials_example4.json": wire.Credentials,
-    "location_example.json": wire.Location,
-    "location_example_parking_garage_opening_hours.json": wire.Location,
-    "location_example_uc2_destination_charger.json": wire.Location,
-    "location_example_uc3_destination_charger_not_published.json": wire.Location,
-    "location_example_uc4_limited_visibility.json": wire.Location,
-    "location_example_uc5_home_charge_point.json": wire.Location,
-    "session_example_1_simple_start.json": wire.Session,
-    "session_example_2_short_finished.json": wire.Session,
-    "tariff_1_simple_2hour.json": wire.Tariff,
-    "tariff_2_alt_text.json": wire.Tariff,
-    "tariff_3_alt_url.json": wire.Tariff,
-    "tariff_4_complex.json": wire.Tariff,
-    "tariff_5_free_of_charge.json": wire.Tariff,
-    "tariff_6_025kwh_start_max_price.json": wire.Tariff,
-    "tariff_8_simple_025kwh.json": wire.Tariff,
-    "tariff_9_025kwh_start.json": wire.Tariff,
-    "tariff_10_025kwh_parking_start.json": wire.Tariff,
-    "tariff_11_not_possible_alt_text.json": wire.Tariff,
-    "tariff_12_025kwh_min_price.json": wire.Tariff,
-    "tariff_13_simple_3hour_5parking.json": wire.Tariff,
-    "tariff_14_step_size.json": wire.Tariff,
-    "tariff_15_reservation_5_euro_per_hour.json": wire.Tariff,
-    "tariff_16_reservation_2_euro_fee_5_euro_per_hour.json": wire.Tariff,
-    "tariff_17_reservation_with_expire_fee.json": wire.Tariff,
-    "tariff_18_reservation_with_expire_time.json": wire.Tariff,
-    "tariffrestriction_example_max_duration.json": wire.Tariff,
-    "tariffrestriction_example_max_power.json": wire.Tariff,
-    "token_example_1_app_user.json": wire.Token,
-    "token_example_2_full_rfid.json": wire.Token,
-    "token_put_example.json": wire.Token,
-    "version_details_example.json": wire.VersionDetails,
-    "version_details_example2.json": wire.VersionDetails,
-    "type_displaytext_example.json": wire.DisplayText,
+    "cdr_example.json": Cdr,
+    "credentials_example.json": Credentials,
+    "credentials_example2.json": Credentials,
+    "credentials_example3.json": Credentials,
+    "credentials_example4.json": Credentials,
+    "location_example.json": Location,
+    "location_example_parking_garage_opening_hours.json": Location,
+    "location_example_uc2_destination_charger.json": Location,
+    "location_example_uc3_destination_charger_not_published.json": Location,
+    "location_example_uc4_limited_visibility.json": Location,
+    "location_example_uc5_home_charge_point.json": Location,
+    "session_example_1_simple_start.json": Session,
+    "session_example_2_short_finished.json": Session,
+    "tariff_1_simple_2hour.json": Tariff,
+    "tariff_2_alt_text.json": Tariff,
+    "tariff_3_alt_url.json": Tariff,
+    "tariff_4_complex.json": Tariff,
+    "tariff_5_free_of_charge.json": Tariff,
+    "tariff_6_025kwh_start_max_price.json": Tariff,
+    "tariff_8_simple_025kwh.json": Tariff,
+    "tariff_9_025kwh_start.json": Tariff,
+    "tariff_10_025kwh_parking_start.json": Tariff,
+    "tariff_11_not_possible_alt_text.json": Tariff,
+    "tariff_12_025kwh_min_price.json": Tariff,
+    "tariff_13_simple_3hour_5parking.json": Tariff,
+    "tariff_14_step_size.json": Tariff,
+    "tariff_15_reservation_5_euro_per_hour.json": Tariff,
+    "tariff_16_reservation_2_euro_fee_5_euro_per_hour.json": Tariff,
+    "tariff_17_reservation_with_expire_fee.json": Tariff,
+    "tariff_18_reservation_with_expire_time.json": Tariff,
+    "tariffrestriction_example_max_duration.json": Tariff,
+    "tariffrestriction_example_max_power.json": Tariff,
+    "token_example_1_app_user.json": Token,
+    "token_example_2_full_rfid.json": Token,
+    "token_put_example.json": Token,
+    "version_details_example.json": VersionDetails,
+    "version_details_example2.json": VersionDetails,
+    "type_displaytext_example.json": DisplayText,
 }
 
 # Whole responses, envelope included: the model parses `data`.
 RECEIVED_ENVELOPES = {
-    "transport_and_format_get_token_example.json": wire.Token,
-    "transport_and_format_get_token_list_example.json": wire.Token,
-    "transport_and_format_version_details_example.json": wire.VersionDetails,
-    "transport_and_format_version_info_example.json": wire.Version,
+    "transport_and_format_get_token_example.json": Token,
+    "transport_and_format_get_token_list_example.json": Token,
+    "transport_and_format_version_details_example.json": VersionDetails,
+    "transport_and_format_version_info_example.json": Version,
 }
 
 # Fragments: PATCH bodies, and parts of a Location or Tariff. Each is applied to the object
@@ -516,7 +523,7 @@ SPEC_DEFECTS = {
     # EVSE PUT example: its Connector lacks power_type, max_voltage, max_amperage and
     # last_updated, and physical_reference is a number where the table says string(16).
     "location_put_example_add_evse.json": (
-        wire.Evse,
+        Evse,
         ["connectors.0.power_type: Field required",
          "connectors.0.max_voltage: Field required",
          "connectors.0.max_amperage: Field required",
@@ -524,7 +531,7 @@ SPEC_DEFECTS = {
          "physical_reference: Input should be a valid string"],
     ),
     # Tariff PUT example: last_updated is required (card. 1) but missing.
-    "tariff_put_example.json": (wire.Tariff, ["last_updated: Field required"]),
+    "tariff_put_example.json": (Tariff, ["last_updated: Field required"]),
 }
 
 # Examples of what ScanCharge sends, not receives.
@@ -542,7 +549,7 @@ def test_every_example_is_accounted_for() -> None:
 def test_official_example_parses(name: str) -> None:
     data = _example(name)
     model = RECEIVED[name]
-    parsed = wire.parse(model, data)
+    parsed = parse(model, data)
     out = parsed.to_json()
     # Nothing the model knows is lost or changed on the way through.
     for key, value in out.items():
@@ -554,7 +561,7 @@ def test_official_example_parses(name: str) -> None:
 
 
 def test_official_versions_list_parses() -> None:
-    versions = [wire.parse(wire.Version, v) for v in _example("versions_info_example.json")]
+    versions = [parse(Version, v) for v in _example("versions_info_example.json")]
     assert [(v.version, v.url) for v in versions] == [
         ("2.1.1", "https://www.server.com/ocpi/2.1.1"),
         ("2.2.1", "https://www.server.com/ocpi/2.2.1"),
@@ -568,24 +575,24 @@ def test_official_envelope_example_parses(name: str) -> None:
     assert TIMESTAMP.match(payload["timestamp"])
     data = payload["data"]
     items = data if isinstance(data, list) else [data]
-    parsed = [wire.parse(RECEIVED_ENVELOPES[name], item) for item in items]
+    parsed = [parse(RECEIVED_ENVELOPES[name], item) for item in items]
     assert len(parsed) == len(items) >= 1
 
 
 def test_official_example_details() -> None:
-    cdr = wire.parse(wire.Cdr, _example("cdr_example.json"))
+    cdr = parse(Cdr, _example("cdr_example.json"))
     assert cdr.total_cost.incl_vat == Decimal("4.40")
     assert cdr.total_energy == Decimal("15.342")
     assert cdr.cdr_location.evse_id == "BE*BEC*E041503003"
-    location = wire.parse(wire.Location, _example("location_example.json"))
-    assert [e.status for e in location.evses] == [wire.EvseStatus.AVAILABLE,
-                                                   wire.EvseStatus.RESERVED]
+    location = parse(Location, _example("location_example.json"))
+    assert [e.status for e in location.evses] == [EvseStatus.AVAILABLE,
+                                                   EvseStatus.RESERVED]
     assert location.last_updated == datetime(2015, 6, 29, 20, 39, 9, tzinfo=UTC)
-    tariff = wire.parse(wire.Tariff, _example("tariff_12_025kwh_min_price.json"))
-    assert tariff.min_price == wire.Price(excl_vat=Decimal("0.50"), incl_vat=Decimal("0.55"))
-    details = wire.parse(wire.VersionDetails, _example("version_details_example2.json"))
+    tariff = parse(Tariff, _example("tariff_12_025kwh_min_price.json"))
+    assert tariff.min_price == Price(excl_vat=Decimal("0.50"), incl_vat=Decimal("0.55"))
+    details = parse(VersionDetails, _example("version_details_example2.json"))
     assert [(e.identifier, e.role) for e in details.endpoints][:2] == [
-        ("credentials", wire.InterfaceRole.RECEIVER), ("locations", wire.InterfaceRole.SENDER)
+        ("credentials", InterfaceRole.RECEIVER), ("locations", InterfaceRole.SENDER)
     ]
 
 
@@ -609,8 +616,8 @@ def test_official_session_patch_applies(name: str) -> None:
             merged[key] = [*merged.get(key, []), *value]
         else:
             merged[key] = value
-    parsed = wire.parse(wire.Session, merged)
-    assert parsed.total_cost == wire.Price(**patch["total_cost"])
+    parsed = parse(Session, merged)
+    assert parsed.total_cost == Price(**patch["total_cost"])
     assert parsed.last_updated == parse_datetime(patch["last_updated"])
     assert len(parsed.charging_periods or []) == 3 + len(patch.get("charging_periods", []))
 
@@ -633,7 +640,7 @@ def test_official_location_patch_applies(name: str, level: str) -> None:
         "connector": location["evses"][0]["connectors"][1],
     }[level]
     target.update(patch)
-    parsed = wire.parse(wire.Location, location)
+    parsed = parse(Location, location)
     if level == "evse":
         assert parsed.evses[0].status == patch["status"]
     elif level == "connector":
@@ -661,14 +668,14 @@ def test_official_location_parts_parse_within_a_location(name: str) -> None:
         location.update(part)
     else:
         location["opening_times"] = part
-    assert wire.parse(wire.Location, location).id == "LOC1"
+    assert parse(Location, location).id == "LOC1"
     if "energy_mix" in part:
         tariff = _example("tariff_1_simple_2hour.json") | part
-        assert wire.parse(wire.Tariff, tariff).energy_mix == part["energy_mix"]
+        assert parse(Tariff, tariff).energy_mix == part["energy_mix"]
 
 
 def test_official_token_patch_applies() -> None:
     token = _example("token_put_example.json") | _example("token_patch_example.json")
-    parsed = wire.parse(wire.Token, token)
+    parsed = parse(Token, token)
     assert parsed.valid is False
     assert parsed.last_updated == datetime(2019, 6, 19, 2, 11, 11, tzinfo=UTC)

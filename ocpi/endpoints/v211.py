@@ -1,8 +1,9 @@
 """ScanCharge's OCPI 2.1.1 endpoints (eMSP), for CPOs that have not moved on to 2.2.1.
 
-They live on the same blueprint as 2.2.1, so authentication, errors, envelope and message
-log are shared; each translates what the CPO sends into the 2.2.1 objects ScanCharge
-stores (ocpi.v211) and hands it to the same receiver code.
+A translation at the edge: they live on the same blueprint as 2.2.1, so authentication,
+errors, envelope and message log are shared; each translates what the CPO sends into the
+2.2.1 objects ScanCharge stores (ocpi.v211) and hands it to the 2.2.1 module's own code,
+through its public names only.
 """
 
 from __future__ import annotations
@@ -12,23 +13,13 @@ from flask import Response, g, request
 from extensions import db
 from ocpi import credentials as creds
 from ocpi import signals, store, v211
+from ocpi.endpoints.blueprint import bp, json_body, ocpi_response, require_match, require_owner
+from ocpi.endpoints.cdrs import cdr, flagging_refused_cdr, receive_cdr
+from ocpi.endpoints.commands import command_result
+from ocpi.endpoints.credentials import credentials_for
+from ocpi.endpoints.sessions import session_endpoint
+from ocpi.endpoints.tokens import authorization_info, tokens_of, tokens_page
 from ocpi.models import IssuedToken, Party
-from ocpi.server import (
-    _require_match,
-    _require_owner,
-    _tokens_of,
-    authorization_info,
-    bp,
-    cdr,
-    command_result,
-    credentials_for,
-    flagging_refused_cdr,
-    json_body,
-    ocpi_response,
-    receive_cdr,
-    session_endpoint,
-    tokens_page,
-)
 from ocpi.transport import OcpiError, StatusCode
 
 V = v211.VERSION
@@ -64,11 +55,11 @@ def credentials_211() -> Response:
           methods=["PUT", "PATCH"], endpoint="location_211")
 def location_211(country_code: str, party_id: str, location_id: str,
                  evse_uid: str | None = None, connector_id: str | None = None) -> Response:
-    party = _require_owner(country_code, party_id)
+    party = require_owner(country_code, party_id)
     body = json_body()
     row = store.find_location(country_code, party_id, location_id)
     if request.method == "PUT" and evse_uid is None:
-        _require_match(body, country_code, party_id, "id", location_id)
+        require_match(body, country_code, party_id, "id", location_id)
         row, created = store.upsert_location(
             party, v211.location_to_canonical(body, country_code, party_id))
     else:
@@ -95,7 +86,7 @@ def location_211(country_code: str, party_id: str, location_id: str,
 @bp.route(f"/{V}/tariffs/<country_code>/<party_id>/<tariff_id>", methods=["PUT", "DELETE"],
           endpoint="tariff_211")
 def tariff_211(country_code: str, party_id: str, tariff_id: str) -> Response:
-    party = _require_owner(country_code, party_id)
+    party = require_owner(country_code, party_id)
     if request.method == "DELETE":
         row = store.find_tariff(country_code, party_id, tariff_id)
         if row is None:
@@ -104,7 +95,7 @@ def tariff_211(country_code: str, party_id: str, tariff_id: str) -> Response:
         db.session.commit()
         return ocpi_response()
     body = json_body()
-    _require_match(body, country_code, party_id, "id", tariff_id)
+    require_match(body, country_code, party_id, "id", tariff_id)
     _, created = store.upsert_tariff(party, v211.tariff_to_canonical(body, country_code, party_id))
     db.session.commit()
     return ocpi_response(http_status=201 if created else 200)
@@ -147,7 +138,7 @@ def tokens_211() -> Response:
 @bp.post(f"/{V}/tokens/<uid>/authorize", endpoint="authorize_211")
 def authorize_211(uid: str) -> Response:
     row = db.session.scalar(db.select(IssuedToken).where(IssuedToken.uid == uid.upper(),
-                                                         *_tokens_of(g.party)))
+                                                         *tokens_of(g.party)))
     if row is None:
         raise OcpiError(StatusCode.UNKNOWN_TOKEN, "Unknown Token", http_status=404)
     info = authorization_info(row)

@@ -1,0 +1,82 @@
+"""The Sessions Receiver (mod_sessions.asciidoc): a CPO pushes a Session whole (PUT) or
+in part (PATCH), announced after commit (ocpi.signals.session_updated)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, request
+
+from extensions import db
+from ocpi import signals, store
+from ocpi.endpoints.blueprint import (
+    VERSION,
+    bp,
+    json_body,
+    ocpi_response,
+    require_match,
+    require_owner,
+)
+from ocpi.models import OcpiSession, Party
+from ocpi.transport import OcpiError, StatusCode
+
+
+@bp.route(
+    f"/{VERSION}/sessions/<country_code>/<party_id>/<session_id>",
+    methods=["GET", "PUT", "PATCH"],
+)
+def session(country_code: str, party_id: str, session_id: str) -> Response:
+    return session_endpoint(country_code, party_id, session_id)
+
+
+def session_endpoint(
+    country_code: str,
+    party_id: str,
+    session_id: str,
+    *,
+    put_body: Callable[[Any, str, str], dict[str, Any]] | None = None,
+    patch_body: Callable[[Any], dict[str, Any]] | None = None,
+    append_periods: bool = True,
+) -> Response:
+    """The Sessions receiver: GET the stored Session, or take a PUT or PATCH.
+
+    `put_body`/`patch_body` turn a version's own Session (or patch) into the stored 2.2.1
+    shape; 2.2.1 needs none.
+    """
+    party = require_owner(country_code, party_id)
+    row = store.find_session(country_code, party_id, session_id)
+    if request.method == "GET":
+        if row is None:
+            raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown Session", http_status=404)
+        return ocpi_response(row.data)
+    body = json_body()
+    require_match(body, country_code, party_id, "id", session_id)
+    if request.method == "PUT":
+        canonical = put_body(body, country_code, party_id) if put_body else body
+        return receive_session(party, row, canonical, patch=False)
+    canonical = patch_body(body) if patch_body else body
+    return receive_session(party, row, canonical, patch=True, append_periods=append_periods)
+
+
+def receive_session(party: Party, row: OcpiSession | None, body: dict[str, Any], *,
+                    patch: bool, append_periods: bool = True) -> Response:
+    """Store a pushed Session (PUT, or PATCH of the stored `row`) and announce it."""
+    created = False
+    if not patch:
+        row, created = store.put_session(party, body)
+    else:
+        if row is None:
+            raise OcpiError(
+                StatusCode.CLIENT_ERROR, "Unknown Session: PUT it first", http_status=404
+            )
+        store.patch_session(row, body, append_periods=append_periods)
+    db.session.commit()
+    signals.session_updated.send(
+        "ocpi",
+        session_pk=row.pk,
+        status=row.status,
+        authorization_reference=row.authorization_reference,
+        token_uid=row.token_uid,
+    )
+    return ocpi_response(http_status=201 if created else 200)
