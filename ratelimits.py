@@ -139,3 +139,9 @@ def keyed_hash(kind: str, value: str) -> str:
 def client_key() -> str:
     """The requesting client, as stored on its charges and counted by the limits."""
     return keyed_hash("client", request.remote_addr or "unknown")
+
+
+def count_lookup() -> None:
+    """A look-up by charge id or receipt link: counted per client, so links are not guessed
+    (they are unguessable) nor polled without end by one client."""
+    rate_limits().hit("lookups_per_client", client_key())

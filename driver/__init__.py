@@ -20,6 +20,7 @@ from i18n import LANGUAGES, asked_language, pick_language, render_in, texts
 from payments.models import Receipt
 from payments.money import Money
 from payments.receipts import find_by_token
+from ratelimits import count_lookup
 from trust import seller
 
 bp = Blueprint("driver", __name__)
@@ -132,7 +133,7 @@ def charge_page(public_id: str) -> Response:
 
 @bp.get("/r/<token>")
 def receipt(token: str) -> Response:
-    api.count_lookup()
+    count_lookup()
     found: Receipt | None = find_by_token(token)
     if found is None:
         abort(404)
@@ -153,7 +154,7 @@ def receipt_pdf(token: str) -> Response:
     """The receipt (and its credit notes) as a PDF, from the same link."""
     from payments.receipt_pdf import render_pdf
 
-    api.count_lookup()
+    count_lookup()
     found: Receipt | None = find_by_token(token)
     if found is None:
         abort(404)

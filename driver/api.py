@@ -36,7 +36,7 @@ from ocpi.models import OcpiEvse
 from payments.models import Receipt
 from payments.money import Money, to_minor
 from payments.setup import current_gateway
-from ratelimits import client_key, rate_limits
+from ratelimits import client_key, count_lookup, rate_limits
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -263,12 +263,6 @@ def limits() -> Response:
 
 
 # --- Charges ----------------------------------------------------------------------------
-
-
-def count_lookup() -> None:
-    """A look-up by charge id or receipt link: counted per client, so links are not guessed
-    (they are unguessable) nor polled without end by one client."""
-    rate_limits().hit("lookups_per_client", client_key())
 
 
 def _charge(public_id: str) -> Charge:

@@ -32,6 +32,7 @@ from extensions import db
 from ocpi.models import OcpiEvse
 from ocpi.transport import now_utc
 from payments.models import Receipt
+from ratelimits import count_lookup
 
 COOKIE = "charges"
 COOKIE_DAYS = 7
@@ -72,8 +73,6 @@ def _mine() -> list[Charge]:
         ids = _ids()
         charges: list[Charge] = []
         if ids:
-            from driver.api import count_lookup
-
             count_lookup()  # ids from a cookie are look-ups by id like any other
             rows = {c.public_id: c for c in db.session.scalars(
                 select(Charge).where(Charge.public_id.in_(ids)))}
