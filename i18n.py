@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # The languages ScanCharge speaks, in the order the language switch lists them; each has
 # its catalogue in translations/ (docs/translating.md). The codes are Babel's locales and the
 # pages' `lang` attributes alike ("nb" for Norwegian bokmål).
-LANGUAGES: tuple[str, ...] = ("sv", "en", "de", "nb", "da")
+LANGUAGES: tuple[str, ...] = ("sv", "en", "de", "nb", "da", "fi")
 # What a driver reads when the browser asks for none of LANGUAGES: drivers on European roads
 # come from everywhere, and English is the language most of them read.
 DEFAULT_LANGUAGE = "en"
