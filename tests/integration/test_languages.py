@@ -3,6 +3,7 @@ six, English for any other, the switch on every page, and the switch's choice ke
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
 
@@ -115,3 +116,62 @@ def test_the_dashboard_s_errors_have_no_switch(app: Any) -> None:
     html = app.test_client().get("/dashboard/no-such-page",
                                  headers={"Accept-Language": "de"}).get_data(as_text=True)
     assert '<html lang="en">' in html and "lang-switch" not in html
+
+
+CONFIG = re.compile(r'<script type="application/json" id="driver-config">(.*?)</script>', re.S)
+
+
+@pytest.mark.parametrize("language", ["de", "nb", "da", "fi"])
+def test_the_javascript_gets_its_texts_and_locale_from_the_catalogue(
+        seeded: Any, language: str) -> None:
+    english = _config(_browser(seeded, "en").get(f"/c/{EVSE}").get_data(as_text=True))
+    ours = _config(_browser(seeded, language).get(f"/c/{EVSE}").get_data(as_text=True))
+    assert ours["lang"] == language
+    same = [key for key, text in ours["texts"].items() if text == english["texts"][key]]
+    assert not same, f"{language}: still English: {same}"
+
+
+def _config(html: str) -> dict[str, Any]:
+    import json
+
+    found = CONFIG.search(html)
+    assert found
+    config: dict[str, Any] = json.loads(found.group(1))
+    return config
+
+
+@pytest.mark.parametrize("language", ["sv", "en", "de", "nb", "da", "fi"])
+def test_the_receipt_its_pdf_and_its_e_mail_are_in_the_charge_s_language(
+        app: Any, language: str) -> None:
+    from charge_factory import captured_charge
+    from pypdf import PdfReader
+
+    from i18n import texts
+    from payments.mail import receipt_message
+    from payments.models import Receipt
+
+    charge = captured_charge(language=language, email="driver@example.com")
+    receipt = db.session.get(Receipt, charge.receipt_pk)
+    assert receipt is not None
+    message = receipt_message(receipt, "driver@example.com")
+    plain = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert plain is not None and html is not None
+    pdf = PdfReader(io.BytesIO(app.test_client().get(f"/r/{receipt.public_token}.pdf").data))
+    outputs = {
+        "page": app.test_client().get(f"/r/{receipt.public_token}").get_data(as_text=True),
+        "subject": str(message["Subject"]),
+        "text": plain.get_content(),
+        "html": html.get_content(),
+        "pdf": "\n".join(page.extract_text() for page in pdf.pages),
+    }
+    t = texts(language)
+    assert message["Content-Language"] == language
+    assert t.gettext("Receipt") in outputs["subject"]
+    for where, text in outputs.items():
+        if where != "subject":
+            assert t.gettext("Total paid") in text.replace("\u00a0", " "), (language, where)
+        if language != "en":
+            leftovers = [w for w in ("Total paid", "Receipt ", "Payment method", "incl. VAT")
+                         if w in text]
+            assert not leftovers, (language, where, leftovers)
