@@ -22,8 +22,8 @@ SORRY = {"sv": "Hoppsan", "en": "Sorry", "de": "Entschuldigung", "nb": "Beklager
 LANGUAGE = {"sv": "Språk", "en": "Language", "de": "Sprache", "nb": "Språk", "da": "Sprog",
             "fi": "Kieli"}
 SWITCH = re.compile(r'<nav class="lang-switch[^"]*" aria-label="([^"]+)">(.*?)</nav>', re.S)
-LINK = re.compile(r'<a href="\?lang=(\w+)" lang="(\w+)" hreflang="(\w+)"( aria-current="true")?>'
-                  r"([^<]+)</a>")
+LINK = re.compile(r'<a href="\?lang=(\w+)" lang="(\w+)" hreflang="(\w+)" translate="no"'
+                  r'( aria-current="true")?>([^<]+)</a>')
 
 
 def _browser(app: Any, accept: str) -> Any:
