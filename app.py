@@ -151,7 +151,8 @@ def register_error_pages(app: Flask) -> None:
                 message = (error_text(text_code, "en") if status in (404, 429, 500)
                            else exc.description)
                 response = app.make_response(
-                    (render_in("en", "error.html", message=message), status))
+                    (render_in("en", "error.html", message=message,
+                               language_switch=False), status))
             else:
                 language = pick_language()
                 response = app.make_response((render_in(

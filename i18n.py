@@ -11,6 +11,7 @@ catalogues and needs no request.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -22,9 +23,16 @@ from babel.support import NullTranslations, Translations
 if TYPE_CHECKING:
     from flask import Flask
 
-# The languages ScanCharge speaks, the default first: the chargers are in Sweden.
-LANGUAGES: tuple[str, ...] = ("sv", "en")
-DEFAULT_LANGUAGE = LANGUAGES[0]
+# The languages ScanCharge speaks, in the order the language switch lists them; each has
+# its catalogue in translations/ (docs/translating.md). The codes are Babel's locales and the
+# pages' `lang` attributes alike ("nb" for Norwegian bokmål).
+LANGUAGES: tuple[str, ...] = ("sv", "en", "de", "nb", "da", "fi")
+# What a driver reads when the browser asks for none of LANGUAGES: drivers on European roads
+# come from everywhere, and English is the language most of them read.
+DEFAULT_LANGUAGE = "en"
+# Browser tags that name one of LANGUAGES by another code: "no" (Norwegian) and "nn"
+# (nynorsk) readers read bokmål.
+LANGUAGE_ALIASES: dict[str, str] = {"no": "nb", "nn": "nb"}
 DIRECTORY = Path(__file__).resolve().parent / "translations"
 DOMAIN = "messages"
 # Blueprints whose pages are in one language whatever the browser asks: operators read
@@ -167,16 +175,26 @@ def _request_language() -> str:
 
 
 def pick_language(explicit: str | None = None) -> str:
-    """?lang= wins, then the language cookie, then the browser's Accept-Language (Flask-Babel's
-    locale selector, and the language a driver's new charge is written in)."""
+    """?lang= wins, then the language cookie (the switch's choice, kept), then the browser's
+    Accept-Language, then English (Flask-Babel's locale selector, and the language a driver's
+    new charge is written in)."""
     from flask import request
 
     for candidate in (explicit, request.args.get("lang"), request.cookies.get("lang")):
         if candidate in LANGUAGES:
             return candidate
-    return (
-        request.accept_languages.best_match(LANGUAGES, default=DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
-    )
+    return browser_language(request.accept_languages) or DEFAULT_LANGUAGE
+
+
+def browser_language(accepted: Iterable[tuple[str, float]]) -> str | None:
+    """The first of LANGUAGES the browser accepts, in its order of preference: "de-CH" is
+    German, "no" and "nn" are bokmål, "sv-FI" is Swedish; "*" and q=0 choose nothing."""
+    for tag, quality in accepted:
+        primary = tag.replace("_", "-").split("-")[0].lower()
+        code = LANGUAGE_ALIASES.get(primary, primary)
+        if quality > 0 and code in LANGUAGES:
+            return code
+    return None
 
 
 def asked_language(fallback: str) -> str:

@@ -136,7 +136,6 @@ def receipt_message(receipt: Receipt, to: str) -> EmailMessage:
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=_domain(cfg["MAIL_FROM"]))
     message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = doc.language
     message.set_content(f"{intro}\n{link}\n\n{plain_text(doc)}")
     message.add_alternative(
         render_in(doc.language, "email/receipt.html", doc=doc, intro=intro, link=link),
@@ -146,6 +145,8 @@ def receipt_message(receipt: Receipt, to: str) -> EmailMessage:
         render_document(doc), maintype="application", subtype="pdf",
         filename=t.gettext("receipt-%(number)s.pdf", number=doc.number),
     )
+    # Last: set_content() and add_alternative() drop the Content-* headers set before them.
+    message["Content-Language"] = doc.language
     return message
 
 

@@ -1,7 +1,7 @@
-"""The receipt as a PDF (A4): the same content as the HTML page, in Swedish or English.
+"""The receipt as a PDF (A4): the same content as the HTML page, in the receipt's language.
 
 Rendered with ReportLab. The font is Bitstream Vera, which ships inside the reportlab
-package, embedded as a TrueType subset: å, ä, ö, é, –, • and € print on every machine and
+package, embedded as a TrueType subset: å, ä, ö, æ, ø, ß, é, –, • and € print on every machine and
 the text can be copied or extracted, with no system fonts needed.
 """
 
@@ -60,7 +60,7 @@ def _styles() -> dict[str, ParagraphStyle]:
 
 
 def render_pdf(receipt: Receipt, language: str) -> bytes:
-    """The PDF of `receipt` (with its credit notes) in `language` ("sv" or "en")."""
+    """The PDF of `receipt` (with its credit notes) in `language` (one of i18n.LANGUAGES)."""
     return render_document(build(receipt, language))
 
 

@@ -353,7 +353,8 @@ def test_stripe_mode_shows_the_elements_before_the_intent_and_retries_after_a_de
     from conftest import ROOT
     from flask import render_template
 
-    with app.test_request_context("/c/SE*SIM*E00001"):
+    # A Swedish phone (with no Accept-Language the page would be in English, the fallback).
+    with app.test_request_context("/c/SE*SIM*E00001", headers={"Accept-Language": "sv-SE"}):
         html = render_template("driver/charger.html", lang="sv", charger=stripe_charger(),
                                evse_id="SE*SIM*E00001", stripe_js_url=STRIPE_JS_URL)
     assert html.count(STRIPE_JS_URL) == 1

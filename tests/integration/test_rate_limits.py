@@ -23,9 +23,10 @@ from ocpi.transport import now_utc
 from payments.models import DemoPaymentIntent
 from tests import workers
 
-DRIVER_A = {"REMOTE_ADDR": "198.51.100.7"}
-DRIVER_B = {"REMOTE_ADDR": "203.0.113.9"}
-DRIVER_C = {"REMOTE_ADDR": "192.0.2.44"}
+# Drivers whose phones read Swedish (without it they would read English, the fallback).
+DRIVER_A = {"REMOTE_ADDR": "198.51.100.7", "HTTP_ACCEPT_LANGUAGE": "sv-SE,sv;q=0.9"}
+DRIVER_B = {"REMOTE_ADDR": "203.0.113.9", "HTTP_ACCEPT_LANGUAGE": "sv-SE,sv;q=0.9"}
+DRIVER_C = {"REMOTE_ADDR": "192.0.2.44", "HTTP_ACCEPT_LANGUAGE": "sv-SE,sv;q=0.9"}
 # Moved by the xdist worker's number, so parallel workers never share a database.
 REDIS_URL = workers.redis_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5"))
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from babel import Locale, numbers
 from babel.messages.catalog import Catalog
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.mofile import write_mo
@@ -43,17 +44,44 @@ def _pot() -> Catalog:
         return read_po(f)
 
 
-def test_every_text_has_its_swedish() -> None:
-    swedish = {(m.context, str(m.id)): m for m in _po("sv") if m.id}
-    missing = sorted(key for key in _keys(_pot())
-                     if key not in swedish or not swedish[key].string
-                     or swedish[key].fuzzy)
-    assert not missing, f"no Swedish for {missing}: see docs/translating.md"
+# Every language but English, whose msgids are its texts.
+TRANSLATED = tuple(language for language in LANGUAGES if language != "en")
+SIX = ("sv", "en", "de", "nb", "da", "fi")
+
+
+def test_scancharge_speaks_the_six_languages() -> None:
+    assert set(LANGUAGES) == set(SIX)
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_text_is_translated(language: str) -> None:
+    ours = {(m.context, str(m.id)): m for m in _po(language) if m.id}
+    missing = sorted(key for key in _keys(_pot()) if key not in ours)
+    empty = sorted(key for key, m in ours.items()
+                   if not m.string or (isinstance(m.string, tuple) and not all(m.string)))
+    fuzzy = sorted(key for key, m in ours.items() if m.fuzzy)
+    assert not (missing or empty or fuzzy), (
+        f"{language}: missing {missing}, untranslated {empty}, fuzzy {fuzzy}; "
+        "see docs/translating.md")
+
+
+def test_english_is_the_msgids_themselves() -> None:
+    # A msgstr in the English catalogue would silently replace the source text.
+    assert not [m.id for m in _po("en") if m.id and (bool(m.string) or m.fuzzy)]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_each_catalogue_holds_exactly_the_template_texts(language: str) -> None:
     assert _keys(_po(language)) == _keys(_pot()), "run pybabel update (docs/translating.md)"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_each_catalogue_counts_plurals_as_its_language_does(language: str) -> None:
+    catalog = _po(language)
+    assert catalog.plural_forms == Catalog(locale=language).plural_forms
+    for m in catalog:
+        if m.id and m.pluralizable:
+            assert len(_forms(m)) == catalog.num_plurals, (language, m.id)
 
 
 def test_template_is_current_with_the_source(tmp_path: Path) -> None:
@@ -83,9 +111,34 @@ def test_compiled_catalogue_matches_its_po(language: str) -> None:
         f"{committed.relative_to(ROOT)} is out of date: run pybabel compile -d translations")
 
 
-def test_translations_keep_their_placeholders() -> None:
-    wrong = [(m.id, m.string) for m in _po("sv") if m.id and m.string
-             and set(PLACEHOLDER.findall(str(m.id))) != set(PLACEHOLDER.findall(str(m.string)))]
+def _forms(m: object) -> list[str]:
+    string = m.string  # type: ignore[attr-defined]
+    return [str(s) for s in (string if isinstance(string, tuple) else (string,)) if s]
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_translations_keep_their_placeholders(language: str) -> None:
+    wrong = [(m.id, text) for m in _po(language) if m.id for text in _forms(m)
+             if sorted(PLACEHOLDER.findall(str(m.id if not m.pluralizable else m.id[0])))
+             != sorted(PLACEHOLDER.findall(text))]
+    assert not wrong
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_translations_have_no_stray_percent_sign(language: str) -> None:
+    # Jinja's gettext formats every text with %, so a lone "%" breaks the page: write "%%".
+    def stray(text: str) -> bool:
+        return "%" in PLACEHOLDER.sub("", text).replace("%%", "")
+
+    wrong = [(m.id, text) for m in _po(language) if m.id for text in _forms(m) if stray(text)]
+    assert not wrong
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_markup_in_a_translation_is_the_msgid_s_markup(language: str) -> None:
+    tag = re.compile(r"</?\w+")
+    wrong = [(m.id, text) for m in _po(language) if m.id for text in _forms(m)
+             if sorted(tag.findall(str(m.id))) != sorted(tag.findall(text))]
     assert not wrong
 
 
@@ -99,7 +152,7 @@ def test_no_hand_written_language_choice_is_left_in_templates() -> None:
     assert not pairs, "texts go through _() and the catalogues: " + "; ".join(pairs)
 
 
-# --- The language of a request, as before ---------------------------------------------------
+# --- The language of a request ------------------------------------------------------------
 
 
 @pytest.fixture
@@ -109,29 +162,64 @@ def bare_app() -> Flask:
     return app
 
 
+# "Receipt" in each language, as the page would show it.
+RECEIPT = {"sv": "Kvitto", "en": "Receipt", "de": "Quittung", "nb": "Kvittering",
+           "da": "Kvittering", "fi": "Kuitti"}
+
+
 @pytest.mark.parametrize(
     ("query", "cookie", "accept", "expected"),
     [
-        ("", None, None, "sv"),  # no hint at all: Swedish, the chargers are in Sweden
+        ("", None, None, "en"),  # no hint at all: English, what most visitors read
+        ("", None, "sv-SE,sv;q=0.9,en;q=0.8", "sv"),
         ("", None, "en-GB,en;q=0.9", "en"),
-        ("", None, "de-DE,de;q=0.9", "sv"),
-        ("", None, "de,en;q=0.5", "en"),
-        ("", "en", "sv", "en"),  # the cookie beats the browser
+        ("", None, "de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("", None, "de-CH", "de"),
+        ("", None, "nb-NO,nb;q=0.9", "nb"),
+        ("", None, "no", "nb"),  # Norwegian without a written standard: bokmål
+        ("", None, "nn-NO,nn;q=0.9", "nb"),
+        ("", None, "da-DK,da;q=0.9", "da"),
+        ("", None, "fi-FI,fi;q=0.9,en;q=0.8", "fi"),
+        ("", None, "sv-FI", "sv"),
+        ("", None, "fr-FR,fr;q=0.9", "en"),  # a language we do not write: English
+        ("", None, "fr-FR,fr;q=0.9,de;q=0.7", "de"),  # ... unless a later one is ours
+        ("", None, "fr;q=0.9,da;q=0.8,sv;q=0.7", "da"),  # the browser's order counts
+        ("", None, "sv;q=0.2,de;q=0.8", "de"),
+        ("", None, "de;q=0,fi", "fi"),  # q=0: not acceptable
+        ("", None, "*", "en"),
+        ("", "en", "sv", "en"),  # the cookie (the switch's choice) beats the browser
+        ("", "fi", "de", "fi"),
         ("?lang=sv", "en", "en", "sv"),  # ?lang= beats both
-        ("?lang=de", "en", "sv", "en"),  # an unknown ?lang= is no choice
-        ("", "xx", "en", "en"),
+        ("?lang=nb", None, "de", "nb"),
+        ("?lang=fr", "da", "sv", "da"),  # an unknown ?lang= is no choice
+        ("?lang=fr", None, "fr", "en"),
+        ("", "xx", "de", "de"),
     ],
 )
-def test_the_language_is_picked_as_before(bare_app: Flask, query: str, cookie: str | None,
-                                          accept: str | None, expected: str) -> None:
+def test_the_language_is_picked(bare_app: Flask, query: str, cookie: str | None,
+                                accept: str | None, expected: str) -> None:
     headers = {"Accept-Language": accept} if accept else {}
     if cookie:
         headers["Cookie"] = f"lang={cookie}"
     with bare_app.test_request_context(f"/{query}", headers=headers):
         assert i18n.pick_language() == expected
         assert i18n.current_language() == expected  # Flask-Babel's locale selector
-        assert render_template_string("{{ _('Receipt') }}") == (
-            "Kvitto" if expected == "sv" else "Receipt")
+        assert render_template_string("{{ _('Receipt') }}") == RECEIPT[expected]
+
+
+def test_the_switch_names_each_language_in_itself() -> None:
+    assert i18n.language_names() == [
+        ("sv", "Svenska"), ("en", "English"), ("de", "Deutsch"), ("nb", "Norsk bokmål"),
+        ("da", "Dansk"), ("fi", "Suomi")]
+
+
+@pytest.mark.parametrize("language", SIX)
+def test_the_code_is_babel_s_locale_and_the_page_s_lang(language: str) -> None:
+    # One code for Babel's digits, the catalogue's directory and <html lang>: "nb", not "no".
+    locale = Locale.parse(language)
+    assert (locale.language, locale.territory) == (language, None)
+    assert (TRANSLATIONS / language / "LC_MESSAGES" / "messages.mo").is_file()
+    assert texts(language).gettext("Receipt") == RECEIPT[language]
 
 
 def test_a_page_is_rendered_in_the_language_it_is_given(bare_app: Flask) -> None:
@@ -183,3 +271,37 @@ def test_money_names_its_currency_the_language_s_way() -> None:
     assert format_money(Decimal("150"), "SEK", "en") == "SEK 150.00"
     assert format_money(Decimal("4.5"), "EUR", "sv") == "4,50 EUR"
     assert format_money(Decimal("5"), "SEK", "sv", 0, 4) == "5 kr"
+
+
+@pytest.mark.parametrize(
+    ("language", "number", "money"),
+    [
+        ("sv", f"1{NBSP}234,50", f"1{NBSP}234,50 kr"),
+        ("en", "1,234.50", "SEK 1,234.50"),
+        ("de", "1.234,50", "1.234,50 SEK"),
+        ("nb", f"1{NBSP}234,50", f"1{NBSP}234,50 SEK"),  # "kr" would read as Norway's krone
+        ("da", "1.234,50", "1.234,50 SEK"),
+        ("fi", f"1{NBSP}234,50", f"1{NBSP}234,50 SEK"),
+    ],
+)
+def test_numbers_and_money_per_language(language: str, number: str, money: str) -> None:
+    assert format_number(Decimal("1234.5"), language, 2) == number
+    assert format_money(Decimal("1234.5"), "SEK", language) == money
+
+
+@pytest.mark.parametrize("language", SIX)
+def test_money_is_written_as_babel_writes_it_for_the_language(language: str) -> None:
+    # Babel's digits and separators, and the currency on the side the locale puts it.
+    amount = format_money(Decimal("1234.5"), "EUR", language)
+    digits = numbers.format_decimal(Decimal("1234.50"), format="#,##0.00", locale=language)
+    pattern = Locale.parse(language).currency_formats["standard"].pattern
+    expected = f"EUR {digits}" if pattern.startswith("¤") else f"{digits} EUR"
+    assert amount == expected
+
+
+@pytest.mark.parametrize("language", SIX)
+def test_the_browser_formats_in_the_page_s_locale(language: str) -> None:
+    # driver.js formats numbers and dates with Intl in the tag the catalogue names.
+    tag = texts(language).pgettext("BCP 47 tag the browser formats numbers and dates with",
+                                   "en-GB")
+    assert Locale.parse(tag, sep="-").language == language
