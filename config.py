@@ -31,6 +31,18 @@ DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 PRODUCTION = os.environ.get("SCANCHARGE_ENV", "development").strip().lower() == "production"
 
 
+# The demo seller the embedded default shows on receipts and driver pages: production
+# refuses every one of these (a real business must name itself and its support).
+DEMO_SELLER = {
+    "SELLER_NAME": "ScanCharge Demo AB",
+    "SELLER_ORG_NUMBER": "559000-0000",
+    "SELLER_VAT_NUMBER": "SE559000000001",
+    "SELLER_ADDRESS": "Storgatan 1, 111 22 Stockholm",
+    "SUPPORT_PHONE": "+46 8 000 00 00",
+    "SUPPORT_EMAIL": "support@example.com",
+}
+
+
 class Config:
     """Settings shared by every environment; each reads its environment variable."""
 
@@ -120,15 +132,15 @@ class Config:
     UNPAID_CHARGE_TTL = _int("UNPAID_CHARGE_TTL", 900)
 
     # The seller on receipts.
-    SELLER_NAME = os.environ.get("SELLER_NAME", "ScanCharge Demo AB")
-    SELLER_ORG_NUMBER = os.environ.get("SELLER_ORG_NUMBER", "559000-0000")
-    SELLER_VAT_NUMBER = os.environ.get("SELLER_VAT_NUMBER", "SE559000000001")
-    SELLER_ADDRESS = os.environ.get("SELLER_ADDRESS", "Storgatan 1, 111 22 Stockholm")
+    SELLER_NAME = os.environ.get("SELLER_NAME", DEMO_SELLER["SELLER_NAME"])
+    SELLER_ORG_NUMBER = os.environ.get("SELLER_ORG_NUMBER", DEMO_SELLER["SELLER_ORG_NUMBER"])
+    SELLER_VAT_NUMBER = os.environ.get("SELLER_VAT_NUMBER", DEMO_SELLER["SELLER_VAT_NUMBER"])
+    SELLER_ADDRESS = os.environ.get("SELLER_ADDRESS", DEMO_SELLER["SELLER_ADDRESS"])
     # Where a driver gets help: shown with the seller's name and organisation number on
     # every driver page (the footer) and in every error that sends the driver for help.
     # Empty: that way of contact is not shown (give at least one).
-    SUPPORT_PHONE = os.environ.get("SUPPORT_PHONE", "+46 8 000 00 00")
-    SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@example.com")
+    SUPPORT_PHONE = os.environ.get("SUPPORT_PHONE", DEMO_SELLER["SUPPORT_PHONE"])
+    SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", DEMO_SELLER["SUPPORT_EMAIL"])
     # The terms of sale and the privacy notice the driver pages link to. Empty: the short
     # pages ScanCharge ships (/terms, /privacy), filled in with the settings above.
     TERMS_URL = os.environ.get("TERMS_URL", "")

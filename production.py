@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from config import DEFAULT_PUBLIC_BASE_URL, DEV_SECRET_KEY
+from config import DEFAULT_PUBLIC_BASE_URL, DEMO_SELLER, DEV_SECRET_KEY
 from passwords import DEMO_OPERATOR_PASSWORD, password_problems
 
 SECRET_KEY_MIN_LENGTH = 32
@@ -59,9 +59,27 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         *_stripe(config),
         *_public_base_url(str(config.get("PUBLIC_BASE_URL") or "")),
         *_simulator(config),
+        *_seller(config),
         *_operator_password(str(config.get("OPERATOR_PASSWORD") or ""),
                             str(config.get("OPERATOR_EMAIL") or "")),
     ]
+
+
+def _seller(config: Mapping[str, Any]) -> list[str]:
+    """The receipts' seller and the drivers' support contact must be the operator's own:
+    a driver who pays must know who sold and whom to call (the footer on every page)."""
+    problems = [f"{name} is the demo value {demo!r}: set it to your business's own "
+                f"(it is printed on every receipt and driver page)"
+                for name, demo in DEMO_SELLER.items()
+                if str(config.get(name) or "").strip() == demo]
+    for name in ("SELLER_NAME", "SELLER_ORG_NUMBER", "SELLER_ADDRESS"):
+        if not str(config.get(name) or "").strip():
+            problems.append(f"{name} is empty: a receipt must name the seller; set it")
+    if not any(str(config.get(name) or "").strip() for name in ("SUPPORT_PHONE",
+                                                                   "SUPPORT_EMAIL")):
+        problems.append("SUPPORT_PHONE and SUPPORT_EMAIL are both empty: drivers would have "
+                        "no one to ask for help; set at least one")
+    return problems
 
 
 def _secret_key(key: str) -> list[str]:

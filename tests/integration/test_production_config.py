@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from config import DEV_SECRET_KEY
+from config import DEMO_SELLER, DEV_SECRET_KEY
 from payments.setup import ConfigurationError
 from production import production_problems
 
@@ -24,6 +24,12 @@ GOOD: dict[str, Any] = {
     "OPERATOR_EMAIL": "ops@example.com",
     "OPERATOR_PASSWORD": "",
     "ALLOW_STRIPE_TEST_KEYS_IN_PRODUCTION": False,
+    "SELLER_NAME": "Laddbolaget i Norr AB",
+    "SELLER_ORG_NUMBER": "556677-8899",
+    "SELLER_VAT_NUMBER": "SE556677889901",
+    "SELLER_ADDRESS": "Kyrkogatan 2, 903 26 Umeå",
+    "SUPPORT_PHONE": "+46 90 12 34 56",
+    "SUPPORT_EMAIL": "",
 }
 
 
@@ -209,3 +215,15 @@ def test_python_app_py_prints_the_problems_without_a_traceback(
     assert app_module.main(["--port", "5999"]) == 2
     err = capsys.readouterr().err
     assert "refuses to start, 1 problem:\n  - SECRET_KEY" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", sorted(DEMO_SELLER))
+def test_the_demo_seller_and_support_are_refused(make_app: Any, name: str) -> None:
+    message = refused(make_app, **{name: DEMO_SELLER[name]})
+    assert name in message and "demo value" in message
+
+
+def test_a_receipt_must_name_its_seller_and_drivers_someone_to_ask(make_app: Any) -> None:
+    message = refused(make_app, SELLER_NAME="", SUPPORT_PHONE=" ", SUPPORT_EMAIL="")
+    assert "SELLER_NAME is empty" in message
+    assert "SUPPORT_PHONE and SUPPORT_EMAIL are both empty" in message

@@ -141,12 +141,17 @@ def test_favicon(client: Any) -> None:
     assert 'rel="icon"' in client.get("/dashboard/login").get_data(as_text=True)
 
 
+OWN_SELLER = {"SELLER_NAME": "Laddbolaget AB", "SELLER_ORG_NUMBER": "556677-8899",
+              "SELLER_VAT_NUMBER": "SE556677889901", "SELLER_ADDRESS": "Kyrkogatan 2, Umeå",
+              "SUPPORT_PHONE": "+46 90 12 34 56", "SUPPORT_EMAIL": "hjalp@laddbolaget.se"}
+
+
 def test_hsts_only_in_production(make_app: Callable[..., Any]) -> None:
     # A configuration production accepts (production.py refuses anything less).
     app = make_app(ENV="production", SECRET_KEY="kQ8v-Zr2Lx7pN4mWc9Ty1Hb6Jd3Fs5Ge0Ua",
                    STRIPE_SECRET_KEY="sk_live_x", STRIPE_PUBLISHABLE_KEY="pk_live_x",
                    STRIPE_WEBHOOK_SECRET="whsec_x", PUBLIC_BASE_URL="https://pay.example.com",
-                   OCPI_ALLOWED_PRIVATE_TARGETS="")
+                   OCPI_ALLOWED_PRIVATE_TARGETS="", **OWN_SELLER)
     with app.app_context():
         for path in ("/dashboard/login", "/api/v1/charges/nope", "/ocpi/versions"):
             response = app.test_client().get(path)
