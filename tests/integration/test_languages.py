@@ -17,6 +17,10 @@ EVSE = "SE*SIM*E00001"
 NAMES = {"sv": "Svenska", "en": "English", "de": "Deutsch", "nb": "Norsk bokmål",
          "da": "Dansk", "fi": "Suomi"}
 # A word of each page in each language, to see the page is written in it, not only labelled.
+# An unknown charger is answered with the home page's "find the charger" form and this message.
+UNKNOWN_CHARGER = {"sv": "Vi hittar inte den här laddaren", "en": "We can&#39;t find this charger",
+                   "de": "Wir finden diese Ladestation nicht", "nb": "Vi finner ikke denne laderen",
+                   "da": "Vi kan ikke finde denne ladestander", "fi": "Emme löydä tätä laturia"}
 SORRY = {"sv": "Hoppsan", "en": "Sorry", "de": "Entschuldigung", "nb": "Beklager",
          "da": "Beklager", "fi": "Pahoittelut"}
 LANGUAGE = {"sv": "Språk", "en": "Language", "de": "Sprache", "nb": "Språk", "da": "Sprog",
@@ -86,7 +90,10 @@ def test_every_driver_page_is_in_the_browser_s_language_with_the_switch(
         html = answer.get_data(as_text=True)
         assert answer.status_code in (200, 404), (page, answer.status_code)
         _assert_switch(html, language)
-        if answer.status_code == 404:
+        if page == "unknown charger":
+            assert answer.status_code == 404
+            assert UNKNOWN_CHARGER[language] in html, page
+        elif answer.status_code == 404:
             assert SORRY[language] in html, page
 
 
