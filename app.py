@@ -64,6 +64,9 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
 
     init_rate_limits(app)
     init_security_headers(app)
+    from static_assets import init_static_assets
+
+    init_static_assets(app)
 
     from payments.setup import init_payments
 
