@@ -107,11 +107,28 @@ def format_money(
     )
 
 
+def _formatting_locale(language: str) -> str:
+    # English on European roads: day before month, 24-hour clock (Babel's "en" is en_US).
+    code = supported(language) or "en"
+    return "en_GB" if code == "en" else code
+
+
+def format_day(when: datetime, language: str) -> str:
+    """The date in the language's own medium form: '21 nov. 2026', '21.11.2026', '21 Nov 2026'."""
+    return dates.format_date(when, "medium", locale=_formatting_locale(language))
+
+
+def format_time_of_day(when: datetime, language: str) -> str:
+    """The time in the language's own short form: '17:05', '17.05' (Danish, Finnish)."""
+    return dates.format_time(when, "short", tzinfo=when.tzinfo,
+                             locale=_formatting_locale(language))
+
+
 def format_clock(when: datetime, language: str) -> str:
-    """'2026-11-21 17:05': one unambiguous form for receipts in every language."""
-    return dates.format_datetime(
-        when, "yyyy-MM-dd HH:mm", tzinfo=when.tzinfo, locale=supported(language) or "en"
-    )
+    """Date and time as the language joins them: '21 nov. 2026 17:05', '21 Nov 2026, 17:05'."""
+    pattern = Locale.parse(_formatting_locale(language)).datetime_formats["medium"]
+    return str(pattern).replace("{1}", format_day(when, language)).replace(
+        "{0}", format_time_of_day(when, language))
 
 
 # --- Flask: the request's language, and the templates' helpers --------------------------

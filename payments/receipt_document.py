@@ -14,7 +14,15 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from i18n import LANGUAGES, Texts, format_clock, format_number, texts
+from i18n import (
+    LANGUAGES,
+    Texts,
+    format_clock,
+    format_day,
+    format_number,
+    format_time_of_day,
+    texts,
+)
 from payments.models import Receipt
 from payments.money import Money
 from payments.receipt_lines import UNITS, Line
@@ -237,8 +245,9 @@ def _basis(based_on: Any, zone: ZoneInfo | None, t: Texts) -> str | None:
     when = based_on.get("session_updated_at")
     if not when:
         return t.gettext("Based on the last Session update; the CPO sent no CDR.")
-    local = _local(when, zone, t.language)  # "2026-11-21 17:05 CET" (or "... UTC")
-    date, time = local.split(" ")[:2]
+    moment = _moment(when, zone)
+    date = format_day(moment, t.language)
+    time = f"{format_time_of_day(moment, t.language)} {_zone_name(moment, zone)}"
     return t.gettext("Based on the last Session update at %(time)s on %(date)s; the CPO sent "
                      "no CDR.", time=time, date=date)
 
@@ -293,18 +302,26 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-def _local(value: str | datetime | None, zone: ZoneInfo | None, language: str) -> str:
-    """'2026-11-21 17:05 CET' in the location's time zone ('... UTC' when it is unknown)."""
-    if not value:
-        return "–"
+def _moment(value: str | datetime, zone: ZoneInfo | None) -> datetime:
     when = value if isinstance(value, datetime) else datetime.fromisoformat(
         str(value).replace("Z", "+00:00"))
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    if zone is None:
-        return f"{format_clock(when.astimezone(UTC), language)} UTC"
-    local = when.astimezone(zone)  # with the zone's name at that moment: CET, CEST
-    return f"{format_clock(local, language)} {local.strftime('%Z')}"
+    # In the location's zone, whose name at that moment (CET, CEST) is printed beside it.
+    return when.astimezone(zone or UTC)
+
+
+def _zone_name(moment: datetime, zone: ZoneInfo | None) -> str:
+    return moment.strftime("%Z") if zone is not None else "UTC"
+
+
+def _local(value: str | datetime | None, zone: ZoneInfo | None, language: str) -> str:
+    """'21 nov. 2026 17:05 CET' in the location's time zone, in the language's own date and
+    time forms ('... UTC' when the zone is unknown)."""
+    if not value:
+        return "–"
+    moment = _moment(value, zone)
+    return f"{format_clock(moment, language)} {_zone_name(moment, zone)}"
 
 
 def _decimal(value: Any) -> Decimal | None:

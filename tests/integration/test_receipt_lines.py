@@ -55,7 +55,7 @@ def test_lines_add_up_to_the_total_on_the_page_the_pdf_and_the_mail(
         for expected in ("Start fee", "1 × SEK 2.50", "SEK 2.50",
                          "Energy", "10.000 kWh × SEK 4.25/kWh", "SEK 42.50",
                          "VAT 25 % of SEK 36.00", "SEK 9.00", "SEK 45.00",
-                         "2026-11-21 17:05 CET", "2026-11-21 17:50 CET",
+                         "21 Nov 2026, 17:05 CET", "21 Nov 2026, 17:50 CET",
                          "Visa •••• 4242", "ScanCharge Demo AB", "559000-0000",
                          "SE*SIM*E00001", "Sergels torg"):
             assert expected in text, (where, expected)

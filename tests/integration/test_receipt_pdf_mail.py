@@ -71,10 +71,10 @@ def test_pdf_receipt_in_swedish(app: Any, client: Any) -> None:
         "Momsreg.nr SE559000000001", "Storgatan 1, 111 22 Stockholm",
         "Sergels torg", "SE*SIM*E00001",
         # 16:05-16:50 UTC in the location's time zone (Stockholm, UTC+1 in November).
-        "2026-11-21 17:05", "2026-11-21 17:50", "45 min", "10,000 kWh",
+        "21 nov. 2026 17:05", "21 nov. 2026 17:50", "45 min", "10,000 kWh",
         # Each line: quantity × unit price incl. VAT = amount; they add up to the total.
         "Startavgift", "1 × 2,50 kr", "2,50 kr", "Energi", "10,000 kWh × 4,25 kr/kWh",
-        "42,50 kr", "2026-11-21 17:05 CET",
+        "42,50 kr", "21 nov. 2026 17:05 CET",
         "Belopp exkl. moms", "36,00 kr", "Moms 25 % av 36,00 kr", "9,00 kr", "Totalt betalt",
         "45,00 kr",
         "Visa •••• 4242", charge.hold_id, "DEMO",

@@ -305,3 +305,16 @@ def test_the_browser_formats_in_the_page_s_locale(language: str) -> None:
     tag = texts(language).pgettext("BCP 47 tag the browser formats numbers and dates with",
                                    "en-GB")
     assert Locale.parse(tag, sep="-").language == language
+
+
+def test_dates_and_times_are_written_the_language_s_own_way() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from i18n import format_clock
+
+    moment = datetime(2026, 11, 21, 17, 5, tzinfo=ZoneInfo("Europe/Stockholm"))
+    assert {language: format_clock(moment, language) for language in LANGUAGES} == {
+        "sv": "21 nov. 2026 17:05", "en": "21 Nov 2026, 17:05", "de": "21.11.2026, 17:05",
+        "nb": "21. nov. 2026, 17:05", "da": "21. nov. 2026 17.05", "fi": "21.11.2026 17.05",
+    }
