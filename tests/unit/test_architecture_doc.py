@@ -22,3 +22,13 @@ def test_a_stale_table_is_noticed():
         if name != "settings":
             stale += f"\n<!-- generated:{name} -->\n<!-- end:{name} -->"
     assert architecture.render(stale) != stale
+
+
+def test_every_test_file_the_docs_name_exists():
+    import re
+
+    named = {(doc.name, path)
+             for doc in [*architecture.ROOT.glob("docs/*.md"), architecture.ROOT / "README.md"]
+             for path in re.findall(r"tests/[\w/]+\.py", doc.read_text())}
+    missing = sorted(item for item in named if not (architecture.ROOT / item[1]).exists())
+    assert not missing, f"docs name test files that do not exist: {missing}"
