@@ -269,10 +269,13 @@ def test_rendered_pages_carry_only_data_blocks_and_our_scripts(seeded: Any) -> N
 
 
 def test_static_javascript_uses_no_eval_or_inline_handlers() -> None:
-    source = (ROOT / "static" / "driver.js").read_text()
-    for forbidden in ("eval(", "new Function", "innerHTML", ".setAttribute(\"style\"",
-                      "setAttribute(\"on"):
-        assert forbidden not in source, forbidden
+    scripts = sorted((ROOT / "static").rglob("*.js"))
+    assert ROOT / "static" / "driver" / "common.js" in scripts, scripts
+    for script in scripts:
+        source = script.read_text()
+        for forbidden in ("eval(", "new Function", "innerHTML", ".setAttribute(\"style\"",
+                          "setAttribute(\"on"):
+            assert forbidden not in source, (script.name, forbidden)
 
 
 # --- A real Chromium under the policy ---------------------------------------------------
@@ -308,7 +311,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
-def test_the_charger_page_runs_driver_js_under_its_policy_without_violations(
+def test_the_charger_page_runs_the_driver_scripts_under_its_policy_without_violations(
     live_stack: LiveStack, chromium: Any
 ) -> None:
     from playwright.sync_api import expect
@@ -327,12 +330,12 @@ def test_the_charger_page_runs_driver_js_under_its_policy_without_violations(
     try:
         response = page.goto(f"{live_stack.base_url}/c/{live_stack.evse_id}")
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
-        # driver.js ran: the test card buttons fill the field, paying leads to the charge.
+        # The driver scripts ran: the test card buttons fill the field, paying leads to the charge.
         page.get_by_role("button", name=re.compile("4242 4242 4242 4242")).click()
         expect(page.locator("#card-number")).to_have_value("4242 4242 4242 4242")
         page.locator("#pay-button").click()
         page.wait_for_url(re.compile(r"/charge/"), timeout=30_000)
-        # The charge page's driver.js polls the API and moves the status on.
+        # The charge page's script polls the API and moves the status on.
         expect(page.locator("#status-text")).not_to_have_text("Väntar på betalning",
                                                              timeout=30_000)
         page.wait_for_timeout(500)

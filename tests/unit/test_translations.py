@@ -301,7 +301,7 @@ def test_money_is_written_as_babel_writes_it_for_the_language(language: str) -> 
 
 @pytest.mark.parametrize("language", SIX)
 def test_the_browser_formats_in_the_page_s_locale(language: str) -> None:
-    # driver.js formats numbers and dates with Intl in the tag the catalogue names.
+    # static/driver/common.js formats numbers and dates with Intl in the tag the catalogue names.
     tag = texts(language).pgettext("BCP 47 tag the browser formats numbers and dates with",
                                    "en-GB")
     assert Locale.parse(tag, sep="-").language == language
