@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeGuard, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -204,6 +204,24 @@ def find_tariff(country_code: str, party_id: str, tariff_id: str) -> OcpiTariff 
 
 def find_session(country_code: str, party_id: str, session_id: str) -> OcpiSession | None:
     return _find(OcpiSession, OcpiSession.session_id, country_code, party_id, session_id)
+
+
+def lock_session(country_code: str, party_id: str, session_id: str) -> OcpiSession | None:
+    """The stored Session under a row lock held until the transaction ends, re-read.
+
+    A PUT or PATCH reads, merges and writes the Session: without the lock, two PATCHes of
+    one Session in flight at once would each merge into the same old version and one's
+    charging periods would be lost. The lock is a no-op UPDATE taken before the read: on
+    PostgreSQL a row lock, on SQLite the database write lock (pysqlite opens the
+    transaction at the first write), so concurrent requests for one Session queue here.
+    """
+    keys = (OcpiSession.country_code == _key(country_code),
+            OcpiSession.party_id == _key(party_id),
+            OcpiSession.session_id == _key(session_id))
+    db.session.execute(update(OcpiSession).where(*keys).values(
+        last_updated=OcpiSession.last_updated))
+    return db.session.scalar(select(OcpiSession).where(*keys)
+                             .execution_options(populate_existing=True))
 
 
 def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:

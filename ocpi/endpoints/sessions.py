@@ -45,13 +45,16 @@ def session_endpoint(
     shape; 2.2.1 needs none.
     """
     party = require_owner(country_code, party_id)
-    row = store.find_session(country_code, party_id, session_id)
     if request.method == "GET":
+        row = store.find_session(country_code, party_id, session_id)
         if row is None:
             raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown Session", http_status=404)
         return ocpi_response(row.data)
     body = json_body()
     require_match(body, country_code, party_id, "id", session_id)
+    # Locked only once the body is known to be JSON for this Session: what is refused
+    # before here holds no lock.
+    row = store.lock_session(country_code, party_id, session_id)
     if request.method == "PUT":
         canonical = put_body(body, country_code, party_id) if put_body else body
         return receive_session(party, row, canonical, patch=False)
