@@ -369,14 +369,20 @@ def test_the_limit_before_paying_the_cap_rules_and_a_small_cap_that_stops_by_its
     expect(hold_sentence).to_have_text(
         _(lang, "We hold %(amount)s on your card.", amount=money(lang, hold)))
     expect(cap).to_have_attribute("aria-invalid", "false")
+    cap.fill("")  # no cap: the charger's own hold and stop again
+    expect(message).to_be_hidden()
+    expect(stop_sentence).to_have_text(re.compile(re.escape(money(lang, stop_at))))
 
-    small = min_cap + 900  # the start fee and a few kWh: stops within seconds here
-    cap.fill(str(small // 100))
+    # The start fee and a few kWh (stops within seconds here), typed with the language's
+    # decimal sign: "20,50" in Swedish and German, "20.50" in English.
+    small = min_cap + 950
+    typed = format_number(Decimal(small) / 100, lang, 2, group=False)
+    cap.fill(typed)
     expect(hold_sentence).to_have_text(
         _(lang, "We hold %(amount)s on your card.", amount=money(lang, small)))
     expect(message).to_be_hidden()
-    capped = stack.api("GET", f"/api/v1/limits?evse_id={stack.evse_id}&max_amount="
-                       f"{small // 100}&lang=en").json()
+    capped = stack.api("GET", "/api/v1/limits", params={
+        "evse_id": stack.evse_id, "max_amount": typed, "lang": "en"}).json()
     small_stop = capped["stop_at"]["amount_minor"]
     assert small_stop < small
     expect(stop_sentence).to_have_text(_(
