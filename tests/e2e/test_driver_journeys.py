@@ -363,6 +363,14 @@ def test_the_limit_before_paying_the_cap_rules_and_a_small_cap_that_stops_by_its
     expect(page.locator("#pay-error")).to_have_text(too_low)
     assert count_charges(stack) == before  # refused before any charge or hold
 
+    # The limits themselves are allowed, without a word.
+    for edge in (min_cap, max_cap):
+        cap.fill(format_number(Decimal(edge) / 100, lang, 2, group=False))
+        expect(hold_sentence).to_have_text(
+            _(lang, "We hold %(amount)s on your card.", amount=money(lang, edge)))
+        expect(message).to_be_hidden()
+        expect(cap).to_have_attribute("aria-invalid", "false")
+
     cap.fill(str(max_cap // 100 + 500))
     expect(message).to_have_text(_(lang, "We never hold more than %(amount)s here, so that "
                                    "is your limit.", amount=money(lang, hold)))
@@ -429,10 +437,12 @@ def test_the_cpo_ending_the_session_says_so_in_the_language(
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_a_start_the_charger_rejects_says_nothing_was_charged(
-    stack: LiveStack, phone: Callable[[str], Any], lang: str
+@pytest.mark.parametrize("start", ["reject", "failed"])
+def test_a_start_the_charger_refuses_says_nothing_was_charged(
+    stack: LiveStack, phone: Callable[[str], Any], lang: str, start: str
 ) -> None:
-    simulator_control(stack, "behaviour", {"start": "reject"})
+    # reject: START_SESSION answered REJECTED; failed: accepted, then its result FAILED.
+    simulator_control(stack, "behaviour", {"start": start})
     page = phone(lang)
     open_charger(page, stack, lang)
     pay_with(page, GOOD_CARD)
