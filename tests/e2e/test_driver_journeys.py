@@ -314,6 +314,12 @@ def test_rescan_and_back_lead_to_the_charge_stop_works_and_the_receipt_adds_up(
     expect(your_charge).to_be_visible()
     expect(page.locator("#status-text")).to_have_text(_(lang, "Charging", "charge status"))
     expect(page.locator("#pay-form")).to_have_count(0)
+    # Or types the charger's ID as printed, on the start page: the same charge.
+    page.goto(f"{stack.base_url}/")
+    page.get_by_label(_(lang, "Charger ID")).fill(stack.evse_id.lower().replace("*", " * "))
+    page.get_by_role("button", name=_(lang, "Find the charger")).click()
+    page.wait_for_url(re.compile(f"/charge/{charge_id}"))
+    expect(stop_button).to_be_visible()
 
     stop_button.click()
     page.locator("#stop-dialog").get_by_role("button", name=_(lang, "Yes, stop")).click()
