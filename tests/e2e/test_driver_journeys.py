@@ -43,6 +43,7 @@ from test_driver_browser import (  # noqa: F401 (the browser fixture)
 )
 
 from app import create_app
+from extensions import db
 from i18n import format_number, texts
 from payments.money import Money
 
@@ -179,7 +180,24 @@ def phone(stack: LiveStack, browser: Any) -> Iterator[Callable[[str], Any]]:  # 
     for context in contexts:
         context.close()
     simulator_control(stack, "reset")
+    stop_what_still_charges(stack)
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def stop_what_still_charges(stack: LiveStack) -> None:
+    """A journey that failed half-way leaves its charge running; stopped here, so the next
+    journey finds the charger free instead of failing too."""
+    from charging.models import Charge
+
+    with stack.app.app_context():
+        try:
+            running = list(db.session.scalars(db.select(Charge.public_id).where(
+                Charge.status == "CHARGING")))
+        finally:
+            db.session.remove()
+    for public_id in running:
+        stack.api("POST", f"/api/v1/charges/{public_id}/stop")
+        stack.wait_status(public_id, "CAPTURED", "RELEASED", "ENDED", timeout=30)
 
 
 def charger(stack: LiveStack, lang: str) -> dict[str, Any]:
