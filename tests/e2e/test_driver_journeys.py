@@ -375,6 +375,12 @@ def test_the_limit_before_paying_the_cap_rules_and_a_small_cap_that_stops_by_its
     expect(stop_sentence).to_have_text(_(
         lang, "Charging stops by itself at %(stop)s (about %(kwh)s kWh at this charger).",
         stop=money(lang, stop_at), kwh=format_number(kwh, lang)))
+    # The example total never promises more than the hold allows.
+    example_text = page.locator(".conn-example").first.inner_text()
+    example = groups(lang, "about %(amount)s for %(kwh)s kWh", example_text, amount=".+",
+                     kwh=r"\d+")
+    assert number(lang, example["kwh"]) <= kwh
+    assert number(lang, example["amount"]) * 100 <= hold, example_text
     expect(page.locator("#max-amount-help")).to_have_text(_(
         lang, "Between %(min)s and %(max)s. Charging stops before the cost reaches this "
         "amount, and we never hold more.", min=money(lang, min_cap), max=money(lang, max_cap)))
