@@ -10,8 +10,9 @@ HTTP, the demo gateway, the queue workers):
 - the receipt: each line's quantity × unit price = amount, lines + adjustment = total, VAT
   per rate, read from the page in the locale's number format and checked with Decimal;
 - the stop reasons: the driver stopped, the limit was reached, the CPO ended the session
-  (the simulator's battery full), the start failed (the simulator rejects START_SESSION);
-- the unknown-charger form.
+  (the simulator's battery full), the start failed (the simulator rejects START_SESSION, or
+  accepts it and reports FAILED); a refused stop says what to do, and its retry ends it;
+- the unknown-charger form (a typed ID in lower case, with spaces, with or without '*').
 
 The phone's language comes from the browser (locale and Accept-Language, no ?lang=), and
 every expected text comes from the app's catalogues (i18n.texts), formatted with the app's
