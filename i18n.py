@@ -11,6 +11,7 @@ catalogues and needs no request.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -111,6 +112,29 @@ def _formatting_locale(language: str) -> str:
     # English on European roads: day before month, 24-hour clock (Babel's "en" is en_US).
     code = supported(language) or "en"
     return "en_GB" if code == "en" else code
+
+
+def parse_amount(text: str, currency: str, language: str) -> Decimal | None:
+    """An amount a driver typed, read the way their language writes numbers, with or
+    without the currency ("1.000,50 €" in German, "1,000.50" in English, "200 kr");
+    None when it is not an amount. One separator followed by one or two digits is a
+    decimal sign in any language ("20.50" typed on a German phone means 20.50, not 2050)."""
+    cleaned = text.strip().lower()
+    names = {currency.lower(), numbers.get_currency_symbol(currency, "en").lower(),
+             numbers.get_currency_symbol(currency, _formatting_locale(language)).lower()}
+    if currency.upper() in {"SEK", "NOK", "DKK", "ISK"}:
+        names.add("kr")
+    for name in sorted(names, key=len, reverse=True):
+        cleaned = cleaned.replace(name, "")
+    cleaned = re.sub(r"[\s\u00a0\u202f']", "", cleaned).rstrip(".,")
+    if not re.fullmatch(r"[0-9.,]+", cleaned or "x"):
+        return None
+    if re.fullmatch(r"[0-9]+[.,][0-9]{1,2}", cleaned):
+        return Decimal(cleaned.replace(",", "."))
+    try:
+        return numbers.parse_decimal(cleaned, locale=_formatting_locale(language), strict=True)
+    except numbers.NumberFormatError:
+        return None
 
 
 def format_day(when: datetime, language: str) -> str:

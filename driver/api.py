@@ -30,7 +30,7 @@ from charging.models import Charge
 from charging.states import ChargeStatus as S
 from driver.messages import ERROR_CODES, error_text, status_text
 from extensions import db
-from i18n import asked_language, format_number, pick_language, texts
+from i18n import asked_language, format_number, parse_amount, pick_language, texts
 from input_guard import MAX_ARG_LENGTH, json_object, optional_string
 from ocpi.models import OcpiEvse
 from payments.models import Receipt
@@ -242,21 +242,12 @@ def limits() -> Response:
     """The limits at a connector for the cap the driver is typing (?evse_id=&connector_id=
     &max_amount=): what will be held, where charging stops, and whether the cap is taken."""
     args = request.args
-    evse_id = args.get("evse_id", "")[:MAX_ARG_LENGTH["evse_id"]]
-    found = find_evse(evse_id) if evse_id else None
-    if found is None:
-        raise ApiError("unknown_charger", 404)
-    evse_row, location, _party = found
-    evse = evse_data(location, evse_row.evse_uid)
-    wanted = args.get("connector_id")
-    connector = next((c for c in evse.get("connectors") or []
-                      if not wanted or str(c["id"]) == wanted), None)
-    if connector is None:
-        raise ApiError("unknown_connector", 404)
+    location, connector = _connector_at(args.get("evse_id", "")[:MAX_ARG_LENGTH["evse_id"]],
+                                        args.get("connector_id"))
     tariff = connector_tariff(location, connector)
     currency = (tariff or {}).get("currency", "SEK").upper()
     typed = args.get("max_amount", "").strip()[:32]
-    cap = _major_amount(typed) if typed else None
+    cap = _major_amount(typed, currency, pick_language()) if typed else None
     found_limits = connector_limits(tariff, currency, power_kw=connector_power_kw(connector),
                                     time_zone=location.time_zone, driver_cap_minor=cap)
     return jsonify(limit_json(found_limits, currency, pick_language(), cap))
@@ -402,7 +393,8 @@ def create_charge() -> Response:
     if isinstance(max_amount, bool) or not isinstance(max_amount, str | int | float | None):
         raise ApiError("invalid_request", 400, "max_amount must be a string such as '200 kr'")
     if cap is None and str(max_amount or "").strip():
-        cap = _major_amount(str(max_amount)[:32])
+        cap = _major_amount(str(max_amount)[:32], _cap_currency(evse_id, connector_id),
+                            language)
     # Per EVSE only holds placed count (a refusal places none), so one client's errors
     # cannot use up a charger; checked here, counted once the hold exists.
     evse_key = OcpiEvse.normalise_evse_id(evse_id)[:64]
@@ -438,17 +430,32 @@ def charge_language(charge: Charge) -> str:
     return asked_language(charge.language)
 
 
-def _major_amount(text: str) -> int:
-    """'200', '200 kr', '199,50' as minor units of SEK-like currencies (two decimals)."""
-    cleaned = text.lower().replace("kr", "").replace("sek", "").replace("\u00a0", "")
-    cleaned = cleaned.replace(" ", "").replace(",", ".")
-    try:
-        amount = Decimal(cleaned)
-    except ArithmeticError as exc:
-        raise ApiError("invalid_amount", 400, text) from exc
-    if not amount.is_finite() or amount <= 0 or amount > 100000:
+def _connector_at(evse_id: str, wanted: str | None) -> tuple[Any, dict[str, Any]]:
+    """The location and connector (the first, when none is named) of an EVSE."""
+    found = find_evse(evse_id) if evse_id else None
+    if found is None:
+        raise ApiError("unknown_charger", 404)
+    evse_row, location, _party = found
+    evse = evse_data(location, evse_row.evse_uid)
+    connector = next((c for c in evse.get("connectors") or []
+                      if not wanted or str(c["id"]) == wanted), None)
+    if connector is None:
+        raise ApiError("unknown_connector", 404)
+    return location, connector
+
+
+def _cap_currency(evse_id: str, connector_id: str | None) -> str:
+    location, connector = _connector_at(evse_id, connector_id)
+    return str((connector_tariff(location, connector) or {}).get("currency", "SEK")).upper()
+
+
+def _major_amount(text: str, currency: str, language: str) -> int:
+    """A typed cap ('200', '200 kr', '1.000,50' in German, '1,000.50' in English) as minor
+    units of the tariff's currency."""
+    amount = parse_amount(text, currency, language)
+    if amount is None or not amount.is_finite() or amount <= 0 or amount > 100000:
         raise ApiError("invalid_amount", 400, text)
-    return to_minor(amount, "SEK")
+    return to_minor(amount, currency)
 
 
 @bp.get("/charges/<public_id>")

@@ -318,3 +318,28 @@ def test_dates_and_times_are_written_the_language_s_own_way() -> None:
         "sv": "21 nov. 2026 17:05", "en": "21 Nov 2026, 17:05", "de": "21.11.2026, 17:05",
         "nb": "21. nov. 2026, 17:05", "da": "21. nov. 2026 17.05", "fi": "21.11.2026 17.05",
     }
+
+
+@pytest.mark.parametrize(("typed", "currency", "language", "amount"), [
+    ("200", "SEK", "sv", "200"), ("200 kr", "SEK", "sv", "200"), ("199,50", "SEK", "sv", "199.50"),
+    ("1 000", "SEK", "sv", "1000"), ("1\u00a0000,50 kr", "SEK", "sv", "1000.50"),
+    ("1.000", "SEK", "de", "1000"), ("1.000,50 SEK", "SEK", "de", "1000.50"),
+    ("20.50", "SEK", "de", "20.50"), ("20,50", "SEK", "de", "20.50"),
+    ("1,000", "SEK", "en", "1000"), ("1,234.50", "SEK", "en", "1234.50"),
+    ("SEK 20.50", "SEK", "en", "20.50"), ("20 €", "EUR", "de", "20"), ("EUR 20", "EUR", "en", "20"),
+    ("20 kr", "NOK", "nb", "20"), ("150,00", "DKK", "da", "150.00"),
+])
+def test_a_typed_amount_is_read_the_way_its_language_writes_numbers(
+        typed: str, currency: str, language: str, amount: str) -> None:
+    from decimal import Decimal
+
+    from i18n import parse_amount
+
+    assert parse_amount(typed, currency, language) == Decimal(amount)
+
+
+@pytest.mark.parametrize("typed", ["", "abc", "20 $", "1,2,3.4.5", "--5", "1.000.00"])
+def test_what_is_not_an_amount_is_none(typed: str) -> None:
+    from i18n import parse_amount
+
+    assert parse_amount(typed, "SEK", "sv") is None
