@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
 
 import reportlab
 from reportlab.lib.pagesizes import A4
@@ -46,7 +47,6 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Frame, KeepInFrame, Paragraph
 from sqlalchemy import select
-from xml.sax.saxutils import escape
 
 import qrcodes
 from config import DEFAULT_PUBLIC_BASE_URL
