@@ -259,17 +259,18 @@ def _details(sticker: Sticker, font_size: float, width: float) -> list[Paragraph
         f'{type_it}<br/><font size="{fits:.2f}"><b>{escape(sticker.short_address)}</b></font>',
         f"{price_is} <b>{escape(price)}</b>",
         f"{support} <b>{escape(sticker.support_phone)}</b>",
+        escape(sticker.operator),
     ]
     return [Paragraph(row, base) for row in rows]
 
 
-def _warning(sticker: Sticker, font_size: float) -> list[Paragraph]:
+def _warning(font_size: float) -> list[Paragraph]:
     style = ParagraphStyle("warning", fontName=FONT, fontSize=font_size,
                            leading=font_size * 1.2)
     first, second = _both(
         lambda t: t.gettext("Check that this code is not covered by another sticker."))
     return [Paragraph(f"<b>{escape(first)}</b>", style),
-            Paragraph(f"{escape(second)} · {escape(sticker.operator)}", style)]
+            Paragraph(escape(second), style)]
 
 
 def _fit(canvas: Canvas, flowables: list[Any], x: float, y: float, w: float, h: float) -> None:
@@ -306,13 +307,13 @@ def _draw_landscape(canvas: Canvas, sticker: Sticker, x: float, y: float) -> Non
     w, h = _A4_CELL
     inner_x, inner_w = x + _PAD, w - 2 * _PAD
     below = _heading_and_id(canvas, sticker, inner_x, y + h - _PAD, inner_w, 9.5)
-    warning_h = 6.5 * mm
+    warning_h = 7.5 * mm
     side = below - (y + _PAD + warning_h + 1 * mm)
     _draw_qr(canvas, sticker.url, inner_x - 1 * mm, below - side, side)
     text_x = inner_x + side + 1 * mm
     text_w = inner_x + inner_w - text_x
     _fit(canvas, _details(sticker, 6.8, text_w), text_x, below - side, text_w, side)
-    _fit(canvas, _warning(sticker, 6.2), inner_x, y + _PAD, inner_w, warning_h)
+    _fit(canvas, _warning(7), inner_x, y + _PAD, inner_w, warning_h)
 
 
 def _draw_portrait(canvas: Canvas, sticker: Sticker, x: float, y: float) -> None:
@@ -322,7 +323,7 @@ def _draw_portrait(canvas: Canvas, sticker: Sticker, x: float, y: float) -> None
     below = _heading_and_id(canvas, sticker, inner_x, y + h - _PAD, inner_w, 9)
     side = 47 * mm
     _draw_qr(canvas, sticker.url, x + (w - side) / 2, below - side, side)
-    _fit(canvas, _details(sticker, 7, inner_w) + _warning(sticker, 6.5), inner_x, y + _PAD, inner_w,
+    _fit(canvas, _details(sticker, 7, inner_w) + _warning(6.5), inner_x, y + _PAD, inner_w,
          below - side - 1 * mm - (y + _PAD))
 
 
