@@ -17,6 +17,7 @@ import pypdf
 import pytest
 from PIL import Image
 from test_dashboard import sign_in
+from test_rate_limits import seed_chargers
 
 import stickers
 from dashboard.models import set_operator
@@ -26,24 +27,6 @@ from ocpi.models import OcpiLocation
 BASE = "https://scancharge.example.org"
 STOCKHOLM = ["SE*SIM*E00001", "SE*SIM*E00002", "SE*SIM*E00003"]
 ALL_EVSES = [f"SE*SIM*E{n:05d}" for n in range(1, 12)]
-
-
-def seed_chargers() -> None:
-    from cpo_simulator.demo_data import build_locations, build_tariffs
-    from cpo_simulator.jsonio import plain
-    from ocpi import store
-    from ocpi.models import Party, PartyGrant
-
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
-    for tariff in build_tariffs():
-        store.upsert_tariff(party, plain(tariff.model_dump(mode="python", exclude_none=True)))
-    for location in build_locations():
-        store.upsert_location(party,
-                              plain(location.model_dump(mode="python", exclude_none=True)))
-    db.session.commit()
 
 
 @pytest.fixture
