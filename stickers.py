@@ -31,9 +31,10 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
@@ -56,7 +57,7 @@ from ocpi.models import OcpiEvse, OcpiLocation
 
 __all__ = [
     "MIN_CAP_HEIGHT_MM", "SIZES", "Sticker", "UnknownEvse", "development_base_url",
-    "render_sheet", "short_address", "stickers_for_evse_ids", "stickers_for_location",
+    "price_text", "render_sheet", "short_address", "stickers_for_evse_ids", "stickers_for_location",
 ]
 
 SIZES = ("a4", "label")
@@ -108,10 +109,32 @@ def short_address(base_url: str, evse_id: str) -> str:
     return f"{base}/c/{OcpiEvse.normalise_evse_id(evse_id)}"
 
 
+# Restrictions under which a tariff's price depends on the clock or the calendar.
+_CLOCK_RESTRICTIONS = frozenset({"start_time", "end_time", "start_date", "end_date",
+                                 "day_of_week"})
+
+
+def price_text(tariff: Mapping[str, Any], *, time_zone: str, power_kw: Decimal,
+               at: datetime | None = None) -> str:
+    """The tariff in Swedish words as it applies at `at` (now), and a note sending the driver
+    to the page when the price depends on the time of day or the date: a sticker outlives
+    the hour it was printed in."""
+    from tariffs import describe
+
+    words = describe(tariff, language=LANGUAGES[0], at=at or datetime.now(UTC),
+                     time_zone=time_zone, power_kw=power_kw)
+    clock = any(_CLOCK_RESTRICTIONS & set(element.get("restrictions") or {})
+                for element in tariff.get("elements") or [])
+    if not (clock or words.changes or not words.structured):
+        return words.summary
+    varies = texts(LANGUAGES[0]).gettext("varies with the time: see the page")
+    return f"{words.summary} ({varies})"
+
+
 def _price_words(location: OcpiLocation, evse: dict[str, Any]) -> str:
     """The price at the EVSE's connectors in Swedish words; the unique ones, joined."""
     from charging.connectors import connector_power_kw, connector_tariff
-    from tariffs import TariffError, describe
+    from tariffs import TariffError
 
     found: list[str] = []
     for connector in evse.get("connectors") or []:
@@ -119,13 +142,12 @@ def _price_words(location: OcpiLocation, evse: dict[str, Any]) -> str:
         if tariff is None:
             continue
         try:
-            words = describe(tariff, language=LANGUAGES[0], at=datetime.now(UTC),
-                             time_zone=location.time_zone,
-                             power_kw=connector_power_kw(connector))
+            text = price_text(tariff, time_zone=location.time_zone,
+                              power_kw=connector_power_kw(connector))
         except (TariffError, ValueError, KeyError):
             continue
-        if words.summary not in found:
-            found.append(words.summary)
+        if text not in found:
+            found.append(text)
     return " | ".join(found)
 
 

@@ -3,6 +3,10 @@ address, and that a long EVSE-ID is narrowed rather than set smaller."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
 import pytest
 from reportlab.lib.units import mm
 
@@ -38,3 +42,32 @@ def test_a_long_evse_id_is_narrowed_not_shrunk() -> None:
     assert short_scale == 100 and short_size * cap >= stickers.MIN_CAP_HEIGHT_MM * mm
     assert long_scale < 70
     assert long_size * cap == pytest.approx(stickers.MIN_CAP_HEIGHT_MM * mm)
+
+
+def _tariff(*elements: dict) -> dict:
+    return {"country_code": "SE", "party_id": "SCA", "id": "T1", "currency": "SEK",
+            "elements": list(elements), "last_updated": "2024-01-01T00:00:00Z"}
+
+
+def _energy(price: str, **restrictions: str) -> dict:
+    out: dict = {"price_components": [{"type": "ENERGY", "price": Decimal(price),
+                                       "vat": Decimal(25), "step_size": 1}]}
+    if restrictions:
+        out["restrictions"] = restrictions
+    return out
+
+
+def test_the_price_is_the_tariff_in_swedish_words() -> None:
+    text = stickers.price_text(_tariff(_energy("3.60")), time_zone="Europe/Stockholm",
+                               power_kw=Decimal(11))
+    assert text == "4,50 kr/kWh"
+
+
+@pytest.mark.parametrize("hour", [12, 18, 22])
+def test_a_price_that_changes_with_the_clock_sends_the_driver_to_the_page(hour: int) -> None:
+    # 22:00 is past the evening window: nothing changes later today, the tariff still varies.
+    evening = _tariff(_energy("4.40", start_time="17:00", end_time="20:00"), _energy("3.60"))
+    at = datetime(2024, 6, 3, hour, tzinfo=ZoneInfo("Europe/Stockholm"))
+    text = stickers.price_text(evening, time_zone="Europe/Stockholm", power_kw=Decimal(11),
+                               at=at)
+    assert text.endswith("kr/kWh (varierar med tiden: se sidan)")
