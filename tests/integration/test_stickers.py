@@ -95,6 +95,10 @@ def test_an_a4_sheet_of_a_site_scans_to_each_of_its_chargers(public: Any) -> Non
     assert text.count(public.config["SELLER_NAME"]) == 3
     # The price in Swedish words, VAT included, as the charger page says it.
     assert "kr/kWh" in text and "Pris: / Price:" in text
+    # The codes are vector paths, not embedded bitmaps a print shop would blur.
+    resources = pypdf.PdfReader(io.BytesIO(pdf)).pages[0]["/Resources"]
+    xobjects = resources.get("/XObject") or {}
+    assert not [n for n, x in xobjects.items() if x.get_object().get("/Subtype") == "/Image"]
 
 
 def test_a4_sheets_run_on_to_more_pages_and_keep_every_code(public: Any) -> None:
