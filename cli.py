@@ -249,8 +249,10 @@ def qr_sheet(location_ref: str | None, evse_ids: tuple[str, ...], size: str, out
         location = _find_location(location_ref)
         made = stickers.stickers_for_location(location, config)
         if not made:
-            raise click.ClickException(f"location {location.location_id} has no charger "
-                                       "with an EVSE-ID to print")
+            raise click.ClickException(
+                f"location {location.location_id} has no charger with a page to print: no "
+                "EVSE-IDs, all removed or claimed by another CPO too, or its CPO is not "
+                "connected")
     else:
         try:
             made = stickers.stickers_for_evse_ids(evse_ids, config, allow_unknown=allow_unknown)

@@ -53,7 +53,7 @@ import qrcodes
 from config import DEFAULT_PUBLIC_BASE_URL
 from extensions import db
 from i18n import Texts, texts
-from ocpi.models import OcpiEvse, OcpiLocation
+from ocpi.models import OcpiEvse, OcpiLocation, Party
 
 __all__ = [
     "MIN_CAP_HEIGHT_MM", "SIZES", "Sticker", "UnknownEvse", "development_base_url",
@@ -164,13 +164,16 @@ def _sticker(config: dict[str, Any], evse_id: str, price: str) -> Sticker:
 
 
 def stickers_for_location(location: OcpiLocation, config: dict[str, Any]) -> list[Sticker]:
-    """A sticker for every EVSE of the site that has an EVSE-ID and a charger page."""
+    """A sticker for every EVSE of the site that has an EVSE-ID and a charger page (not
+    removed, not claimed by another CPO too, its CPO connected: as charging.find_evse)."""
     printable = {
-        row.evse_uid.upper() for row in db.session.scalars(
-            select(OcpiEvse).where(OcpiEvse.location_pk == location.pk,
-                                   OcpiEvse.evse_id.is_not(None),
-                                   OcpiEvse.clash.is_(False),
-                                   OcpiEvse.status != "REMOVED"))
+        uid.upper() for uid in db.session.scalars(
+            select(OcpiEvse.evse_uid)
+            .join(OcpiLocation, OcpiEvse.location_pk == OcpiLocation.pk)
+            .join(Party, OcpiLocation.party_pk == Party.pk)
+            .where(OcpiEvse.location_pk == location.pk, OcpiEvse.evse_id.is_not(None),
+                   OcpiEvse.clash.is_(False), OcpiEvse.status != "REMOVED",
+                   Party.status == "CONNECTED"))
     }
     out = []
     for evse in location.data.get("evses") or []:

@@ -153,6 +153,17 @@ def test_a_charger_another_cpo_claims_gets_no_sticker(public: Any) -> None:
         stickers.stickers_for_evse_ids(["SE*SIM*E00002"], public.config)
 
 
+def test_a_disconnected_cpos_site_gets_no_stickers(public: Any, tmp_path: Path) -> None:
+    from ocpi.models import Party
+
+    db.session.scalars(db.select(Party)).one().status = "DISCONNECTED"
+    db.session.commit()
+    assert stickers.stickers_for_location(site("SIM-STO"), public.config) == []
+    refused = public.test_cli_runner().invoke(
+        args=["qr", "sheet", "--location", "SIM-STO", "-o", str(tmp_path / "x.pdf")])
+    assert refused.exit_code != 0 and "its CPO is not connected" in refused.output
+
+
 # --- flask qr ------------------------------------------------------------------------------
 
 
