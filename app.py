@@ -80,12 +80,13 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     init_mail(app, recipient_for=refunds.receipt_recipient)
 
     from dashboard import bp as dashboard_bp
+    from dashboard.sticker_sheets import bp as stickers_bp
     from driver import bp as driver_bp
     from driver.api import bp as api_bp
     from ocpi.endpoints import bp as ocpi_bp
     from payments.webhooks import bp as payments_bp
 
-    for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp):
+    for blueprint in (ocpi_bp, payments_bp, driver_bp, api_bp, dashboard_bp, stickers_bp):
         app.register_blueprint(blueprint)
     from driver.messages import error_text
     from input_guard import init_input_guard

@@ -1,4 +1,5 @@
-"""The operator's command line: `flask cpo …`, `flask qr`, `flask worker`, `flask operator`.
+"""The operator's command line: `flask cpo …`, `flask qr …` (codes, sticker sheets),
+`flask worker`, `flask operator`.
 
 Each command runs inside the app (Flask's CLI pushes an app context), so it reads the app's
 configuration through current_app; create_app adds them with register_cli().
@@ -18,7 +19,7 @@ import passwords
 from extensions import db
 
 if TYPE_CHECKING:
-    from ocpi.models import Party
+    from ocpi.models import OcpiLocation, Party
 
 cpo = AppGroup("cpo", help="Connections to charge point operators (OCPI).")
 
@@ -168,20 +169,116 @@ def cpo_sync(full: bool) -> None:
             click.echo(f"{party.name}: failed: {exc.message}", err=True)
 
 
-@click.command("qr")
-@with_appcontext
+class _QrGroup(AppGroup):
+    """`flask qr EVSE-ID` writes one code as before; `flask qr sheet …` a sticker sheet."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["code", *args]
+        return super().parse_args(ctx, args)
+
+
+qr = _QrGroup("qr", help="QR codes and sticker sheets for chargers.")
+_allow_dev = click.option(
+    "--allow-development-url", is_flag=True,
+    help="Build codes from a PUBLIC_BASE_URL that only works on this machine (for tests).")
+
+
+def _public_base_url(allow_development_url: bool) -> str:
+    from stickers import development_base_url
+
+    base: str = current_app.config["PUBLIC_BASE_URL"]
+    if development_base_url(base) and not allow_development_url:
+        raise click.ClickException(
+            f"PUBLIC_BASE_URL is {base}, a development address: phones scanning these codes "
+            "would not reach ScanCharge. Set PUBLIC_BASE_URL to the public https address, "
+            "or pass --allow-development-url for a test print.")
+    return base
+
+
+def _unknown(evse_id: str) -> click.ClickException:
+    return click.ClickException(
+        f"no stored Location has the EVSE-ID {evse_id!r} (or another CPO claims it too): "
+        "check it on /dashboard/chargers, run 'cpo sync', or pass --allow-unknown.")
+
+
+@qr.command("code")
 @click.argument("evse_id")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png")
 @click.option("--out", type=click.Path(dir_okay=False), help="File (default EVSE-ID.fmt).")
-def qr_command(evse_id: str, fmt: str, out: str | None) -> None:
-    """Write the QR sticker of a charger: its page URL, with the EVSE ID beneath."""
+@click.option("--allow-unknown", is_flag=True,
+              help="Write a code for an EVSE-ID no stored Location holds.")
+@_allow_dev
+def qr_command(evse_id: str, fmt: str, out: str | None, allow_unknown: bool,
+               allow_development_url: bool) -> None:
+    """Write the QR code of a charger: its page URL, with the EVSE ID beneath."""
     import qrcodes
+    from charging.connectors import find_evse
 
-    url = qrcodes.charger_url(current_app.config["PUBLIC_BASE_URL"], evse_id)
+    base = _public_base_url(allow_development_url)
+    if find_evse(evse_id) is None and not allow_unknown:
+        raise _unknown(evse_id)
+    url = qrcodes.charger_url(base, evse_id)
     data = qrcodes.qr_png(url, evse_id) if fmt == "png" else qrcodes.qr_svg(url, evse_id)
     path = Path(out or f"{evse_id.replace('*', '_')}.{fmt}")
     path.write_bytes(data)
     click.echo(f"{path}: {url}")
+
+
+@qr.command("sheet")
+@click.option("--location", "location_ref", metavar="ID",
+              help="The site: its OCPI location id (or its number on the dashboard).")
+@click.option("--evse", "evse_ids", multiple=True, metavar="EVSE-ID",
+              help="Instead of a site: these chargers (repeat).")
+@click.option("--size", type=click.Choice(["a4", "label"]), default="a4", show_default=True,
+              help="a4: 8 stickers of 90 x 60 mm with cut marks; label: 62 x 100 mm each.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), required=True,
+              help="The PDF file to write.")
+@click.option("--allow-unknown", is_flag=True, help="Print EVSE-IDs no stored Location holds.")
+@_allow_dev
+def qr_sheet(location_ref: str | None, evse_ids: tuple[str, ...], size: str, out: str,
+             allow_unknown: bool, allow_development_url: bool) -> None:
+    """Write a print-ready PDF of stickers for a site's chargers (or for --evse ones)."""
+    import stickers
+
+    if bool(location_ref) == bool(evse_ids):
+        raise click.UsageError("name either --location or one or more --evse")
+    _public_base_url(allow_development_url)
+    config = current_app.config
+    if location_ref:
+        location = _find_location(location_ref)
+        made = stickers.stickers_for_location(location, config)
+        if not made:
+            raise click.ClickException(
+                f"location {location.location_id} has no charger with a page to print: no "
+                "EVSE-IDs, all removed or claimed by another CPO too, or its CPO is not "
+                "connected")
+    else:
+        try:
+            made = stickers.stickers_for_evse_ids(evse_ids, config, allow_unknown=allow_unknown)
+        except stickers.UnknownEvse as exc:
+            raise _unknown(str(exc)) from exc
+    Path(out).write_bytes(stickers.render_sheet(made, size))
+    click.echo(f"{out}: {len(made)} stickers ({size})")
+    for sticker in made:
+        click.echo(f"  {sticker.evse_id}: {sticker.url}")
+
+
+def _find_location(ref: str) -> OcpiLocation:
+    from ocpi.models import OcpiLocation
+
+    rows = db.session.scalars(
+        select(OcpiLocation).where(OcpiLocation.location_id == ref.upper())).all()
+    if not rows and ref.isdigit():
+        found = db.session.get(OcpiLocation, int(ref))
+        rows = [found] if found is not None else []
+    if not rows:
+        raise click.ClickException(f"no stored location {ref!r}: see /dashboard/chargers")
+    if len(rows) > 1:
+        raise click.ClickException(
+            f"{len(rows)} CPOs have a location {ref!r}: give its number instead ("
+            + ", ".join(f"{r.pk} for {r.country_code}*{r.party_id}" for r in rows) + ")")
+    return rows[0]
 
 
 @click.command("worker")
@@ -214,5 +311,6 @@ def operator_command(email: str, password: str) -> None:
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(cpo)
-    for command in (qr_command, worker_command, operator_command):
+    app.cli.add_command(qr)
+    for command in (worker_command, operator_command):
         app.cli.add_command(command)

@@ -30,7 +30,7 @@ from qrcode.constants import ERROR_CORRECT_Q
 from qrcode.image.pil import PilImage
 from qrcode.image.svg import SvgPathImage
 
-__all__ = ["ERROR_CORRECTION", "MIN_BORDER", "charger_url", "qr_png", "qr_svg"]
+__all__ = ["ERROR_CORRECTION", "MIN_BORDER", "charger_url", "make_qr", "qr_png", "qr_svg"]
 
 #: See the module docstring for why Q rather than M.
 ERROR_CORRECTION = ERROR_CORRECT_Q
@@ -89,7 +89,7 @@ def charger_url(base_url: str, evse_id: str) -> str:
     return f"{base}/c/{quote(evse_id, safe='*')}"
 
 
-def _make_qr(url: str, box_size: int, border: int) -> qrcode.QRCode:
+def make_qr(url: str, box_size: int, border: int) -> qrcode.QRCode:
     """Build the smallest QR code (version chosen by ``fit``) for ``url`` at our EC level."""
     if not url:
         raise ValueError("url must not be empty")
@@ -157,7 +157,7 @@ def qr_png(url: str, label: str, *, box_size: int = 10, border: int = 4) -> byte
 
     The image is 8-bit greyscale: pure black and white in the code, anti-aliased text.
     """
-    qr = _make_qr(url, box_size, border)
+    qr = make_qr(url, box_size, border)
     code = qr.make_image(image_factory=PilImage).get_image().convert("L")
     margin = _LABEL_MARGIN_MODULES * box_size
 
@@ -203,7 +203,7 @@ def qr_svg(url: str, label: str) -> bytes:
     if _XML_INVALID.search(label):
         raise ValueError("label contains characters that cannot appear in XML")
     # box_size=10 makes qrcode's SVG factory emit exactly 1 user unit per module.
-    qr = _make_qr(url, box_size=10, border=MIN_BORDER)
+    qr = make_qr(url, box_size=10, border=MIN_BORDER)
     path = qr.make_image(image_factory=SvgPathImage).path
     assert path is not None  # SvgPathImage.process() always sets it
 

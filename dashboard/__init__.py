@@ -245,6 +245,7 @@ def chargers() -> str:
         evse_id = evse.get("evse_id")
         listing.append({
             "party": party.name,
+            "location_pk": location.pk,
             "location": data.get("name") or data.get("address"),
             "city": data.get("city"),
             "evse_id": evse_id or evse_row.evse_uid,

@@ -106,12 +106,15 @@ def test_cpo_invite_then_the_cpo_registers(served_app: Any, simulator: Any) -> N
 def test_qr_command_writes_png_and_svg(app: Any, tmp_path: Path) -> None:
     runner = app.test_cli_runner()
     png = tmp_path / "sticker.png"
-    result = runner.invoke(args=["qr", "SE*SIM*E00001", "--out", str(png)])
+    # No stored Locations and the development base URL: both refusals waived (test_stickers.py
+    # proves them).
+    waive = ["--allow-unknown", "--allow-development-url"]
+    result = runner.invoke(args=["qr", "SE*SIM*E00001", "--out", str(png), *waive])
     assert result.exit_code == 0, result.output
     assert png.read_bytes().startswith(b"\x89PNG")
     assert "http://127.0.0.1:5000/c/SE*SIM*E00001" in result.output
     svg = tmp_path / "sticker.svg"
-    runner.invoke(args=["qr", "SE*SIM*E00001", "--format", "svg", "--out", str(svg)])
+    runner.invoke(args=["qr", "SE*SIM*E00001", "--format", "svg", "--out", str(svg), *waive])
     assert b"SE*SIM*E00001</text>" in svg.read_bytes()
 
 
