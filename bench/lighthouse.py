@@ -3,12 +3,12 @@ default (`python app.py`: SQLite, the demo gateway, the built-in CPO simulator) 
 free port in a throw-away instance folder. Not part of ScanCharge.
 
     npm ci                                  # once: Lighthouse from package-lock.json
-    .venv/bin/python bench/lighthouse.py    # [--lang sv] [--json-dir DIR]
+    .venv/bin/python bench/lighthouse.py    # [--lang sv] [--runs 3] [--json-dir DIR]
 
-Prints, per page, the performance, accessibility and best-practices scores and the key
-metrics (FCP, LCP, TBT, CLS, bytes transferred), and exits 1 when a page misses the targets
-(performance >= 95, accessibility 100, best practices 100), listing the audits that cost
-points. The charge page is of a charge started through the demo gateway with its test card.
+Prints, per page (the median of --runs Lighthouse runs), the performance, accessibility
+and best-practices scores and the key metrics (FCP, LCP, TBT, CLS, bytes transferred), and
+exits 1 when a page misses the targets (performance >= 95, accessibility 100, best practices
+100), listing the audits that cost points. The charge page is of a charge started through the demo gateway with its test card.
 Lighthouse's default mobile emulation: a mid-range phone, CPU slowed 4x, a slow 4G network
 (simulated), so the figures are comparable across machines only roughly.
 """
@@ -62,7 +62,9 @@ def start_app(instance: Path) -> tuple[subprocess.Popen[str], str, str]:
     """The embedded default on a free port; its process, base URL and demo charger URL."""
     port = free_port_pair()
     env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
-    env.update(SCANCHARGE_INSTANCE_DIR=str(instance), PYTHONUNBUFFERED="1")
+    # Simulated time at real speed: the charge stays CHARGING while its page is measured.
+    env.update(SCANCHARGE_INSTANCE_DIR=str(instance), PYTHONUNBUFFERED="1",
+               SIMULATOR_TIME_FACTOR="1")
     process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
@@ -116,6 +118,16 @@ def lighthouse(url: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
+def median_run(url: str, runs: int) -> dict[str, Any]:
+    """The run with the median performance score of `runs` (Lighthouse's own advice: one
+    run varies with what else the machine does)."""
+    reports = sorted((lighthouse(url) for _ in range(runs)),
+                     key=lambda r: r["categories"]["performance"]["score"])
+    scores = [round(r["categories"]["performance"]["score"] * 100) for r in reports]
+    print(f"{url}: performance per run {scores}", flush=True)
+    return reports[len(reports) // 2]
+
+
 def summarise(name: str, report: dict[str, Any]) -> bool:
     """Prints the page's scores, metrics and lost points; True when it meets the targets."""
     scores = {c: round(report["categories"][c]["score"] * 100) for c in CATEGORIES}
@@ -142,6 +154,8 @@ def summarise(name: str, report: dict[str, Any]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lang", default="en", help="the pages' language (default en)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="Lighthouse runs per page; the median is reported (default 3)")
     parser.add_argument("--json-dir", type=Path, help="keep each page's Lighthouse report here")
     args = parser.parse_args(argv)
     if not LIGHTHOUSE.exists():
@@ -156,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The charger page first: once a charge runs there it reads "in use".
         pages = [("charger page", f"{charger_url}?lang={args.lang}")]
-        reports = {pages[0][0]: lighthouse(pages[0][1])}
+        reports = {pages[0][0]: median_run(pages[0][1], args.runs)}
         evse_id = charger_url.rsplit("/c/", 1)[1]
         pages.append(("charge page", start_charge(base, evse_id, args.lang)))
-        reports[pages[1][0]] = lighthouse(pages[1][1])
+        reports[pages[1][0]] = median_run(pages[1][1], args.runs)
         for name, report in reports.items():
             met = summarise(name, report) and met
             if args.json_dir:
