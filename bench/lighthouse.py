@@ -8,9 +8,10 @@ free port in a throw-away instance folder. Not part of ScanCharge.
 Prints, per page (the median of --runs Lighthouse runs), the performance, accessibility
 and best-practices scores and the key metrics (FCP, LCP, TBT, CLS, bytes transferred), and
 exits 1 when a page misses the targets (performance >= 95, accessibility 100, best practices
-100), listing the audits that cost points. The charge page is of a charge started through the demo gateway with its test card.
-Lighthouse's default mobile emulation: a mid-range phone, CPU slowed 4x, a slow 4G network
-(simulated), so the figures are comparable across machines only roughly.
+100), listing the audits that cost points. The charge page is of a charge started through
+the demo gateway with its test card. Lighthouse's default mobile emulation: a mid-range
+phone, CPU slowed 4x, a slow 4G network (simulated), so the figures are comparable across
+machines only roughly.
 """
 
 from __future__ import annotations
