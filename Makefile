@@ -9,6 +9,8 @@
 # The virtual environment is (re)installed whenever requirements.txt changes, with
 # --require-hashes: exactly the locked versions of every package, indirect ones included.
 # VENV=path uses another environment (.ci/run gives a fresh one per run).
+# Neither needs npm: `npm ci` (package.json) adds axe-core and Lighthouse for the
+# accessibility tests and bench/lighthouse.py, which skip or say so without them.
 
 PYTHON ?= python3
 VENV ?= .venv
