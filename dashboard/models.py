@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 import passwords
 from extensions import Model, db
 from ocpi.transport import now_utc
+from ratelimits import keyed_hash
 
 
 class Operator(Model):
@@ -91,5 +92,11 @@ def set_operator(email: str, password: str, *, check_policy: bool = True,
         operator.role = role
     operator.password_hash = generate_password_hash(password)
     operator.invite_token_hash = operator.invite_expires_at = None
+    # The way back in for a locked-out or disabled operator is a reset by whoever runs the
+    # server: it ends the lockout (and enables), but keeps the second factor.
+    operator.disabled_at = None
+    failure = db.session.get(LoginFailure, keyed_hash("operator-email", email))
+    if failure is not None:
+        db.session.delete(failure)
     db.session.commit()
     return operator

@@ -137,6 +137,19 @@ def enable(pk: int) -> ResponseReturnValue:
     return redirect(url_for("dashboard.people"))
 
 
+@bp.post("/people/<int:pk>/reset-two-factor")
+@requires("manage_people")
+def reset_two_factor(pk: int) -> ResponseReturnValue:
+    """For a lost phone: the operator signs in with the password alone, and enrols again."""
+    operator = _person(pk)
+    if operator.totp_secret:
+        operator.totp_secret, operator.totp_last_step = None, None
+        record("totp_reset", target=operator.email)
+        db.session.commit()
+        flash(f"Two-factor sign-in is off for {operator.email}; they can set it up again.")
+    return redirect(url_for("dashboard.people"))
+
+
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str) -> ResponseReturnValue:
     operator = db.session.scalar(

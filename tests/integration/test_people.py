@@ -374,3 +374,33 @@ def test_enrol_totp_then_it_is_required(app: Any) -> None:
     replay = again.post("/dashboard/login/code", data={"code": totp.code_at(secret, now),
                                                        "csrf": csrf(again, "/dashboard/login")})
     assert "Wrong or used code" in replay.get_data(as_text=True)
+
+
+def test_an_admin_resets_a_lost_second_factor(app: Any) -> None:
+    admin = signed_in(app, "admin")
+    set_operator("phone@example.com", PASSWORD, role="support")
+    operator = db.session.scalar(select(Operator).where(Operator.email == "phone@example.com"))
+    operator.totp_secret = totp.new_secret()
+    db.session.commit()
+    assert sign_in(app.test_client(), "phone@example.com").headers["Location"].endswith(
+        "/login/code")
+    assert post(admin, f"/dashboard/people/{operator.pk}/reset-two-factor").status_code == 302
+    assert sign_in(app.test_client(), "phone@example.com").headers["Location"].endswith(
+        "/dashboard/")
+    assert actions("totp_reset")[0].target == "phone@example.com"
+
+
+def test_the_cli_gives_a_role_and_ends_a_lockout(make_app: Any) -> None:
+    app = make_app(LOGIN_LOCKOUT_ATTEMPTS=1)
+    with app.app_context():
+        runner = app.test_cli_runner()
+        args = ["operator", "--email", "books@example.com", "--password", PASSWORD]
+        assert runner.invoke(args=[*args, "--role", "accounting"]).exit_code == 0
+        client = app.test_client()
+        assert sign_in(client, "books@example.com", "wrong password").status_code == 429
+        assert sign_in(client, "books@example.com").status_code == 429
+        assert runner.invoke(args=args).exit_code == 0
+        assert sign_in(client, "books@example.com").status_code == 302
+        assert db.session.scalar(select(Operator.role)) == "accounting"
+        db.session.remove()
+        db.engine.dispose()
