@@ -17,7 +17,8 @@ from typing import Any
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 import qrcodes
@@ -26,7 +27,7 @@ from dashboard.audit import record
 from dashboard.blueprint import bp
 from dashboard.models import LoginFailure, Operator
 from dashboard.permissions import requires
-from extensions import db
+from extensions import db, rows_changed
 from ocpi.transport import now_utc
 from ratelimits import client_key, keyed_hash, rate_limits
 
@@ -57,19 +58,26 @@ def locked_seconds(email_hash: str) -> int:
 
 
 def note_failure(email_hash: str) -> bool:
-    """Count one failed sign-in; True when it locks the e-mail out."""
+    """Count one failed sign-in; True when it locks the e-mail out.
+
+    Counted with one UPDATE (or the row's first INSERT), so parallel guesses at one e-mail
+    are each counted; failures older than a lockout period, and ended lockouts, are dropped
+    first, so a typo a week ago counts not and the table keeps only what is recent."""
     cfg = current_app.config
     period = timedelta(minutes=cfg["LOGIN_LOCKOUT_MINUTES"])
     now = now_utc()
-    row = db.session.get(LoginFailure, email_hash)
-    if row is None:
-        row = LoginFailure(email_hash=email_hash, failures=0, first_failed_at=now)
-        db.session.add(row)
-    elif now - row.first_failed_at > period:
-        # Failures older than a lockout period are forgiven: a typo a week ago counts not.
-        row.failures, row.first_failed_at, row.locked_until = 0, now, None
-    row.failures += 1
-    if row.failures >= cfg["LOGIN_LOCKOUT_ATTEMPTS"]:
+    lf = LoginFailure
+    db.session.execute(delete(lf).where(
+        lf.first_failed_at < now - period, or_(lf.locked_until.is_(None), lf.locked_until < now)))
+    one_more = update(lf).where(lf.email_hash == email_hash).values(failures=lf.failures + 1)
+    if not rows_changed(one_more):
+        try:
+            with db.session.begin_nested():
+                db.session.add(lf(email_hash=email_hash, failures=1, first_failed_at=now))
+        except IntegrityError:  # a parallel failure inserted it first
+            rows_changed(one_more)
+    row = db.session.get_one(lf, email_hash, populate_existing=True)
+    if row.failures >= cfg["LOGIN_LOCKOUT_ATTEMPTS"] and row.locked_until is None:
         row.locked_until = now + period
         return True
     return False

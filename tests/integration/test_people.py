@@ -404,3 +404,22 @@ def test_the_cli_gives_a_role_and_ends_a_lockout(make_app: Any) -> None:
         assert db.session.scalar(select(Operator.role)) == "accounting"
         db.session.remove()
         db.engine.dispose()
+
+
+def test_old_failures_are_forgiven_and_dropped(make_app: Any) -> None:
+    from datetime import timedelta
+
+    app = make_app(LOGIN_LOCKOUT_ATTEMPTS=2)
+    with app.app_context():
+        client = app.test_client()
+        sign_in(client, "nobody@example.com", "wrong password")
+        row = db.session.scalar(select(LoginFailure))
+        row.first_failed_at -= timedelta(minutes=app.config["LOGIN_LOCKOUT_MINUTES"] + 1)
+        db.session.commit()
+        # The old failure no longer counts: this one is the first again, not the locking one.
+        assert sign_in(client, "other@example.com", "wrong password").status_code == 200
+        assert sign_in(client, "nobody@example.com", "wrong password").status_code == 200
+        assert [r.failures for r in db.session.scalars(
+            select(LoginFailure).execution_options(populate_existing=True))] == [1, 1]
+        db.session.remove()
+        db.engine.dispose()
