@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import smtplib
 from datetime import timedelta
+from email.message import EmailMessage
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -74,9 +76,32 @@ def invite() -> ResponseReturnValue:
     record("invite", target=email, detail=f"role {role}, valid {hours} h")
     db.session.commit()
     link = url_for("dashboard.accept_invitation", token=token, _external=True)
-    flash(f"Invitation for {email} made. Send them the link below; it works once, "
-          f"for {hours} hours.")
+    if current_app.config.get("SMTP_HOST"):
+        flash(_mail_invitation(email, role, link, hours))
+    else:
+        flash(f"Invitation for {email} made. Send them the link below; it works once, "
+              f"for {hours} hours.")
     return _people_page(invite_link=link)
+
+
+def _mail_invitation(email: str, role: str, link: str, hours: int) -> str:
+    """E-mail the link (SMTP as for receipts); say what happened, for the flash. Sent while
+    the admin waits: they are told at once whether to pass the link on themselves."""
+    from payments.mail import _send
+
+    message = EmailMessage()
+    message["From"] = current_app.config["MAIL_FROM"]
+    message["To"] = email
+    message["Subject"] = "Your ScanCharge dashboard invitation"
+    message.set_content(
+        f"{g.operator.email} invited you to the ScanCharge operator dashboard as {role}.\n\n"
+        f"Choose your password here (the link works once, for {hours} hours):\n{link}\n")
+    try:
+        _send(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        return (f"Invitation for {email} made, but it could not be e-mailed ({exc}). Send "
+                f"them the link below yourself; it works once, for {hours} hours.")
+    return f"Invitation for {email} made and e-mailed; the link is below too."
 
 
 def _person(pk: int) -> Operator:

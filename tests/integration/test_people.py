@@ -423,3 +423,29 @@ def test_old_failures_are_forgiven_and_dropped(make_app: Any) -> None:
             select(LoginFailure).execution_options(populate_existing=True))] == [1, 1]
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_invitation_is_e_mailed_when_smtp_is_set(make_app: Any) -> None:
+    from test_receipt_pdf_mail import Inbox, LocalController
+
+    box = Inbox()
+    controller = LocalController(box, hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_STARTTLS=False)
+        with app.app_context():
+            admin = signed_in(app, "admin")
+            link = invite(admin, "mailed@example.com", "accounting")
+            assert box.arrived.wait(5)
+            _sender, recipients, message = box.messages[0]
+            assert recipients == ["mailed@example.com"]
+            assert link in message.get_content() and "as accounting" in message.get_content()
+            controller.stop()
+            answer = post(admin, "/dashboard/people/invite", email="later@example.com",
+                          role="support").get_data(as_text=True)
+            assert "could not be e-mailed" in answer and 'id="invite-link"' in answer
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        if controller.loop.is_running():
+            controller.stop()
