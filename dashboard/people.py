@@ -71,6 +71,7 @@ def invite() -> ResponseReturnValue:
     token = secrets.token_urlsafe(32)
     hours = current_app.config["INVITATION_HOURS"]
     operator.role = role
+    operator.disabled_at = None  # inviting again means it: a withdrawn invitation reopens
     operator.invite_token_hash = token_hash(token)
     operator.invite_expires_at = now_utc() + timedelta(hours=hours)
     record("invite", target=email, detail=f"role {role}, valid {hours} h")
