@@ -298,12 +298,14 @@ def worker_command(periodic: bool) -> None:
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help=f"At least {passwords.MIN_LENGTH} characters, not a common password, "
                    "not containing the e-mail's name.")
-def operator_command(email: str, password: str) -> None:
-    """Create or reset an operator's dashboard login."""
+@click.option("--role", type=click.Choice(["admin", "support", "accounting"]), default=None,
+              help="A new login's role (default admin); given, it changes an existing one's.")
+def operator_command(email: str, password: str, role: str | None) -> None:
+    """Create or reset an operator's dashboard login (a reset ends a lockout too)."""
     from dashboard.models import set_operator
 
     try:
-        set_operator(email, password)
+        set_operator(email, password, role=role)
     except passwords.PasswordPolicyError as exc:
         raise click.BadParameter(str(exc), param_hint="'--password'") from exc
     click.echo(f"Operator {email} can sign in at /dashboard.")

@@ -7,6 +7,7 @@ SQLite, the built-in CPO simulator and the demo payment gateway.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -194,6 +195,20 @@ class Config:
     # Dashboard sign-in attempts from one client, and failed ones for one e-mail.
     RATE_LIMIT_LOGIN_PER_CLIENT = os.environ.get("RATE_LIMIT_LOGIN_PER_CLIENT", "30/hour")
     RATE_LIMIT_LOGIN_PER_EMAIL = os.environ.get("RATE_LIMIT_LOGIN_PER_EMAIL", "5/15minutes")
+    # Failed sign-ins (password or code) for one e-mail, known or not, that lock it out.
+    LOGIN_LOCKOUT_ATTEMPTS = _int("LOGIN_LOCKOUT_ATTEMPTS", 5)
+    # How long a lockout lasts; failures older than this are forgiven.
+    LOGIN_LOCKOUT_MINUTES = _int("LOGIN_LOCKOUT_MINUTES", 15)
+    # Hours an operator invitation link stays usable (it works once).
+    INVITATION_HOURS = _int("INVITATION_HOURS", 72)
+    # The session cookie: never readable by scripts, sent with top-level navigations only
+    # (Lax: a form on another site cannot post with it).
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # Send the session cookie over HTTPS only (the default in production).
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", PRODUCTION)
+    # Hours a dashboard sign-in lasts, however busy (OPERATOR_SESSION_HOURS).
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=_int("OPERATOR_SESSION_HOURS", 12))
     # The demo gateway refuses a PaymentIntent after this many failed cards, as an acquirer
     # would (Stripe: card_decline_rate_limit_exceeded).
     DEMO_MAX_FAILED_CARDS = _int("DEMO_MAX_FAILED_CARDS", 3)
