@@ -31,6 +31,12 @@ MIN_COMPRESS_BYTES = 512
 _HASHED = re.compile(rf"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{{{HASH_LENGTH}}})(?P<suffix>\.[^./]+)$")
 
 
+def plain_name(filename: str) -> str:
+    """'driver/charger.b31809a8d3.js' -> 'driver/charger.js' (a name without a hash as is)."""
+    match = _HASHED.match(filename)
+    return match["stem"] + match["suffix"] if match else filename
+
+
 class StaticAssets:
     """The content hash of each static file, recomputed when its mtime changes."""
 
@@ -78,7 +84,7 @@ def init_static_assets(app: Flask) -> None:
         match = _HASHED.match(filename)
         if match is None:
             return app.send_static_file(filename)
-        plain = match["stem"] + match["suffix"]
+        plain = plain_name(filename)
         if assets.content_hash(plain) != match["hash"]:
             abort(404)
         response = send_from_directory(app.static_folder or "", plain, max_age=YEAR)

@@ -16,6 +16,7 @@ import pytest
 from conftest import LiveStack
 
 from extensions import db
+from static_assets import plain_name
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is needed")
 expect = sync_api.expect
@@ -373,7 +374,7 @@ def test_stripe_mode_shows_the_elements_before_the_intent_and_retries_after_a_de
         if url == STRIPE_JS_URL:
             route.fulfill(body=FAKE_STRIPE_JS, content_type="text/javascript")
         elif url.startswith(f"{SITE}/static/"):
-            name = url.removeprefix(f"{SITE}/static/").split("?")[0]
+            name = plain_name(url.removeprefix(f"{SITE}/static/").split("?")[0])
             route.fulfill(path=str(ROOT / "static" / name))
         elif url.startswith(f"{SITE}/api/v1/charges") and request.method == "POST":
             created.append(request.post_data_json)
@@ -544,7 +545,7 @@ def test_stripe_mode_pays_with_a_wallet_from_the_express_checkout_element(
         if url == STRIPE_JS_URL:
             route.fulfill(body=FAKE_STRIPE_JS, content_type="text/javascript")
         elif url.startswith(f"{SITE}/static/"):
-            name = url.removeprefix(f"{SITE}/static/").split("?")[0]
+            name = plain_name(url.removeprefix(f"{SITE}/static/").split("?")[0])
             route.fulfill(path=str(ROOT / "static" / name))
         elif url.startswith(f"{SITE}/api/v1/charges") and route.request.method == "POST":
             created.append(route.request.post_data_json)

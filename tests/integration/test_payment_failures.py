@@ -276,8 +276,8 @@ def test_a_capture_without_a_cdr_issues_a_receipt_that_says_what_it_rests_on(
     assert receipt.total_minor == 2350 and receipt.net_minor + receipt.vat_minor == 2350
     assert receipt.details["based_on"]["kind"] == "last_session"
 
-    english = "Based on the last Session update at 17:50 on 2026-11-21; the CPO sent no CDR."
-    swedish = "Baserat på den senaste uppdateringen av laddsessionen kl. 17:50 den 2026-11-21"
+    english = "Based on the last Session update at 17:50 CET on 21 Nov 2026; the CPO sent no CDR."
+    swedish = "Baserat på den senaste uppdateringen av laddsessionen kl. 17:50 CET den 21 nov. 2026"
     api = client.get(f"/api/v1/charges/{charge.public_id}").get_json()
     assert api["receipt_url"]
     page = client.get(f"/r/{receipt.public_token}?lang=en")
