@@ -103,7 +103,7 @@ def test_add_a_support_user_and_see_what_it_may_not_do(browser: Any, served: Any
     support.get_by_role("button", name="Set password").click()
     expect(support.locator("[role=alert]")).to_contain_text("Your password is set")
     sign_in(support, base, "helpdesk@example.com", "tram lantern pebble 7")
-    expect(support.locator("header")).to_contain_text("helpdesk@example.com (support)")
+    expect(support.locator("header.dash-header")).to_contain_text("helpdesk@example.com (support)")
     expect(support.get_by_role("link", name="People")).to_have_count(0)
     support.locator("tr", has_text="SE*SIM*E00001").get_by_role("link").first.click()
     expect(support.get_by_role("button", name="Unlock connector 1")).to_be_visible()
