@@ -217,6 +217,13 @@ def open_charger(page: Any, stack: LiveStack, lang: str) -> None:
     expect(page.get_by_role("heading", name=_(lang, "Connector and price"))).to_be_visible()
 
 
+def charging_phone(phone: Callable[[str], Any], stack: LiveStack, lang: str) -> tuple[Any, str]:
+    """A new phone in `lang` that paid at the charger and is CHARGING: its page and charge."""
+    page = phone(lang)
+    open_charger(page, stack, lang)
+    return page, pay_and_wait_charging(page, lang)
+
+
 def pay_and_wait_charging(page: Any, lang: str) -> str:
     pay_with(page, GOOD_CARD)
     page.wait_for_url(re.compile(r"/charge/"), timeout=SLOW)
@@ -306,9 +313,7 @@ def check_receipt(page: Any, lang: str, total_minor: int) -> dict[str, Any]:
 def test_rescan_and_back_lead_to_the_charge_stop_works_and_the_receipt_adds_up(
     stack: LiveStack, phone: Callable[[str], Any], lang: str
 ) -> None:
-    page = phone(lang)
-    open_charger(page, stack, lang)
-    charge_id = pay_and_wait_charging(page, lang)
+    page, charge_id = charging_phone(phone, stack, lang)
 
     # While charging: how close to the limit, the percentage as the bar shows it.
     stop_at = stack.charge_status(charge_id)["limit"]["stop_at"]["amount_minor"]
@@ -469,6 +474,18 @@ def test_the_cpo_ending_the_session_says_so_in_the_language(
         "or the cable was unplugged."))
     charge = expect_charged(page, stack, lang, charge_id)
     assert Decimal(str(charge["energy_kwh"])) == Decimal(2)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_an_operator_stop_says_so_in_the_language(
+    stack: LiveStack, phone: Callable[[str], Any], lang: str
+) -> None:
+    page, charge_id = charging_phone(phone, stack, lang)
+    result = stack.app.test_cli_runner().invoke(
+        args=["charges", "stop", "--yes", "--", charge_id])
+    assert result.exit_code == 0, result.output
+    expect_end(page, lang, "operator", _(lang, "The operator stopped charging."))
+    expect_charged(page, stack, lang, charge_id)
 
 
 @pytest.mark.parametrize("lang", LANGS)
