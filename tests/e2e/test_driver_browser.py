@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import LiveStack
+from conftest import ROOT, LiveStack
 
 from extensions import db
 from static_assets import plain_name
@@ -351,7 +351,6 @@ def stripe_charger() -> dict[str, Any]:
 def test_stripe_mode_shows_the_elements_before_the_intent_and_retries_after_a_decline(
     app: Any, browser: Any
 ) -> None:
-    from conftest import ROOT
     from flask import render_template
 
     # A Swedish phone (with no Accept-Language the page would be in English, the fallback).
@@ -368,30 +367,7 @@ def test_stripe_mode_shows_the_elements_before_the_intent_and_retries_after_a_de
                     "return_url": f"{SITE}/charge/ch_test"},
     }
 
-    def serve(route: Any) -> None:
-        request = route.request
-        url = request.url
-        if url == STRIPE_JS_URL:
-            route.fulfill(body=FAKE_STRIPE_JS, content_type="text/javascript")
-        elif url.startswith(f"{SITE}/static/"):
-            name = plain_name(url.removeprefix(f"{SITE}/static/").split("?")[0])
-            route.fulfill(path=str(ROOT / "static" / name))
-        elif url.startswith(f"{SITE}/api/v1/charges") and request.method == "POST":
-            created.append(request.post_data_json)
-            route.fulfill(status=201, json=charge)
-        elif url.startswith(f"{SITE}/charge/ch_test"):
-            route.fulfill(body="<p id='arrived'>charge page</p>", content_type="text/html")
-        elif url.startswith(f"{SITE}/c/"):
-            route.fulfill(body=html, content_type="text/html")
-        else:
-            route.abort()
-
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    context.route("**/*", serve)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(10_000)
+    context, page, errors = _stripe_mode_phone(browser, html, charge, created)
     try:
         page.goto(f"{SITE}/c/SE*SIM*E00001")
         # Deferred intent: the Payment Element and the Express Checkout Element (the
@@ -525,7 +501,6 @@ def test_stripe_mode_pays_with_a_wallet_from_the_express_checkout_element(
 ) -> None:
     """Apple Pay or Google Pay at once: the wallet's confirm makes the charge and its
     PaymentIntent, then confirms it; a refused wallet payment tells the sheet it failed."""
-    from conftest import ROOT
     from flask import render_template
 
     with app.test_request_context("/c/SE*SIM*E00001"):
@@ -540,29 +515,7 @@ def test_stripe_mode_pays_with_a_wallet_from_the_express_checkout_element(
                     "return_url": f"{SITE}/charge/ch_wallet"},
     }
 
-    def serve(route: Any) -> None:
-        url = route.request.url
-        if url == STRIPE_JS_URL:
-            route.fulfill(body=FAKE_STRIPE_JS, content_type="text/javascript")
-        elif url.startswith(f"{SITE}/static/"):
-            name = plain_name(url.removeprefix(f"{SITE}/static/").split("?")[0])
-            route.fulfill(path=str(ROOT / "static" / name))
-        elif url.startswith(f"{SITE}/api/v1/charges") and route.request.method == "POST":
-            created.append(route.request.post_data_json)
-            route.fulfill(status=201, json=charge)
-        elif url.startswith(f"{SITE}/charge/ch_wallet"):
-            route.fulfill(body="<p id='arrived'>charge page</p>", content_type="text/html")
-        elif url.startswith(f"{SITE}/c/"):
-            route.fulfill(body=html, content_type="text/html")
-        else:
-            route.abort()
-
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    context.route("**/*", serve)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(10_000)
+    context, page, errors = _stripe_mode_phone(browser, html, charge, created)
     try:
         page.goto(f"{SITE}/c/SE*SIM*E00001?lang=en")
         expect(page.locator("#express-checkout-element")).to_be_visible()
@@ -583,3 +536,36 @@ def test_stripe_mode_pays_with_a_wallet_from_the_express_checkout_element(
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _stripe_mode_phone(browser: Any, html: str, charge: dict[str, Any],
+                       created: list[Any]) -> tuple[Any, Any, list[str]]:
+    """A phone whose every request is answered here: the charger page `html`, the static
+    files from disk, the fake Stripe.js, POST /api/v1/charges with `charge` (recording the
+    body in `created`), and the charge page it returns to. Its context, page and JS errors."""
+
+    def serve(route: Any) -> None:
+        request = route.request
+        url = request.url
+        if url == STRIPE_JS_URL:
+            route.fulfill(body=FAKE_STRIPE_JS, content_type="text/javascript")
+        elif url.startswith(f"{SITE}/static/"):
+            name = plain_name(url.removeprefix(f"{SITE}/static/").split("?")[0])
+            route.fulfill(path=str(ROOT / "static" / name))
+        elif url.startswith(f"{SITE}/api/v1/charges") and request.method == "POST":
+            created.append(request.post_data_json)
+            route.fulfill(status=201, json=charge)
+        elif url.startswith(charge["page_url"]):
+            route.fulfill(body="<p id='arrived'>charge page</p>", content_type="text/html")
+        elif url.startswith(f"{SITE}/c/"):
+            route.fulfill(body=html, content_type="text/html")
+        else:
+            route.abort()
+
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.route("**/*", serve)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(10_000)
+    return context, page, errors
