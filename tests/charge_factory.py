@@ -138,3 +138,22 @@ def drop_queue(app: Any) -> None:
     huey = app.extensions["queue"].huey
     while huey.dequeue() is not None:
         pass
+
+
+def seed_chargers() -> None:
+    """The simulator's demo Locations and Tariffs, stored as if pulled from a CPO."""
+    from cpo_simulator.demo_data import build_locations, build_tariffs
+    from cpo_simulator.jsonio import plain
+    from ocpi import store
+    from ocpi.models import Party, PartyGrant
+
+    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
+    db.session.add(party)
+    db.session.flush()
+    for tariff in build_tariffs():
+        store.upsert_tariff(party, plain(tariff.model_dump(mode="python", exclude_none=True)))
+    for location in build_locations():
+        store.upsert_location(party,
+                              plain(location.model_dump(mode="python", exclude_none=True)))
+    db.session.commit()

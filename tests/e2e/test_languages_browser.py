@@ -13,13 +13,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-from extensions import db
+from charge_factory import seed_chargers
+from test_driver_browser import CHROMIUM, browser  # noqa: F401 (the browser fixture)
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is needed")
 expect = sync_api.expect
 
-CHROMIUM = "/usr/bin/chromium"
 SITE = "http://scancharge.test"
 EVSE = "SE*SIM*E00001"
 PHONE = {"width": 360, "height": 740}
@@ -27,44 +26,8 @@ PHONE = {"width": 360, "height": 740}
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing")
 
 
-def seed_chargers() -> None:
-    """The simulator's demo Locations and Tariffs, stored as if pulled from a CPO."""
-    from cpo_simulator.demo_data import build_locations, build_tariffs
-    from cpo_simulator.jsonio import plain
-    from ocpi import store
-    from ocpi.models import Party, PartyGrant
-
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
-    for tariff in build_tariffs():
-        store.upsert_tariff(party, plain(tariff.model_dump(mode="python", exclude_none=True)))
-    for location in build_locations():
-        store.upsert_location(party,
-                              plain(location.model_dump(mode="python", exclude_none=True)))
-    db.session.commit()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        playwright = sync_api.sync_playwright().start()
-    except Exception as exc:
-        pytest.skip(f"Playwright could not start: {exc}")
-    try:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
-                                              args=["--headless=new", "--no-sandbox"])
-    except Exception as exc:
-        playwright.stop()
-        pytest.skip(f"Chromium at {CHROMIUM} could not be launched: {exc}")
-    yield chromium
-    chromium.close()
-    playwright.stop()
-
-
 @pytest.fixture
-def phone(app: Any, browser: Any) -> Iterator[Callable[[str], Any]]:
+def phone(app: Any, browser: Any) -> Iterator[Callable[[str], Any]]:  # noqa: F811
     """phone(locale): a page in a phone whose browser is set to `locale`."""
     seed_chargers()
     client = app.test_client(use_cookies=False)

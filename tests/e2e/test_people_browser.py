@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from test_driver_browser import CHROMIUM, browser  # noqa: F401 (the browser fixture)
 
 from charging.models import Charge
 from dashboard.models import set_operator
@@ -22,29 +23,10 @@ from ocpi.models import Party, PartyGrant
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is needed")
 expect = sync_api.expect
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]
 SCREENSHOT_DIR = os.environ.get("DASHBOARD_SCREENSHOT_DIR", "/tmp")
 ADMIN, PASSWORD = "admin@example.com", "correct horse battery"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        playwright = sync_api.sync_playwright().start()
-    except Exception as exc:
-        pytest.skip(f"Playwright could not start: {exc}")
-    try:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    except Exception as exc:
-        playwright.stop()
-        pytest.skip(f"Chromium at {CHROMIUM} could not be launched: {exc}")
-    yield chromium
-    chromium.close()
-    playwright.stop()
 
 
 @pytest.fixture
@@ -71,7 +53,7 @@ def served(make_app: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
         db.engine.dispose()
 
 
-def new_page(browser: Any) -> Any:
+def new_page(browser: Any) -> Any:  # noqa: F811
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     page.set_default_timeout(10_000)
     return page
@@ -84,7 +66,7 @@ def sign_in(page: Any, base: str, email: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_add_a_support_user_and_see_what_it_may_not_do(browser: Any, served: Any) -> None:
+def test_add_a_support_user_and_see_what_it_may_not_do(browser: Any, served: Any) -> None:  # noqa: F811
     _app, base = served
     admin = new_page(browser)
     sign_in(admin, base, ADMIN, PASSWORD)
@@ -125,7 +107,7 @@ def test_add_a_support_user_and_see_what_it_may_not_do(browser: Any, served: Any
     expect(support.locator("h1")).to_have_text("Operator sign in")
 
 
-def test_get_locked_out(browser: Any, served: Any) -> None:
+def test_get_locked_out(browser: Any, served: Any) -> None:  # noqa: F811
     _app, base = served
     page = new_page(browser)
     for _ in range(2):

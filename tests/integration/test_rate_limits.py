@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from charge_factory import seed_chargers
 
 from charging.models import Charge
 from extensions import db
@@ -29,25 +30,6 @@ DRIVER_B = {"REMOTE_ADDR": "203.0.113.9", "HTTP_ACCEPT_LANGUAGE": "sv-SE,sv;q=0.
 DRIVER_C = {"REMOTE_ADDR": "192.0.2.44", "HTTP_ACCEPT_LANGUAGE": "sv-SE,sv;q=0.9"}
 # Moved by the xdist worker's number, so parallel workers never share a database.
 REDIS_URL = workers.redis_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5"))
-
-
-def seed_chargers() -> None:
-    """The simulator's demo Locations and Tariffs, stored as if pulled from a CPO."""
-    from cpo_simulator.demo_data import build_locations, build_tariffs
-    from cpo_simulator.jsonio import plain
-    from ocpi import store
-    from ocpi.models import Party, PartyGrant
-
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
-    for tariff in build_tariffs():
-        store.upsert_tariff(party, plain(tariff.model_dump(mode="python", exclude_none=True)))
-    for location in build_locations():
-        store.upsert_location(party,
-                              plain(location.model_dump(mode="python", exclude_none=True)))
-    db.session.commit()
 
 
 @pytest.fixture
