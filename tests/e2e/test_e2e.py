@@ -93,7 +93,10 @@ def test_happy_path_captures_the_cdr_total_and_issues_a_receipt(live_stack: Live
     # The OCPI traffic both ways: Session pushes and the CDR reached ScanCharge.
     assert any(m["method"] == "PUT" for m in messages(stack, "sessions", "out"))
     assert any(m["method"] == "PATCH" for m in messages(stack, "sessions", "out"))
-    assert [m["http_status"] for m in messages(stack, "cdrs", "out")] == [201]
+    # The charge can be captured before the CDR's POST has returned to the simulator (the
+    # receiver commits, then answers), so the simulator logs its request a moment later.
+    stack.wait_for(lambda: [m["http_status"] for m in messages(stack, "cdrs", "out")] == [201],
+                   what="the simulator to log its CDR POST answered 201")
     assert any(m["url"].endswith("/STOP_SESSION") for m in messages(stack, "commands", "in"))
 
 
