@@ -104,6 +104,10 @@ def _compress(assets: StaticAssets) -> Any:
                 or response.mimetype not in COMPRESSIBLE or request.path.startswith("/ocpi")
                 or "gzip" not in request.headers.get("Accept-Encoding", "").lower()):
             return response
+        if response.is_streamed and not response.direct_passthrough:
+            # A generator (a long export, say) is sent as it is made, never buffered here;
+            # a static file (send_file's passthrough) is small and read whole.
+            return response
         response.vary.add("Accept-Encoding")
         response.direct_passthrough = False
         data = response.get_data()

@@ -79,3 +79,15 @@ def test_the_charger_page_with_its_css_and_js_is_under_20_kb_on_the_wire(
         sizes[url] = len(answer.data)
     print("charger page on the wire (bytes):", sizes, "total", sum(sizes.values()))
     assert sum(sizes.values()) < BUDGET_BYTES, sizes
+
+
+def test_a_streamed_response_is_sent_as_it_is_made_not_gzipped(app: Any) -> None:
+    from flask import Response
+
+    @app.get("/stream-test")
+    def stream() -> Response:
+        return Response((f"line {n}\n" * 40 for n in range(50)), mimetype="text/csv")
+
+    answer = app.test_client().get("/stream-test", headers=GZIP)
+    assert answer.is_streamed and "Content-Encoding" not in answer.headers
+    assert answer.get_data(as_text=True).count("line 49") == 40
