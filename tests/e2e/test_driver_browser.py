@@ -359,13 +359,7 @@ def test_stripe_mode_shows_the_elements_before_the_intent_and_retries_after_a_de
                                evse_id="SE*SIM*E00001", stripe_js_url=STRIPE_JS_URL)
     assert html.count(STRIPE_JS_URL) == 1
     created: list[Any] = []
-    charge = {
-        "id": "ch_test", "status": "CREATED", "page_url": f"{SITE}/charge/ch_test",
-        "hold": {"amount_minor": 30000, "currency": "SEK", "formatted": "300,00 kr"},
-        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin",
-                    "payment_intent": "pi_test_1", "client_secret": "pi_test_1_secret_abc",
-                    "return_url": f"{SITE}/charge/ch_test"},
-    }
+    charge = _created_charge("ch_test", "pi_test_1", "pi_test_1_secret_abc", "300,00 kr")
 
     context, page, errors = _stripe_mode_phone(browser, html, charge, created)
     try:
@@ -507,13 +501,7 @@ def test_stripe_mode_pays_with_a_wallet_from_the_express_checkout_element(
         html = render_template("driver/charger.html", lang="en", charger=stripe_charger(),
                                evse_id="SE*SIM*E00001", stripe_js_url=STRIPE_JS_URL)
     created: list[Any] = []
-    charge = {
-        "id": "ch_wallet", "status": "CREATED", "page_url": f"{SITE}/charge/ch_wallet",
-        "hold": {"amount_minor": 30000, "currency": "SEK", "formatted": "SEK 300.00"},
-        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin",
-                    "payment_intent": "pi_wallet", "client_secret": "pi_wallet_secret_w",
-                    "return_url": f"{SITE}/charge/ch_wallet"},
-    }
+    charge = _created_charge("ch_wallet", "pi_wallet", "pi_wallet_secret_w", "SEK 300.00")
 
     context, page, errors = _stripe_mode_phone(browser, html, charge, created)
     try:
@@ -536,6 +524,17 @@ def test_stripe_mode_pays_with_a_wallet_from_the_express_checkout_element(
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _created_charge(charge_id: str, intent: str, secret: str, hold: str) -> dict[str, Any]:
+    """POST /api/v1/charges' answer in Stripe mode: a CREATED charge holding 300 kr."""
+    return {
+        "id": charge_id, "status": "CREATED", "page_url": f"{SITE}/charge/{charge_id}",
+        "hold": {"amount_minor": 30000, "currency": "SEK", "formatted": hold},
+        "payment": {"kind": "stripe", "publishable_key": "pk_test_standin",
+                    "payment_intent": intent, "client_secret": secret,
+                    "return_url": f"{SITE}/charge/{charge_id}"},
+    }
 
 
 def _stripe_mode_phone(browser: Any, html: str, charge: dict[str, Any],
