@@ -147,6 +147,9 @@ class Config:
     TERMS_URL = os.environ.get("TERMS_URL", "")
     PRIVACY_URL = os.environ.get("PRIVACY_URL", "")
 
+    # The time zone the dashboard shows times in (an IANA name). Stored times stay UTC.
+    OPERATOR_TIMEZONE = os.environ.get("OPERATOR_TIMEZONE", "Europe/Stockholm")
+
     # Receipt e-mail (to drivers who gave an address). No SMTP_HOST: no e-mail is sent.
     SMTP_HOST = os.environ.get("SMTP_HOST", "")
     SMTP_PORT = _int("SMTP_PORT", 587)

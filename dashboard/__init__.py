@@ -26,6 +26,7 @@ from flask_babel import gettext
 from sqlalchemy import and_, func, or_, select
 
 from charging.models import Charge, ChargeEvent
+from dashboard import formatting
 from dashboard.audit import record
 from dashboard.blueprint import PAGE_SIZE, bp
 from dashboard.permissions import can, requires
@@ -34,7 +35,6 @@ from ocpi import messages as ocpi_messages
 from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr, OcpiEvse, OcpiLocation, OcpiMessage, Party
 from ocpi.transport import json_dumps
-from payments.money import Money
 
 # A long charge gets a Session PATCH every few minutes: its page shows the latest ones.
 CHARGE_MESSAGES = 200
@@ -65,9 +65,11 @@ def _check_csrf() -> None:
 def _helpers() -> dict[str, Any]:
     return {
         "csrf_token": csrf_token,
-        "fmt_money": lambda minor, currency: (
-            Money(minor, currency).format("en") if minor is not None else "—"
-        ),
+        "fmt_money": formatting.money,
+        "fmt_amount": formatting.amount,
+        "fmt_clock": formatting.clock,
+        "fmt_day": formatting.day,
+        "operator_zone": formatting.zone_name,
         "can": can,
         "gateway_kind": lambda: current_app.extensions["payment_gateway"].kind,
     }
