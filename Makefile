@@ -25,7 +25,7 @@ RUN_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: run test test-postgres lock install clean-venv
+.PHONY: run test test-postgres screenshots lock install clean-venv
 
 install: $(STAMP)
 
@@ -54,6 +54,11 @@ test: $(STAMP)
 
 test-postgres: $(STAMP)
 	export TEST_DATABASE_URL="$(TEST_DATABASE_URL)"; $(PYTEST)
+
+# The operator's browser tests again, writing their screenshots into docs/img/operators/
+# (docs/operators.md shows them).
+screenshots: $(STAMP)
+	SCANCHARGE_SCREENSHOTS=1 $(BIN)/python -m pytest -p no:randomly -q tests/e2e -k "operator or dashboard or people"
 
 # Resolved against PyPI alone (no local wheel directories or extra indexes this machine's
 # pip may be configured with), with every file's hash. Run it with the oldest Python 3.11
