@@ -12,6 +12,7 @@ from charging.cpo import tariff_of, time_zone_of
 from charging.models import Charge
 from charging.timeline import Cause, fail, note
 from extensions import db
+from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr, OcpiSession
 from ocpi.transport import json_dumps, parse_datetime
 from payments.money import Money, to_minor
@@ -30,8 +31,9 @@ def estimate_cost(charge: Charge, session_pk: int) -> Decimal | None:
     from tariffs import TariffError, price_session
 
     tariff = tariff_of(charge)
-    session = db.session.get_one(OcpiSession, session_pk).data
-    periods = session.get("charging_periods") or []
+    row = db.session.get_one(OcpiSession, session_pk)
+    session = row.data
+    periods = ocpi_store.charging_periods(row)
     end = session.get("end_date_time") or session.get("last_updated")
     if tariff is None or not periods or not end:
         return None

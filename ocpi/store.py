@@ -262,6 +262,12 @@ def patch_session(row: OcpiSession, patch: dict[str, Any], *, append_periods: bo
     _fill_session(row, parse(Session, data), data)
 
 
+def charging_periods(row: OcpiSession, start: int = 0) -> list[dict[str, Any]]:
+    """The Session's charging periods from the `start`-th on, in the order received: how the
+    domain reads periods (so a reader of only the new ones need not load the old)."""
+    return list((row.data.get("charging_periods") or [])[start:])
+
+
 def _fill_session(row: OcpiSession, session: Session, data: dict[str, Any]) -> None:
     row.authorization_reference = (
         _key(session.authorization_reference) if session.authorization_reference else None
