@@ -29,7 +29,7 @@ from charging.releases import release_hold
 from charging.states import ChargeStatus as S
 from charging.states import Event, can
 from charging.stopping import begin_stopping, record_stop_request
-from charging.timeline import Cause, fail, fire, note
+from charging.timeline import Cause, fail, fire, money, note
 from charging.unit_of_work import leave_unchanged, locked_charge, network_step, unit_of_work
 from extensions import db
 from ocpi.models import OcpiEvse, OcpiLocation, Party
@@ -156,10 +156,11 @@ def create_charge(
     return place_hold(pk)
 
 
-def request_stop(charge_pk: int, by: str = "driver") -> Charge:
+def request_stop(charge_pk: int, by: str = "driver", who: str | None = None) -> Charge:
     """The driver (or an operator) asks to stop. The request is kept on the charge until the
     session ends: sent as soon as a Session id is known, retried while the CPO refuses or
-    cannot be reached, never dropped. Asking twice is asking once."""
+    cannot be reached, never dropped. Asking twice is asking once. `who` names the
+    operator on the timeline."""
     with locked_charge(charge_pk) as charge:
         if charge.stop_requested_at is not None or charge.state == S.STOPPING:
             leave_unchanged()
@@ -167,12 +168,12 @@ def request_stop(charge_pk: int, by: str = "driver") -> Charge:
         if charge.state == S.STARTING:
             # Not charging yet: the stop waits for the charger to start, then goes at once.
             record_stop_request(charge, by)
-            note(charge, Cause(by, note="stop requested before charging started: "
+            note(charge, Cause(by, who, "stop requested before charging started: "
                                         "sent once it has"))
             return charge
         if not can(charge.state, Event.STOP_REQUESTED):
             raise DriverError("not_charging", 409, charge.status)
-        begin_stopping(charge, by, Cause(by, note="stop requested from the phone"
+        begin_stopping(charge, by, Cause(by, who, "stop requested from the phone"
                                          if by == "driver" else f"stop requested by the {by}"))
         return charge
 
@@ -207,6 +208,6 @@ def refresh_payment(charge_pk: int) -> Charge:
         return db.session.get_one(Charge, charge_pk)
     with locked_charge(charge_pk) as charge:
         authorize(charge, hold, Cause("payment", hold.id,
-                                      f"{hold.amount_capturable_minor} {hold.currency} held "
+                                      f"{money(hold.amount_capturable_minor, hold.currency)} held "
                                       "(read from the gateway on the driver's return)"))
         return charge

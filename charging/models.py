@@ -92,6 +92,11 @@ class Charge(Model):
     # Why it failed, as a code the pages translate (e.g. "START_REJECTED") and the CPO's words.
     failure_code: Mapped[str | None] = mapped_column(String(32))
     failure_detail: Mapped[str | None] = mapped_column(Text)
+    # An operator's "mark resolved" of the flag above (or of a stuck charge), with the note
+    # that says how: such a charge leaves the Needs attention inbox until a new flag is set.
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
 
     # Who asked for it: a keyed hash of the client (its address and device cookie), never
     # the address itself; rate limits and "one unpaid charge per EVSE and client" use it.

@@ -20,7 +20,7 @@ from charging.settlement import authorization_lapsed
 from charging.starting import start
 from charging.states import ChargeStatus as S
 from charging.states import Event, can
-from charging.timeline import Cause, fire, note
+from charging.timeline import Cause, fire, money, note
 from charging.unit_of_work import (
     leave_unchanged,
     lock_charge,
@@ -74,7 +74,7 @@ def on_hold_authorized(hold: Hold, event_id: str) -> None:
         log.warning("authorised hold %s belongs to no charge", hold.id)
         return
     authorize(charge, hold, Cause("payment", event_id,
-                                  f"{hold.amount_capturable_minor} {hold.currency} held"))
+                                  f"{money(hold.amount_capturable_minor, hold.currency)} held"))
 
 
 def on_hold_failed(hold: Hold, event_id: str) -> None:
@@ -106,7 +106,7 @@ def on_hold_captured(hold: Hold, event_id: str) -> None:
     charge = _charge_for_hold(hold)
     if charge is not None:
         note(charge, Cause("payment", event_id,
-                           f"gateway confirms {hold.amount_received_minor} {hold.currency} "
+                           f"gateway confirms {money(hold.amount_received_minor, hold.currency)} "
                            "captured"))
 
 
@@ -162,9 +162,9 @@ def expire_unpaid(charge_pk: int) -> None:
         if not can(charge.state, Event.EXPIRED):  # the webhook came meanwhile
             leave_unchanged()
         elif hold is not None and hold.status == HoldStatus.REQUIRES_CAPTURE:
+            held = money(hold.amount_capturable_minor, hold.currency)
             authorize(charge, hold, Cause("payment", hold.id,
-                                          f"{hold.amount_capturable_minor} {hold.currency} held "
-                                          "(read from the gateway; no webhook yet)"))
+                                          f"{held} held (read from the gateway; no webhook yet)"))
         elif hold is not None and hold.status == HoldStatus.PROCESSING:
             leave_unchanged()  # the bank is still deciding: the sweeper asks again
         else:

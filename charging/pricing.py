@@ -10,12 +10,12 @@ from flask import current_app
 
 from charging.cpo import tariff_of, time_zone_of
 from charging.models import Charge
-from charging.timeline import Cause, fail, note
+from charging.timeline import Cause, fail, money, note
 from extensions import db
 from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr, OcpiSession
 from ocpi.transport import json_dumps, parse_datetime
-from payments.money import Money, to_minor
+from payments.money import to_minor
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,10 @@ def check_cdr_price(charge: Charge, cdr: OcpiCdr) -> None:
     mine = ours.total.incl_vat if cdr.total_cost_incl_vat is not None else ours.total.excl_vat
     theirs_minor, mine_minor = to_minor(theirs, cdr.currency), to_minor(mine, cdr.currency)
     if abs(mine_minor - theirs_minor) > 1:
-        cdr_total_text = Money(theirs_minor, cdr.currency).amount
-        tariff_total = Money(mine_minor, cdr.currency).amount
+        cdr_total_text = money(theirs_minor, cdr.currency)
+        tariff_total = money(mine_minor, cdr.currency)
         if charge.failure_code is None:
-            fail(charge, "CDR_PRICE_MISMATCH",
-                 f"CDR {cdr_total_text}, tariff {tariff_total} {cdr.currency}")
+            fail(charge, "CDR_PRICE_MISMATCH", f"CDR {cdr_total_text}, tariff {tariff_total}")
         note(charge, Cause("system", f"cdr {cdr.cdr_id}",
-                           f"CDR total {cdr_total_text} differs from the tariff's {tariff_total} "
-                           f"{cdr.currency}: {json_dumps(ours.to_json())[:1500]}"))
+                           f"CDR total {cdr_total_text} differs from the tariff's {tariff_total}: "
+                           f"{json_dumps(ours.to_json())[:1500]}"))

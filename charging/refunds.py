@@ -97,8 +97,14 @@ def refund(
     operator: str,
     *,
     category: RefundCategory = "requested_by_customer",
+    refunded_before: int | None = None,
 ) -> RefundResult:
-    """Refund `amount_minor` of a captured charge (None: all that is left)."""
+    """Refund `amount_minor` of a captured charge (None: all that is left).
+
+    `refunded_before` is what the operator saw refunded when deciding (a form's
+    confirmation): if more has been refunded since, the request is refused as made
+    already, so a form sent twice refunds once (the same refund still unfinished is
+    finished, with its key, not refused)."""
     reason = (reason or "").strip()
     operator = (operator or "").strip()
     if not reason:
@@ -118,12 +124,13 @@ def refund(
         pk = db.session.scalar(select(Charge.pk).where(Charge.public_id == charge_public_id))
     if pk is None:
         raise RefundError("unknown_charge", f"there is no charge {charge_public_id!r}")
-    row_pk, resumed = _start(pk, amount_minor, reason, operator, category)
+    row_pk, resumed = _start(pk, amount_minor, reason, operator, category, refunded_before)
     return _finish(pk, row_pk, resumed)
 
 
 def _start(
-    pk: int, amount_minor: int | None, reason: str, operator: str, category: str
+    pk: int, amount_minor: int | None, reason: str, operator: str, category: str,
+    refunded_before: int | None = None,
 ) -> tuple[int, bool]:
     """Step 1: check and record the request (committed), or find the one to resume."""
     with locked_charge(pk) as charge:
@@ -152,6 +159,13 @@ def _start(
                 f"({unfinished.reason!r}, by {unfinished.operator}) was started and is not "
                 "finished: run it again with the same amount and reason to finish it "
                 "(it cannot refund twice), then refund more if needed",
+            )
+        if refunded_before is not None and charge.refunded_minor != refunded_before:
+            raise RefundError(
+                "refunded_since",
+                f"{_fmt(charge.refunded_minor, charge)} has been refunded since this refund "
+                f"was confirmed ({_fmt(refunded_before, charge)} then): it was made already; "
+                "look at the timeline before refunding more",
             )
         if remaining <= 0:
             raise RefundError(

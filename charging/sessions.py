@@ -20,13 +20,12 @@ from charging.starting import now_charging
 from charging.states import ChargeStatus as S
 from charging.states import Event, can
 from charging.stopping import begin_stopping, send_stop, stop_unpaid_session
-from charging.timeline import Cause, fail, fire, note
+from charging.timeline import Cause, fail, fire, money, note
 from charging.unit_of_work import locked_charge, unit_of_work
 from extensions import db
 from ocpi import store as ocpi_store
 from ocpi.models import OcpiSession
 from ocpi.transport import now_utc
-from payments.money import Money
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +88,10 @@ def _apply(charge: Charge, status: str, session_id: str, first_id: bool) -> None
     if status == "ACTIVE" and first_id:
         _named_at_last(charge)
     if status == "ACTIVE" and can(charge.state, Event.STOP_REQUESTED) and near_the_hold(charge):
-        held = Money(charge.hold_minor, charge.currency).amount
+        cost = money(charge.cost_incl_vat or Decimal(0), charge.currency)
         begin_stopping(charge, "system", Cause(
-            "system", cause.ref, f"cost {charge.cost_incl_vat} {charge.currency} near the hold "
-                                 f"of {held} {charge.currency}: stopping"))
+            "system", cause.ref, f"cost {cost} near the hold of "
+                                 f"{money(charge.hold_minor, charge.currency)}: stopping"))
     elif status in {"ACTIVE", "COMPLETED"} and charge.state == S.START_FAILED:
         _late_session(charge, status, cause)
     elif status == "ACTIVE" and charge.state in {S.RELEASED, S.EXPIRED, S.CANCELLED}:

@@ -17,14 +17,14 @@ from charging.releases import release_hold
 from charging.states import ChargeStatus as S
 from charging.states import Event, can
 from charging.stopping import stop_unpaid_session
-from charging.timeline import Cause, fail, fire, note
+from charging.timeline import Cause, fail, fire, money, note
 from charging.tokens import retire_token
 from charging.unit_of_work import leave_unchanged, locked_charge, network_step, unit_of_work
 from extensions import db
 from jobs import background_task
 from ocpi.models import OcpiCdr
 from payments.gateway import Hold, HoldStatus, PaymentError
-from payments.money import Money, to_minor
+from payments.money import to_minor
 from payments.setup import current_gateway
 
 
@@ -36,8 +36,8 @@ def authorization_lapsed(charge: Charge, cause: Cause) -> None:
     if charge.failure_code == "AUTHORIZATION_LAPSED":
         note(charge, cause)
         return
-    cost = (f"{Money(to_minor(charge.cost_incl_vat, charge.currency), charge.currency).amount}"
-            f" {charge.currency}" if charge.cost_incl_vat is not None else "unknown")
+    cost = (money(charge.cost_incl_vat, charge.currency) if charge.cost_incl_vat is not None
+            else "unknown")
     fail(charge, "AUTHORIZATION_LAPSED",
          f"the card authorisation ended before the capture; last known cost {cost}")
     text = f"{cause.note}: authorisation lapsed, nothing captured; last known cost {cost}"
@@ -50,16 +50,19 @@ def authorization_lapsed(charge: Charge, cause: Cause) -> None:
             stop_unpaid_session.enqueue_after_commit(charge.pk)
 
 
-def capture_once(charge_pk: int, amount: int) -> Hold | None:
+def capture_once(charge_pk: int, amount: int, retry: int = 0) -> Hold | None:
     """Capture `amount` of the charge's hold with its capture key, holding no lock while the
     gateway works. Returns the captured hold, or None when the gateway refused for good:
     the charge is then flagged AUTHORIZATION_LAPSED when the gateway shows the hold
     canceled (the webhook saying so may not have come), else CAPTURE_FAILED. Retryable
-    failures raise, for the queue.
+    failures raise, for the queue. `retry` (an operator's retry, charging/operator_actions.py)
+    gives the capture a key of its own, since the first key would replay its failure.
     """
     with unit_of_work():
         charge = db.session.get_one(Charge, charge_pk)
         hold_id, key = charge.hold_id or "", f"charge-{charge.public_id}-capture"
+        if retry:
+            key += f"-retry-{retry}"
     try:
         with network_step():
             return current_gateway().capture(hold_id, amount, idempotency_key=key)
@@ -114,7 +117,7 @@ def _cost_to_capture(charge: Charge) -> int | None:
         # cost on the timeline for the operator to claim some other way.
         fire(charge, Event.RELEASED, Cause(
             "system", f"cdr {cdr.cdr_id}",
-            f"CDR total {cdr_total(cdr)} {cdr.currency} not captured: the "
+            f"CDR total {money(cdr_total(cdr), cdr.currency)} not captured: the "
             "authorisation had lapsed"))
         retire_token(charge)
         return None
@@ -132,7 +135,7 @@ def _cost_to_capture(charge: Charge) -> int | None:
 
 
 @background_task("charging.settle", retries=5, retry_delay=20)
-def settle(charge_pk: int) -> None:
+def settle(charge_pk: int, retry: int = 0) -> None:
     """Capture what the CDR says (never more than held), or release a zero-cost charge,
     and issue the receipt."""
     with locked_charge(charge_pk) as charge:
@@ -144,7 +147,7 @@ def settle(charge_pk: int) -> None:
         release_hold(charge_pk)
         return
     amount = min(cost_minor, held)
-    hold = capture_once(charge_pk, amount)
+    hold = capture_once(charge_pk, amount, retry)
     if hold is None:
         return
     with locked_charge(charge_pk) as charge:
@@ -152,17 +155,20 @@ def settle(charge_pk: int) -> None:
             return
         _captured(charge, hold, amount)
         if cost_minor > charge.hold_minor:
-            fail(charge, "COST_ABOVE_HOLD", f"cost {cost_minor}, held {charge.hold_minor}")
+            fail(charge, "COST_ABOVE_HOLD",
+                 f"cost {money(cost_minor, charge.currency)}, "
+                 f"held {money(charge.hold_minor, charge.currency)}")
         fire(charge, Event.CAPTURED, Cause(
             "payment", charge.hold_id,
-            f"captured {charge.captured_minor} of {charge.hold_minor} held"))
+            f"captured {money(charge.captured_minor or 0, charge.currency)} of "
+            f"{money(charge.hold_minor, charge.currency)} held"))
         retire_token(charge)
         charge.receipt_pk = receipts.issue_for(
             charge, db.session.get_one(OcpiCdr, charge.cdr_pk)).pk
 
 
 @background_task("charging.settle_without_cdr", retries=5, retry_delay=20)
-def settle_without_cdr(charge_pk: int) -> None:
+def settle_without_cdr(charge_pk: int, retry: int = 0) -> None:
     """No CDR before the card authorisation lapses: capture the last cost the Sessions
     showed (never more than held), or release the hold when none is known; either way the
     charge is flagged for the operator, who settles the rest with the CPO. A capture issues
@@ -182,7 +188,7 @@ def settle_without_cdr(charge_pk: int) -> None:
                 fail(charge, "RELEASED_WITHOUT_CDR",
                      "no CDR and no cost known before the hold lapsed")
         return
-    hold = capture_once(charge_pk, amount)
+    hold = capture_once(charge_pk, amount, retry)
     if hold is None:
         return
     with locked_charge(charge_pk) as charge:
@@ -190,9 +196,11 @@ def settle_without_cdr(charge_pk: int) -> None:
             return
         _captured(charge, hold, amount)
         fail(charge, "CAPTURED_WITHOUT_CDR",
-             f"captured {charge.captured_minor} from the last Session cost; no CDR arrived")
-        fire(charge, Event.CAPTURED, Cause("deadline", charge.hold_id,
-                                           f"no CDR before the hold lapses: captured "
-                                           f"{charge.captured_minor} from the last Session cost"))
+             f"captured {money(charge.captured_minor or 0, charge.currency)} from the last "
+             "Session cost; no CDR arrived")
+        fire(charge, Event.CAPTURED, Cause(
+            "deadline", charge.hold_id,
+            f"no CDR before the hold lapses: captured "
+            f"{money(charge.captured_minor or 0, charge.currency)} from the last Session cost"))
         retire_token(charge)
         charge.receipt_pk = receipts.issue_without_cdr(charge).pk

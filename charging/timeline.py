@@ -14,11 +14,13 @@ Rules kept everywhere in charging/:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from charging.states import Event, check_transition, next_state
 from extensions import db
+from payments.money import Money
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,18 @@ def note(charge: Charge, cause: Cause) -> None:
     _record(charge, charge.status, charge.status, cause)
 
 
+def money(amount: int | Decimal, currency: str) -> str:
+    """An amount as the timeline writes it, as money ("SEK 150.00"): never bare minor units
+    with a currency beside them. An int is minor units, a Decimal major units (OCPI's)."""
+    value = Money(amount, currency) if isinstance(amount, int) else Money.of(amount, currency)
+    return value.format("en")
+
+
 def fail(charge: Charge, code: str, detail: str | None) -> None:
+    if code != charge.failure_code:
+        # A new flag needs a person again, whatever was resolved before.
+        charge.resolved_at = None
+        charge.resolved_by = charge.resolution_note = None
     charge.failure_code = code
     charge.failure_detail = detail
 

@@ -13,32 +13,22 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
-    g,
-    redirect,
     render_template,
     request,
     session,
-    url_for,
 )
-from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
-from charging.models import Charge, ChargeEvent
+from charging.models import Charge
 from dashboard import formatting
-from dashboard.audit import record
 from dashboard.blueprint import PAGE_SIZE, bp
 from dashboard.permissions import can, requires
 from extensions import db
 from ocpi import messages as ocpi_messages
 from ocpi import store as ocpi_store
-from ocpi.models import OcpiCdr, OcpiEvse, OcpiLocation, OcpiMessage, Party
+from ocpi.models import OcpiEvse, OcpiLocation, OcpiMessage, Party
 from ocpi.transport import json_dumps
-
-# A long charge gets a Session PATCH every few minutes: its page shows the latest ones.
-CHARGE_MESSAGES = 200
-
 
 # Every view names its permission (dashboard/permissions.py); a view written as
 # @login_required needs the one every role has.
@@ -120,79 +110,6 @@ def charges() -> str:
     return render_template("dashboard/charges.html", charges=rows, total=total, page=page,
                            pages=max(1, -(-total // PAGE_SIZE)), status=status, counts=counts,
                            waiting={c.pk: waiting_for(c) for c in rows})
-
-
-@bp.get("/charges/<public_id>")
-@requires("view")
-def charge_detail(public_id: str) -> str:
-    charge = db.session.scalar(select(Charge).where(Charge.public_id == public_id))
-    if charge is None:
-        abort(404)
-    events = db.session.scalars(
-        select(ChargeEvent).where(ChargeEvent.charge_pk == charge.pk).order_by(ChargeEvent.pk)
-    ).all()
-    from charging.deadlines import waiting_for
-
-    party = db.session.get(Party, charge.party_pk)
-    logged = charge_messages(charge)
-    return render_template("dashboard/charge.html", charge=charge, events=events, party=party,
-                           ocpi_messages=logged, more_messages=len(logged) >= CHARGE_MESSAGES,
-                           waiting=waiting_for(charge))
-
-
-@bp.post("/charges/<public_id>/unlock")
-@requires("unlock")
-def unlock(public_id: str) -> ResponseReturnValue:
-    from charging.operator_actions import unlock_connector
-
-    charge = db.session.scalar(select(Charge).where(Charge.public_id == public_id))
-    if charge is None:
-        abort(404)
-    answer = unlock_connector(charge.pk, g.operator.email)
-    # The command is a network step of its own (charging/operator_actions.py): the audit row
-    # records the request with the CPO's answer; its tries stand on the charge's timeline.
-    record("unlock", target=charge.public_id, detail=f"connector {charge.connector_id}: {answer}")
-    db.session.commit()
-    if answer == "ACCEPTED":
-        flash(gettext("The CPO accepted the unlock; its result appears under OCPI messages."))
-    else:
-        flash(gettext("The CPO did not accept the unlock (%(answer)s). See the timeline for its "
-                      "words.", answer=answer))
-    return redirect(url_for("dashboard.charge_detail", public_id=public_id))
-
-
-def charge_messages(charge: Charge, limit: int = CHARGE_MESSAGES) -> list[OcpiMessage]:
-    """The OCPI messages that concern a charge, oldest first (the latest `limit` of them).
-
-    ocpi/ knows no charges; its messages carry the keys a charge is known by, and the join
-    is made here: the charge's correlation_id is the X-Correlation-ID of its commands (and of
-    the CommandResults the CPO echoes it in); the CPO's Session and CDR pushes name its
-    authorization_reference or Token uid, or (PATCHes) only the session id in the URL; a
-    CommandResult names the command uid in its URL.
-    """
-    m = OcpiMessage
-    conditions = [
-        # Messages logged before the correlation id stopped being the public id too.
-        m.correlation_id.in_([charge.correlation_id, charge.public_id]),
-        m.authorization_reference == charge.authorization_reference.upper(),
-        m.token_uid == charge.token_uid.upper(),
-    ]
-    commands = [uid.upper() for uid in (charge.start_command_uid, charge.stop_command_uid) if uid]
-    if commands:
-        conditions.append(and_(m.module == "commands", m.object_id.in_(commands)))
-    same_party = m.party_pk == charge.party_pk
-    if charge.session_id:
-        conditions.append(
-            and_(m.module == "sessions", same_party, m.object_id == charge.session_id.upper())
-        )
-    if charge.cdr_pk is not None:
-        cdr_id = db.session.scalar(select(OcpiCdr.cdr_id).where(OcpiCdr.pk == charge.cdr_pk))
-        if cdr_id:
-            conditions.append(and_(m.module == "cdrs", same_party, m.object_id == cdr_id))
-    latest = db.session.scalars(
-        select(m).where(or_(*conditions)).order_by(m.pk.desc()).limit(limit)
-    ).all()
-    return sorted(latest, key=lambda message: (message.at, message.pk))
 
 
 @bp.get("/chargers")
@@ -309,5 +226,8 @@ def qr(evse_id: str, fmt: str) -> Response:
 
 
 # The views in modules of their own register on the blueprint when imported.
+import dashboard.attention  # noqa: E402
 import dashboard.auth  # noqa: E402
+import dashboard.charge_page  # noqa: E402
 import dashboard.people  # noqa: E402,F401
+from dashboard.charge_page import CHARGE_MESSAGES, charge_messages  # noqa: E402,F401

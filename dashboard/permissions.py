@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, str] = {
     "unlock": "unlock a connector",
     "resend": "resend a receipt",
     "refund": "refund a charge",
+    "settle": "retry a capture, release a hold, mark a flagged charge resolved",
     "reports": "see reports",
     "exports": "download exports",
     "manage_cpos": "connect and disconnect CPOs",

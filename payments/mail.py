@@ -59,6 +59,19 @@ def on_receipt_issued(sender: str, *, receipt_pk: int, **_: Any) -> None:
     send_receipt_email.enqueue(receipt_pk)
 
 
+def enabled() -> bool:
+    """Whether receipts are e-mailed at all (SMTP_HOST set)."""
+    return bool(current_app.config.get("SMTP_HOST"))
+
+
+def resend_after_commit(receipt: Receipt) -> None:
+    """E-mail `receipt` again (an operator's resend): its "sent" mark is lifted in the
+    caller's transaction and the e-mail queued once that commits, so the claim in
+    send_receipt_email still lets exactly one attempt send it."""
+    receipt.sent_at = None
+    send_receipt_email.enqueue_after_commit(receipt.pk)
+
+
 def _say_disabled() -> None:
     global _said_disabled
     if not _said_disabled:

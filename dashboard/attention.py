@@ -1,0 +1,188 @@
+"""Needs attention: every flagged or stuck charge in one inbox, oldest first, each with what
+happened in plain words and the actions that resolve it (retry the capture, release the
+hold, refund, stop, mark resolved with a note). The decisions are the domain's
+(charging/operator_actions.py); each lands on the charge's timeline and in the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import flash, g, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+from sqlalchemy import and_, or_, select
+
+from charging.deadlines import Waiting, waiting_for
+from charging.models import Charge
+from charging.operator_actions import ATTENTION_FLAGS, OperatorActionError
+from charging.refunds import REFUNDABLE_STATES
+from charging.releases import RELEASABLE
+from charging.states import OPEN_STATES, Event, can
+from charging.states import ChargeStatus as S
+from dashboard.audit import record
+from dashboard.blueprint import bp
+from dashboard.charge_page import back_to, charge_or_404
+from dashboard.permissions import requires
+from extensions import db
+
+# The states with a deadline of their own (charging/deadlines.py): stuck when it passed.
+WAITING_STATES = frozenset(s.value for s in OPEN_STATES | {S.START_FAILED})
+
+# Enough for a bad day; an inbox longer than this is a fire, and the oldest come first.
+INBOX_LIMIT = 500
+
+
+def flag_words(code: str) -> str:
+    """What a flag means, for the operator, in the operator's language."""
+    words = {
+        "COST_ABOVE_HOLD": gettext("The charging cost more than was held: only the hold was "
+                                   "captured. Claim the rest from the driver or write it off."),
+        "CDR_PRICE_MISMATCH": gettext("The CPO's CDR total differs from what its own tariff "
+                                      "gives. Check with the CPO; refund the driver if they "
+                                      "paid too much."),
+        "CAPTURE_FAILED": gettext("The payment provider refused the capture. Retry it, or "
+                                  "release the hold."),
+        "RELEASE_FAILED": gettext("The hold could not be released: the driver's money is "
+                                  "still held. Release it again."),
+        "REFUND_FAILED": gettext("A refund did not reach the card. Pay the driver back "
+                                 "another way, then mark it resolved."),
+        "REFUND_UNRECORDED": gettext("Money was refunded outside ScanCharge (no credit note). "
+                                     "Check the payment provider's dashboard."),
+        "DISPUTED": gettext("The card holder disputes the payment. Answer with evidence in "
+                            "the payment provider's dashboard before the due date."),
+        "DISPUTE_LOST": gettext("A dispute was lost: the money went back to the card "
+                                "holder."),
+        "CAPTURED_WITHOUT_CDR": gettext("No CDR came in time: the last known cost was "
+                                        "captured. Settle the difference with the CPO."),
+        "RELEASED_WITHOUT_CDR": gettext("No CDR and no cost came in time: the hold was "
+                                        "released and nothing charged."),
+        "AUTHORIZATION_LAPSED": gettext("The card authorisation ended before the capture: "
+                                        "nothing can be captured."),
+        "CURRENCY_MISMATCH": gettext("The CDR is in another currency than the hold: nothing "
+                                     "was captured. Release the hold or settle by hand."),
+        "UNPAID_SESSION": gettext("The charger charged after the hold was released: no money "
+                                  "covers this session."),
+        "CDR_CREDITED": gettext("The CPO credited the CDR after the capture: the driver may "
+                                "be owed a refund."),
+        "CDR_REPLACED": gettext("The CPO sent another CDR after the charge was settled: "
+                                "compare it with what was captured."),
+        "CDR_REFUSED": gettext("A CDR for this charge was refused as invalid."),
+        "STOP_UNCONFIRMED": gettext("The charger never confirmed the stop: check with the "
+                                    "CPO that charging has stopped."),
+    }
+    return words.get(code, code)
+
+
+@dataclass(frozen=True)
+class Attention:
+    charge: Charge
+    what: str  # in plain words
+    detail: str | None
+    waiting: Waiting | None
+    actions: tuple[str, ...]  # of: retry_capture, release, refund, stop, resolve
+
+
+def actions_for(charge: Charge) -> tuple[str, ...]:
+    """The actions that may resolve this charge in its state (the domain checks again)."""
+    found = []
+    if can(charge.state, Event.CAPTURED) and charge.hold_id \
+            and charge.failure_code not in {"AUTHORIZATION_LAPSED", "CURRENCY_MISMATCH"} \
+            and (charge.cdr_pk is not None or charge.cost_incl_vat):
+        found.append("retry_capture")
+    if charge.state in RELEASABLE and charge.hold_id and charge.hold_released_at is None:
+        found.append("release")
+    if charge.state in REFUNDABLE_STATES and (charge.captured_minor or 0) > charge.refunded_minor:
+        found.append("refund")
+    if charge.state in {S.STARTING, S.CHARGING} and charge.stop_requested_at is None:
+        found.append("stop")
+    found.append("resolve")
+    return tuple(found)
+
+
+def needs_attention() -> list[Attention]:
+    """Every flagged charge and every overdue one not marked resolved, oldest first."""
+    candidates = db.session.scalars(
+        select(Charge).where(
+            Charge.resolved_at.is_(None),
+            or_(Charge.failure_code.in_(sorted(ATTENTION_FLAGS)),
+                Charge.status.in_(sorted(WAITING_STATES)),
+                # A given-up charge is over once its hold is given back.
+                and_(Charge.status.in_([S.CANCELLED.value, S.EXPIRED.value]),
+                     Charge.hold_id.is_not(None), Charge.hold_released_at.is_(None))),
+        ).order_by(Charge.created_at, Charge.pk).limit(INBOX_LIMIT * 4)
+    ).all()
+    items = []
+    for charge in candidates:
+        waiting = waiting_for(charge)
+        if charge.failure_code in ATTENTION_FLAGS:
+            items.append(Attention(charge, flag_words(charge.failure_code),
+                                   charge.failure_detail, waiting, actions_for(charge)))
+        elif waiting is not None and waiting.overdue():
+            items.append(Attention(
+                charge, gettext("Stuck: waiting for %(what)s, overdue.", what=waiting.what),
+                charge.failure_detail, waiting, actions_for(charge)))
+        if len(items) >= INBOX_LIMIT:
+            break
+    return items
+
+
+@bp.app_context_processor
+def _attention_count() -> dict[str, Any]:
+    def count() -> int:
+        # Once per page, and only for a signed-in operator (the header shows it).
+        if "attention_count" not in g:
+            g.attention_count = len(needs_attention()) if g.get("operator") else 0
+        return int(g.attention_count)
+
+    return {"attention_count": count}
+
+
+@bp.get("/attention")
+@requires("view")
+def attention() -> str:
+    return render_template("dashboard/attention.html", items=needs_attention())
+
+
+def _act(public_id: str, action: str, done: str) -> ResponseReturnValue:
+    """Run one operator decision on a charge, then audit it (or say why it was not done)."""
+    from charging import operator_actions
+
+    charge = charge_or_404(public_id)
+    operator = g.operator.email
+    try:
+        if action == "retry_capture":
+            operator_actions.retry_capture(charge.pk, operator)
+        elif action == "release":
+            operator_actions.release(charge.pk, operator)
+        else:
+            operator_actions.mark_resolved(charge.pk, operator, request.form.get("note", ""))
+    except OperatorActionError as exc:
+        flash(gettext("Not done: %(why)s", why=str(exc)))
+        return back_to(charge)
+    db.session.refresh(charge)
+    record(action, target=charge.public_id,
+           detail=f"{charge.status}; flag {charge.failure_code or 'none'}"
+                  + (f"; note: {charge.resolution_note}" if action == "resolve" else ""))
+    db.session.commit()
+    flash(done)
+    return back_to(charge)
+
+
+@bp.post("/charges/<public_id>/retry-capture")
+@requires("settle")
+def retry_capture(public_id: str) -> ResponseReturnValue:
+    return _act(public_id, "retry_capture", gettext("Captured: the receipt is issued."))
+
+
+@bp.post("/charges/<public_id>/release")
+@requires("settle")
+def release(public_id: str) -> ResponseReturnValue:
+    return _act(public_id, "release", gettext("The hold is released: nothing is charged."))
+
+
+@bp.post("/charges/<public_id>/resolve")
+@requires("settle")
+def resolve(public_id: str) -> ResponseReturnValue:
+    return _act(public_id, "resolve", gettext("Marked resolved: it has left the inbox."))
