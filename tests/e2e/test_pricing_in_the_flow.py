@@ -148,7 +148,7 @@ def test_a_cdr_that_disagrees_with_its_tariff_is_flagged(app: Any, charging: Cha
     db.session.commit()
     charge = db.session.get(Charge, charging.pk)
     assert charge.failure_code == "CDR_PRICE_MISMATCH"
-    assert "CDR 45.00, tariff 50.00" in charge.failure_detail
+    assert "CDR SEK 45.00, tariff SEK 50.00" in charge.failure_detail
     right = {**CDR, "id": "CDR-OK", "tariffs": [AC_TARIFF],
              "total_cost": {"excl_vat": 40.00, "incl_vat": 50.00}}
     ok, _ = store.store_cdr(party, right)

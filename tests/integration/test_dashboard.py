@@ -46,7 +46,7 @@ def charge(app: Any) -> Charge:
     db.session.add_all([
         ChargeEvent(charge_pk=row.pk, from_status=None, to_status="CREATED", cause="driver"),
         ChargeEvent(charge_pk=row.pk, from_status="ENDED", to_status="CAPTURED",
-                    cause="payment", cause_ref="pi_demo_1", note="captured 2125 of 30000 held"),
+                    cause="payment", cause_ref="pi_demo_1", note="captured SEK 21.25 of SEK 300.00 held"),
     ])
     db.session.commit()
     return row
@@ -81,7 +81,7 @@ def test_charges_list_and_timeline(client: Any, operator: tuple, charge: Charge)
     assert "CAPTURED (1)" in listing
     detail = client.get(f"/dashboard/charges/{charge.public_id}").get_data(as_text=True)
     assert "ENDED → <strong>CAPTURED</strong>" in detail
-    assert "captured 2125 of 30000 held" in detail
+    assert "captured SEK 21.25 of SEK 300.00 held" in detail
     assert "Sim CPO" in detail
     assert client.get("/dashboard/charges/nope").status_code == 404
 

@@ -148,7 +148,7 @@ def _events(charge_pk: int) -> list[tuple[Any, ...]]:
 def test_move_applies_and_records_each_transition(app: Any) -> None:
     charge = _charge()
     pk = charge.pk
-    timeline.move(charge, S.AUTHORIZED, timeline.Cause("payment", "evt_1", "30000 SEK held"))
+    timeline.move(charge, S.AUTHORIZED, timeline.Cause("payment", "evt_1", "SEK 300.00 held"))
     db.session.commit()
     timeline.move(charge, S.STARTING, timeline.Cause("system", note="sending START_SESSION"))
     db.session.commit()
@@ -158,7 +158,7 @@ def test_move_applies_and_records_each_transition(app: Any) -> None:
     assert reloaded.status == "STARTING"
     assert reloaded.state is S.STARTING
     assert _events(pk) == [
-        ("CREATED", "AUTHORIZED", "payment", "evt_1", "30000 SEK held"),
+        ("CREATED", "AUTHORIZED", "payment", "evt_1", "SEK 300.00 held"),
         ("AUTHORIZED", "STARTING", "system", None, "sending START_SESSION"),
     ]
 
