@@ -46,7 +46,8 @@ def charge(app: Any) -> Charge:
     db.session.add_all([
         ChargeEvent(charge_pk=row.pk, from_status=None, to_status="CREATED", cause="driver"),
         ChargeEvent(charge_pk=row.pk, from_status="ENDED", to_status="CAPTURED",
-                    cause="payment", cause_ref="pi_demo_1", note="captured SEK 21.25 of SEK 300.00 held"),
+                    cause="payment", cause_ref="pi_demo_1",
+                    note="captured SEK 21.25 of SEK 300.00 held"),
     ])
     db.session.commit()
     return row
