@@ -76,6 +76,7 @@ def money_of(charge: Charge, receipt: Receipt | None) -> MoneySummary:
 @requires("view")
 def charge_detail(public_id: str) -> str:
     from charging.deadlines import waiting_for
+    from dashboard.attention import actions_for  # it builds on this module
 
     charge = charge_or_404(public_id)
     events = db.session.scalars(
@@ -89,7 +90,7 @@ def charge_detail(public_id: str) -> str:
         more_messages=len(logged) >= CHARGE_MESSAGES, waiting=waiting_for(charge),
         receipt=receipt, refunds=refunds_of(charge.public_id), money=money_of(charge, receipt),
         refundable_state=charge.state in REFUNDABLE_STATES,
-        new_credit_note=request.args.get("credit_note"),
+        new_credit_note=request.args.get("credit_note"), settle_actions=actions_for(charge),
     )
 
 
