@@ -203,7 +203,7 @@ def test_a_lapse_while_waiting_for_the_cdr_releases_and_flags(app: Any) -> None:
     deliver_demo_events(app)
     charge = reload(charge)
     assert (charge.status, charge.failure_code) == ("RELEASED", "AUTHORIZATION_LAPSED")
-    assert "12.50 SEK" in timeline(charge)[-1].note
+    assert "SEK 12.50" in timeline(charge)[-1].note
     pi = intent(charge.hold_id)
     assert (pi.status, pi.amount_received_minor) == ("canceled", 0)
 
@@ -466,7 +466,7 @@ def test_stripe_lapsed_authorisation_is_flagged_and_never_captured(
     deliver(stripe_app, "payment_intent.canceled", standin.lapse(charge.hold_id))
     charge = reload(charge)
     assert (charge.status, charge.failure_code) == ("RELEASED", "AUTHORIZATION_LAPSED")
-    assert "automatic" in timeline(charge)[-1].note and "31.25 SEK" in timeline(charge)[-1].note
+    assert "automatic" in timeline(charge)[-1].note and "SEK 31.25" in timeline(charge)[-1].note
     assert standin.requests_to("POST", f"/v1/payment_intents/{charge.hold_id}/capture") == []
     settlement.settle_without_cdr(charge.pk)  # the sweeper's deadline changes nothing now
     assert standin.requests_to("POST", f"/v1/payment_intents/{charge.hold_id}/capture") == []
