@@ -1,0 +1,26 @@
+"""The demo gateway records when it captured a payment intent, to date the balance
+transaction of its books (payments/demo_books.py) as Stripe dates a charge's
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-04 01:40:00.000000
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = '0011'
+down_revision = '0010'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('demo_payment_intents', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('captured_at', sa.DateTime(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('demo_payment_intents', schema=None) as batch_op:
+        batch_op.drop_column('captured_at')
