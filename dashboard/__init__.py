@@ -310,4 +310,5 @@ def qr(evse_id: str, fmt: str) -> Response:
 
 # The views in modules of their own register on the blueprint when imported.
 import dashboard.auth  # noqa: E402
-import dashboard.people  # noqa: E402,F401
+import dashboard.people  # noqa: E402
+import dashboard.reconciliation  # noqa: E402,F401

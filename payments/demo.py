@@ -22,8 +22,8 @@ from sqlalchemy import func, select, update
 
 from extensions import db, now_utc, rows_changed
 from jobs import background_task
-from payments.events import apply_event, store_event
 from payments import demo_books
+from payments.events import apply_event, store_event
 from payments.gateway import (
     REFUND_CATEGORIES,
     BalanceTransaction,

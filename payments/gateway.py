@@ -115,10 +115,15 @@ class Payout:
 class PaymentError(Exception):
     """The gateway refused or failed; `retryable` says whether trying again may help."""
 
-    def __init__(self, message: str, *, retryable: bool = False, code: str | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, code: str | None = None,
+                 category: str | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        # What kind of trouble, for telling an operator what to do: "connection" (the
+        # provider could not be reached), "authentication" (it refused the API key),
+        # "rate_limit"; None for the rest (the message says).
+        self.category = category
 
 
 class PaymentGateway(Protocol):

@@ -204,10 +204,11 @@ class StripeGateway:
             net: int | None = None
             count = 0
             if obj.get("automatic"):
+                by_payout: dict[str, Any] = {"payout": str(obj["id"]), "limit": LIST_PAGE_SIZE}
                 paid = [t for t in self._all(
                     "list a payout's balance transactions",
                     lambda: self._client.v1.balance_transactions.list(
-                        {"payout": str(obj["id"]), "limit": LIST_PAGE_SIZE}))
+                        by_payout))  # type: ignore[arg-type]  # noqa: B023 (called at once)
                     # The payout's own (negative) transaction is in its list too.
                     if t.get("type") != "payout"]
                 net, count = sum(_minor(t, "net") for t in paid), len(paid)
@@ -270,10 +271,12 @@ def payment_error_from_stripe(what: str, exc: stripe.StripeError) -> PaymentErro
             f"Stripe rate limit during {what}: {detail}{where}",
             retryable=True,
             code=exc.code or "rate_limit",
+            category="rate_limit",
         )
     if isinstance(exc, stripe.APIConnectionError):
         return PaymentError(
-            f"Could not reach Stripe during {what}: {detail}", retryable=True, code="connection"
+            f"Could not reach Stripe during {what}: {detail}", retryable=True, code="connection",
+            category="connection",
         )
     if isinstance(exc, stripe.IdempotencyError):
         # Same key, different parameters: a bug on our side, and retrying cannot fix it.
@@ -285,6 +288,7 @@ def payment_error_from_stripe(what: str, exc: stripe.StripeError) -> PaymentErro
         return PaymentError(
             f"Stripe refused our API key during {what}: {detail}{where}",
             code=exc.code or error_type or "authentication_error",
+            category="authentication",
         )
     if isinstance(exc, stripe.InvalidRequestError):
         param = f" [param {exc.param}]" if exc.param else ""
