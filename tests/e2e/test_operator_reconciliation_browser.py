@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from charge_factory import captured_charge
-from operator_browser import screenshot, signed_in
+from operator_browser import DESKTOP, screenshot, sign_in, signed_in
 from stripe_standin import StripeStandin
 from test_driver_browser import CHROMIUM, browser  # noqa: F401 (the browser fixture)
 
@@ -91,3 +91,21 @@ def test_the_accountant_sees_the_difference_and_reaches_its_charge(
 
     difference.get_by_role("link").click()
     expect(page).to_have_url(f"{base}/dashboard/charges/{public_id}")
+
+
+def test_the_reconciliation_page_has_no_serious_accessibility_violations(
+    browser: Any, stripe_site: tuple[Any, str, str]  # noqa: F811
+) -> None:
+    from test_accessibility import AXE, axe_violations
+
+    if not AXE.exists():
+        pytest.skip(f"axe-core is not installed ({AXE} is missing): run `npm ci`")
+    _app, base, _public_id = stripe_site
+    # Past the page's Content-Security-Policy only so that axe's own script may run.
+    page = browser.new_context(viewport=DESKTOP, locale="en-GB", bypass_csp=True).new_page()
+    page.set_default_timeout(10_000)
+    sign_in(page, base, ACCOUNTANT, PASSWORD)
+    page.goto(f"{base}/dashboard/reconciliation")
+    expect(page.locator("#rec-differences")).to_be_visible()
+    serious = [v for v in axe_violations(page) if v["impact"] in {"serious", "critical"}]
+    assert serious == [], serious
