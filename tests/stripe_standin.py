@@ -353,7 +353,7 @@ class StripeStandin:
         the balance; a test may enter one of its own, e.g. an "adjustment")."""
         with self._lock:
             when = int(time.time()) if created is None else int(created)
-            txn = {
+            txn: dict[str, Any] = {
                 "id": txn_id or new_id("txn_3"),
                 "object": "balance_transaction",
                 "amount": amount,

@@ -14,6 +14,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,7 +85,7 @@ def test_the_accountant_sees_the_difference_and_reaches_its_charge(
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Differences as CSV").click()
-    text = open(download.value.path(), encoding="utf-8-sig").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(r["kind"], r["charge"], r["ours"], r["provider"]) for r in rows] == [
         ("amount_differs", public_id, "150.00", "149.00")]
