@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import stripe
-from charge_factory import captured_charge
+from charge_factory import captured_charge, ended_charge
 from stripe_standin import StripeStandin
 
 import wiring
@@ -155,6 +155,19 @@ def test_every_difference_is_listed_and_matching_days_say_so(
     assert (now.provider_charged_minor, now.provider_refunded_minor) == (14900 + 2 * 4500,
                                                                          1000 + 500)
     assert now.difference_minor == (15000 + 13500 - 500) - (14900 + 9000 - 1500)
+
+
+def test_a_capture_the_provider_made_and_scancharge_never_recorded_links_its_charge(
+    stripe_app: Any, standin: StripeStandin
+) -> None:
+    charge = ended_charge(n=1, confirm=lambda pi: standin.confirm(pi, "4242424242424242"))
+    # The capture went through at Stripe, and its answer never reached the charge.
+    current_gateway().capture(charge.hold_id, 4500, idempotency_key="lost-answer")
+
+    [difference] = reconcile().differences
+
+    assert (difference.kind, difference.charge_id, difference.ours_minor,
+            difference.theirs_minor) == (model.PAYMENT_UNKNOWN_HERE, charge.public_id, None, 4500)
 
 
 def test_the_page_lists_each_difference_with_a_link_to_its_charge(
