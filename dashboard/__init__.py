@@ -229,5 +229,6 @@ def qr(evse_id: str, fmt: str) -> Response:
 import dashboard.attention  # noqa: E402
 import dashboard.auth  # noqa: E402
 import dashboard.charge_page  # noqa: E402
-import dashboard.people  # noqa: E402,F401
+import dashboard.people  # noqa: E402
+import dashboard.reconciliation  # noqa: E402,F401
 from dashboard.charge_page import CHARGE_MESSAGES, charge_messages  # noqa: E402,F401

@@ -15,19 +15,22 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from extensions import db, rows_changed
+from extensions import db, now_utc, rows_changed
 from jobs import background_task
+from payments import demo_books
 from payments.events import apply_event, store_event
 from payments.gateway import (
     REFUND_CATEGORIES,
+    BalanceTransaction,
     Hold,
     HoldStatus,
     PaymentError,
+    Payout,
     Refund,
     RefundCategory,
 )
@@ -107,6 +110,7 @@ class DemoGateway:
         intent.status = HoldStatus.SUCCEEDED.value
         intent.amount_received_minor = amount_minor
         intent.amount_capturable_minor = 0
+        intent.captured_at = now_utc()
         intent.applied_keys = [*intent.applied_keys, idempotency_key]
         _emit(intent, "payment_intent.succeeded")
         return _hold(intent)
@@ -216,6 +220,14 @@ class DemoGateway:
         db.session.flush()
         _emit_charge(intent, "charge.refunded")
         return _refund(row)
+
+    # --- the books, from the demo's own records (payments/demo_books.py) ---
+
+    def balance_transactions(self, start: datetime, end: datetime) -> list[BalanceTransaction]:
+        return demo_books.balance_transactions(start, end)
+
+    def payouts(self, start: datetime, end: datetime) -> list[Payout]:
+        return demo_books.payouts(start, end)
 
     # --- what the driver's page does (Stripe.js's confirmPayment, here) ---
 

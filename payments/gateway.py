@@ -64,13 +64,66 @@ class Refund:
     reason: str | None  # the gateway's category (RefundCategory), not the operator's words
 
 
+# What a provider's balance transaction is about, as ScanCharge reads its `type`: a payment
+# received (Stripe: "charge" for cards, "payment" for other methods), money sent back
+# ("refund", "payment_refund") or a refund that failed and came back to the balance.
+PAYMENT_TYPES = frozenset({"charge", "payment"})
+REFUND_TYPES = frozenset({"refund", "payment_refund"})
+REFUND_FAILURE_TYPES = frozenset({"refund_failure", "payment_failure_refund"})
+
+
+@dataclass(frozen=True)
+class BalanceTransaction:
+    """One entry in the provider's books (Stripe: a BalanceTransaction, "txn_..."): money
+    into or out of the account's balance, in integer minor units of `currency`, positive
+    in, negative out; `net` is `amount` less the provider's `fee`."""
+
+    id: str
+    type: str  # the provider's own words: charge, payment, refund, payout, adjustment, ...
+    reporting_category: str
+    amount_minor: int
+    fee_minor: int
+    net_minor: int
+    currency: str  # ISO 4217, upper case
+    created: datetime
+    available_on: datetime
+    source_id: str | None  # what moved the money: ch_..., re_..., po_..., du_...
+    # The PaymentIntent the source belongs to (a charge's or a refund's), when it has one:
+    # the key the domain matches a hold by.
+    hold_id: str | None = None
+    status: str | None = None  # pending or available
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Payout:
+    """Money sent from the provider's balance to the bank account (Stripe: "po_...")."""
+
+    id: str
+    amount_minor: int
+    currency: str  # ISO 4217, upper case
+    arrival_date: datetime
+    created: datetime
+    status: str  # paid, pending, in_transit, canceled or failed
+    automatic: bool
+    # What the balance transactions this payout pays out come to (their net, the payout's
+    # own transaction left out); None when the provider cannot say (a manual payout).
+    paid_out_net_minor: int | None
+    paid_out_count: int = 0
+
+
 class PaymentError(Exception):
     """The gateway refused or failed; `retryable` says whether trying again may help."""
 
-    def __init__(self, message: str, *, retryable: bool = False, code: str | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, code: str | None = None,
+                 category: str | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        # What kind of trouble, for telling an operator what to do: "connection" (the
+        # provider could not be reached), "authentication" (it refused the API key),
+        # "rate_limit"; None for the rest (the message says).
+        self.category = category
 
 
 class PaymentGateway(Protocol):
@@ -118,4 +171,14 @@ class PaymentGateway(Protocol):
 
     def page_config(self) -> dict[str, Any]:
         """What the driver's page needs to confirm a payment with this gateway."""
+        ...
+
+    def balance_transactions(self, start: datetime, end: datetime) -> list[BalanceTransaction]:
+        """The provider's books: every balance transaction created in [start, end), all
+        pages of them, newest first. Raises PaymentError when the provider cannot say."""
+        ...
+
+    def payouts(self, start: datetime, end: datetime) -> list[Payout]:
+        """The payouts arriving at the bank in [start, end), each with the net of the
+        balance transactions it pays out."""
         ...

@@ -55,6 +55,9 @@ class DemoPaymentIntent(Model):
     # Cards declined on this intent; at DEMO_MAX_FAILED_CARDS it refuses every further card.
     failed_cards: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    # When it was captured: the demo's books (payments/demo_books.py) date its balance
+    # transaction by it, as Stripe dates a charge's.
+    captured_at: Mapped[datetime | None]
 
 
 class DemoRefund(Model):

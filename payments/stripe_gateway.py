@@ -18,9 +18,11 @@ import stripe
 
 from payments.gateway import (
     REFUND_CATEGORIES,
+    BalanceTransaction,
     Hold,
     HoldStatus,
     PaymentError,
+    Payout,
     Refund,
     RefundCategory,
 )
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 # The charge carries what was actually authorized; the payment method is the fallback
 # for a PaymentIntent that has no charge yet (e.g. waiting for 3-D Secure).
 _EXPAND = ["latest_charge", "payment_method"]
+
+# Stripe's largest page: the fewest requests for a month of a busy account's books.
+LIST_PAGE_SIZE = 100
 
 # What the driver may pay a hold with (the page's Elements are created with the same).
 PAYMENT_METHOD_TYPES = ("card",)
@@ -177,6 +182,45 @@ class StripeGateway:
         return {"kind": self.kind, "publishable_key": self._publishable_key,
                 "capture_method": "manual", "payment_method_types": list(PAYMENT_METHOD_TYPES)}
 
+    # -- the provider's books -------------------------------------------------------------
+
+    def balance_transactions(self, start: datetime, end: datetime) -> list[BalanceTransaction]:
+        """All pages of GET /v1/balance_transactions for the range, each with its source
+        inlined (expand data.source): a Charge or a Refund names its PaymentIntent there."""
+        params: dict[str, Any] = {"created": _range(start, end), "limit": LIST_PAGE_SIZE,
+                                  "expand": ["data.source"]}
+        return [balance_transaction_from_stripe(t) for t in self._all(
+            "list balance transactions",
+            lambda: self._client.v1.balance_transactions.list(params))]  # type: ignore[arg-type]
+
+    def payouts(self, start: datetime, end: datetime) -> list[Payout]:
+        """GET /v1/payouts arriving in the range; for each automatic payout, the balance
+        transactions it pays out (GET /v1/balance_transactions?payout=po_...), summed. A
+        manual payout has no such list on Stripe: its paid-out net stays unknown."""
+        params: dict[str, Any] = {"arrival_date": _range(start, end), "limit": LIST_PAGE_SIZE}
+        found = []
+        for obj in self._all("list payouts",
+                             lambda: self._client.v1.payouts.list(params)):  # type: ignore[arg-type]
+            net: int | None = None
+            count = 0
+            if obj.get("automatic"):
+                by_payout: dict[str, Any] = {"payout": str(obj["id"]), "limit": LIST_PAGE_SIZE}
+                paid = [t for t in self._all(
+                    "list a payout's balance transactions",
+                    lambda: self._client.v1.balance_transactions.list(
+                        by_payout))  # type: ignore[arg-type]  # noqa: B023 (called at once)
+                    # The payout's own (negative) transaction is in its list too.
+                    if t.get("type") != "payout"]
+                net, count = sum(_minor(t, "net") for t in paid), len(paid)
+            found.append(payout_from_stripe(obj, net, count))
+        return found
+
+    def _all(self, what: str, first_page: Callable[[], Any]) -> list[dict[str, Any]]:
+        """Every item of a list, following has_more (the library asks for each next page
+        with starting_after); an error on any page fails the whole listing."""
+        return self._request(
+            what, lambda: [item.to_dict() for item in first_page().auto_paging_iter()])
+
     # -- webhooks ------------------------------------------------------------------------
 
     @staticmethod
@@ -227,10 +271,12 @@ def payment_error_from_stripe(what: str, exc: stripe.StripeError) -> PaymentErro
             f"Stripe rate limit during {what}: {detail}{where}",
             retryable=True,
             code=exc.code or "rate_limit",
+            category="rate_limit",
         )
     if isinstance(exc, stripe.APIConnectionError):
         return PaymentError(
-            f"Could not reach Stripe during {what}: {detail}", retryable=True, code="connection"
+            f"Could not reach Stripe during {what}: {detail}", retryable=True, code="connection",
+            category="connection",
         )
     if isinstance(exc, stripe.IdempotencyError):
         # Same key, different parameters: a bug on our side, and retrying cannot fix it.
@@ -242,6 +288,7 @@ def payment_error_from_stripe(what: str, exc: stripe.StripeError) -> PaymentErro
         return PaymentError(
             f"Stripe refused our API key during {what}: {detail}{where}",
             code=exc.code or error_type or "authentication_error",
+            category="authentication",
         )
     if isinstance(exc, stripe.InvalidRequestError):
         param = f" [param {exc.param}]" if exc.param else ""
@@ -314,6 +361,45 @@ def refund_from_stripe(obj: Mapping[str, Any]) -> Refund:
     )
 
 
+def balance_transaction_from_stripe(obj: Mapping[str, Any]) -> BalanceTransaction:
+    """A BalanceTransaction, its source an id or (expanded) the object itself."""
+    source = obj.get("source")
+    source_id = source.get("id") if isinstance(source, Mapping) else source
+    hold_id = source.get("payment_intent") if isinstance(source, Mapping) else None
+    if isinstance(hold_id, Mapping):  # expanded twice over: the PaymentIntent itself
+        hold_id = hold_id.get("id")
+    return BalanceTransaction(
+        id=str(obj["id"]),
+        type=str(obj.get("type") or ""),
+        reporting_category=str(obj.get("reporting_category") or ""),
+        amount_minor=_minor(obj, "amount"),
+        fee_minor=_minor(obj, "fee"),
+        net_minor=_minor(obj, "net"),
+        currency=str(obj["currency"]).upper(),
+        created=_when(obj, "created"),
+        available_on=_when(obj, "available_on"),
+        source_id=str(source_id) if source_id else None,
+        hold_id=str(hold_id) if hold_id else None,
+        status=obj.get("status"),
+        description=obj.get("description"),
+    )
+
+
+def payout_from_stripe(obj: Mapping[str, Any], paid_out_net_minor: int | None,
+                       paid_out_count: int = 0) -> Payout:
+    return Payout(
+        id=str(obj["id"]),
+        amount_minor=_minor(obj, "amount"),
+        currency=str(obj["currency"]).upper(),
+        arrival_date=_when(obj, "arrival_date"),
+        created=_when(obj, "created"),
+        status=str(obj.get("status") or ""),
+        automatic=bool(obj.get("automatic")),
+        paid_out_net_minor=paid_out_net_minor,
+        paid_out_count=paid_out_count,
+    )
+
+
 def verify_webhook(
     payload: bytes, sig_header: str | None, secret: str, tolerance: int = 300
 ) -> dict[str, Any]:
@@ -380,6 +466,19 @@ def _require_minor_units(amount_minor: int) -> None:
         raise TypeError(f"amount must be integer minor units, got {amount_minor!r}")
     if amount_minor <= 0:
         raise ValueError(f"amount must be positive, got {amount_minor}")
+
+
+def _range(start: datetime, end: datetime) -> dict[str, int]:
+    """Stripe's range filter, in Unix seconds: from start (included) to end (not)."""
+    return {"gte": int(start.timestamp()), "lt": int(end.timestamp())}
+
+
+def _when(obj: Mapping[str, Any], key: str) -> datetime:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PaymentError(f"{obj.get('object', 'object')} {obj.get('id')} has no Unix time "
+                           f"in {key}: {value!r}")
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _minor(obj: Mapping[str, Any], key: str) -> int:

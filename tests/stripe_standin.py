@@ -4,11 +4,15 @@ The real `stripe` library talks to it over a socket (serve `.app` with servers.S
 and pass its URL as api_base), so requests are form-encoded exactly as the library sends
 them and answers are parsed exactly as the library parses Stripe's. Shapes follow Stripe's
 API reference: PaymentIntent, Charge, PaymentMethod, Refund, Dispute, Event, the error
-object, idempotent requests (v1) and webhook signatures.
+object, idempotent requests (v1) and webhook signatures; and the account's books: a
+BalanceTransaction for every capture, refund, failed refund and payout, listed (GET
+/v1/balance_transactions) and the Payouts (GET /v1/payouts), as Stripe lists: newest first,
+`has_more` and `starting_after` pages, `created` (and `arrival_date`) ranges.
 
 Not Stripe: anything under /_standin/, the Python helpers (confirm, complete_action,
-fail_next, charge_of, open_dispute) and state inspection (payment_intents, charges,
-refunds, requests).
+fail_next, charge_of, open_dispute, transaction_of, alter_transaction, drop_transaction,
+book, pay_out) and state inspection (payment_intents, charges, refunds,
+balance_transactions, payouts, requests).
 """
 
 from __future__ import annotations
@@ -44,6 +48,17 @@ _CANCELABLE = (
 )
 _CANCELLATION_REASONS = ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
 _REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+
+# The stand-in's processing fee on a payment: 1.5 % plus 1.80 in the currency's minor
+# units (in the region of Stripe's European card pricing; not its price list).
+STANDIN_FEE_PERCENT_TENTHS = 15
+STANDIN_FEE_FIXED = 180
+# A transaction's funds become available this many days after its UTC day began.
+STANDIN_AVAILABLE_AFTER_DAYS = 2
+_REPORTING_CATEGORY = {"charge": "charge", "payment": "charge", "refund": "refund",
+                       "payment_refund": "refund", "refund_failure": "refund_failure",
+                       "payment_failure_refund": "refund_failure", "payout": "payout",
+                       "adjustment": "other_adjustment", "stripe_fee": "fee"}
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,10 @@ class StripeStandin:
             self.charges: dict[str, dict[str, Any]] = {}
             self.payment_methods: dict[str, dict[str, Any]] = {}
             self.refunds: dict[str, dict[str, Any]] = {}
+            # The books: insertion order breaks ties of `created` (newest first).
+            self.balance_transactions: dict[str, dict[str, Any]] = {}
+            self.payouts: dict[str, dict[str, Any]] = {}
+            self._paid_out: dict[str, str] = {}  # txn id -> the automatic payout paying it
             self.requests: list[RecordedRequest] = []
             self._saved: dict[tuple[str, str], _Saved] = {}
             self._failures: list[_Failure] = []
@@ -302,6 +321,9 @@ class StripeStandin:
             charge["refunded"] = False
             refund.update(status=status, failure_reason=failure_reason,
                           failure_balance_transaction=new_id("txn_3"))
+            self.book("refund_failure", refund["amount"], refund["currency"],
+                      source=refund_id, txn_id=refund["failure_balance_transaction"],
+                      description=f"REFUND FAILURE FOR CHARGE ({refund['charge']})")
             return copy.deepcopy(refund)
 
     @staticmethod
@@ -312,6 +334,117 @@ class StripeStandin:
         closed["evidence_details"] = {**closed["evidence_details"], "has_evidence": True,
                                       "submission_count": 1}
         return closed
+
+    # -- the books ------------------------------------------------------------------------
+
+    def book(
+        self,
+        type_: str,
+        amount: int,
+        currency: str,
+        *,
+        source: str | None = None,
+        fee: int = 0,
+        txn_id: str | None = None,
+        created: int | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Enter a BalanceTransaction in the books (what Stripe does for every movement of
+        the balance; a test may enter one of its own, e.g. an "adjustment")."""
+        with self._lock:
+            when = int(time.time()) if created is None else int(created)
+            txn: dict[str, Any] = {
+                "id": txn_id or new_id("txn_3"),
+                "object": "balance_transaction",
+                "amount": amount,
+                "available_on": _available_on(when),
+                "balance_type": "payments",
+                "created": when,
+                "currency": currency.lower(),
+                "description": description,
+                "exchange_rate": None,
+                "fee": fee,
+                "fee_details": [{"amount": fee, "application": None,
+                                 "currency": currency.lower(),
+                                 "description": "Stripe processing fees",
+                                 "type": "stripe_fee"}] if fee else [],
+                "net": amount - fee,
+                "reporting_category": _REPORTING_CATEGORY.get(type_, "other_adjustment"),
+                "source": source,
+                "status": "available" if _available_on(when) <= time.time() else "pending",
+                "type": type_,
+            }
+            self.balance_transactions[txn["id"]] = txn
+            return copy.deepcopy(txn)
+
+    def transaction_of(self, source_or_intent: str) -> dict[str, Any]:
+        """The BalanceTransaction of a charge, refund or payout id, or of a PaymentIntent's
+        captured charge."""
+        with self._lock:
+            source = source_or_intent
+            if source in self.payment_intents:
+                source = self.payment_intents[source]["latest_charge"]
+            for txn in self.balance_transactions.values():
+                if txn["source"] == source:
+                    return txn
+            raise ValueError(f"no balance transaction for {source_or_intent}")
+
+    def alter_transaction(self, txn_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a transaction in the books (to make a deliberate difference, or to date
+        it on another day): net follows amount and fee, available_on follows created."""
+        with self._lock:
+            txn = self.balance_transactions[txn_id]
+            txn.update(fields)
+            txn["net"] = txn["amount"] - txn["fee"]
+            if "created" in fields and "available_on" not in fields:
+                txn["available_on"] = _available_on(txn["created"])
+            return copy.deepcopy(txn)
+
+    def drop_transaction(self, txn_id: str) -> None:
+        """Take a transaction out of the books (a capture Stripe has no record of)."""
+        with self._lock:
+            del self.balance_transactions[txn_id]
+
+    def pay_out(
+        self, arrival_date: int, *, created: int | None = None, automatic: bool = True,
+        amount: int | None = None, currency: str = "sek",
+    ) -> dict[str, Any]:
+        """A payout of every available transaction in `currency` not paid out yet (an
+        automatic payout records which; a manual one does not), with its own transaction.
+        `amount` overrides what it pays (a payout that is not the net of its transactions)."""
+        with self._lock:
+            when = int(time.time()) if created is None else int(created)
+            due = [t for t in self.balance_transactions.values()
+                   if t["currency"] == currency and t["id"] not in self._paid_out
+                   and t["type"] != "payout" and t["available_on"] <= when]
+            total = sum(t["net"] for t in due) if amount is None else amount
+            payout_id = new_id("po_1")
+            txn = self.book("payout", -total, currency, source=payout_id, created=when,
+                            description="STRIPE PAYOUT")
+            payout = {
+                "id": payout_id, "object": "payout", "amount": total,
+                "application_fee": None, "application_fee_amount": None,
+                "arrival_date": int(arrival_date), "automatic": automatic,
+                "balance_transaction": txn["id"], "created": when, "currency": currency,
+                "description": "STRIPE PAYOUT", "destination": "ba_1StandinBankAccount",
+                "failure_balance_transaction": None, "failure_code": None,
+                "failure_message": None, "livemode": False, "metadata": {},
+                "method": "standard", "original_payout": None,
+                "reconciliation_status": "completed" if automatic else "not_applicable",
+                "reversed_by": None, "source_type": "card", "statement_descriptor": None,
+                "status": "paid" if arrival_date <= time.time() else "in_transit",
+                "type": "bank_account",
+            }
+            self.payouts[payout_id] = payout
+            self._paid_out[txn["id"]] = payout_id
+            for paid in due:
+                self._paid_out[paid["id"]] = payout_id
+            return copy.deepcopy(payout)
+
+    def _book_payment(self, charge: dict[str, Any], amount: int) -> None:
+        fee = min(amount, (amount * STANDIN_FEE_PERCENT_TENTHS + 500) // 1000 + STANDIN_FEE_FIXED)
+        self.book("charge", amount, charge["currency"], source=charge["id"], fee=fee,
+                  txn_id=charge["balance_transaction"], description=charge["description"])
 
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         with self._lock:
@@ -346,6 +479,8 @@ class StripeStandin:
         route("/v1/payment_intents/<intent>/capture", ["POST"], self._capture)
         route("/v1/payment_intents/<intent>/cancel", ["POST"], self._cancel)
         route("/v1/refunds", ["POST"], self._create_refund)
+        route("/v1/balance_transactions", ["GET"], self._list_balance_transactions)
+        route("/v1/payouts", ["GET"], self._list_payouts)
 
         @app.post("/_standin/confirm/<intent>")
         def standin_confirm(intent: str) -> Response:
@@ -623,6 +758,7 @@ class StripeStandin:
             amount_refunded=charge["amount"] - amount,
             balance_transaction=new_id("txn_3"),
         )
+        self._book_payment(charge, amount)
         pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
         return self._render(pi, expand)
 
@@ -722,9 +858,57 @@ class StripeStandin:
             "transfer_reversal": None,
         }
         self.refunds[refund["id"]] = refund
+        self.book("refund", -amount, charge["currency"], source=refund["id"],
+                  txn_id=refund["balance_transaction"],
+                  description=f"REFUND FOR CHARGE ({charge['description']})")
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         return copy.deepcopy(refund)
+
+    def _list_balance_transactions(self, params: dict[str, Any]) -> dict[str, Any]:
+        _only(params, {"created", "currency", "ending_before", "expand", "limit", "payout",
+                       "source", "starting_after", "type"})
+        expand = _as_list(params.get("expand"))
+        for path in expand:
+            if path != "data.source":
+                raise _invalid(f"This property cannot be expanded ({path}).")
+        rows = list(self.balance_transactions.values())
+        if "payout" in params:
+            payout = self.payouts.get(params["payout"])
+            if payout is None:
+                raise _ApiError(404, "invalid_request_error",
+                                f"No such payout: '{params['payout']}'", param="payout",
+                                code="resource_missing")
+            if not payout["automatic"]:
+                raise _invalid("Balance transaction history can only be filtered on "
+                               "automatic transfers, not manual.", param="payout")
+            rows = [t for t in rows if self._paid_out.get(t["id"]) == payout["id"]]
+        for name in ("currency", "source", "type"):
+            if name in params:
+                rows = [t for t in rows if t[name] == params[name]]
+        rows = [t for t in rows if _in_range(t["created"], params.get("created"), "created")]
+        page = _page(rows, params, "/v1/balance_transactions")
+        if "data.source" in expand:
+            page["data"] = [self._with_source(t) for t in page["data"]]
+        return page
+
+    def _with_source(self, txn: dict[str, Any]) -> dict[str, Any]:
+        source = txn["source"]
+        for objects in (self.charges, self.refunds, self.payouts):
+            if source in objects:
+                return {**txn, "source": copy.deepcopy(objects[source])}
+        return txn
+
+    def _list_payouts(self, params: dict[str, Any]) -> dict[str, Any]:
+        _only(params, {"arrival_date", "created", "destination", "ending_before", "expand",
+                       "limit", "starting_after", "status"})
+        if params.get("expand"):
+            raise _invalid(f"This property cannot be expanded ({_as_list(params['expand'])[0]}).")
+        rows = [p for p in self.payouts.values()
+                if _in_range(p["created"], params.get("created"), "created")
+                and _in_range(p["arrival_date"], params.get("arrival_date"), "arrival_date")
+                and params.get("status", p["status"]) == p["status"]]
+        return _page(rows, params, "/v1/payouts")
 
     # -- confirmation (Stripe.js's side) ------------------------------------------------
 
@@ -930,6 +1114,8 @@ class StripeStandin:
             "status": status,
         }
         self.charges[charge["id"]] = charge
+        if captured:
+            self._book_payment(charge, charge["amount"])
         return charge
 
     # -- helpers -------------------------------------------------------------------------
@@ -1095,6 +1281,52 @@ def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+def _available_on(created: int) -> int:
+    day = created - created % 86400
+    return day + STANDIN_AVAILABLE_AFTER_DAYS * 86400
+
+
+def _in_range(value: int, bounds: Any, name: str) -> bool:
+    """Stripe's range filter: an exact Unix time, or any of gt, gte, lt, lte."""
+    if bounds is None:
+        return True
+    if isinstance(bounds, str):
+        return value == _integer({name: bounds}, name)
+    if not isinstance(bounds, dict):
+        raise _invalid("Invalid object", param=name)
+    _only(bounds, {"gt", "gte", "lt", "lte"}, prefix=name)
+    checks = {"gt": lambda b: value > b, "gte": lambda b: value >= b,
+              "lt": lambda b: value < b, "lte": lambda b: value <= b}
+    return all(checks[op](_integer(bounds, op)) for op in bounds)
+
+
+def _page(rows: list[dict[str, Any]], params: Mapping[str, Any], url: str) -> dict[str, Any]:
+    """One page of a list as Stripe gives it: newest first (insertion order breaks ties),
+    `limit` items (1 to 100, 10 unless asked), after `starting_after` or before
+    `ending_before`, and whether there are more."""
+    limit = _integer(params, "limit") if "limit" in params else 10
+    if not 1 <= limit <= 100:
+        raise _invalid("This value must be less than or equal to 100.", param="limit",
+                       code="parameter_invalid_integer")
+    ordered = [row for _, row in sorted(enumerate(rows), key=lambda p: (p[1]["created"], p[0]),
+                                        reverse=True)]
+    ids = [row["id"] for row in ordered]
+    for cursor in ("starting_after", "ending_before"):
+        if cursor in params and params[cursor] not in ids:
+            raise _ApiError(404, "invalid_request_error",
+                            f"No such object: '{params[cursor]}'", param=cursor,
+                            code="resource_missing")
+    if "starting_after" in params:
+        rest = ordered[ids.index(params["starting_after"]) + 1:]
+        data, has_more = rest[:limit], len(rest) > limit
+    elif "ending_before" in params:
+        before = ordered[:ids.index(params["ending_before"])]
+        data, has_more = before[-limit:], len(before) > limit
+    else:
+        data, has_more = ordered[:limit], len(ordered) > limit
+    return {"object": "list", "data": copy.deepcopy(data), "has_more": has_more, "url": url}
 
 
 def _unexpected_state(pi: Mapping[str, Any], verb: str, allowed: tuple[str, ...]) -> _ApiError:
