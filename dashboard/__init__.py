@@ -23,7 +23,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from charging.models import Charge, ChargeEvent
 from dashboard import formatting
@@ -98,28 +98,6 @@ def _indented(value: Any, depth: int = 0) -> str:
         items = [f"{inner}{_indented(v, depth + 1)}" for v in value]
         return "[\n" + ",\n".join(items) + f"\n{outer}]"
     return json_dumps(value)
-
-
-@bp.get("/")
-@requires("view")
-def charges() -> str:
-    status = request.args.get("status") or None
-    page = max(1, request.args.get("page", 1, type=int))
-    query = select(Charge).order_by(Charge.pk.desc())
-    if status:
-        query = query.where(Charge.status == status)
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    counts: dict[str, int] = {
-        status: count for status, count in db.session.execute(
-            select(Charge.status, func.count()).group_by(Charge.status)
-        ).tuples()
-    }
-    from charging.deadlines import waiting_for
-
-    return render_template("dashboard/charges.html", charges=rows, total=total, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), status=status, counts=counts,
-                           waiting={c.pk: waiting_for(c) for c in rows})
 
 
 @bp.get("/charges/<public_id>")
@@ -310,4 +288,5 @@ def qr(evse_id: str, fmt: str) -> Response:
 
 # The views in modules of their own register on the blueprint when imported.
 import dashboard.auth  # noqa: E402
+import dashboard.charges  # noqa: E402
 import dashboard.people  # noqa: E402,F401
