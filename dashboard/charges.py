@@ -312,6 +312,9 @@ def listing(rows: list[Charge]) -> Listing:
 def charges() -> str:
     search = ChargeSearch.from_args(request.args)
     site = db.session.get(OcpiLocation, search.site) if search.site else None
+    if search.site and site is None:
+        search.problems.append(gettext("That site is not stored any more: every site is shown."))
+        search.site = None
     where = conditions(search, site)
     sums = totals(where)
     total = sum(t.count for t in sums)

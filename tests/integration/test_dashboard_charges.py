@@ -202,6 +202,7 @@ def test_each_filter(app: Any, seeded: dict[str, Charge]) -> None:
     page = listing(client, status="NOPE", party="x", site="-1", page="0", **{"from": "21/11"})
     assert shown(page) == {first.public_id, second.public_id, euro.public_id}
     assert "is not a date" in page
+    assert "not stored any more" in listing(client, site=99999)
 
 
 def test_sorts(app: Any, seeded: dict[str, Charge]) -> None:
