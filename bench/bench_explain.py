@@ -16,6 +16,7 @@ scans sequentially a table of more than 1,000 rows.
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 import time
 from pathlib import Path
@@ -136,7 +137,13 @@ def _run_paths(app: Any, operator_pk: int) -> None:
         client.get(path)
     with client.session_transaction() as session:
         session["operator_pk"] = operator_pk
-    for path in ["/dashboard/?status=CHARGING", "/dashboard/charges/p200",
+        session["signed_in_at"] = time.time()  # a session older than its lifetime is refused
+    # The charges search: by EVSE-ID, PaymentIntent and public id prefix, and today's charges
+    # (one day of the filled ones) by amount.
+    today = datetime.date.today().isoformat()
+    for path in ["/dashboard/?status=CHARGING", "/dashboard/?q=SE*CPO*E17",
+                 "/dashboard/?q=pi_17", "/dashboard/?q=p200",
+                 f"/dashboard/?from={today}&sort=amount", "/dashboard/charges/p200",
                  "/dashboard/cpos/1/messages?module=sessions"]:
         response = client.get(path)
         if response.status_code != 200:

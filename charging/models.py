@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from charging.states import ChargeStatus
@@ -29,6 +29,13 @@ class Charge(Model):
         Index("ix_charges_evse_uid_status", "evse_uid", "status"),
         # Flagged charges, for the operator.
         Index("ix_charges_failure_code", "failure_code"),
+        # The operator's charge list (dashboard/charges.py): by date, by CPO and site, and a
+        # charge found by its card's last four digits, its receipt or its CDR.
+        Index("ix_charges_created_at", "created_at"),
+        Index("ix_charges_party_pk_location_id", "party_pk", "location_id"),
+        Index("ix_charges_card_last4", "card_last4"),
+        Index("ix_charges_receipt_pk", "receipt_pk"),
+        Index("ix_charges_cdr_pk", "cdr_pk"),
     )
 
     pk: Mapped[int] = mapped_column(primary_key=True)
@@ -125,6 +132,17 @@ class Charge(Model):
         but not it (that is the driver's credential, and CPOs log headers), stable so the
         dashboard finds the messages again."""
         return "sc-" + hashlib.sha256(b"correlation:" + self.public_id.encode()).hexdigest()[:32]
+
+
+# The operator's search compares ids case-insensitively (dashboard/charges.py): each id it
+# looks up has an index on its lower-cased value. The public id is found by its beginning,
+# so on PostgreSQL its index keeps byte order for LIKE 'prefix%' whatever the collation.
+Index("ix_charges_public_id_lower", func.lower(Charge.public_id).label("public_id_lower"),
+      postgresql_ops={"public_id_lower": "varchar_pattern_ops"})
+Index("ix_charges_evse_id_lower", func.lower(Charge.evse_id))
+Index("ix_charges_email_lower", func.lower(Charge.email))
+Index("ix_charges_hold_id_lower", func.lower(Charge.hold_id))
+Index("ix_charges_session_id_lower", func.lower(Charge.session_id))
 
 
 class ChargeEvent(Model):

@@ -18,7 +18,7 @@ from flask import (
     session,
 )
 from flask_babel import gettext
-from sqlalchemy import func, select
+from sqlalchemy import and_, or_, select
 
 from charging.models import Charge
 from dashboard import formatting
@@ -90,26 +90,6 @@ def _indented(value: Any, depth: int = 0) -> str:
     return json_dumps(value)
 
 
-@bp.get("/")
-@requires("view")
-def charges() -> str:
-    status = request.args.get("status") or None
-    page = max(1, request.args.get("page", 1, type=int))
-    query = select(Charge).order_by(Charge.pk.desc())
-    if status:
-        query = query.where(Charge.status == status)
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = db.session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    counts: dict[str, int] = {
-        status: count for status, count in db.session.execute(
-            select(Charge.status, func.count()).group_by(Charge.status)
-        ).tuples()
-    }
-    from charging.deadlines import waiting_for
-
-    return render_template("dashboard/charges.html", charges=rows, total=total, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), status=status, counts=counts,
-                           waiting={c.pk: waiting_for(c) for c in rows})
 
 
 @bp.get("/chargers")
@@ -155,7 +135,7 @@ def cpos() -> str:
 @requires("view")
 def unmatched() -> str:
     """Sessions and CDRs that CPOs sent for no charge of ours: stored, and flagged here."""
-    from sqlalchemy import and_, not_, or_
+    from sqlalchemy import not_
 
     from ocpi.models import OcpiCdr, OcpiSession
 
@@ -229,6 +209,7 @@ def qr(evse_id: str, fmt: str) -> Response:
 import dashboard.attention  # noqa: E402
 import dashboard.auth  # noqa: E402
 import dashboard.charge_page  # noqa: E402
+import dashboard.charges  # noqa: E402
 import dashboard.people  # noqa: E402
 import dashboard.reconciliation  # noqa: E402,F401
 from dashboard.charge_page import CHARGE_MESSAGES, charge_messages  # noqa: E402,F401

@@ -17,14 +17,13 @@ from sqlalchemy import and_, or_, select
 from charging.deadlines import Waiting, waiting_for
 from charging.models import Charge
 from charging.operator_actions import ATTENTION_FLAGS, OperatorActionError
-from charging.refunds import REFUNDABLE_STATES
-from charging.releases import RELEASABLE
-from charging.states import OPEN_STATES, Event, can
+from charging.states import OPEN_STATES
 from charging.states import ChargeStatus as S
 from dashboard.audit import record
 from dashboard.blueprint import bp
 from dashboard.charge_page import back_to, charge_or_404
 from dashboard.permissions import requires
+from dashboard.remedies import actions_for, flag_words
 from extensions import db
 
 # The states with a deadline of their own (charging/deadlines.py): stuck when it passed.
@@ -34,47 +33,6 @@ WAITING_STATES = frozenset(s.value for s in OPEN_STATES | {S.START_FAILED})
 INBOX_LIMIT = 500
 
 
-def flag_words(code: str) -> str:
-    """What a flag means, for the operator, in the operator's language."""
-    words = {
-        "COST_ABOVE_HOLD": gettext("The charging cost more than was held: only the hold was "
-                                   "captured. Claim the rest from the driver or write it off."),
-        "CDR_PRICE_MISMATCH": gettext("The CPO's CDR total differs from what its own tariff "
-                                      "gives. Check with the CPO; refund the driver if they "
-                                      "paid too much."),
-        "CAPTURE_FAILED": gettext("The payment provider refused the capture. Retry it, or "
-                                  "release the hold."),
-        "RELEASE_FAILED": gettext("The hold could not be released: the driver's money is "
-                                  "still held. Release it again."),
-        "REFUND_FAILED": gettext("A refund did not reach the card. Pay the driver back "
-                                 "another way, then mark it resolved."),
-        "REFUND_UNRECORDED": gettext("Money was refunded outside ScanCharge (no credit note). "
-                                     "Check the payment provider's dashboard."),
-        "DISPUTED": gettext("The card holder disputes the payment. Answer with evidence in "
-                            "the payment provider's dashboard before the due date."),
-        "DISPUTE_LOST": gettext("A dispute was lost: the money went back to the card "
-                                "holder."),
-        "CAPTURED_WITHOUT_CDR": gettext("No CDR came in time: the last known cost was "
-                                        "captured. Settle the difference with the CPO."),
-        "RELEASED_WITHOUT_CDR": gettext("No CDR and no cost came in time: the hold was "
-                                        "released and nothing charged."),
-        "AUTHORIZATION_LAPSED": gettext("The card authorisation ended before the capture: "
-                                        "nothing can be captured."),
-        "CURRENCY_MISMATCH": gettext("The CDR is in another currency than the hold: nothing "
-                                     "was captured. Release the hold or settle by hand."),
-        "UNPAID_SESSION": gettext("The charger charged after the hold was released: no money "
-                                  "covers this session."),
-        "CDR_CREDITED": gettext("The CPO credited the CDR after the capture: the driver may "
-                                "be owed a refund."),
-        "CDR_REPLACED": gettext("The CPO sent another CDR after the charge was settled: "
-                                "compare it with what was captured."),
-        "CDR_REFUSED": gettext("A CDR for this charge was refused as invalid."),
-        "STOP_UNCONFIRMED": gettext("The charger never confirmed the stop: check with the "
-                                    "CPO that charging has stopped."),
-    }
-    return words.get(code, code)
-
-
 @dataclass(frozen=True)
 class Attention:
     charge: Charge
@@ -82,23 +40,6 @@ class Attention:
     detail: str | None
     waiting: Waiting | None
     actions: tuple[str, ...]  # of: retry_capture, release, refund, stop, resolve
-
-
-def actions_for(charge: Charge) -> tuple[str, ...]:
-    """The actions that may resolve this charge in its state (the domain checks again)."""
-    found = []
-    if can(charge.state, Event.CAPTURED) and charge.hold_id \
-            and charge.failure_code not in {"AUTHORIZATION_LAPSED", "CURRENCY_MISMATCH"} \
-            and (charge.cdr_pk is not None or charge.cost_incl_vat):
-        found.append("retry_capture")
-    if charge.state in RELEASABLE and charge.hold_id and charge.hold_released_at is None:
-        found.append("release")
-    if charge.state in REFUNDABLE_STATES and (charge.captured_minor or 0) > charge.refunded_minor:
-        found.append("refund")
-    if charge.state in {S.STARTING, S.CHARGING} and charge.stop_requested_at is None:
-        found.append("stop")
-    found.append("resolve")
-    return tuple(found)
 
 
 def needs_attention() -> list[Attention]:

@@ -20,6 +20,7 @@ from charging.refunds import REFUNDABLE_STATES, RefundError, refunds_of
 from dashboard.audit import record
 from dashboard.blueprint import bp
 from dashboard.permissions import requires
+from dashboard.remedies import actions_for
 from extensions import db
 from ocpi.models import OcpiCdr, OcpiMessage, Party
 from payments.models import Receipt
@@ -76,7 +77,6 @@ def money_of(charge: Charge, receipt: Receipt | None) -> MoneySummary:
 @requires("view")
 def charge_detail(public_id: str) -> str:
     from charging.deadlines import waiting_for
-    from dashboard.attention import actions_for  # it builds on this module
 
     charge = charge_or_404(public_id)
     events = db.session.scalars(

@@ -265,6 +265,8 @@ class OcpiCdr(Model):
         UniqueConstraint("country_code", "party_id", "cdr_id"),
         Index("ix_ocpi_cdrs_authorization_reference", "authorization_reference"),
         Index("ix_ocpi_cdrs_token_uid", "token_uid"),
+        # The operator looks a charge up by its CDR's id, whichever CPO sent it.
+        Index("ix_ocpi_cdrs_cdr_id", "cdr_id"),
     )
 
     pk: Mapped[int] = mapped_column(primary_key=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import Model, db, now_utc
@@ -96,7 +96,11 @@ class Receipt(Model):
     and the table's (series, number) constraint covers both."""
 
     __tablename__ = "receipts"
-    __table_args__ = (UniqueConstraint("series", "number"),)
+    __table_args__ = (
+        UniqueConstraint("series", "number"),
+        # A receipt found by the number printed on it, whatever case its series is typed in.
+        Index("ix_receipts_number", "number"),
+    )
 
     pk: Mapped[int] = mapped_column(primary_key=True)
     series: Mapped[str] = mapped_column(String(32))
