@@ -243,6 +243,6 @@ def qr(evse_id: str, fmt: str) -> Response:
 
 # The views in modules of their own register on the blueprint when imported.
 import dashboard.auth  # noqa: E402
-import dashboard.chargers  # noqa: E402,F401
-import dashboard.cpos  # noqa: E402,F401
+import dashboard.chargers  # noqa: E402
+import dashboard.cpos  # noqa: E402
 import dashboard.people  # noqa: E402,F401

@@ -264,10 +264,12 @@ SORTS: dict[str, Callable[[Any], Any]] = {
 
 
 def duration_words(seconds: int) -> str:
-    """'3 h 05 min', '12 min', '—': charging or outage time at a glance."""
+    """'3 d 4 h', '3 h 05 min', '12 min', '—': charging or outage time at a glance."""
     if seconds <= 0:
         return "—"
     hours, minutes = divmod(round(seconds / 60), 60)
+    if hours >= 48:
+        return f"{hours // 24} d {hours % 24} h"
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 

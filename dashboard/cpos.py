@@ -125,12 +125,13 @@ def in_words(exc: OcpiError) -> str:
 @requires("manage_cpos")
 def invite_cpo() -> ResponseReturnValue:
     """A token A for a CPO (or hub) that will register with us; shown once, on this page."""
-    form = {"name": request.form.get("name", "").strip(),
+    form = {"invite_name": request.form.get("name", "").strip(),
             "roles": request.form.get("roles", "").strip()}
     try:
-        if not form["name"]:
+        if not form["invite_name"]:
             raise ValueError(gettext("Give the CPO's name."))
-        party, token_a = credentials.invite(form["name"], _identities(form["roles"], "CPO"))
+        party, token_a = credentials.invite(form["invite_name"],
+                                            _identities(form["roles"], "CPO"))
     except ValueError as exc:
         flash(gettext("Not invited: %(why)s", why=str(exc)))
         return _page(400, form=form)
@@ -153,14 +154,14 @@ def connect_cpo() -> ResponseReturnValue:
     """Register with a CPO from its versions URL and token A (the credentials handshake),
     then import its Locations and Tariffs in the background."""
     form = {"versions_url": request.form.get("versions_url", "").strip(),
-            "name": request.form.get("name", "").strip(),
+            "connect_name": request.form.get("name", "").strip(),
             "acting_for": request.form.get("acting_for", "").strip()}
     token_a = request.form.get("token", "").strip()
     try:
         if not form["versions_url"] or not token_a:
             raise ValueError(gettext("Give the CPO's versions URL and the token A it gave "
                                      "you."))
-        party = credentials.connect(form["versions_url"], token_a, form["name"] or None,
+        party = credentials.connect(form["versions_url"], token_a, form["connect_name"] or None,
                                     acting_for=_identities(form["acting_for"], "CPO"))
     except ValueError as exc:
         flash(gettext("Not connected: %(why)s", why=str(exc)))

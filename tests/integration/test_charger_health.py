@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from charge_factory import seed_chargers
 from sqlalchemy import event, select
 from test_dashboard import sign_in
 
-from charge_factory import seed_chargers
 from charging.models import Charge, ChargeEvent
 from charging.starting import result_cause, start_result
 from charging.unit_of_work import locked_charge
@@ -148,9 +148,10 @@ def test_time_out_of_order_comes_from_the_status_history(sites: Any) -> None:
     assert "2 h 30 min" in row and "2 times" in row
     assert "out of order an hour or more in the period" in row
     broken = table.split('id="evse-SESIME00005"', 1)[1].split("</tr>", 1)[0]
-    assert "720 h 00 min" in broken and "out of order now" in broken
-    # A period that ends before the first outage of E00001 starts clips it: 7 days is all.
-    assert "720 h" not in sites.get("/dashboard/chargers?days=7").get_data(as_text=True)
+    assert "30 d 0 h" in broken and "out of order now" in broken
+    # A shorter period clips the outage to it.
+    week = sites.get("/dashboard/chargers?days=7").get_data(as_text=True)
+    assert "7 d 0 h" in week and "30 d 0 h" not in week
 
 
 def test_the_price_is_shown_in_words(sites: Any) -> None:
