@@ -104,9 +104,12 @@ def charge_figures(since: datetime) -> dict[tuple[int, str, str], Figures]:
     end (a session still running is left out until it ends). A start is a START_SESSION
     sent; it failed when the charge's timeline went to START_FAILED (refused, failed, timed
     out or unanswered), even if a late Session followed."""
-    failed = (select(ChargeEvent.charge_pk)
-              .where(ChargeEvent.to_status == ChargeStatus.START_FAILED.value)
-              .distinct().subquery())
+    # Per charge, one probe of the (to_status, charge_pk) index: a join against the set of
+    # failed charges made SQLite scan it once per charge (48 s at 100,000 charges).
+    failed = (select(ChargeEvent.pk)
+              .where(ChargeEvent.to_status == ChargeStatus.START_FAILED.value,
+                     ChargeEvent.charge_pk == Charge.pk)
+              .exists())
     ended = and_(Charge.session_started_at.is_not(None), Charge.session_ended_at.is_not(None))
     duration = case((ended, _epoch(Charge.session_ended_at) - _epoch(Charge.session_started_at)),
                     else_=0)
@@ -114,15 +117,15 @@ def charge_figures(since: datetime) -> dict[tuple[int, str, str], Figures]:
         select(Charge.party_pk, Charge.location_id, Charge.evse_uid,
                func.count(Charge.session_started_at), func.sum(duration),
                func.sum(Charge.energy_kwh), func.count(Charge.start_command_uid),
-               func.count(failed.c.charge_pk))
-        .outerjoin(failed, failed.c.charge_pk == Charge.pk)
+               func.sum(case((failed, 1), else_=0)))
         .where(Charge.created_at >= since)
         .group_by(Charge.party_pk, Charge.location_id, Charge.evse_uid)
     ).tuples()
     return {
         (party_pk, location_id.upper(), evse_uid.upper()): Figures(
             sessions=sessions, seconds=int(seconds or 0),
-            energy_kwh=Decimal(str(energy or 0)), starts=starts, failed_starts=failures)
+            energy_kwh=Decimal(str(energy or 0)), starts=starts,
+            failed_starts=int(failures or 0))
         for party_pk, location_id, evse_uid, sessions, seconds, energy, starts, failures in rows
     }
 
