@@ -187,8 +187,8 @@ def test_print_a_sticker_sheet(browser: Any, chargers_site: Any,  # noqa: F811
     pages[0].convert("RGB").resize((827, 1170)).save(screenshot_dir() / "sticker-sheet.png")
 
 
-def test_the_cpo_and_charger_pages_have_no_serious_axe_violations(  # noqa: F811
-        browser: Any, chargers_site: Any) -> None:
+def test_the_cpo_and_charger_pages_have_no_serious_axe_violations(
+        browser: Any, chargers_site: Any) -> None:  # noqa: F811
     from operator_browser import DESKTOP, sign_in
     from test_accessibility import AXE, axe_violations, describe
 
