@@ -115,6 +115,7 @@ def tasks() -> list[Task[..., Any]]:
     return [
         *CHARGING_TASKS,
         ocpi_sync.pull_all,
+        ocpi_sync.pull_party,
         ocpi_sync.pull_sessions,
         ocpi_sync.pull_cdrs,
         ocpi_messages.prune_messages,

@@ -8,6 +8,7 @@ dashboard shows them, so an operator can see for every open charge what should h
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,8 +47,10 @@ def capture_deadline(charge: Charge) -> datetime:
     return charge.created_at + timedelta(hours=current_app.config["HOLD_CAPTURE_DEADLINE_HOURS"])
 
 
-def waiting_for(charge: Charge) -> Waiting | None:
-    """None for a charge that is over (final, and its hold given back)."""
+def waiting_for(charge: Charge,
+                commands: Mapping[str, OcpiCommand] | None = None) -> Waiting | None:
+    """None for a charge that is over (final, and its hold given back). `commands`, the
+    START_SESSION commands by uid, spares a list of charges a look-up each (start_commands)."""
     if charge.failure_code in OPERATOR_FLAGS or charge.failure_code == "STOP_UNCONFIRMED":
         return Waiting(f"a person: flagged {charge.failure_code}", None, by_person=True)
     state = charge.state
@@ -57,7 +60,7 @@ def waiting_for(charge: Charge) -> Waiting | None:
     if state == S.AUTHORIZED:
         return Waiting("START_SESSION to be sent", charge.updated_at + grace)
     if state == S.STARTING:
-        return _starting(charge, grace)
+        return _starting(charge, grace, commands)
     if state == S.CHARGING:
         heard = charge.session_updated_at or charge.updated_at
         return Waiting("the CPO's next Session update",
@@ -84,10 +87,24 @@ def waiting_for(charge: Charge) -> Waiting | None:
     return None
 
 
-def _starting(charge: Charge, grace: timedelta) -> Waiting:
-    command = db.session.scalar(
-        select(OcpiCommand).where(OcpiCommand.uid == charge.start_command_uid)
-    ) if charge.start_command_uid else None
+def start_commands(charges: Iterable[Charge]) -> dict[str, OcpiCommand]:
+    """The START_SESSION commands of `charges` by uid, in one query."""
+    uids = sorted({c.start_command_uid for c in charges
+                   if c.status == S.STARTING.value and c.start_command_uid})
+    if not uids:
+        return {}
+    return {command.uid: command for command in db.session.scalars(
+        select(OcpiCommand).where(OcpiCommand.uid.in_(uids)))}
+
+
+def _starting(charge: Charge, grace: timedelta,
+              commands: Mapping[str, OcpiCommand] | None) -> Waiting:
+    if commands is not None:
+        command = commands.get(charge.start_command_uid or "")
+    else:
+        command = db.session.scalar(
+            select(OcpiCommand).where(OcpiCommand.uid == charge.start_command_uid)
+        ) if charge.start_command_uid else None
     default = _seconds("OCPI_DEFAULT_COMMAND_TIMEOUT")
     if command is None or command.response_result is None:
         return Waiting("the CPO's answer to START_SESSION", charge.updated_at + default + grace)

@@ -149,6 +149,10 @@ class ChargeEvent(Model):
     """One line of a charge's timeline: a transition and what caused it. Append-only."""
 
     __tablename__ = "charge_events"
+    __table_args__ = (
+        # A charger's failed starts: the charges whose timeline went to START_FAILED.
+        Index("ix_charge_events_to_status_charge_pk", "to_status", "charge_pk"),
+    )
 
     pk: Mapped[int] = mapped_column(primary_key=True)
     charge_pk: Mapped[int] = mapped_column(ForeignKey("charges.pk"), index=True)

@@ -22,12 +22,10 @@ from sqlalchemy import and_, or_, select
 
 from charging.models import Charge
 from dashboard import formatting
-from dashboard.blueprint import PAGE_SIZE, bp
+from dashboard.blueprint import PAGE_SIZE, bp  # noqa: F401 (PAGE_SIZE: tests read it here)
 from dashboard.permissions import can, requires
 from extensions import db
-from ocpi import messages as ocpi_messages
-from ocpi import store as ocpi_store
-from ocpi.models import OcpiEvse, OcpiLocation, OcpiMessage, Party
+from ocpi.models import OcpiCdr, Party
 from ocpi.transport import json_dumps
 
 # Every view names its permission (dashboard/permissions.py); a view written as
@@ -92,52 +90,13 @@ def _indented(value: Any, depth: int = 0) -> str:
 
 
 
-@bp.get("/chargers")
-@requires("view")
-def chargers() -> str:
-    rows = db.session.execute(
-        select(OcpiEvse, OcpiLocation, Party)
-        .join(OcpiLocation, OcpiEvse.location_pk == OcpiLocation.pk)
-        .join(Party, OcpiLocation.party_pk == Party.pk)
-        .order_by(Party.name, OcpiLocation.location_id, OcpiEvse.evse_uid)
-    ).all()
-    listing = []
-    for evse_row, location, party in rows:
-        data = location.data
-        evse: dict[str, Any] = next((e for e in data.get("evses") or []
-                                     if e["uid"].upper() == evse_row.evse_uid), {})
-        evse_id = evse.get("evse_id")
-        listing.append({
-            "party": party.name,
-            "location_pk": location.pk,
-            "location": data.get("name") or data.get("address"),
-            "city": data.get("city"),
-            "evse_id": evse_id or evse_row.evse_uid,
-            "status": evse_row.status,
-            "clash": evse_row.clash,
-            "prefix_mismatch": bool(evse_id) and not ocpi_store.evse_id_matches_owner(
-                str(evse_id), location.country_code, location.party_id),
-        })
-    return render_template("dashboard/chargers.html", chargers=listing)
-
-
-@bp.get("/cpos")
-@requires("view")
-def cpos() -> str:
-    from ocpi import notices
-
-    parties = db.session.scalars(select(Party).order_by(Party.pk)).all()
-    return render_template("dashboard/cpos.html", parties=parties, notices=notices.latest(),
-                           names={p.pk: p.name for p in parties})
-
-
 @bp.get("/unmatched")
 @requires("view")
 def unmatched() -> str:
     """Sessions and CDRs that CPOs sent for no charge of ours: stored, and flagged here."""
     from sqlalchemy import not_
 
-    from ocpi.models import OcpiCdr, OcpiSession
+    from ocpi.models import OcpiSession
 
     def names_ours(model: Any) -> Any:
         return or_(Charge.authorization_reference == model.authorization_reference,
@@ -163,32 +122,6 @@ def unmatched() -> str:
                            cdrs=orphans(OcpiCdr), parties=parties)
 
 
-@bp.get("/cpos/<int:pk>/messages")
-@requires("view")
-def cpo_messages(pk: int) -> str:
-    """A party's OCPI messages, newest first; by module, failures only, a page at a time."""
-    party = db.session.get(Party, pk)
-    if party is None:
-        abort(404)
-    module = request.args.get("module") or None
-    failures = request.args.get("failures") == "1"
-    page = max(1, request.args.get("page", 1, type=int))
-    query = select(OcpiMessage).where(OcpiMessage.party_pk == pk)
-    if module:
-        query = query.where(OcpiMessage.module == module)
-    if failures:
-        query = query.where(ocpi_messages.failed_clause())
-    # One row more than a page says whether there is a next page, without counting a log.
-    rows = db.session.scalars(
-        query.order_by(OcpiMessage.pk.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-    ).all()
-    return render_template(
-        "dashboard/messages.html", party=party, ocpi_messages=rows[:PAGE_SIZE], page=page,
-        has_next=len(rows) > PAGE_SIZE, module=module, failures=failures,
-        modules=sorted(ocpi_messages.MODULES),
-    )
-
-
 @bp.get("/qr/<path:evse_id>.<fmt>")
 @login_required
 def qr(evse_id: str, fmt: str) -> Response:
@@ -209,7 +142,9 @@ def qr(evse_id: str, fmt: str) -> Response:
 import dashboard.attention  # noqa: E402
 import dashboard.auth  # noqa: E402
 import dashboard.charge_page  # noqa: E402
+import dashboard.chargers  # noqa: E402
 import dashboard.charges  # noqa: E402
+import dashboard.cpos  # noqa: E402
 import dashboard.people  # noqa: E402
 import dashboard.reconciliation  # noqa: E402,F401
 from dashboard.charge_page import CHARGE_MESSAGES, charge_messages  # noqa: E402,F401

@@ -7,14 +7,15 @@ hold, refund, stop, mark resolved with a note). The decisions are the domain's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from flask import flash, g, render_template, request
+from flask import current_app, flash, g, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import and_, or_, select
 
-from charging.deadlines import Waiting, waiting_for
+from charging.deadlines import Waiting, start_commands, waiting_for
 from charging.models import Charge
 from charging.operator_actions import ATTENTION_FLAGS, OperatorActionError
 from charging.states import OPEN_STATES
@@ -25,6 +26,7 @@ from dashboard.charge_page import back_to, charge_or_404
 from dashboard.permissions import requires
 from dashboard.remedies import actions_for, flag_words
 from extensions import db
+from ocpi.transport import now_utc
 
 # The states with a deadline of their own (charging/deadlines.py): stuck when it passed.
 WAITING_STATES = frozenset(s.value for s in OPEN_STATES | {S.START_FAILED})
@@ -44,19 +46,29 @@ class Attention:
 
 def needs_attention() -> list[Attention]:
     """Every flagged charge and every overdue one not marked resolved, oldest first."""
+    now = now_utc()
+    # Stuck means overdue and left so: a charge that changed within the sweeper's own grace
+    # (SWEEP_GRACE_SECONDS), or an unpaid one younger than UNPAID_CHARGE_TTL, is still being
+    # worked on. Only the others are read, so the inbox (and the header's count, on every
+    # page) costs what is stuck, not every open charge.
+    settled_since = now - timedelta(seconds=current_app.config["SWEEP_GRACE_SECONDS"])
+    unpaid_since = now - timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"])
     candidates = db.session.scalars(
         select(Charge).where(
             Charge.resolved_at.is_(None),
             or_(Charge.failure_code.in_(sorted(ATTENTION_FLAGS)),
-                Charge.status.in_(sorted(WAITING_STATES)),
+                and_(Charge.status.in_(sorted(WAITING_STATES)),
+                     or_(Charge.updated_at < settled_since,
+                         Charge.created_at < unpaid_since)),
                 # A given-up charge is over once its hold is given back.
                 and_(Charge.status.in_([S.CANCELLED.value, S.EXPIRED.value]),
                      Charge.hold_id.is_not(None), Charge.hold_released_at.is_(None))),
         ).order_by(Charge.created_at, Charge.pk).limit(INBOX_LIMIT * 4)
     ).all()
+    commands = start_commands(candidates)
     items = []
     for charge in candidates:
-        waiting = waiting_for(charge)
+        waiting = waiting_for(charge, commands)
         if charge.failure_code in ATTENTION_FLAGS:
             items.append(Attention(charge, flag_words(charge.failure_code),
                                    charge.failure_detail, waiting, actions_for(charge)))
@@ -72,10 +84,12 @@ def needs_attention() -> list[Attention]:
 @bp.app_context_processor
 def _attention_count() -> dict[str, Any]:
     def count() -> int:
-        # Once per page, and only for a signed-in operator (the header shows it).
-        if "attention_count" not in g:
-            g.attention_count = len(needs_attention()) if g.get("operator") else 0
-        return int(g.attention_count)
+        # Once per page, and only for a signed-in operator (the header shows it). Kept on
+        # the request, not g: an app context can outlive a request (the CLI's, a test's).
+        key = "scancharge.attention_count"
+        if key not in request.environ:
+            request.environ[key] = len(needs_attention()) if g.get("operator") else 0
+        return int(request.environ[key])
 
     return {"attention_count": count}
 

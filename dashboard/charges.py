@@ -289,8 +289,9 @@ class Listing:
 
 
 def listing(rows: list[Charge]) -> Listing:
-    from charging.deadlines import waiting_for
+    from charging.deadlines import start_commands, waiting_for
 
+    commands = start_commands(rows)
     pks = [c.pk for c in rows]
     declined = set(db.session.scalars(
         select(Charge.pk).where(Charge.pk.in_(pks), declined_clause())))
@@ -304,7 +305,7 @@ def listing(rows: list[Charge]) -> Listing:
         OcpiLocation.location_id.in_({location for _, location in places}))).all()
     return Listing(declined=declined, receipts=receipts, parties=parties,
                    sites={(loc.party_pk, loc.location_id): site_name(loc) for loc in locations},
-                   waiting={c.pk: waiting_for(c) for c in rows})
+                   waiting={c.pk: waiting_for(c, commands) for c in rows})
 
 
 @bp.get("/")

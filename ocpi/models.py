@@ -216,6 +216,31 @@ class OcpiEvse(Model):
         return evse_id.replace("*", "").replace("-", "").upper()
 
 
+class OcpiEvseStatusChange(Model):
+    """One EVSE status a CPO sent that differs from the one stored before: the EVSE's
+    status history, from which the dashboard tells how often and how long a charger was
+    out of order. Keyed by its Location and uid (an OcpiEvse row goes when the Location
+    drops the EVSE; its history stays with the Location)."""
+
+    __tablename__ = "ocpi_evse_status_changes"
+    __table_args__ = (
+        # One EVSE's history in order (the dashboard's durations: each status until the next).
+        Index("ix_ocpi_evse_status_changes_evse", "location_pk", "evse_uid", "changed_at"),
+    )
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    location_pk: Mapped[int] = mapped_column(
+        ForeignKey("ocpi_locations.pk", ondelete="CASCADE"))
+    evse_uid: Mapped[str] = mapped_column(String(36))
+    # None for the first status seen of an EVSE.
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    # The CPO's own time of the change (the EVSE's last_updated as sent): durations are
+    # measured on its clock, not on when a pull happened to fetch it.
+    changed_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=now_utc)
+
+
 class OcpiTariff(Model):
     __tablename__ = "ocpi_tariffs"
     __table_args__ = (UniqueConstraint("country_code", "party_id", "tariff_id"),)

@@ -19,6 +19,7 @@ from ocpi.models import (
     EvseIdClaim,
     OcpiCdr,
     OcpiEvse,
+    OcpiEvseStatusChange,
     OcpiLocation,
     OcpiSession,
     OcpiTariff,
@@ -109,6 +110,10 @@ def _index_evses(row: OcpiLocation, location: Location) -> None:
         index.evse_id = OcpiEvse.normalise_evse_id(evse.evse_id) if evse.evse_id else None
         index.clash = index.evse_id is not None and not _claim_evse_id(row, index.evse_id,
                                                                         evse.evse_id or "")
+        if index.status != evse.status.value:
+            db.session.add(OcpiEvseStatusChange(
+                location_pk=row.pk, evse_uid=uid, previous_status=index.status,
+                status=evse.status.value, changed_at=evse.last_updated))
         index.status = evse.status.value
         index.last_updated = evse.last_updated
         db.session.add(index)

@@ -100,6 +100,20 @@ def pull_all() -> None:
             log.warning("pull from %s failed: %s", party.name, exc.message)
 
 
+@background_task("ocpi.pull_party")
+def pull_party(party_pk: int, full: bool = False) -> None:
+    """One connection's Locations and Tariffs now (an operator's Sync): a failure is in the
+    message log and leaves last_pull_at as it was, so the dashboard shows the pull missing."""
+    party = db.session.get(Party, party_pk)
+    if party is None or party.status != "CONNECTED":
+        return
+    try:
+        pull(party, full=full)
+    except OcpiError as exc:
+        db.session.rollback()
+        log.warning("pull from %s failed: %s", party.name, exc.message)
+
+
 def _fetch_or_retry(task: Task[..., Any], party: Party, url: str, module: str, since_text: str,
                     attempt: int) -> list[dict] | None:
     """Every object of a CPO's Sender list, or None: then the task is enqueued again with

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pypdf
 import pytest
-from PIL import Image
+from pdf_codes import decode, rasterise
 from test_dashboard import sign_in
 from test_rate_limits import seed_chargers
 
@@ -43,30 +40,6 @@ def public(make_app: Any) -> Iterator[Any]:
 def site(location_id: str) -> OcpiLocation:
     return db.session.scalars(
         db.select(OcpiLocation).where(OcpiLocation.location_id == location_id)).one()
-
-
-def rasterise(pdf: bytes, dpi: int = 200) -> list[Image.Image]:
-    """Every page as a greyscale image, rendered by a real PDF renderer."""
-    with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "sheet.pdf"
-        source.write_bytes(pdf)
-        if shutil.which("pdftoppm"):
-            command = ["pdftoppm", "-r", str(dpi), "-gray", "-png", str(source),
-                       f"{folder}/page"]
-        elif shutil.which("gs"):
-            command = ["gs", "-q", "-dSAFER", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pnggray",
-                       f"-r{dpi}", f"-sOutputFile={folder}/page-%02d.png", str(source)]
-        else:
-            pytest.skip("rasterising needs poppler-utils (pdftoppm) or ghostscript")
-        subprocess.run(command, check=True, timeout=120)
-        pages = sorted(Path(folder).glob("page-*.png"))
-        return [Image.open(io.BytesIO(p.read_bytes())) for p in pages]
-
-
-def decode(page: Image.Image) -> list[str]:
-    pyzbar = pytest.importorskip("pyzbar.pyzbar", exc_type=ImportError,
-                                 reason="QR decoding needs pyzbar and libzbar0")
-    return sorted(r.data.decode("utf-8") for r in pyzbar.decode(page) if r.type == "QRCODE")
 
 
 def urls(evse_ids: list[str]) -> list[str]:
