@@ -310,4 +310,7 @@ def qr(evse_id: str, fmt: str) -> Response:
 
 # The views in modules of their own register on the blueprint when imported.
 import dashboard.auth  # noqa: E402
-import dashboard.people  # noqa: E402,F401
+import dashboard.books  # noqa: E402
+import dashboard.exports  # noqa: E402
+import dashboard.people  # noqa: E402
+import dashboard.reports  # noqa: E402,F401
