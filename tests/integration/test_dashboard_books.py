@@ -279,3 +279,37 @@ def test_the_sie_file_refuses_a_range_across_the_fiscal_year(app: Any) -> None:
     answer = client.get("/dashboard/exports/sie.se?from=2025-12-01&to=2026-01-31")
     assert answer.status_code == 422
     assert "fiscal year" in answer.get_data(as_text=True)
+
+
+def test_the_gap_check_at_100000_documents(app: Any) -> None:
+    """One window query: a year of a busy operator's documents is checked in moments, and
+    the receipts page (its first page and the count) answers as fast."""
+    import time
+
+    from sqlalchemy import insert
+
+    from dashboard.ledger import gap_check
+
+    missing = {12_345, 67_890, 67_891}
+    rows = [{"series": "SCN", "number": n, "reference": f"bulk:{n}", "currency": "SEK",
+             "total_minor": 4500, "net_minor": 3600, "vat_minor": 900,
+             "vat_rate": Decimal(25), "payment_reference": "pi_bulk", "details": {},
+             "seller": {}, "public_token": f"t{n}",
+             "issued_at": datetime(2026, 1, 1, tzinfo=UTC)}
+            for n in range(1, 100_004) if n not in missing]
+    db.session.execute(insert(Receipt), rows)
+    db.session.commit()
+
+    started = time.monotonic()
+    (check,) = gap_check()
+    took = time.monotonic() - started
+    assert check.documents == 100_000
+    assert [(g.first, g.last) for g in check.gaps] == [(12_345, 12_345), (67_890, 67_891)]
+    assert check.duplicates == []
+    assert took < 5, f"the gap check took {took:.1f} s"
+
+    client = signed_in(app, "accounting")
+    started = time.monotonic()
+    page = client.get("/dashboard/receipts")
+    assert page.status_code == 200 and ">SCN-100003</a>" in page.get_data(as_text=True)
+    assert time.monotonic() - started < 5
