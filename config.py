@@ -165,9 +165,10 @@ class Config:
     SIE_ACCOUNT_VAT_12 = os.environ.get("SIE_ACCOUNT_VAT_12", "2621")
     SIE_ACCOUNT_VAT_6 = os.environ.get("SIE_ACCOUNT_VAT_6", "2631")
     # The voucher series the day's vouchers are written in (the importing program may
-    # renumber them), and the first day of the fiscal year as MM-DD ("05-01" for a
-    # fiscal year from May): an export covers one fiscal year at most.
+    # renumber them).
     SIE_VOUCHER_SERIES = os.environ.get("SIE_VOUCHER_SERIES", "A")
+    # The first day of the fiscal year as MM-DD ("05-01" for a fiscal year from May): one
+    # SIE export covers one fiscal year at most.
     SIE_FISCAL_YEAR_START = os.environ.get("SIE_FISCAL_YEAR_START", "01-01")
 
     # Receipt e-mail (to drivers who gave an address). No SMTP_HOST: no e-mail is sent.
