@@ -111,3 +111,72 @@ def test_amounts_have_two_decimals_and_a_point() -> None:
         sie.Row("1580", Decimal("1234567.5")), sie.Row("3001", Decimal("-1234567.50"))])])
     assert b"#TRANS 1580 {} 1234567.50 20260102" in text
     assert b"#TRANS 3001 {} -1234567.50 20260102" in text
+
+
+# --- The day's voucher (dashboard/bookkeeping.py) -------------------------------------------
+
+
+def document(number: int, total: int, lines: list[tuple[str, int, int]],
+             credits: str | None = None) -> Any:
+    from datetime import UTC, datetime
+
+    from dashboard.ledger import Document, VatLine
+
+    return Document(
+        pk=number, series="SCN", number=number, issued_at=datetime(2026, 3, 30, tzinfo=UTC),
+        currency="SEK", total_minor=total, net_minor=sum(n for _, n, _ in lines),
+        vat_minor=sum(v for _, _, v in lines), vat_rate=Decimal(lines[0][0]),
+        credits_number=credits, reason="", payment_reference="pi_1",
+        vat_lines=tuple(VatLine(Decimal(r), n, v) for r, n, v in lines),
+        energy_kwh=Decimal(10), charge_pk=number, cpo="Sim", site="LOC1")
+
+
+def book() -> Any:
+    from dashboard.bookkeeping import Book
+
+    roles = {"receivable": "1580", "sales 25": "3001", "sales 12": "3002", "sales 6": "3003",
+             "sales 0": "3004", "vat 25": "2611", "vat 12": "2621", "vat 6": "2631"}
+    return Book(date(2026, 3, 1), date(2026, 3, 31), roles, "A",
+                (date(2026, 1, 1), date(2026, 12, 31)))
+
+
+def test_a_day_of_several_rates_and_a_refund_is_one_balanced_voucher() -> None:
+    from dashboard.bookkeeping import Day
+
+    day = Day(date(2026, 3, 30))
+    # 100.00 at two rates (75.00 at 25 %, 25.00 at 6 %), 45.00 at 25 %, a credit of 10.00.
+    day.add(document(1, 10000, [("25", 6000, 1500), ("6", 2358, 142)]))
+    day.add(document(2, 4500, [("25", 3600, 900)]))
+    day.add(document(3, -1000, [("25", -800, -200)], credits="SCN-000002"))
+    voucher = book()._voucher(1, day)
+
+    assert voucher.balance() == 0
+    rows = [(row.account, row.amount) for row in voucher.rows]
+    assert rows == [
+        ("1580", Decimal("145.00")), ("1580", Decimal("-10.00")),
+        ("3001", Decimal("-96.00")), ("2611", Decimal("-24.00")),
+        ("3003", Decimal("-23.58")), ("2631", Decimal("-1.42")),
+        ("3001", Decimal("8.00")), ("2611", Decimal("2.00")),
+    ]
+    assert "SCN-000001-SCN-000003" in voucher.text
+    assert parse(written([voucher]))["vouchers"][0]["rows"] == rows
+
+
+def test_a_rate_without_an_account_is_refused_not_booked_wrong() -> None:
+    from dashboard.bookkeeping import CannotBook, Day
+
+    day = Day(date(2026, 3, 30))
+    day.add(document(1, 11900, [("19", 10000, 1900)]))
+    with pytest.raises(CannotBook):
+        book()._voucher(1, day)
+
+
+@pytest.mark.parametrize("start, day, expected", [
+    ("01-01", date(2026, 3, 30), (date(2026, 1, 1), date(2026, 12, 31))),
+    ("05-01", date(2026, 3, 30), (date(2025, 5, 1), date(2026, 4, 30))),
+    ("05-01", date(2026, 5, 1), (date(2026, 5, 1), date(2027, 4, 30))),
+])
+def test_the_fiscal_year_a_day_is_in(start: str, day: date, expected: tuple[date, date]) -> None:
+    from dashboard.bookkeeping import fiscal_year
+
+    assert fiscal_year(day, start) == expected
