@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 70, 10, 16, 56
+WIDTH, HEIGHT = 640, 276
+LEFT, RIGHT, TOP, BOTTOM = 70, 10, 16, 72
 
 
 def _label_every(count: int, room: float) -> int:
@@ -22,13 +22,15 @@ def _label_every(count: int, room: float) -> int:
     return max(1, -(-count // fits))
 
 
-def bar_chart(chart_id: str, title: str, description: str, y_label: str,
+def bar_chart(chart_id: str, title: str, description: str, axes: tuple[str, str],
               bars: Sequence[tuple[str, Decimal, str]]) -> Markup:
-    """An SVG bar chart of `bars` (period name, value, the value as a person reads it).
+    """An SVG bar chart of `bars` (period name, value, the value as a person reads it),
+    `axes` the (x, y) axes' labels.
 
     Negative values (a period with more refunds than sales) are drawn as zero-height bars:
     the table beside the chart gives the figure.
     """
+    x_label, y_label = axes
     room_x, room_y = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     highest = max((value for _, value, _ in bars), default=Decimal(0))
     scale = highest if highest > 0 else Decimal(1)
@@ -49,6 +51,8 @@ def bar_chart(chart_id: str, title: str, description: str, y_label: str,
         f'<text class="tick" x="{LEFT - 6}" y="{TOP + room_y}" text-anchor="end">0</text>',
         f'<text class="axis-label" x="14" y="{TOP + room_y / 2:.1f}" text-anchor="middle" '
         f'transform="rotate(-90 14 {TOP + room_y / 2:.1f})">{escape(y_label)}</text>',
+        f'<text class="axis-label" x="{LEFT + room_x / 2:.1f}" y="{HEIGHT - 4}" '
+        f'text-anchor="middle">{escape(x_label)}</text>',
     ]
     for index, (name, value, shown) in enumerate(bars):
         height = float(max(value, Decimal(0)) / scale) * room_y

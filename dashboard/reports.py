@@ -66,14 +66,16 @@ def _charts(report: summaries.Report) -> list[dict[str, Any]]:
                     period=period_name(report.period), currency=currency),
             gettext("Bars: what was captured in each period. The table beside it has the "
                     "same figures."),
-            gettext("Revenue, %(currency)s", currency=currency),
+            (gettext("Period: %(period)s", period=period_name(report.period)),
+             gettext("Revenue, %(currency)s", currency=currency)),
             [(report.label(start), Decimal(t.revenue), money(t.revenue, currency))
              for start, t in rows])})
     if report.currencies:
         found.append({"id": "kwh", "svg": charts.bar_chart(
             "chart-kwh", gettext("Energy charged per %(period)s, kWh",
                                  period=period_name(report.period)),
-            gettext("Bars: the kWh of the charges captured in each period."), "kWh",
+            gettext("Bars: the kWh of the charges captured in each period."),
+            (gettext("Period: %(period)s", period=period_name(report.period)), "kWh"),
             [(report.label(s), report.kwh_in(s), kwh_text(report.kwh_in(s)))
              for s in report.starts])})
     return found

@@ -72,7 +72,8 @@ class Company:
 
 
 def quoted(text: str) -> str:
-    """A field in quotes, as SIE writes text: control characters out, quotes escaped."""
+    """A field in quotes, as SIE writes text: control characters out, quotes escaped (a
+    backslash, SIE's escape, becomes a slash so it cannot escape the closing quote)."""
     clean = _CONTROL.sub(" ", text.translate(_PLAIN)).strip()
     return '"' + clean.replace("\\", "/").replace('"', '\\"') + '"'
 
