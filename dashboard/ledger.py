@@ -114,6 +114,9 @@ class Document:
     vat_lines: tuple[VatLine, ...]
     energy_kwh: Decimal
     charge_pk: int | None
+    # For the dashboard's link to the charge's page only: the public id is the driver's
+    # credential, so no export writes it (dashboard/exports.py).
+    charge_public_id: str | None
     cpo: str
     site: str
 
@@ -150,7 +153,7 @@ def documents_query(start: datetime | None = None, end: datetime | None = None,
     query = (
         select(Receipt, original.series, original.number, Charge.pk, Charge.party_pk,
                Charge.cpo_country_code, Charge.cpo_party_id, Charge.location_id,
-               Charge.energy_kwh)
+               Charge.energy_kwh, Charge.public_id)
         .outerjoin(original, original.pk == Receipt.credits_pk)
         .outerjoin(Charge, Charge.receipt_pk == func.coalesce(Receipt.credits_pk, Receipt.pk))
     )
@@ -208,7 +211,7 @@ def document_from_row(row: Any, names: Names) -> Document:
         payment_reference=receipt.payment_reference or "",
         vat_lines=vat_lines(receipt.total_minor, receipt.net_minor, receipt.vat_minor,
                             Decimal(receipt.vat_rate), details),
-        energy_kwh=kwh, charge_pk=row[3],
+        energy_kwh=kwh, charge_pk=row[3], charge_public_id=row[9],
         cpo=names.cpo(row[4], row[5], row[6]), site=names.site(row[5], row[6], row[7]),
     )
 

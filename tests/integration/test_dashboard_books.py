@@ -140,6 +140,8 @@ def test_an_unbroken_series_says_so_and_lists_newest_first(app: Any) -> None:
     assert positions == sorted(positions)
     assert "Credit note for SCN-000001" in page
     assert 'data-label="Total"' in page and "SEK 45.00" in page
+    charge = made["charges"][0]
+    assert f'href="/dashboard/charges/{charge.public_id}">Charge {charge.pk}</a>' in page
 
     # Days in Stockholm: the 30th holds only the receipt issued 22:30 UTC on the 29th
     # (00:30 CEST) and the 10:00 one; the credit note is on the 31st.
@@ -231,7 +233,10 @@ def test_vat_per_rate_keeps_each_rate_apart(app: Any) -> None:
 def test_the_charges_and_receipts_exports_are_recorded(app: Any) -> None:
     client = signed_in(app, "accounting")
     made = books()
-    rows = _csv(client.get("/dashboard/exports/receipts.csv?from=2026-03-01&to=2026-03-31"))
+    answer = client.get("/dashboard/exports/receipts.csv?from=2026-03-01&to=2026-03-31")
+    assert answer.is_streamed  # a year of documents is never one string in memory
+    assert made["charges"][0].public_id.encode() not in answer.data  # the driver's credential
+    rows = _csv(answer)
     assert [r["number"] for r in rows] == ["SCN-000001", "SCN-000002", "SCN-000003",
                                            "SCN-000004"]
     issued = "issued (Europe/Stockholm)"

@@ -128,7 +128,7 @@ def document(number: int, total: int, lines: list[tuple[str, int, int]],
         vat_minor=sum(v for _, _, v in lines), vat_rate=Decimal(lines[0][0]),
         credits_number=credits, reason="", payment_reference="pi_1",
         vat_lines=tuple(VatLine(Decimal(r), n, v) for r, n, v in lines),
-        energy_kwh=Decimal(10), charge_pk=number, cpo="Sim", site="LOC1")
+        energy_kwh=Decimal(10), charge_pk=number, charge_public_id=None, cpo="Sim", site="LOC1")
 
 
 def book() -> Any:
