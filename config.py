@@ -150,6 +150,27 @@ class Config:
     # The time zone the dashboard shows times in (an IANA name). Stored times stay UTC.
     OPERATOR_TIMEZONE = os.environ.get("OPERATOR_TIMEZONE", "Europe/Stockholm")
 
+    # The SIE 4 export (dashboard/exports.py): the accounts, in the BAS chart of accounts,
+    # a day's sales and refunds are booked on. The payment provider owes what it captured
+    # until it pays out: a receivable (BAS 1580 "Fordringar för kontokort och presentkort"),
+    # not the bank. Sales excl. VAT per VAT rate (BAS 3001-3004, "Försäljning inom
+    # Sverige, 25/12/6 % moms, momsfri"); output VAT per rate (BAS 2611/2621/2631
+    # "Utgående moms"). A refund reverses its sale on the same accounts.
+    SIE_ACCOUNT_RECEIVABLE = os.environ.get("SIE_ACCOUNT_RECEIVABLE", "1580")
+    SIE_ACCOUNT_SALES_25 = os.environ.get("SIE_ACCOUNT_SALES_25", "3001")
+    SIE_ACCOUNT_SALES_12 = os.environ.get("SIE_ACCOUNT_SALES_12", "3002")
+    SIE_ACCOUNT_SALES_6 = os.environ.get("SIE_ACCOUNT_SALES_6", "3003")
+    SIE_ACCOUNT_SALES_0 = os.environ.get("SIE_ACCOUNT_SALES_0", "3004")
+    SIE_ACCOUNT_VAT_25 = os.environ.get("SIE_ACCOUNT_VAT_25", "2611")
+    SIE_ACCOUNT_VAT_12 = os.environ.get("SIE_ACCOUNT_VAT_12", "2621")
+    SIE_ACCOUNT_VAT_6 = os.environ.get("SIE_ACCOUNT_VAT_6", "2631")
+    # The voucher series the day's vouchers are written in (the importing program may
+    # renumber them).
+    SIE_VOUCHER_SERIES = os.environ.get("SIE_VOUCHER_SERIES", "A")
+    # The first day of the fiscal year as MM-DD ("05-01" for a fiscal year from May): one
+    # SIE export covers one fiscal year at most.
+    SIE_FISCAL_YEAR_START = os.environ.get("SIE_FISCAL_YEAR_START", "01-01")
+
     # Receipt e-mail (to drivers who gave an address). No SMTP_HOST: no e-mail is sent.
     SMTP_HOST = os.environ.get("SMTP_HOST", "")
     SMTP_PORT = _int("SMTP_PORT", 587)

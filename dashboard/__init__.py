@@ -141,10 +141,13 @@ def qr(evse_id: str, fmt: str) -> Response:
 # The views in modules of their own register on the blueprint when imported.
 import dashboard.attention  # noqa: E402
 import dashboard.auth  # noqa: E402
+import dashboard.books  # noqa: E402
 import dashboard.charge_page  # noqa: E402
 import dashboard.chargers  # noqa: E402
 import dashboard.charges  # noqa: E402
 import dashboard.cpos  # noqa: E402
+import dashboard.exports  # noqa: E402
 import dashboard.people  # noqa: E402
-import dashboard.reconciliation  # noqa: E402,F401
+import dashboard.reconciliation  # noqa: E402
+import dashboard.reports  # noqa: E402,F401
 from dashboard.charge_page import CHARGE_MESSAGES, charge_messages  # noqa: E402,F401

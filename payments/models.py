@@ -121,7 +121,8 @@ class Receipt(Model):
     # The lines and the facts of the charge as they were at issue, never recomputed.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     seller: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    issued_at: Mapped[datetime] = mapped_column(default=now_utc)
+    # Indexed: the dashboard's receipts, reports and exports read a range of days.
+    issued_at: Mapped[datetime] = mapped_column(default=now_utc, index=True)
     # A credit note: the pk of the receipt it credits (amounts above are then negative).
     # No database foreign key: SQLite can add one to an existing table only by rebuilding
     # it, which it refuses while charges reference receipts. Receipts are never deleted.
