@@ -44,6 +44,10 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     import payments.models  # noqa: F401
     import wiring
 
+    # Unset, the session cookie is Secure in production however production was named
+    # (SCANCHARGE_ENV, or ENV in the settings given); an explicit false is refused there.
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        app.config["SESSION_COOKIE_SECURE"] = is_production(app.config)
     # Before anything binds: a refused setting must not leave half an app running.
     check_production(app.config)
 
