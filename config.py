@@ -208,8 +208,8 @@ class Config:
     # (Lax: a form on another site cannot post with it).
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    # Send the session cookie over HTTPS only. Unset (None), app.create_app makes it true in
-    # production and false elsewhere; production refuses an explicit false (production.py).
+    # Send the session cookie over HTTPS only. Unset (None), production.settle_defaults
+    # makes it true in production and false elsewhere; production refuses an explicit false.
     SESSION_COOKIE_SECURE: bool | None = (
         _bool("SESSION_COOKIE_SECURE", PRODUCTION) if "SESSION_COOKIE_SECURE" in os.environ
         else None)

@@ -43,6 +43,14 @@ def is_production(config: Mapping[str, Any]) -> bool:
     return str(config.get("ENV", "")).strip().lower() == "production"
 
 
+def settle_defaults(config: dict[str, Any]) -> None:
+    """The settings whose default depends on the environment named in the settings given
+    (ENV), not only on SCANCHARGE_ENV: unset, the session cookie is Secure in production
+    however production was named. An explicit false stays, and check_production refuses it."""
+    if config.get("SESSION_COOKIE_SECURE") is None:
+        config["SESSION_COOKIE_SECURE"] = is_production(config)
+
+
 def check_production(config: Mapping[str, Any]) -> None:
     """Raise ConfigurationError listing every unsafe setting; nothing in development."""
     if not is_production(config):
