@@ -67,6 +67,11 @@ SIGNED_OUT: dict[str, Callable[[Any, str], None]] = {
 }
 
 
+# The signed-out pages' pictures in docs/operators.md.
+SIGNED_OUT_SCREENSHOTS = {"dashboard.login": "sign-in", "dashboard.login_code": "sign-in-code",
+                          "dashboard.accept_invitation": "invitation"}
+
+
 def seed(app: Any) -> Seeded:
     """What the pages show: written as the app writes it (charge_factory's real settle)."""
     from datetime import timedelta
@@ -215,6 +220,8 @@ def test_every_dashboard_page_passes_axe_and_fits(
                 alone.wait_for_load_state()
                 assert alone.url.split("?")[0].endswith(pages[endpoint]), (endpoint, alone.url)
                 found.check(alone, f"{endpoint} ({width})", 200, viewport == PHONE)
+                if viewport == DESKTOP and endpoint in SIGNED_OUT_SCREENSHOTS:
+                    screenshot(alone, SIGNED_OUT_SCREENSHOTS[endpoint])
             finally:
                 alone.context.close()
         if viewport == PHONE:
