@@ -47,6 +47,7 @@ BLUEPRINTS = ("dashboard", "dashboard_stickers")
 SERIOUS = {"serious", "critical"}
 INVITATION_TOKEN = "an-open-invitation-for-the-accessibility-test"
 CODE_OPERATOR, TOTP_SECRET = "two-step@example.com", "JBSWY3DPEHPK3PXP"
+SUPPORT = "support@example.com"
 
 Seeded = dict[str, Any]
 # endpoint -> the URL arguments of the seeded thing it shows. Add your route here.
@@ -99,6 +100,7 @@ def seed(app: Any) -> Seeded:
         db.session.add(Operator(email="invited@example.com", password_hash="", role="support",
                                 invite_token_hash=token_hash(INVITATION_TOKEN),
                                 invite_expires_at=now_utc() + timedelta(hours=1)))
+        set_operator(SUPPORT, PASSWORD, role="support")
         two_step = set_operator(CODE_OPERATOR, PASSWORD, role="support")
         two_step.totp_secret = TOTP_SECRET
         db.session.commit()
@@ -192,6 +194,30 @@ def visit(page: Any, path: str) -> int | None:
     return response.status if response is not None else None
 
 
+# Pages that are no GET route of their own: what a POST or a refusal answers.
+OTHER_STATES = ("two-factor enrolment", "not allowed (support on People)", "dashboard 404")
+
+
+def other_states(browser: Any, admin: Any, base: str, viewport: dict[str, int],  # noqa: F811
+                 found: Findings) -> None:
+    phone, width = viewport == PHONE, "phone" if viewport == PHONE else "desktop"
+    admin.goto(f"{base}/dashboard/account")
+    admin.get_by_role("button", name="Set up two-factor sign-in").click()
+    expect(admin.locator("#totp-secret")).to_be_visible()
+    found.check(admin, f"{OTHER_STATES[0]} ({width})", 200, phone)
+    support = new_page(browser, viewport)
+    try:
+        sign_in(support, base, SUPPORT, PASSWORD)
+        status = visit(support, f"{base}/dashboard/people")
+        expect(support.locator("h1")).to_have_text("Not allowed for your role")
+        found.check(support, f"{OTHER_STATES[1]} ({width})", 200 if status == 403 else status,
+                    phone)
+    finally:
+        support.context.close()
+    status = visit(admin, f"{base}/dashboard/no/such/page")
+    found.check(admin, f"{OTHER_STATES[2]} ({width})", 200 if status == 404 else status, phone)
+
+
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_every_dashboard_page_passes_axe_and_fits(
     browser: Any, operator_site: Any, width: str  # noqa: F811
@@ -224,10 +250,11 @@ def test_every_dashboard_page_passes_axe_and_fits(
                     screenshot(alone, SIGNED_OUT_SCREENSHOTS[endpoint])
             finally:
                 alone.context.close()
+        other_states(browser, admin, base, viewport, found)
         if viewport == PHONE:
             admin.goto(f"{base}/dashboard/")
             screenshot(admin, "phone-charges")
     finally:
         admin.context.close()
-    assert len(found.checked) == len(pages)
+    assert len(found.checked) == len(pages) + len(OTHER_STATES)
     found.assert_clean()
