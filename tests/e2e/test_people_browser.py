@@ -1,5 +1,6 @@
 """People in a real headless Chromium: an admin invites a support operator, who sets a
-password, signs in and sees what support may not do; wrong passwords lock an e-mail out.
+password, signs in and sees what support may not do; wrong passwords lock an e-mail out;
+the language switch in the header turns the dashboard German, and it stays so.
 
 On the operator harness (tests/e2e/operator_browser.py: ScanCharge served over HTTP with an
 admin; no CPO needed, the charge is put in the database). Its screenshots are the ones
@@ -101,3 +102,19 @@ def test_get_locked_out(browser: Any, operator_site: Any) -> None:  # noqa: F811
     sign_in(page, base, ADMIN, PASSWORD)  # the right password waits out the lockout too
     expect(page.locator("[role=alert]")).to_contain_text("locked for")
     screenshot(page, "locked-out")
+
+
+def test_the_dashboard_in_the_operator_s_language(
+    browser: Any, operator_site: Any  # noqa: F811
+) -> None:
+    _app, base = operator_site
+    page = signed_in(browser, base)
+    page.goto(f"{base}/dashboard/people")
+    page.locator("nav.lang-switch").get_by_role("link", name="Deutsch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    assert page.url.endswith("/dashboard/people?lang=de")  # the same page, switched
+    expect(page.locator("nav.dash-nav")).to_contain_text("Ladevorgänge")
+    # Kept: the next page, without ?lang=, is German too.
+    page.locator("nav.dash-nav").get_by_role("link", name="Ladevorgänge").click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.locator("nav.lang-switch [aria-current=true]")).to_have_attribute("lang", "de")
