@@ -24,7 +24,7 @@ import config as config_module
 import passwords
 from extensions import db, migrate
 from jobs import queue
-from production import check_production, is_production
+from production import check_production, is_production, settle_defaults
 
 log = logging.getLogger("scancharge")
 
@@ -44,6 +44,7 @@ def create_app(config: type | dict[str, Any] | None = None) -> Flask:
     import payments.models  # noqa: F401
     import wiring
 
+    settle_defaults(app.config)
     # Before anything binds: a refused setting must not leave half an app running.
     check_production(app.config)
 
@@ -151,11 +152,13 @@ def register_error_pages(app: Flask) -> None:
                                           "message": error_text(text_code, language)})
                 response.status_code = status
             elif path.startswith("/dashboard"):
-                # Operators read English; the dashboard's own aborts carry their words.
-                message = (error_text(text_code, "en") if status in (404, 429, 500)
+                # In the operator's language (the dashboard's own aborts carry their words,
+                # translated as they were raised); no switch: the dashboard's header has it.
+                language = pick_language()
+                message = (error_text(text_code, language) if status in (404, 429, 500)
                            else exc.description)
                 response = app.make_response(
-                    (render_in("en", "error.html", message=message,
+                    (render_in(language, "error.html", message=message,
                                language_switch=False), status))
             else:
                 language = pick_language()

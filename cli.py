@@ -18,6 +18,9 @@ from sqlalchemy import select
 import passwords
 from extensions import db
 
+# Every command that changes something leaves an audit row (dashboard/audit.py, by
+# "cli:<account>"); tests/integration/test_cli_audit.py holds each command to it.
+
 if TYPE_CHECKING:
     from ocpi.models import OcpiLocation, Party
 
@@ -64,11 +67,23 @@ def cpo_connect(versions_url: str, token_a: str, name: str | None, no_pull: bool
     if party.is_hub and not party.cpo_identities:
         click.echo("This is a hub and may act for no CPO yet: connect again with --for.",
                    err=True)
+    _audit("cpo_connect", party.name, f"{versions_url}; granted "
+           f"{', '.join(g.label for g in party.grants) or 'nothing'}")
     if not no_pull:
         report = pull(party, full=True)
         click.echo(f"Imported {report.locations} locations and {report.tariffs} tariffs.")
         for problem in report.rejected:
             click.echo(f"  rejected: {problem}", err=True)
+        _audit("cpo_sync", party.name, f"full: {report.locations} locations, "
+               f"{report.tariffs} tariffs")
+
+
+def _audit(action: str, target: str, detail: str = "") -> None:
+    """The command's audit row, committed once its change is (dashboard.audit)."""
+    from dashboard.audit import record_command
+
+    record_command(action, target=target, detail=detail)
+    db.session.commit()
 
 
 @cpo.command("invite")
@@ -86,6 +101,8 @@ def cpo_invite(name: str, roles: tuple[str, ...]) -> None:
     except OcpiError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{name} may register as {', '.join(g.label for g in party.grants)}.")
+    # Never the token itself: the log is read by every admin.
+    _audit("cpo_invite", name, f"may register as {', '.join(g.label for g in party.grants)}")
     click.echo(f"Give {name} these, over a secure channel:")
     click.echo(f"  versions URL: {our_versions_url()}")
     click.echo(f"  token A:      {token_a}")
@@ -134,6 +151,7 @@ def cpo_refresh(party: str) -> None:
                                    f"{exc.message}") from exc
     click.echo(f"{found.name}: new tokens exchanged, OCPI {found.version}, "
                f"{len(found.endpoints)} endpoints.")
+    _audit("cpo_refresh", found.name, f"OCPI {found.version}")
 
 
 @cpo.command("disconnect")
@@ -144,12 +162,15 @@ def cpo_disconnect(party: str) -> None:
     from ocpi.transport import OcpiError
 
     found = find_party(party)
+    told = "the CPO was told"
     try:
         disconnect(found)
     except OcpiError as exc:
+        told = f"the CPO could not be told: {exc.message}"
         click.echo(f"The CPO could not be told ({exc.message}); disconnected on our side.",
                    err=True)
     click.echo(f"{found.name}: disconnected.")
+    _audit("cpo_disconnect", found.name, told)
 
 
 @cpo.command("sync")
@@ -167,6 +188,9 @@ def cpo_sync(full: bool) -> None:
                        f"{report.tariffs} tariffs")
         except OcpiError as exc:
             click.echo(f"{party.name}: failed: {exc.message}", err=True)
+            continue
+        _audit("cpo_sync", party.name, f"{'full' if full else 'changes'}: "
+               f"{report.locations} locations, {report.tariffs} tariffs")
 
 
 class _QrGroup(AppGroup):
@@ -223,6 +247,9 @@ def qr_command(evse_id: str, fmt: str, out: str | None, allow_unknown: bool,
     path = Path(out or f"{evse_id.replace('*', '_')}.{fmt}")
     path.write_bytes(data)
     click.echo(f"{path}: {url}")
+    # Printed stickers send drivers somewhere: which codes were made, and to where.
+    _audit("qr_code", evse_id, f"{fmt} to {path}: {url}"
+           + (" (unknown EVSE-ID allowed)" if allow_unknown else ""))
 
 
 @qr.command("sheet")
@@ -262,6 +289,9 @@ def qr_sheet(location_ref: str | None, evse_ids: tuple[str, ...], size: str, out
     click.echo(f"{out}: {len(made)} stickers ({size})")
     for sticker in made:
         click.echo(f"  {sticker.evse_id}: {sticker.url}")
+    _audit("sticker_sheet", location_ref or ", ".join(evse_ids),
+           f"{len(made)} stickers ({size}) to {out}: "
+           + ", ".join(sticker.evse_id for sticker in made))
 
 
 def _find_location(ref: str) -> OcpiLocation:
@@ -302,16 +332,25 @@ def worker_command(periodic: bool) -> None:
               help="A new login's role (default admin); given, it changes an existing one's.")
 def operator_command(email: str, password: str, role: str | None) -> None:
     """Create or reset an operator's dashboard login (a reset ends a lockout too)."""
-    from dashboard.models import set_operator
+    from dashboard.models import Operator, set_operator
 
+    known = db.session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
+    was = f"reset (was {known.role})" if known is not None else "created"
     try:
-        set_operator(email, password, role=role)
+        operator = set_operator(email, password, role=role)
     except passwords.PasswordPolicyError as exc:
         raise click.BadParameter(str(exc), param_hint="'--password'") from exc
     click.echo(f"Operator {email} can sign in at /dashboard.")
+    # A reset also ends a lockout and enables a disabled login: worth a line in the log.
+    _audit("operator_set", operator.email, f"{was}; role {operator.role}")
 
 
 def register_cli(app: Flask) -> None:
+    from charging.cli import AUDIT_WRITER
+    from dashboard.audit import record_command
+
+    # For the commands of packages that know no dashboard (charging/cli.py).
+    app.extensions[AUDIT_WRITER] = record_command
     app.cli.add_command(cpo)
     app.cli.add_command(qr)
     for command in (worker_command, operator_command):

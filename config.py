@@ -229,8 +229,11 @@ class Config:
     # (Lax: a form on another site cannot post with it).
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    # Send the session cookie over HTTPS only (the default in production).
-    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", PRODUCTION)
+    # Send the session cookie over HTTPS only. Unset (None), production.settle_defaults
+    # makes it true in production and false elsewhere; production refuses an explicit false.
+    SESSION_COOKIE_SECURE: bool | None = (
+        _bool("SESSION_COOKIE_SECURE", PRODUCTION) if "SESSION_COOKIE_SECURE" in os.environ
+        else None)
     # Hours a dashboard sign-in lasts, however busy (OPERATOR_SESSION_HOURS).
     PERMANENT_SESSION_LIFETIME = timedelta(hours=_int("OPERATOR_SESSION_HOURS", 12))
     # The demo gateway refuses a PaymentIntent after this many failed cards, as an acquirer

@@ -36,9 +36,6 @@ DEFAULT_LANGUAGE = "en"
 LANGUAGE_ALIASES: dict[str, str] = {"no": "nb", "nn": "nb"}
 DIRECTORY = Path(__file__).resolve().parent / "translations"
 DOMAIN = "messages"
-# Blueprints whose pages are in one language whatever the browser asks: operators read
-# English on the dashboard (its texts are in the catalogues all the same).
-FIXED_LANGUAGES: dict[str, str] = {"dashboard": "en"}
 
 
 @functools.cache
@@ -167,6 +164,7 @@ def init_translations(app: Flask) -> None:
 
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(DIRECTORY))
+    # One choice for every page, the driver's and the operator's alike.
     babel.init_app(app, locale_selector=_request_language)
     app.jinja_env.globals.update(number=_template_number, language_names=language_names)
 
@@ -209,10 +207,11 @@ def language_names() -> list[tuple[str, str]]:
 
 
 def _request_language() -> str:
-    """Flask-Babel's locale selector: the blueprint's fixed language, else the driver's."""
-    from flask import request
+    """Flask-Babel's locale selector, for the driver's pages and the dashboard alike: the
+    request's language; English outside a request (a CLI command's gettext())."""
+    from flask import has_request_context
 
-    return FIXED_LANGUAGES.get(request.blueprint or "") or pick_language()
+    return pick_language() if has_request_context() else DEFAULT_LANGUAGE
 
 
 def pick_language(explicit: str | None = None) -> str:

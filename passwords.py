@@ -8,6 +8,8 @@ composition rules (digits, symbols): they make passwords harder to remember, not
 
 from __future__ import annotations
 
+from flask_babel import gettext
+
 MIN_LENGTH = 12
 
 # The embedded default's first login: printed on every `python app.py`, so public.
@@ -57,21 +59,22 @@ def password_problems(password: str, email: str = "") -> list[str]:
     """Every reason this password may not be used for this e-mail; empty when it may."""
     problems: list[str] = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"the password is {len(password)} characters; use at least "
-                        f"{MIN_LENGTH} (a few unrelated words work well)")
+        problems.append(gettext("the password is %(length)s characters; use at least "
+                                "%(least)s (a few unrelated words work well)",
+                                length=len(password), least=MIN_LENGTH))
     folded = password.strip().casefold()
     if folded in COMMON_PASSWORDS:
         if folded == DEMO_OPERATOR_PASSWORD:
-            problems.append("the password is the demo password, printed by every "
-                            "`python app.py`; choose your own")
+            problems.append(gettext("the password is the demo password, printed by every "
+                                    "`python app.py`; choose your own"))
         else:
-            problems.append("the password is on the list of the most common passwords; "
-                            "choose one nobody would guess first")
+            problems.append(gettext("the password is on the list of the most common "
+                                    "passwords; choose one nobody would guess first"))
     local_part = email.strip().casefold().partition("@")[0]
     # Very short local parts ("a@x.se") would refuse half the dictionary; 3+ is a name.
     if len(local_part) >= 3 and local_part in folded:
-        problems.append(f"the password contains the e-mail's name ({local_part!r}); "
-                        "choose one that does not")
+        problems.append(gettext("the password contains the e-mail's name (%(name)s); "
+                                "choose one that does not", name=repr(local_part)))
     return problems
 
 

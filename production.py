@@ -43,6 +43,14 @@ def is_production(config: Mapping[str, Any]) -> bool:
     return str(config.get("ENV", "")).strip().lower() == "production"
 
 
+def settle_defaults(config: dict[str, Any]) -> None:
+    """The settings whose default depends on the environment named in the settings given
+    (ENV), not only on SCANCHARGE_ENV: unset, the session cookie is Secure in production
+    however production was named. An explicit false stays, and check_production refuses it."""
+    if config.get("SESSION_COOKIE_SECURE") is None:
+        config["SESSION_COOKIE_SECURE"] = is_production(config)
+
+
 def check_production(config: Mapping[str, Any]) -> None:
     """Raise ConfigurationError listing every unsafe setting; nothing in development."""
     if not is_production(config):
@@ -60,6 +68,7 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         *_public_base_url(str(config.get("PUBLIC_BASE_URL") or "")),
         *_simulator(config),
         *_seller(config),
+        *_session_cookie(config),
         *_operator_password(str(config.get("OPERATOR_PASSWORD") or ""),
                             str(config.get("OPERATOR_EMAIL") or "")),
     ]
@@ -187,6 +196,16 @@ def _is_loopback(host: str) -> bool:
     except ValueError:
         return False
     return address.is_loopback or address.is_unspecified
+
+
+def _session_cookie(config: Mapping[str, Any]) -> list[str]:
+    # Only an explicit false is refused: unset, production's default is a Secure cookie
+    # (config.py, app.create_app), and a plain mapping checked here may leave it out.
+    if config.get("SESSION_COOKIE_SECURE") is False:
+        return ["SESSION_COOKIE_SECURE is off: the dashboard's session cookie would be sent "
+                "over plain HTTP too, for anyone on the network to take; unset it (production "
+                "makes it Secure) and serve ScanCharge over HTTPS"]
+    return []
 
 
 def _simulator(config: Mapping[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ import getpass
 from decimal import Decimal, InvalidOperation
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -28,6 +28,8 @@ from payments.gateway import REFUND_CATEGORIES
 from payments.models import Receipt
 from payments.money import Money, exponent, to_minor
 
+# The app.extensions key of the audit writer: (action, *, target, detail) -> None.
+AUDIT_WRITER = "cli_audit"
 charges = AppGroup("charges", help="Charges: show one, stop one, refund one.")
 
 
@@ -110,6 +112,18 @@ def refund_command(charge_id: str, amount: str | None, reason: str, operator: st
                f" captured; {fmt(result.remaining_minor)} left. Status {result.status}.")
     if result.credit_note_number:
         click.echo(f"Credit note {result.credit_note_number}.")
+    _audit("refund", result.charge_id,
+           f"#{result.sequence} {fmt(result.amount_minor)} by {operator}: {reason}"
+           + (f"; credit note {result.credit_note_number}" if result.credit_note_number else ""))
+
+
+def _audit(action: str, target: str, detail: str) -> None:
+    """The command's row in the operators' audit log, in a unit of work of its own once
+    the change it records is done. The writer is the app's (cli.register_cli puts
+    dashboard.audit.record_command in app.extensions): the domain imports no dashboard."""
+    writer = current_app.extensions[AUDIT_WRITER]
+    with unit_of_work():
+        writer(action, target=target, detail=detail)
 
 
 @charges.command("stop")
@@ -133,6 +147,7 @@ def stop_command(charge_id: str, yes: bool) -> None:
         raise click.ClickException(f"charge {public_id} is {exc.detail}: nothing to stop "
                                    f"[{exc.code}]") from exc
     click.echo(f"Stop requested for charge {public_id} (status {stopped.status}).")
+    _audit("stop", public_id, f"was {status}")
 
 
 @charges.command("show")

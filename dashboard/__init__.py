@@ -8,6 +8,7 @@ import json
 import secrets
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import (
     Response,
@@ -16,6 +17,7 @@ from flask import (
     render_template,
     request,
     session,
+    url_for,
 )
 from flask_babel import gettext
 from sqlalchemy import and_, or_, select
@@ -23,8 +25,9 @@ from sqlalchemy import and_, or_, select
 from charging.models import Charge
 from dashboard import formatting
 from dashboard.blueprint import PAGE_SIZE, bp  # noqa: F401 (PAGE_SIZE: tests read it here)
-from dashboard.permissions import can, requires
+from dashboard.permissions import can, requires, role_name
 from extensions import db
+from i18n import LANGUAGES, current_language
 from ocpi.models import OcpiCdr, Party
 from ocpi.transport import json_dumps
 
@@ -59,8 +62,34 @@ def _helpers() -> dict[str, Any]:
         "fmt_day": formatting.day,
         "operator_zone": formatting.zone_name,
         "can": can,
+        "role_name": role_name,
         "gateway_kind": lambda: current_app.extensions["payment_gateway"].kind,
     }
+
+
+@bp.context_processor
+def _language() -> dict[str, Any]:
+    # The dashboard's pages are rendered in the request's language (i18n.pick_language).
+    return {"lang": current_language(), "language_link": language_link}
+
+
+def language_link(language: str) -> str:
+    """This page in `language`, its other query arguments kept (a filter, a page number);
+    a page that answered a POST-only address links to the charges instead."""
+    rule = request.url_rule
+    if rule is None or "GET" not in (rule.methods or ()):
+        return url_for("dashboard.charges", lang=language)
+    arguments = {k: v for k, v in request.args.lists() if k != "lang"}
+    return request.path + "?" + urlencode({**arguments, "lang": language}, doseq=True)
+
+
+@bp.after_request
+def _keep_language(response: Response) -> Response:
+    # The switch's choice is kept as the driver's pages keep it: the same cookie, a year.
+    if request.args.get("lang") in LANGUAGES:
+        response.set_cookie("lang", request.args["lang"], max_age=365 * 24 * 3600,
+                            samesite="Lax")
+    return response
 
 
 @bp.app_template_filter("pretty_json")

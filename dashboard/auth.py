@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -91,8 +91,10 @@ def clear_failures(email_hash: str) -> None:
 
 def _locked_answer(seconds: int) -> ResponseReturnValue:
     minutes = max(1, -(-seconds // 60))
-    flash(f"Too many failed sign-ins for this e-mail: it is locked for {minutes} more "
-          "minute(s). Wait, or ask an admin.")
+    flash(ngettext("Too many failed sign-ins for this e-mail: it is locked for %(num)s more "
+                   "minute. Wait, or ask an admin.",
+                   "Too many failed sign-ins for this e-mail: it is locked for %(num)s more "
+                   "minutes. Wait, or ask an admin.", minutes))
     response = current_app.make_response((render_template("dashboard/login.html"), 429))
     response.headers["Retry-After"] = str(seconds)
     return response
@@ -121,7 +123,7 @@ def _failed(operator: Operator | None, email_hash: str, step: str) -> ResponseRe
     if locked:
         return _locked_answer(locked_seconds(email_hash))
     flash(gettext("Wrong e-mail or password. Check both and try again.") if step == "password"
-          else "Wrong or used code. Use the current code from your authenticator app.")
+          else gettext("Wrong or used code. Use the current code from your authenticator app."))
     return render_template("dashboard/login_code.html" if step == "code"
                            else "dashboard/login.html")
 
@@ -149,7 +151,7 @@ def login() -> ResponseReturnValue:
         # Said only to someone who knows the password: it tells them whom to ask.
         record("login_refused", operator=operator, detail="disabled")
         db.session.commit()
-        flash("This login is disabled. Ask an admin to enable it.")
+        flash(gettext("This login is disabled. Ask an admin to enable it."))
         return render_template("dashboard/login.html"), 403
     if operator.totp_secret:
         session.clear()
@@ -221,14 +223,16 @@ def totp_confirm() -> ResponseReturnValue:
         return redirect(url_for("dashboard.account"))
     step = totp.verify(secret, request.form.get("code", ""))
     if step is None:
-        flash("That code does not match. Check the clock of your phone and try the current code.")
+        flash(gettext("That code does not match. Check the clock of your phone and try the "
+                      "current code."))
         return _enrol_page(secret, g.operator.email)
     operator: Any = g.operator
     operator.totp_secret, operator.totp_last_step = secret, step
     session.pop("totp_pending", None)
     record("totp_enabled", target=operator.email)
     db.session.commit()
-    flash("Two-factor sign-in is on: from now on you sign in with your password and a code.")
+    flash(gettext("Two-factor sign-in is on: from now on you sign in with your password "
+                  "and a code."))
     return redirect(url_for("dashboard.account"))
 
 
@@ -239,10 +243,11 @@ def totp_disable() -> ResponseReturnValue:
     step = totp.verify(operator.totp_secret or "", request.form.get("code", ""),
                        last_step=operator.totp_last_step) if operator.totp_secret else None
     if step is None:
-        flash("Give a current code from your authenticator app to turn two-factor sign-in off.")
+        flash(gettext("Give a current code from your authenticator app to turn two-factor "
+                      "sign-in off."))
         return redirect(url_for("dashboard.account"))
     operator.totp_secret, operator.totp_last_step = None, None
     record("totp_disabled", target=operator.email)
     db.session.commit()
-    flash("Two-factor sign-in is off.")
+    flash(gettext("Two-factor sign-in is off."))
     return redirect(url_for("dashboard.account"))

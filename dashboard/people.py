@@ -15,6 +15,7 @@ from email.message import EmailMessage
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
@@ -22,7 +23,7 @@ import passwords
 from dashboard.audit import record
 from dashboard.blueprint import PAGE_SIZE, bp
 from dashboard.models import Operator, OperatorAction
-from dashboard.permissions import ROLES, requires
+from dashboard.permissions import ROLES, requires, role_name
 from extensions import db
 from ocpi.transport import now_utc
 
@@ -57,11 +58,12 @@ def invite() -> ResponseReturnValue:
     email = request.form.get("email", "").strip().lower()
     role = request.form.get("role", "")
     if "@" not in email or role not in ROLES:
-        flash("Give the invitee's e-mail and one of the roles.")
+        flash(gettext("Give the invitee's e-mail and one of the roles."))
         return _people_page(status=400)
     operator = db.session.scalar(select(Operator).where(Operator.email == email))
     if operator is not None and operator.password_hash:
-        flash(f"{email} already has a login: change its role below instead.")
+        flash(gettext("%(email)s already has a login: change its role below instead.",
+                      email=email))
         return _people_page(status=409)
     if operator is None:
         operator = Operator(email=email, password_hash="")
@@ -80,8 +82,8 @@ def invite() -> ResponseReturnValue:
     if current_app.config.get("SMTP_HOST"):
         flash(_mail_invitation(email, role, link, hours))
     else:
-        flash(f"Invitation for {email} made. Send them the link below; it works once, "
-              f"for {hours} hours.")
+        flash(gettext("Invitation for %(email)s made. Send them the link below; it works "
+                      "once, for %(hours)s hours.", email=email, hours=hours))
     return _people_page(invite_link=link)
 
 
@@ -93,16 +95,25 @@ def _mail_invitation(email: str, role: str, link: str, hours: int) -> str:
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = email
-    message["Subject"] = "Your ScanCharge dashboard invitation"
-    message.set_content(
-        f"{g.operator.email} invited you to the ScanCharge operator dashboard as {role}.\n\n"
-        f"Choose your password here (the link works once, for {hours} hours):\n{link}\n")
+    # In the inviting admin's language: the invitee has no language of their own here yet.
+    message["Subject"] = gettext("Your ScanCharge dashboard invitation")
+    message.set_content(gettext(
+        "%(admin)s invited you to the ScanCharge operator dashboard as %(role)s.\n\n"
+        "Choose your password here (the link works once, for %(hours)s hours):\n%(link)s\n",
+        admin=g.operator.email, role=role_name(role), hours=hours, link=link))
     try:
         _send(message)
     except (smtplib.SMTPException, OSError) as exc:
-        return (f"Invitation for {email} made, but it could not be e-mailed ({exc}). Send "
-                f"them the link below yourself; it works once, for {hours} hours.")
-    return f"Invitation for {email} made and e-mailed; the link is below too."
+        return gettext("Invitation for %(email)s made, but it could not be e-mailed "
+                       "(%(error)s). Send them the link below yourself; it works once, for "
+                       "%(hours)s hours.", email=email, error=exc, hours=hours)
+    return gettext("Invitation for %(email)s made and e-mailed; the link is below too.",
+                   email=email)
+
+
+def _last_admin(operator: Operator) -> str:
+    return gettext("%(email)s is the last admin: make another admin first.",
+                   email=operator.email)
 
 
 def _person(pk: int) -> Operator:
@@ -118,16 +129,17 @@ def change_role(pk: int) -> ResponseReturnValue:
     operator = _person(pk)
     role = request.form.get("role", "")
     if role not in ROLES:
-        abort(400, "Choose one of the roles.")
+        abort(400, gettext("Choose one of the roles."))
     if (operator.role == "admin" and role != "admin" and operator.active
             and _active_admins() <= 1):
-        flash(f"{operator.email} is the last admin: make another admin first.")
+        flash(_last_admin(operator))
         return _people_page(status=409)
     if role != operator.role:
         record("role_change", target=operator.email, detail=f"{operator.role} → {role}")
         operator.role = role
         db.session.commit()
-        flash(f"{operator.email} is now {role}.")
+        flash(gettext("%(email)s is now %(role)s.", email=operator.email,
+                      role=role_name(role)))
     return redirect(url_for("dashboard.people"))
 
 
@@ -136,10 +148,10 @@ def change_role(pk: int) -> ResponseReturnValue:
 def disable(pk: int) -> ResponseReturnValue:
     operator = _person(pk)
     if operator.pk == g.operator.pk:
-        flash("You cannot disable yourself: ask another admin.")
+        flash(gettext("You cannot disable yourself: ask another admin."))
         return _people_page(status=409)
     if operator.role == "admin" and operator.active and _active_admins() <= 1:
-        flash(f"{operator.email} is the last admin: make another admin first.")
+        flash(_last_admin(operator))
         return _people_page(status=409)
     if operator.disabled_at is None:
         # Their signed-in sessions end at their next request (permissions.signed_in_operator).
@@ -147,7 +159,7 @@ def disable(pk: int) -> ResponseReturnValue:
         operator.invite_token_hash = operator.invite_expires_at = None
         record("disable", target=operator.email)
         db.session.commit()
-        flash(f"{operator.email} is disabled and signed out.")
+        flash(gettext("%(email)s is disabled and signed out.", email=operator.email))
     return redirect(url_for("dashboard.people"))
 
 
@@ -159,7 +171,7 @@ def enable(pk: int) -> ResponseReturnValue:
         operator.disabled_at = None
         record("enable", target=operator.email)
         db.session.commit()
-        flash(f"{operator.email} can sign in again.")
+        flash(gettext("%(email)s can sign in again.", email=operator.email))
     return redirect(url_for("dashboard.people"))
 
 
@@ -172,7 +184,8 @@ def reset_two_factor(pk: int) -> ResponseReturnValue:
         operator.totp_secret, operator.totp_last_step = None, None
         record("totp_reset", target=operator.email)
         db.session.commit()
-        flash(f"Two-factor sign-in is off for {operator.email}; they can set it up again.")
+        flash(gettext("Two-factor sign-in is off for %(email)s; they can set it up again.",
+                      email=operator.email))
     return redirect(url_for("dashboard.people"))
 
 
@@ -188,7 +201,7 @@ def accept_invitation(token: str) -> ResponseReturnValue:
         password = request.form.get("password", "")
         problems = passwords.password_problems(password, operator.email)
         if password != request.form.get("repeat", ""):
-            problems.append("the two passwords differ; type the same one twice")
+            problems.append(gettext("the two passwords differ; type the same one twice"))
         if not problems:
             operator.password_hash = generate_password_hash(password)
             # One use: the link stops working the moment it has set a password.
@@ -196,7 +209,7 @@ def accept_invitation(token: str) -> ResponseReturnValue:
             record("invitation_accepted", operator=operator, target=operator.email,
                    detail=f"role {operator.role}")
             db.session.commit()
-            flash("Your password is set. Sign in with your e-mail and it.")
+            flash(gettext("Your password is set. Sign in with your e-mail and it."))
             return redirect(url_for("dashboard.login"))
     return render_template("dashboard/invite.html", operator=operator, problems=problems)
 

@@ -12,21 +12,26 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _
+from flask_babel import lazy_pgettext as pgettext
+from flask_babel.speaklater import LazyString
 
 from extensions import db
 from ocpi.transport import now_utc
 
-PERMISSIONS: dict[str, str] = {
-    "view": "see charges, chargers, CPOs and messages",
-    "stop": "stop a charge",
-    "unlock": "unlock a connector",
-    "resend": "resend a receipt",
-    "refund": "refund a charge",
-    "settle": "retry a capture, release a hold, mark a flagged charge resolved",
-    "reports": "see reports",
-    "exports": "download exports",
-    "manage_cpos": "connect and disconnect CPOs",
-    "manage_people": "invite operators, change roles, read the audit log",
+# What each permission lets one do, in the operator's language when shown (lazy: these
+# are read at import, the language only at a request). Read as "To <text>, you need …".
+PERMISSIONS: dict[str, str | LazyString] = {
+    "view": _("see charges, chargers, CPOs and messages"),
+    "stop": _("stop a charge"),
+    "unlock": _("unlock a connector"),
+    "resend": _("resend a receipt"),
+    "refund": _("refund a charge"),
+    "settle": _("retry a capture, release a hold, mark a flagged charge resolved"),
+    "reports": _("see reports"),
+    "exports": _("download exports"),
+    "manage_cpos": _("connect and disconnect CPOs"),
+    "manage_people": _("invite operators, change roles, read the audit log"),
 }
 
 ROLES: dict[str, frozenset[str]] = {
@@ -34,6 +39,19 @@ ROLES: dict[str, frozenset[str]] = {
     "support": frozenset({"view", "stop", "unlock", "resend"}),
     "accounting": frozenset({"view", "reports", "exports"}),
 }
+
+
+# The roles as people read them; the keys are what the database and forms hold.
+ROLE_NAMES: dict[str, str | LazyString] = {
+    "admin": pgettext("role", "admin"),
+    "support": pgettext("role", "support"),
+    "accounting": pgettext("role", "accounting"),
+}
+
+
+def role_name(role: str) -> str:
+    """A role in the operator's language (its code when it has no name)."""
+    return str(ROLE_NAMES.get(role, role))
 
 
 def allowed(role: str, permission: str) -> bool:
@@ -75,7 +93,8 @@ def requires(permission: str) -> Callable[[Callable[..., Any]], Callable[..., An
             if not allowed(operator.role, permission):
                 return render_template(
                     "dashboard/forbidden.html", permission=PERMISSIONS[permission],
-                    roles=roles_with(permission), role=operator.role), 403
+                    roles=[role_name(r) for r in roles_with(permission)],
+                    role=role_name(operator.role)), 403
             return view(*args, **kwargs)
 
         wrapped.permission = permission  # type: ignore[attr-defined]

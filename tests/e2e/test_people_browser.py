@@ -1,45 +1,43 @@
 """People in a real headless Chromium: an admin invites a support operator, who sets a
-password, signs in and sees what support may not do; wrong passwords lock an e-mail out.
+password, signs in and sees what support may not do; wrong passwords lock an e-mail out;
+the language switch in the header turns the dashboard German, and it stays so.
 
-Against ScanCharge served over HTTP (no CPO needed: the charge is put in the database).
-Screenshots go to /tmp for a person to look at. Skipped, saying why, when Chromium or
+On the operator harness (tests/e2e/operator_browser.py: ScanCharge served over HTTP with an
+admin; no CPO needed, the charge is put in the database). Its screenshots are the ones
+docs/operators.md shows (`make screenshots`). Skipped, saying why, when Chromium or
 Playwright is not available.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from operator_browser import (
+    ADMIN,
+    PASSWORD,
+    add_cpo,
+    new_page,
+    operator_site,  # noqa: F401 (the fixture)
+    screenshot,
+    sign_in,
+    signed_in,
+)
 from test_driver_browser import CHROMIUM, browser  # noqa: F401 (the browser fixture)
 
 from charging.models import Charge
-from dashboard.models import set_operator
 from extensions import db
-from ocpi.models import Party, PartyGrant
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is needed")
 expect = sync_api.expect
 
-SCREENSHOT_DIR = os.environ.get("DASHBOARD_SCREENSHOT_DIR", "/tmp")
-ADMIN, PASSWORD = "admin@example.com", "correct horse battery"
-
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing")
 
 
-@pytest.fixture
-def served(make_app: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
-    from servers import ServerThread
-
-    app = make_app(LOGIN_LOCKOUT_ATTEMPTS=3)
+def _a_charge(app: Any) -> None:
     with app.app_context():
-        set_operator(ADMIN, PASSWORD)
-        party = Party(name="Sim CPO", status="CONNECTED", country_code="SE", party_id="SIM",
-                      grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-        db.session.add(party)
-        db.session.flush()
+        party = add_cpo()
         db.session.add(Charge(
             party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM", location_id="L1",
             evse_uid="E1", evse_id="SE*SIM*E00001", connector_id="1", currency="SEK",
@@ -47,35 +45,20 @@ def served(make_app: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
             authorization_reference="REF1", status="CHARGING"))
         db.session.commit()
         db.session.remove()
-    with ServerThread(app) as server:
-        yield app, server.url
-    with app.app_context():
-        db.engine.dispose()
 
 
-def new_page(browser: Any) -> Any:  # noqa: F811
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.set_default_timeout(10_000)
-    return page
-
-
-def sign_in(page: Any, base: str, email: str, password: str) -> None:
-    page.goto(f"{base}/dashboard/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def test_add_a_support_user_and_see_what_it_may_not_do(browser: Any, served: Any) -> None:  # noqa: F811
-    _app, base = served
-    admin = new_page(browser)
-    sign_in(admin, base, ADMIN, PASSWORD)
+def test_add_a_support_user_and_see_what_it_may_not_do(
+    browser: Any, operator_site: Any  # noqa: F811
+) -> None:
+    app, base = operator_site
+    _a_charge(app)
+    admin = signed_in(browser, base)
     admin.get_by_role("link", name="People").click()
     admin.get_by_label("E-mail").fill("helpdesk@example.com")
     admin.get_by_label("Role", exact=True).select_option("support")
     admin.get_by_role("button", name="Make invitation link").click()
     link = admin.locator("#invite-link").inner_text()
-    admin.screenshot(path=f"{SCREENSHOT_DIR}/dashboard-people.png", full_page=True)
+    screenshot(admin, "people")
 
     support = new_page(browser)
     support.goto(link)
@@ -92,12 +75,13 @@ def test_add_a_support_user_and_see_what_it_may_not_do(browser: Any, served: Any
     support.goto(f"{base}/dashboard/people")
     expect(support.locator("h1")).to_have_text("Not allowed for your role")
     expect(support.locator("main")).to_contain_text("you need the role admin")
-    support.screenshot(path=f"{SCREENSHOT_DIR}/dashboard-forbidden.png", full_page=True)
+    screenshot(support, "forbidden")
 
     admin.goto(f"{base}/dashboard/audit")
     log = admin.locator("table")
     expect(log).to_contain_text("invitation_accepted")
     expect(log).to_contain_text("invite")
+    screenshot(admin, "audit-log")
 
     # Disabled by the admin: signed out at the next page.
     admin.goto(f"{base}/dashboard/people")
@@ -107,14 +91,30 @@ def test_add_a_support_user_and_see_what_it_may_not_do(browser: Any, served: Any
     expect(support.locator("h1")).to_have_text("Operator sign in")
 
 
-def test_get_locked_out(browser: Any, served: Any) -> None:  # noqa: F811
-    _app, base = served
+def test_get_locked_out(browser: Any, operator_site: Any) -> None:  # noqa: F811
+    _app, base = operator_site
     page = new_page(browser)
     for _ in range(2):
         sign_in(page, base, ADMIN, "not the password")
         expect(page.locator("[role=alert]")).to_contain_text("Wrong e-mail or password")
     sign_in(page, base, ADMIN, "not the password")
-    expect(page.locator("[role=alert]")).to_contain_text("locked for 15 more minute")
+    expect(page.locator("[role=alert]")).to_contain_text("locked for 15 more minutes")
     sign_in(page, base, ADMIN, PASSWORD)  # the right password waits out the lockout too
     expect(page.locator("[role=alert]")).to_contain_text("locked for")
-    page.screenshot(path=f"{SCREENSHOT_DIR}/dashboard-locked.png", full_page=True)
+    screenshot(page, "locked-out")
+
+
+def test_the_dashboard_in_the_operator_s_language(
+    browser: Any, operator_site: Any  # noqa: F811
+) -> None:
+    _app, base = operator_site
+    page = signed_in(browser, base)
+    page.goto(f"{base}/dashboard/people")
+    page.locator("nav.lang-switch").get_by_role("link", name="Deutsch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    assert page.url.endswith("/dashboard/people?lang=de")  # the same page, switched
+    expect(page.locator("nav.dash-nav")).to_contain_text("Ladevorgänge")
+    # Kept: the next page, without ?lang=, is German too.
+    page.locator("nav.dash-nav").get_by_role("link", name="Ladevorgänge").click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.locator("nav.lang-switch [aria-current=true]")).to_have_attribute("lang", "de")

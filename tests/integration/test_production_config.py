@@ -136,6 +136,33 @@ def test_the_simulator_is_refused(make_app: Any) -> None:
     assert "SIMULATOR_ENABLED=false" in refused(make_app, SIMULATOR_ENABLED=True)
 
 
+def test_an_explicitly_insecure_session_cookie_is_refused(
+    make_app: Any, monkeypatch: Any
+) -> None:
+    assert "SESSION_COOKIE_SECURE is off" in refused(make_app, SESSION_COOKIE_SECURE=False)
+    # As an operator sets it: SESSION_COOKIE_SECURE=0 in the environment.
+    import importlib
+
+    import config
+
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
+    try:
+        setting = importlib.reload(config).Config.SESSION_COOKIE_SECURE
+        assert setting is False
+        assert any("SESSION_COOKIE_SECURE is off" in problem for problem in
+                   production_problems({**GOOD, "SESSION_COOKIE_SECURE": setting}))
+    finally:
+        monkeypatch.undo()
+        importlib.reload(config)
+
+
+def test_production_makes_the_session_cookie_secure_unless_told(make_app: Any) -> None:
+    # Production named in the settings (not SCANCHARGE_ENV): the cookie is Secure all the same.
+    assert make_app(**GOOD).config["SESSION_COOKIE_SECURE"] is True
+    assert make_app(**GOOD, SESSION_COOKIE_SECURE=True).config["SESSION_COOKIE_SECURE"] is True
+    assert make_app(ENV="development").config["SESSION_COOKIE_SECURE"] is False
+
+
 def test_the_simulator_is_off_by_default_in_production(monkeypatch: Any) -> None:
     import importlib
 

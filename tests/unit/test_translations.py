@@ -231,12 +231,18 @@ def test_a_page_is_rendered_in_the_language_it_is_given(bare_app: Flask) -> None
         assert render_template_string("{{ _('Receipt') }}") == "Receipt"
 
 
-def test_the_dashboard_stays_english(bare_app: Flask) -> None:
+def test_the_dashboard_speaks_the_driver_s_language(bare_app: Flask) -> None:
     dashboard = Blueprint("dashboard", __name__)
     dashboard.add_url_rule("/d", "page", lambda: render_template_string("{{ _('Charges') }}"))
     bare_app.register_blueprint(dashboard)
-    answer = bare_app.test_client().get("/d?lang=sv", headers={"Accept-Language": "sv"})
-    assert answer.get_data(as_text=True) == "Charges"
+    client = bare_app.test_client()
+
+    def page(url: str, browser: str = "") -> str:
+        return str(client.get(url, headers={"Accept-Language": browser}).get_data(as_text=True))
+
+    assert page("/d?lang=sv") == "Laddningar"
+    assert page("/d", "sv") == "Laddningar"
+    assert page("/d", "fr") == "Charges"
 
 
 def test_code_told_a_language_needs_no_request() -> None:
