@@ -149,7 +149,7 @@ def release(charge_pk: int, operator: str) -> Charge:
         note(charge, Cause("operator", operator,
                            f"{operator} releases the hold, nothing to be charged"))
     try:
-        release_hold(charge_pk)
+        why = release_hold(charge_pk)
     except PaymentError as exc:
         raise OperatorActionError(
             "gateway_unavailable", f"the payment gateway did not answer ({exc}); the hold is "
@@ -157,8 +157,7 @@ def release(charge_pk: int, operator: str) -> Charge:
     charge = db.session.get_one(Charge, charge_pk, populate_existing=True)
     if charge.hold_released_at is None:
         raise OperatorActionError(
-            "release_failed", f"the release did not go through: "
-                              f"{charge.failure_detail or charge.status}")
+            "release_failed", f"the release did not go through: {why or charge.status}")
     return charge
 
 

@@ -1,0 +1,200 @@
+"""A hostile and unlucky operator's review of the money decisions (issue 12): a flag marked
+resolved and raised again for a new matter, a release racing a capture, a hold that lapsed
+before the operator released it, payouts west of UTC, and two operators refunding at once
+(run with TEST_DATABASE_URL for PostgreSQL's row locks)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from charge_factory import captured_charge, ended_charge
+from test_attention import INBOX, rows
+from test_dashboard_charge_page import signed_in, timeline
+
+import wiring
+from charging import operator_actions, refunds, settlement
+from charging import reconciliation as model
+from charging.models import Charge
+from charging.operator_actions import OperatorActionError
+from charging.unit_of_work import unit_of_work
+from extensions import db
+from payments.gateway import PaymentError, Payout, Refund
+from payments.models import DemoRefund
+from payments.setup import current_gateway
+
+
+@pytest.fixture(autouse=True)
+def _receivers() -> None:
+    wiring.connect()
+
+
+def reload(charge: Charge) -> Charge:
+    db.session.expire_all()
+    return db.session.get_one(Charge, charge.pk)
+
+
+def refund_fails(charge: Charge, refund_id: str, event_id: str) -> None:
+    """charge.refund.updated: the refund did not reach the card."""
+    with unit_of_work():
+        refunds.on_refund_updated(
+            "stripe", event_id=event_id, hold_id=charge.hold_id,
+            refund=Refund(refund_id, 1000, "SEK", "failed", None),
+            failure_reason="expired_or_canceled_card")
+
+
+def dispute_opens(charge: Charge, dispute_id: str, event_id: str) -> None:
+    with unit_of_work():
+        refunds.on_dispute_opened(
+            "stripe", event_id=event_id, hold_id=charge.hold_id, dispute_id=dispute_id,
+            amount_minor=4500, currency="SEK", reason="fraudulent", status="needs_response",
+            evidence_due_by=None)
+
+
+# --- A resolved flag raised again --------------------------------------------------------
+
+
+def test_a_second_refund_failing_brings_a_resolved_charge_back_to_the_inbox(app: Any) -> None:
+    charge = captured_charge()
+    client = signed_in(app)
+    first = refunds.refund(charge.public_id, 1000, "Slow charger", "anna@operator.example")
+    refund_fails(charge, first.gateway_refund_id, "evt_1")
+    operator_actions.mark_resolved(charge.pk, "anna@operator.example", "paid back by transfer")
+    assert rows(client.get(INBOX).get_data(as_text=True)) == []
+
+    second = refunds.refund(charge.public_id, 1000, "Second slow charge", "anna@operator.example")
+    refund_fails(charge, second.gateway_refund_id, "evt_2")
+
+    # Before: the same code kept the old resolution, and the driver's second refund that
+    # never reached the card was hidden from every operator.
+    assert reload(charge).resolved_at is None
+    assert rows(client.get(INBOX).get_data(as_text=True)) == [charge.public_id]
+    assert "refund #2" in (reload(charge).failure_detail or "")
+
+
+def test_a_replayed_dispute_stays_resolved_and_a_new_one_does_not(app: Any) -> None:
+    charge = captured_charge()
+    dispute_opens(charge, "du_1", "evt_1")
+    operator_actions.mark_resolved(charge.pk, "anna@operator.example", "evidence sent")
+
+    dispute_opens(charge, "du_1", "evt_1")  # the same event delivered again
+    assert reload(charge).resolved_at is not None
+
+    dispute_opens(charge, "du_2", "evt_2")
+    assert reload(charge).resolved_at is None and reload(charge).failure_code == "DISPUTED"
+
+
+# --- Release racing a capture --------------------------------------------------------------
+
+
+def test_a_release_that_loses_to_a_capture_says_so_and_flags_nothing(app: Any) -> None:
+    charge = ended_charge()
+    # A CDR's settle captured at the gateway and has not yet recorded it when the operator
+    # releases (the operator's check saw ENDED).
+    current_gateway().capture(charge.hold_id, 4500,
+                              idempotency_key=f"charge-{charge.public_id}-capture")
+
+    with pytest.raises(OperatorActionError) as refused:
+        operator_actions.release(charge.pk, "anna@operator.example")
+    settlement.settle(charge.pk)  # the settle finishes
+
+    assert refused.value.code == "release_failed"
+    assert "captured meanwhile (SEK 45.00): refund it" in str(refused.value)
+    charge = reload(charge)
+    # Before: RELEASE_FAILED ("the driver's money is still held") on a captured charge.
+    assert (charge.status, charge.failure_code, charge.captured_minor) == ("CAPTURED", None, 4500)
+    assert any("release refused, the hold was captured meanwhile" in (e.note or "")
+               for e in timeline(charge))
+    assert charge.public_id not in rows(signed_in(app).get(INBOX).get_data(as_text=True))
+
+
+def test_releasing_a_hold_that_lapsed_unannounced_releases_it(app: Any, monkeypatch: Any) -> None:
+    charge = ended_charge()
+    gateway = current_gateway()
+    gateway.lapse(charge.hold_id)  # type: ignore[attr-defined]
+
+    def stripe_cancel(hold_id: str, *, idempotency_key: str) -> Any:
+        # Stripe refuses to cancel a canceled PaymentIntent (the demo answers it as it is).
+        raise PaymentError("You cannot cancel this PaymentIntent because it has a status of "
+                           "canceled.", code="payment_intent_unexpected_state")
+
+    monkeypatch.setattr(gateway, "cancel", stripe_cancel)
+    charge.status = "ENDED"  # the webhook saying it lapsed was lost
+    db.session.commit()
+
+    operator_actions.release(charge.pk, "anna@operator.example")
+
+    charge = reload(charge)
+    assert charge.hold_released_at is not None and charge.failure_code != "RELEASE_FAILED"
+
+
+# --- Payouts west of UTC -------------------------------------------------------------------
+
+
+class _Books:
+    """A provider that lists payouts as Stripe does: by arrival_date in [start, end)."""
+
+    kind = "demo"
+
+    def __init__(self, arrivals: list[datetime]) -> None:
+        self.found = [Payout(id=f"po_{n}", amount_minor=1000, currency="SEK", arrival_date=at,
+                             created=at - timedelta(days=1), status="paid", automatic=False,
+                             paid_out_net_minor=None) for n, at in enumerate(arrivals)]
+
+    def balance_transactions(self, start: datetime, end: datetime) -> list[Any]:
+        return []
+
+    def payouts(self, start: datetime, end: datetime) -> list[Payout]:
+        return [p for p in self.found if start <= p.arrival_date < end]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Stockholm", "Pacific/Auckland"])
+def test_every_payout_arriving_in_the_range_is_counted_in_any_zone(app: Any, zone: str) -> None:
+    first, last = date(2026, 3, 7), date(2026, 3, 9)  # over New York's change to summer time
+    arrivals = [datetime.combine(first + timedelta(days=n), datetime.min.time(), UTC)
+                for n in range(-1, 4)]
+    books = _Books(arrivals)
+
+    result = model.reconcile(books, first, last, ZoneInfo(zone))  # type: ignore[arg-type]
+
+    # Before: west of UTC the first day's payout (its UTC midnight is the evening before
+    # there) was never asked for.
+    assert sorted(p.id for p in result.payouts) == ["po_1", "po_2", "po_3"]
+    assert [(d.day, d.payouts_minor) for d in result.days] == [
+        (first, 1000), (first + timedelta(days=1), 1000), (last, 1000)]
+
+
+# --- Two operators at once (PostgreSQL row locks with TEST_DATABASE_URL) ---------------------
+
+
+def test_two_operators_refunding_at_once_refund_once(app: Any) -> None:
+    charge = captured_charge()
+    public_id, pk = charge.public_id, charge.pk
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def operator(n: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                refunds.refund(public_id, 3000, f"reason {n % 2}", f"op{n}@operator.example",
+                               refunded_before=0)
+                outcomes.append("refunded")
+            except refunds.RefundError as exc:
+                outcomes.append(exc.code)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=operator, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(outcomes) == 4 and outcomes.count("refunded") >= 1
+    assert set(outcomes) <= {"refunded", "refund_unfinished", "refunded_since"}
+    assert db.session.scalar(db.select(db.func.count(DemoRefund.pk))) == 1
+    assert db.session.get_one(Charge, pk, populate_existing=True).refunded_minor == 3000
