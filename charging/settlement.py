@@ -99,6 +99,10 @@ def _current_hold(hold_id: str) -> Hold | None:
 
 def _captured(charge: Charge, hold: Hold, amount: int) -> None:
     charge.captured_minor = hold.amount_received_minor or amount
+    if charge.failure_code == "CAPTURE_FAILED":
+        # A run that raced this one (the sweeper's settle, replaying its failed key) flagged
+        # it while this capture went through: a captured charge asks for no retry.
+        charge.failure_code = charge.failure_detail = None
     # Stripe's webhook carries the charge only by id; the capture's answer has the card.
     charge.card_brand = charge.card_brand or hold.payment_method_brand
     charge.card_last4 = charge.card_last4 or hold.payment_method_last4

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from charge_factory import captured_charge, ended_charge
 from test_attention import INBOX, rows
-from test_dashboard_charge_page import signed_in, timeline
+from test_dashboard_charge_page import csrf, signed_in, timeline
 
 import wiring
 from charging import operator_actions, refunds, settlement
@@ -198,3 +198,50 @@ def test_two_operators_refunding_at_once_refund_once(app: Any) -> None:
     assert set(outcomes) <= {"refunded", "refund_unfinished", "refunded_since"}
     assert db.session.scalar(db.select(db.func.count(DemoRefund.pk))) == 1
     assert db.session.get_one(Charge, pk, populate_existing=True).refunded_minor == 3000
+
+
+# --- Words an operator typed, shown on pages -----------------------------------------------
+
+SCRIPT = '<script>alert("x")</script>'
+
+
+def test_reasons_and_notes_are_shown_as_text(app: Any) -> None:
+    charge = captured_charge()
+    client = signed_in(app)
+    page = f"/dashboard/charges/{charge.public_id}"
+    review = client.post(f"{page}/refund/review",
+                         data={"csrf": csrf(client, page), "amount": "1", "reason": SCRIPT})
+    refunds.refund(charge.public_id, 100, SCRIPT, "anna@operator.example")
+    refund_fails(charge, refunds.refunds_of(charge.public_id)[0].gateway_refund_id or "", "e")
+    inbox = client.get(INBOX).get_data(as_text=True)  # the refund's failure, with its reason
+    operator_actions.mark_resolved(charge.pk, "anna@operator.example", SCRIPT)
+    shown = client.get(page).get_data(as_text=True)  # reason, timeline and resolution note
+
+    for html in (review.get_data(as_text=True), inbox, shown):
+        assert "<script>alert" not in html
+    assert shown.count("&lt;script&gt;alert") >= 3
+
+
+# --- Retry capture racing the sweeper's settle -----------------------------------------------
+
+
+def test_a_retried_capture_racing_a_failing_settle_leaves_no_capture_flag(
+    app: Any, monkeypatch: Any
+) -> None:
+    charge = ended_charge()
+    gateway = current_gateway()
+    capture = gateway.capture
+    first_key = f"charge-{charge.public_id}-capture"
+
+    def stripe_capture(hold_id: str, amount: int, *, idempotency_key: str) -> Any:
+        if idempotency_key == first_key:  # Stripe replays the failed key's answer
+            raise PaymentError("Your card was declined.", code="card_declined")
+        settlement.settle(charge.pk)  # the sweeper's settle runs meanwhile, and fails
+        return capture(hold_id, amount, idempotency_key=idempotency_key)
+
+    monkeypatch.setattr(gateway, "capture", stripe_capture)
+    operator_actions.retry_capture(charge.pk, "anna@operator.example")
+
+    charge = reload(charge)
+    # Before: CAPTURED, and flagged CAPTURE_FAILED ("Retry it, or release the hold").
+    assert (charge.status, charge.captured_minor, charge.failure_code) == ("CAPTURED", 4500, None)
