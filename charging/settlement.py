@@ -23,6 +23,7 @@ from charging.unit_of_work import leave_unchanged, locked_charge, network_step, 
 from extensions import db
 from jobs import background_task
 from ocpi.models import OcpiCdr
+from ocpi.transport import now_utc
 from payments.gateway import Hold, HoldStatus, PaymentError
 from payments.money import to_minor
 from payments.setup import current_gateway
@@ -77,7 +78,16 @@ def capture_once(charge_pk: int, amount: int, retry: int = 0) -> Hold | None:
         with locked_charge(charge_pk) as charge:
             if not can(charge.state, Event.CAPTURED):
                 return None
-            if current is not None and current.status == HoldStatus.CANCELED:
+            if current is not None and current.status == HoldStatus.CANCELED \
+                    and current.cancellation_reason == "abandoned":
+                # ScanCharge's own release won the race (an operator's decision): given
+                # back, as decided; no lapsed authorisation to flag.
+                charge.hold_released_at = charge.hold_released_at or now_utc()
+                fire(charge, Event.RELEASED, Cause(
+                    "payment", hold_id, f"capture refused, the hold was released meanwhile: "
+                                        f"nothing charged ({exc})"))
+                retire_token(charge)
+            elif current is not None and current.status == HoldStatus.CANCELED:
                 authorization_lapsed(charge, Cause(
                     "payment", hold_id,
                     f"capture refused, the hold is canceled "

@@ -5,6 +5,7 @@ before the operator released it, payouts west of UTC, and two operators refundin
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from test_attention import INBOX, rows
 from test_dashboard_charge_page import csrf, signed_in, timeline
 
 import wiring
-from charging import operator_actions, refunds, settlement
+from charging import operator_actions, refunds, releases, settlement
 from charging import reconciliation as model
 from charging.models import Charge
 from charging.operator_actions import OperatorActionError
@@ -245,3 +246,34 @@ def test_a_retried_capture_racing_a_failing_settle_leaves_no_capture_flag(
     charge = reload(charge)
     # Before: CAPTURED, and flagged CAPTURE_FAILED ("Retry it, or release the hold").
     assert (charge.status, charge.captured_minor, charge.failure_code) == ("CAPTURED", 4500, None)
+
+
+def test_a_capture_that_loses_to_the_operators_release_flags_no_lapse(
+    app: Any, monkeypatch: Any
+) -> None:
+    charge = ended_charge()
+    gateway = current_gateway()
+    capture, retrieve = gateway.capture, gateway.retrieve
+
+    release_key = f"charge-{charge.public_id}-release"
+
+    def released_first(hold_id: str, amount: int, *, idempotency_key: str) -> Any:
+        # The operator's release reaches the gateway first and records it after the
+        # capture's refusal is handled (the settle's check saw ENDED).
+        gateway.cancel(hold_id, idempotency_key=release_key)
+        db.session.commit()  # the demo's books are in this database, as Stripe's are its own
+        return capture(hold_id, amount, idempotency_key=idempotency_key)
+
+    def as_stripe(hold_id: str) -> Any:  # Stripe keeps why a PaymentIntent was canceled
+        return dataclasses.replace(retrieve(hold_id), cancellation_reason="abandoned")
+
+    monkeypatch.setattr(gateway, "capture", released_first)
+    monkeypatch.setattr(gateway, "retrieve", as_stripe)
+    settlement.settle(charge.pk)
+    releases.release_hold(charge.pk)  # the operator's release records its cancel
+
+    charge = reload(charge)
+    # Before: flagged AUTHORIZATION_LAPSED ("the card authorisation ended"), in the inbox.
+    assert (charge.status, charge.failure_code, charge.captured_minor) == ("RELEASED", None, None)
+    assert charge.hold_released_at is not None
+    assert charge.public_id not in rows(signed_in(app).get(INBOX).get_data(as_text=True))
