@@ -16,10 +16,8 @@ from sqlalchemy import and_, or_, select
 
 from charging.deadlines import Waiting, waiting_for
 from charging.models import Charge
-from charging.operator_actions import ATTENTION_FLAGS, OperatorActionError
-from charging.refunds import REFUNDABLE_STATES
-from charging.releases import RELEASABLE
-from charging.states import OPEN_STATES, Event, can
+from charging.operator_actions import ATTENTION_FLAGS, OperatorActionError, actions_for
+from charging.states import OPEN_STATES
 from charging.states import ChargeStatus as S
 from dashboard.audit import record
 from dashboard.blueprint import bp
@@ -82,23 +80,6 @@ class Attention:
     detail: str | None
     waiting: Waiting | None
     actions: tuple[str, ...]  # of: retry_capture, release, refund, stop, resolve
-
-
-def actions_for(charge: Charge) -> tuple[str, ...]:
-    """The actions that may resolve this charge in its state (the domain checks again)."""
-    found = []
-    if can(charge.state, Event.CAPTURED) and charge.hold_id \
-            and charge.failure_code not in {"AUTHORIZATION_LAPSED", "CURRENCY_MISMATCH"} \
-            and (charge.cdr_pk is not None or charge.cost_incl_vat):
-        found.append("retry_capture")
-    if charge.state in RELEASABLE and charge.hold_id and charge.hold_released_at is None:
-        found.append("release")
-    if charge.state in REFUNDABLE_STATES and (charge.captured_minor or 0) > charge.refunded_minor:
-        found.append("refund")
-    if charge.state in {S.STARTING, S.CHARGING} and charge.stop_requested_at is None:
-        found.append("stop")
-    found.append("resolve")
-    return tuple(found)
 
 
 def needs_attention() -> list[Attention]:

@@ -76,7 +76,7 @@ def money_of(charge: Charge, receipt: Receipt | None) -> MoneySummary:
 @requires("view")
 def charge_detail(public_id: str) -> str:
     from charging.deadlines import waiting_for
-    from dashboard.attention import actions_for  # it builds on this module
+    from charging.operator_actions import actions_for
 
     charge = charge_or_404(public_id)
     events = db.session.scalars(
