@@ -277,3 +277,61 @@ def test_a_capture_that_loses_to_the_operators_release_flags_no_lapse(
     assert (charge.status, charge.failure_code, charge.captured_minor) == ("RELEASED", None, None)
     assert charge.hold_released_at is not None
     assert charge.public_id not in rows(signed_in(app).get(INBOX).get_data(as_text=True))
+
+
+# --- Amounts typed as each language writes them (the dashboard reads them as English) ---------
+
+
+@pytest.mark.parametrize(("typed", "words"), [
+    ("12.345", "“12.345” has more decimals than SEK has."),
+    ("0.005", "“0.005” has more decimals than SEK has."),
+    ("1.000,50", "“1.000,50” is not an amount."),  # German: refused, never 1.00 or 100050
+    ("0,001", "“0,001” is not an amount."),
+    ("-5", "“-5” is not an amount."),
+    ("1e3", "“1e3” is not an amount."),
+    ("€5", "“€5” is not an amount."),
+    ("0", "The amount to refund must be more than zero."),
+    ("1 000,50", "At most SEK 45.00 can be refunded."),  # read as 1000.50, not 1.00
+])
+def test_an_amount_that_is_not_a_refund_is_refused_before_the_confirmation(
+    app: Any, typed: str, words: str
+) -> None:
+    charge = captured_charge()
+    client = signed_in(app)
+    page = f"/dashboard/charges/{charge.public_id}"
+    answer = client.post(f"{page}/refund/review", follow_redirects=True,
+                         data={"csrf": csrf(client, page), "amount": typed, "reason": "x"})
+    html = answer.get_data(as_text=True)
+    # Before: "12.345" and "0.005" were rounded to SEK 12.35 and SEK 0.01 without a word.
+    assert words in html and "Confirm the refund" not in html
+
+
+# --- CSRF and permission on every money POST -------------------------------------------------
+
+MONEY_POSTS = {
+    "refund/review": {"amount": "10", "reason": "x"},
+    "refund": {"amount_minor": "4500", "reason": "x", "refunded_before": "0"},
+    "retry-capture": {}, "release": {}, "resolve": {"note": "done"},
+}
+
+
+@pytest.mark.parametrize("action", sorted(MONEY_POSTS))
+def test_a_forged_money_post_changes_nothing(app: Any, action: str) -> None:
+    charge = captured_charge()
+    charge.failure_code = "CAPTURE_FAILED"  # so that resolve would have something to hide
+    db.session.commit()
+    path = f"/dashboard/charges/{charge.public_id}/{action}"
+    admin = signed_in(app)
+    support = signed_in(app, "support")
+    accounting = signed_in(app, "accounting")
+
+    assert admin.post(path, data=MONEY_POSTS[action]).status_code == 400  # no CSRF field
+    assert admin.post(path, data={**MONEY_POSTS[action], "csrf": "x"}).status_code == 400
+    for who in (support, accounting):
+        token = csrf(who, f"/dashboard/charges/{charge.public_id}")
+        answer = who.post(path, data={**MONEY_POSTS[action], "csrf": token})
+        assert answer.status_code == 403
+
+    after = reload(charge)
+    assert (after.status, after.refunded_minor, after.resolved_at) == ("CAPTURED", 0, None)
+    assert db.session.scalar(db.select(db.func.count(DemoRefund.pk))) == 0
