@@ -6,6 +6,8 @@ before the operator released it, payouts west of UTC, and two operators refundin
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -218,8 +220,8 @@ def test_reasons_and_notes_are_shown_as_text(app: Any) -> None:
     operator_actions.mark_resolved(charge.pk, "anna@operator.example", SCRIPT)
     shown = client.get(page).get_data(as_text=True)  # reason, timeline and resolution note
 
-    for html in (review.get_data(as_text=True), inbox, shown):
-        assert "<script>alert" not in html
+    for words in (review.get_data(as_text=True), inbox, shown):
+        assert "<script>alert" not in words
     assert shown.count("&lt;script&gt;alert") >= 3
 
 
@@ -335,3 +337,43 @@ def test_a_forged_money_post_changes_nothing(app: Any, action: str) -> None:
     after = reload(charge)
     assert (after.status, after.refunded_minor, after.resolved_at) == ("CAPTURED", 0, None)
     assert db.session.scalar(db.select(db.func.count(DemoRefund.pk))) == 0
+
+
+# --- A refund the gateway never answered ----------------------------------------------------
+
+
+def test_a_refund_left_unfinished_is_in_the_inbox_and_finished_from_the_charge_page(
+    app: Any, monkeypatch: Any
+) -> None:
+    charge = captured_charge()
+    gateway = current_gateway()
+    refund = gateway.refund
+
+    def timed_out(*args: Any, **kwargs: Any) -> Any:
+        raise PaymentError("Could not reach Stripe during refund: timeout", retryable=True)
+
+    monkeypatch.setattr(gateway, "refund", timed_out)
+    with pytest.raises(refunds.RefundError):
+        refunds.refund(charge.public_id, 1000, "Slow <charger>", "anna@operator.example")
+    monkeypatch.setattr(gateway, "refund", refund)
+    (row,) = refunds.refunds_of(charge.public_id)
+    row.created_at -= timedelta(minutes=11)  # nobody ran it again
+    db.session.commit()
+    client = signed_in(app)
+
+    inbox = client.get(INBOX).get_data(as_text=True)
+    # Before: not in the inbox; the money may have gone back with no credit note.
+    assert rows(inbox) == [charge.public_id]
+    assert "Refund #1 of SEK 10.00 was started and never finished" in inbox
+    page = client.get(f"/dashboard/charges/{charge.public_id}").get_data(as_text=True)
+    finish = page[page.index('class="inline finish-refund"'):]
+    form = dict(re.findall(r'name="(csrf|amount_minor|reason|refunded_before)" value="([^"]*)"',
+                           finish[:finish.index("</form>")]))
+    form["reason"] = html.unescape(form["reason"])
+    done = client.post(f"/dashboard/charges/{charge.public_id}/refund", data=form,
+                       follow_redirects=True).get_data(as_text=True)
+
+    assert "Refunded SEK 10.00 to the card." in done
+    assert reload(charge).refunded_minor == 1000
+    assert db.session.scalar(db.select(db.func.count(DemoRefund.pk))) == 1
+    assert rows(client.get(INBOX).get_data(as_text=True)) == []
