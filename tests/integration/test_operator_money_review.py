@@ -377,3 +377,16 @@ def test_a_refund_left_unfinished_is_in_the_inbox_and_finished_from_the_charge_p
     assert reload(charge).refunded_minor == 1000
     assert db.session.scalar(db.select(db.func.count(DemoRefund.pk))) == 1
     assert rows(client.get(INBOX).get_data(as_text=True)) == []
+
+
+@pytest.mark.parametrize(("first", "last"), [("9999-12-30", "9999-12-31"),
+                                             ("0001-01-01", "0001-01-02")])
+def test_days_at_the_end_of_the_calendar_are_refused_in_words(
+    app: Any, first: str, last: str
+) -> None:
+    client = signed_in(app)
+    for path in ("/dashboard/reconciliation", "/dashboard/reconciliation.csv"):
+        answer = client.get(path, query_string={"from": first, "to": last})
+        # Before: an OverflowError, a 500.
+        assert answer.status_code == 400
+        assert "Give the days as dates (YYYY-MM-DD)." in answer.get_data(as_text=True)
