@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from charge_factory import captured_charge, ended_charge
+from stripe_standin import StripeStandin
 from test_attention import INBOX, rows
 from test_dashboard_charge_page import csrf, signed_in, timeline
+from test_provider_reconciliation import stripe_app  # noqa: F401 (a fixture)
 
 import wiring
 from charging import operator_actions, refunds, releases, settlement
@@ -114,24 +116,34 @@ def test_a_release_that_loses_to_a_capture_says_so_and_flags_nothing(app: Any) -
     assert charge.public_id not in rows(signed_in(app).get(INBOX).get_data(as_text=True))
 
 
-def test_releasing_a_hold_that_lapsed_unannounced_releases_it(app: Any, monkeypatch: Any) -> None:
-    charge = ended_charge()
-    gateway = current_gateway()
-    gateway.lapse(charge.hold_id)  # type: ignore[attr-defined]
-
-    def stripe_cancel(hold_id: str, *, idempotency_key: str) -> Any:
-        # Stripe refuses to cancel a canceled PaymentIntent (the demo answers it as it is).
-        raise PaymentError("You cannot cancel this PaymentIntent because it has a status of "
-                           "canceled.", code="payment_intent_unexpected_state")
-
-    monkeypatch.setattr(gateway, "cancel", stripe_cancel)
-    charge.status = "ENDED"  # the webhook saying it lapsed was lost
-    db.session.commit()
+@pytest.mark.usefixtures("stripe_app")
+def test_releasing_a_hold_that_lapsed_unannounced_releases_it(standin: StripeStandin) -> None:
+    charge = ended_charge(confirm=lambda pi: standin.confirm(pi, "4242424242424242"))
+    standin.lapse(charge.hold_id)  # its payment_intent.canceled never reached us
 
     operator_actions.release(charge.pk, "anna@operator.example")
 
+    # Before: Stripe refuses to cancel a canceled PaymentIntent, and the charge was flagged
+    # RELEASE_FAILED ("the driver's money is still held") with nothing held.
     charge = reload(charge)
-    assert charge.hold_released_at is not None and charge.failure_code != "RELEASE_FAILED"
+    assert (charge.status, charge.failure_code) == ("RELEASED", None)
+    assert charge.hold_released_at is not None
+
+
+@pytest.mark.usefixtures("stripe_app")
+def test_against_stripe_a_release_that_loses_to_a_capture_flags_nothing(
+    standin: StripeStandin,
+) -> None:
+    charge = ended_charge(confirm=lambda pi: standin.confirm(pi, "4242424242424242"))
+    current_gateway().capture(charge.hold_id, 4500,
+                              idempotency_key=f"charge-{charge.public_id}-capture")
+
+    with pytest.raises(OperatorActionError, match="captured meanwhile"):
+        operator_actions.release(charge.pk, "anna@operator.example")
+    settlement.settle(charge.pk)
+
+    charge = reload(charge)
+    assert (charge.status, charge.failure_code, charge.captured_minor) == ("CAPTURED", None, 4500)
 
 
 # --- Payouts west of UTC -------------------------------------------------------------------
