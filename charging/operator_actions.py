@@ -18,6 +18,7 @@ from charging.cpo import cpo_of, ocpi_commands
 from charging.driver_actions import request_stop
 from charging.errors import DriverError
 from charging.models import Charge
+from charging.refunds import REFUNDABLE_STATES
 from charging.releases import RELEASABLE, release_hold
 from charging.states import OPERATOR_FLAGS, Event, can
 from charging.states import ChargeStatus as S
@@ -41,6 +42,24 @@ ATTENTION_FLAGS = OPERATOR_FLAGS | frozenset({
 
 # Flags that no capture can fix: nothing is held, or the CDR's money is not the hold's.
 _NOT_CAPTURABLE = frozenset({"AUTHORIZATION_LAPSED", "CURRENCY_MISMATCH"})
+
+
+def actions_for(charge: Charge) -> tuple[str, ...]:
+    """The decisions open to an operator for this charge in its state, as the inbox and
+    the charge's page offer them (each checks again under the lock)."""
+    found = []
+    if can(charge.state, Event.CAPTURED) and charge.hold_id \
+            and charge.failure_code not in _NOT_CAPTURABLE \
+            and (charge.cdr_pk is not None or charge.cost_incl_vat):
+        found.append("retry_capture")
+    if charge.state in RELEASABLE and charge.hold_id and charge.hold_released_at is None:
+        found.append("release")
+    if charge.state in REFUNDABLE_STATES and (charge.captured_minor or 0) > charge.refunded_minor:
+        found.append("refund")
+    if charge.state in {S.STARTING, S.CHARGING} and charge.stop_requested_at is None:
+        found.append("stop")
+    found.append("resolve")
+    return tuple(found)
 
 
 class OperatorActionError(Exception):
@@ -149,7 +168,7 @@ def release(charge_pk: int, operator: str) -> Charge:
         note(charge, Cause("operator", operator,
                            f"{operator} releases the hold, nothing to be charged"))
     try:
-        release_hold(charge_pk)
+        why = release_hold(charge_pk)
     except PaymentError as exc:
         raise OperatorActionError(
             "gateway_unavailable", f"the payment gateway did not answer ({exc}); the hold is "
@@ -157,8 +176,7 @@ def release(charge_pk: int, operator: str) -> Charge:
     charge = db.session.get_one(Charge, charge_pk, populate_existing=True)
     if charge.hold_released_at is None:
         raise OperatorActionError(
-            "release_failed", f"the release did not go through: "
-                              f"{charge.failure_detail or charge.status}")
+            "release_failed", f"the release did not go through: {why or charge.status}")
     return charge
 
 

@@ -164,7 +164,10 @@ def reconcile(gateway: PaymentGateway, first_day: date, last_day: date,
         raise ValueError(f"at most {MAX_DAYS} days at a time")
     start, end = utc_range(first_day, last_day, zone)
     books = gateway.balance_transactions(start - EDGE, end + EDGE)
-    payouts = gateway.payouts(start, end)
+    # A payout's arrival is a calendar date (its UTC midnight), not a moment in our zone:
+    # west of UTC the first day's local midnight comes after it, and its payout was lost.
+    payouts = gateway.payouts(datetime.combine(first_day, time(), UTC),
+                              datetime.combine(last_day + timedelta(days=1), time(), UTC))
     result = Reconciliation(first_day, last_day, str(zone), gateway.kind)
     days: dict[tuple[date, str], Day] = {}
 

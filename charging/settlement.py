@@ -23,6 +23,7 @@ from charging.unit_of_work import leave_unchanged, locked_charge, network_step, 
 from extensions import db
 from jobs import background_task
 from ocpi.models import OcpiCdr
+from ocpi.transport import now_utc
 from payments.gateway import Hold, HoldStatus, PaymentError
 from payments.money import to_minor
 from payments.setup import current_gateway
@@ -77,7 +78,16 @@ def capture_once(charge_pk: int, amount: int, retry: int = 0) -> Hold | None:
         with locked_charge(charge_pk) as charge:
             if not can(charge.state, Event.CAPTURED):
                 return None
-            if current is not None and current.status == HoldStatus.CANCELED:
+            if current is not None and current.status == HoldStatus.CANCELED \
+                    and current.cancellation_reason == "abandoned":
+                # ScanCharge's own release won the race (an operator's decision): given
+                # back, as decided; no lapsed authorisation to flag.
+                charge.hold_released_at = charge.hold_released_at or now_utc()
+                fire(charge, Event.RELEASED, Cause(
+                    "payment", hold_id, f"capture refused, the hold was released meanwhile: "
+                                        f"nothing charged ({exc})"))
+                retire_token(charge)
+            elif current is not None and current.status == HoldStatus.CANCELED:
                 authorization_lapsed(charge, Cause(
                     "payment", hold_id,
                     f"capture refused, the hold is canceled "
@@ -99,6 +109,10 @@ def _current_hold(hold_id: str) -> Hold | None:
 
 def _captured(charge: Charge, hold: Hold, amount: int) -> None:
     charge.captured_minor = hold.amount_received_minor or amount
+    if charge.failure_code == "CAPTURE_FAILED":
+        # A run that raced this one (the sweeper's settle, replaying its failed key) flagged
+        # it while this capture went through: a captured charge asks for no retry.
+        charge.failure_code = charge.failure_detail = None
     # Stripe's webhook carries the charge only by id; the capture's answer has the card.
     charge.card_brand = charge.card_brand or hold.payment_method_brand
     charge.card_last4 = charge.card_last4 or hold.payment_method_last4

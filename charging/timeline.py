@@ -68,8 +68,10 @@ def money(amount: int | Decimal, currency: str) -> str:
 
 
 def fail(charge: Charge, code: str, detail: str | None) -> None:
-    if code != charge.failure_code:
-        # A new flag needs a person again, whatever was resolved before.
+    if (code, detail) != (charge.failure_code, charge.failure_detail):
+        # A new flag needs a person again, whatever was resolved before; so does the same
+        # flag for a new matter (a second refund failing, a second dispute). Only the same
+        # words again (an event replayed) leave a resolved flag resolved.
         charge.resolved_at = None
         charge.resolved_by = charge.resolution_note = None
     charge.failure_code = code

@@ -17,19 +17,24 @@ from sqlalchemy import and_, or_, select
 
 from charging.deadlines import Waiting, start_commands, waiting_for
 from charging.models import Charge
-from charging.operator_actions import ATTENTION_FLAGS, OperatorActionError
+from charging.operator_actions import ATTENTION_FLAGS, OperatorActionError, actions_for
 from charging.states import OPEN_STATES
 from charging.states import ChargeStatus as S
+from dashboard import formatting
 from dashboard.audit import record
 from dashboard.blueprint import bp
 from dashboard.charge_page import back_to, charge_or_404
 from dashboard.permissions import requires
-from dashboard.remedies import actions_for, flag_words
+from dashboard.remedies import flag_words
 from extensions import db
 from ocpi.transport import now_utc
+from payments.models import RefundRecord
 
 # The states with a deadline of their own (charging/deadlines.py): stuck when it passed.
 WAITING_STATES = frozenset(s.value for s in OPEN_STATES | {S.START_FAILED})
+
+# A refund this old and still "started" is no longer on its way: its request was lost.
+UNFINISHED_AFTER = timedelta(minutes=10)
 
 # Enough for a bad day; an inbox longer than this is a fire, and the oldest come first.
 INBOX_LIMIT = 500
@@ -44,8 +49,22 @@ class Attention:
     actions: tuple[str, ...]  # of: retry_capture, release, refund, stop, resolve
 
 
+def unfinished_refunds() -> dict[str, RefundRecord]:
+    """Refunds started a while ago and never finished (the gateway did not answer, nobody
+    ran them again), by charge: the driver may have had the money back with no credit
+    note, and the webhook saying so is no flag (charging/refunds.py counts them in)."""
+    rows = db.session.scalars(
+        select(RefundRecord).where(RefundRecord.state == "started",
+                                   RefundRecord.created_at < now_utc() - UNFINISHED_AFTER)
+        .order_by(RefundRecord.pk).limit(INBOX_LIMIT)
+    )
+    return {row.reference.removeprefix("charge:"): row for row in rows}
+
+
 def needs_attention() -> list[Attention]:
-    """Every flagged charge and every overdue one not marked resolved, oldest first."""
+    """Every flagged charge, every overdue one and every one with an unfinished refund, not
+    marked resolved, oldest first."""
+    unfinished = unfinished_refunds()
     now = now_utc()
     # Stuck means overdue and left so: a charge that changed within the sweeper's own grace
     # (SWEEP_GRACE_SECONDS), or an unpaid one younger than UNPAID_CHARGE_TTL, is still being
@@ -57,6 +76,7 @@ def needs_attention() -> list[Attention]:
         select(Charge).where(
             Charge.resolved_at.is_(None),
             or_(Charge.failure_code.in_(sorted(ATTENTION_FLAGS)),
+                Charge.public_id.in_(sorted(unfinished)),
                 and_(Charge.status.in_(sorted(WAITING_STATES)),
                      or_(Charge.updated_at < settled_since,
                          Charge.created_at < unpaid_since)),
@@ -76,6 +96,13 @@ def needs_attention() -> list[Attention]:
             items.append(Attention(
                 charge, gettext("Stuck: waiting for %(what)s, overdue.", what=waiting.what),
                 charge.failure_detail, waiting, actions_for(charge)))
+        elif (started := unfinished.get(charge.public_id)) is not None:
+            items.append(Attention(
+                charge, gettext("Refund #%(n)s of %(amount)s was started and never finished: "
+                                "the payment provider may have paid it back. Finish it on the "
+                                "charge's page (it cannot refund twice).", n=started.sequence,
+                                amount=formatting.money(started.amount_minor, started.currency)),
+                started.reason, waiting, actions_for(charge)))
         if len(items) >= INBOX_LIMIT:
             break
     return items

@@ -15,16 +15,16 @@ from sqlalchemy import and_, or_, select
 
 import i18n
 from charging.models import Charge, ChargeEvent
+from charging.operator_actions import actions_for
 from charging.pricing import cdr_total
 from charging.refunds import REFUNDABLE_STATES, RefundError, refunds_of
 from dashboard.audit import record
 from dashboard.blueprint import bp
 from dashboard.permissions import requires
-from dashboard.remedies import actions_for
 from extensions import db
 from ocpi.models import OcpiCdr, OcpiMessage, Party
 from payments.models import Receipt
-from payments.money import Money, to_minor
+from payments.money import Money, from_minor, to_minor
 
 # A long charge gets a Session PATCH every few minutes: its page shows the latest ones.
 CHARGE_MESSAGES = 200
@@ -159,6 +159,12 @@ def _refund_request(charge: Charge, remaining: int) -> tuple[int | None, str, st
         if value is None:
             return None, reason, gettext("“%(typed)s” is not an amount.", typed=typed)
         amount = to_minor(value, charge.currency)
+        if from_minor(amount, charge.currency) != value:
+            # Rounding would refund another amount than the one typed ("12.345" or
+            # "0.005" kronor, "12.50" yen): the operator says which they mean.
+            return None, reason, gettext(
+                "“%(typed)s” has more decimals than %(currency)s has.", typed=typed,
+                currency=charge.currency)
         if amount <= 0:
             return None, reason, gettext("The amount to refund must be more than zero.")
         if amount > remaining:

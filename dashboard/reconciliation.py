@@ -29,6 +29,7 @@ from payments.money import from_minor
 from payments.setup import current_gateway
 
 DEFAULT_DAYS = 7
+YEARS = (1971, 9998)  # the provider's books start in 1970, Unix time
 
 
 def kind_words(kind: str) -> str:
@@ -105,6 +106,9 @@ def chosen_days() -> tuple[date, date, str | None]:
         first = date.fromisoformat(request.args.get("from") or default_first.isoformat())
         last = date.fromisoformat(request.args.get("to") or today.isoformat())
     except ValueError:
+        return default_first, today, gettext("Give the days as dates (YYYY-MM-DD).")
+    if not (YEARS[0] <= first.year and last.year <= YEARS[1]):
+        # Year 1 or 9999 has no day before or after it to read the books from (a 500).
         return default_first, today, gettext("Give the days as dates (YYYY-MM-DD).")
     if last < first:
         return first, last, gettext("The last day comes before the first.")

@@ -1,16 +1,10 @@
-"""What resolves a flagged or stuck charge: its flag in the operator's words, and the
-actions its state allows (the domain checks again when one is asked for). Shared by the
-Needs attention inbox and a charge's own page."""
+"""A flag in the operator's words: what happened and what resolves it. Shared by the Needs
+attention inbox and a charge's own page (the actions a state allows are the domain's:
+charging/operator_actions.actions_for)."""
 
 from __future__ import annotations
 
 from flask_babel import gettext
-
-from charging.models import Charge
-from charging.refunds import REFUNDABLE_STATES
-from charging.releases import RELEASABLE
-from charging.states import ChargeStatus as S
-from charging.states import Event, can
 
 
 def flag_words(code: str) -> str:
@@ -52,20 +46,3 @@ def flag_words(code: str) -> str:
                                     "CPO that charging has stopped."),
     }
     return words.get(code, code)
-
-
-def actions_for(charge: Charge) -> tuple[str, ...]:
-    """The actions that may resolve this charge in its state (the domain checks again)."""
-    found = []
-    if can(charge.state, Event.CAPTURED) and charge.hold_id \
-            and charge.failure_code not in {"AUTHORIZATION_LAPSED", "CURRENCY_MISMATCH"} \
-            and (charge.cdr_pk is not None or charge.cost_incl_vat):
-        found.append("retry_capture")
-    if charge.state in RELEASABLE and charge.hold_id and charge.hold_released_at is None:
-        found.append("release")
-    if charge.state in REFUNDABLE_STATES and (charge.captured_minor or 0) > charge.refunded_minor:
-        found.append("refund")
-    if charge.state in {S.STARTING, S.CHARGING} and charge.stop_requested_at is None:
-        found.append("stop")
-    found.append("resolve")
-    return tuple(found)
