@@ -3,12 +3,13 @@ money rounding rule."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from payments.money import from_minor, to_minor
+from payments.money import exponent, from_minor, to_minor
 from tariffs.decimals import _CTX, _GUARD, _HOURS_Q, _q
 
 
@@ -151,4 +152,23 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     so that an amount that is exactly on a half (0.125) rounds up as it should.
     """
     guarded = amount.quantize(_GUARD, context=_CTX)
-    return from_minor(to_minor(guarded, currency), currency)
+    if not guarded:  # most of a session's dimensions cost nothing
+        return _zero_of(currency)
+    places = _places(currency)
+    # payments.money.to_minor then from_minor, with the exponent looked up once.
+    minor = int(guarded.scaleb(places).quantize(_UNIT, rounding=ROUND_HALF_UP))
+    return Decimal(minor).scaleb(-places)
+
+
+@functools.lru_cache(maxsize=64)
+def _places(currency: str) -> int:
+    return exponent(currency)
+
+
+@functools.lru_cache(maxsize=64)
+def _zero_of(currency: str) -> Decimal:
+    return from_minor(to_minor(_ZERO_AMOUNT, currency), currency)
+
+
+_UNIT = Decimal(1)
+_ZERO_AMOUNT = Decimal(0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tariff_reference import cases, digest
+from tests.tariff_reference import Case, cases, digest
 
 ANSWERS = json.loads((Path(__file__).with_name("tariff_reference_answers.json")).read_text())
 CASES = cases()
@@ -21,7 +21,7 @@ def test_the_workload_is_the_one_the_answers_were_recorded_for() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_every_reference_case_keeps_its_answer(case) -> None:  # type: ignore[no-untyped-def]
+def test_every_reference_case_keeps_its_answer(case: Case) -> None:
     breakdown = case.price()
     recorded = ANSWERS[case.name]
     assert format(breakdown.total.incl_vat, "f") == recorded["total"]
