@@ -36,8 +36,8 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
-REDIS_QUEUE = "redis://127.0.0.1:6379/13"
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench")
+REDIS_QUEUE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 def _settings(database: str, queue: str) -> dict[str, str]:

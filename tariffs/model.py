@@ -284,6 +284,7 @@ class _Compiled:
     durations: tuple[Decimal, ...]
     kwh_marks: tuple[Decimal, ...]
     notes: list[str]
+    vat_ratio: Decimal | None = None  # tariffs.vat, worked out on first use
 
 
 def _as_tariff(tariff: Tariff | Mapping[str, Any]) -> Tariff:

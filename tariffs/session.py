@@ -25,6 +25,7 @@ How a session is priced
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,14 @@ from tariffs.clock import _dt
 from tariffs.decimals import _HOUR, _HOURS_Q, _LINE_Q, _ONE, _STEP_GUARD, _THOUSAND, _ZERO, _q
 from tariffs.model import _BUCKETS, TariffError, _Compiled
 from tariffs.periods import _Period
-from tariffs.results import DimensionCost, Money2, PeriodLine, PriceBreakdown, round_money
+from tariffs.results import (
+    DimensionCost,
+    Lines,
+    Money2,
+    PeriodLine,
+    PriceBreakdown,
+    round_money,
+)
 from tariffs.running import _TIMED, _Run
 from tariffs.steps import _Line
 from tariffs.vat import _apply_limits
@@ -102,6 +110,7 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
     total = Money2(round_money(final_excl, currency), round_money(final_incl, currency))
 
     unpriced = _unpriced_notes(run)
+    run_lines = run.lines or []
     for what in sorted(run.unknown):
         notes.append(f"a restriction on {what} could not be checked: the charging periods "
                      f"give no {what}; the element was taken as not applying")
@@ -121,7 +130,7 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
         charging_hours=_hours(run.charging),
         parking_hours=_hours(run.parking),
         reservation_hours=_hours(run.reservation),
-        lines=tuple(_period_line(line) for line in run.lines or ()),
+        lines=Lines(lambda: tuple(_period_line(line) for line in run_lines)),
         unpriced=tuple(unpriced),
         notes=tuple(notes),
     )
@@ -196,6 +205,11 @@ def _period_line(line: _Line) -> PeriodLine:
 def _dimension_costs(run: _Run, currency: str) -> dict[str, DimensionCost]:
     dims: dict[str, DimensionCost] = {}
     for bucket in _BUCKETS:
+        if (run.excl_direct[bucket] is _ZERO and run.excl_time[bucket] is _ZERO
+                and run.incl_direct[bucket] is _ZERO and run.incl_time[bucket] is _ZERO
+                and run.volume[bucket] is _ZERO and run.billed[bucket] is _ZERO):
+            dims[bucket] = _nothing(bucket, currency)  # never priced: the same every time
+            continue
         e = run.excl_direct[bucket] + run.excl_time[bucket] / _HOUR
         i = run.incl_direct[bucket] + run.incl_time[bucket] / _HOUR
         timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
@@ -207,6 +221,17 @@ def _dimension_costs(run: _Run, currency: str) -> dict[str, DimensionCost]:
             billed_volume=_q(billed, _HOURS_Q) if timed_bucket else billed,
         )
     return dims
+
+
+@functools.lru_cache(maxsize=256)
+def _nothing(bucket: str, currency: str) -> DimensionCost:
+    """A dimension nothing was priced in, as the arithmetic below makes it."""
+    timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
+    zero = _ZERO + _ZERO / _HOUR
+    cost = round_money(zero, currency)
+    return DimensionCost(dimension=bucket, cost=Money2(cost, cost),
+                         volume=_q(_ZERO, _HOURS_Q) if timed_bucket else _ZERO,
+                         billed_volume=_q(_ZERO, _HOURS_Q) if timed_bucket else _ZERO)
 
 
 def _unpriced_notes(run: _Run) -> list[str]:
