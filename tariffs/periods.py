@@ -1,5 +1,5 @@
-"""A session's charging periods as the engine reads them, and cut into pieces wherever a
-restriction could change its answer."""
+"""A session's charging periods as the engine reads them (stored JSON read without a model
+instance), and each period's spans of reservation, charging and parking time."""
 
 from __future__ import annotations
 
@@ -141,6 +141,10 @@ class _Piece:
 
 def _spans(p: _Period) -> list[tuple[str, Decimal, Decimal, Decimal, Decimal]]:
     """(kind, from, to, seconds, energy) in the order reservation, charging, parking."""
+    if p.reservation <= 0 and p.parking <= 0:  # the usual period: charging only
+        if p.charging > 0 or p.energy > 0:
+            return [(CHARGING, p.start, p.end, p.charging, p.energy)]
+        return [(CHARGING, p.start, p.end, _ZERO, _ZERO)]
     elapsed = p.end - p.start
     volumes = [(RESERVATION, p.reservation), (CHARGING, p.charging), (PARKING, p.parking)]
     total = p.reservation + p.charging + p.parking

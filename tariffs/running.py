@@ -250,12 +250,12 @@ _HALF = Decimal("0.5")
 _SUM_NAMES = ("excl_direct", "incl_direct", "excl_time", "incl_time", "volume", "billed")
 
 
-def _wanted(piece: _Piece) -> list[tuple[str, Decimal, str, str]]:
+def _wanted(piece: _Piece) -> tuple[tuple[str, Decimal, str, str], ...]:
     """What a piece is priced by: (dimension, volume, bucket, step_size group)."""
     if piece.kind == CHARGING:
-        return [("ENERGY", piece.energy, "ENERGY", "ENERGY"),
-                ("TIME", piece.seconds, "TIME", "TIME")]
+        return (("ENERGY", piece.energy, "ENERGY", "ENERGY"),
+                ("TIME", piece.seconds, "TIME", "TIME"))
     if piece.kind == PARKING:
-        return [("PARKING_TIME", piece.seconds, "PARKING_TIME", "TIME")]
+        return (("PARKING_TIME", piece.seconds, "PARKING_TIME", "TIME"),)
     # A reservation only has FLAT and TIME (mod_tariffs: reservation).
-    return [("TIME", piece.seconds, "RESERVATION", "RESERVATION")]
+    return (("TIME", piece.seconds, "RESERVATION", "RESERVATION"),)
