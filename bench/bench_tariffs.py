@@ -221,7 +221,7 @@ def live_cost(seconds: float) -> None:
         def again(periods: list[dict[str, Any]] = periods, later: datetime = later) -> None:
             price_session(COMPLEX, periods, time_zone=ZONE, session_end=later).total  # noqa: B018
 
-        figures[done] = 1e6 / rate(update, seconds, 3)
+        figures[done] = 1e6 / rate(update, seconds, 6)
         whole = 1e6 / rate(again, seconds, 3)
         print(f"  {done:>5} periods priced: carried {figures[done]:>8,.0f} us, "
               f"whole session again {whole:>9,.0f} us")

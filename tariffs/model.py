@@ -10,6 +10,7 @@ numbers, enumerations it prices by). Whether an object is valid OCPI in every ot
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import threading
 from collections import OrderedDict
@@ -245,13 +246,14 @@ class _Restrictions:
     max_duration: Decimal | None
     days: frozenset[int] | None
     reservation: str | None
+    # Whether any restriction reads the local clock: worked out once, as every piece of
+    # every session checks it.
+    local: bool = dataclasses.field(init=False, default=False)
 
-    @property
-    def local(self) -> bool:
-        return bool(
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local", bool(
             self.start_time or self.end_time or self.start_date or self.end_date
-            or self.days is not None
-        )
+            or self.days is not None))
 
     @property
     def session_bound(self) -> bool:
