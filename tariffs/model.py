@@ -249,6 +249,9 @@ class _Restrictions:
     # Whether any restriction reads the local clock: worked out once, as every piece of
     # every session checks it.
     local: bool = dataclasses.field(init=False, default=False)
+    # The restrictions as checks (tariffs.restrictions), made on first use.
+    checks: tuple[Any, ...] | None = dataclasses.field(init=False, default=None,
+                                                        compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "local", bool(

@@ -50,7 +50,7 @@ class _Run:
         self.excl_time = dict.fromkeys(_BUCKETS, _ZERO)
         self.incl_time = dict.fromkeys(_BUCKETS, _ZERO)
         self.volume = dict.fromkeys(_BUCKETS, _ZERO)
-        self.billed = dict.fromkeys(_BUCKETS, _ZERO)
+        self.billed: dict[str, Decimal] = {}  # when finished
         # step_size: per group, the last priced line's component and its bucket, and the
         # volume priced per (group, dimension).
         self.step_last: dict[str, tuple[int, int, str, str]] = {}  # tariff, element, dim, bucket
@@ -184,8 +184,8 @@ class _Run:
             self.excl_direct[bucket] += amount
             self.incl_direct[bucket] += amount * comp.factor
         if line.dimension != "FLAT" or bucket == "FLAT":  # reservation volume: hours
+            # What is billed is this until step_size adds its extra (tariffs.session).
             self.volume[bucket] += volume / _HOUR if timed else volume
-            self.billed[bucket] += volume / (_HOUR if timed else _ONE)
         if line.group in _GROUP_DIMENSIONS and volume > 0:
             self.step_last[line.group] = (id(tariff), comp.element, line.dimension, bucket)
             key = (line.group, line.dimension)
@@ -247,7 +247,7 @@ class _Run:
 
 
 _HALF = Decimal("0.5")
-_SUM_NAMES = ("excl_direct", "incl_direct", "excl_time", "incl_time", "volume", "billed")
+_SUM_NAMES = ("excl_direct", "incl_direct", "excl_time", "incl_time", "volume")
 
 
 def _wanted(piece: _Piece) -> tuple[tuple[str, Decimal, str, str], ...]:

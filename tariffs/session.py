@@ -145,6 +145,9 @@ def _apply_step_sizes(run: _Run, notes: list[str]) -> None:
     PARKING_TIME combined, with the step_size of the last relevant component, the extra
     billed at that component. Reservation time is its own group (it is a separate phase
     that the spec's reservation examples round on its own)."""
+    # Billed is priced volume plus the extra: the same sums as the run's volumes (a volume
+    # divided by one, as billed was once summed, is that volume to the digit).
+    run.billed = dict(run.volume)
     for group in ("ENERGY", "TIME", "RESERVATION"):
         last = run.step_last.get(group)
         if last is None:
