@@ -19,7 +19,7 @@ from typing import Any
 
 from tariffs.clock import _secs, _zone
 from tariffs.decimals import _exact
-from tariffs.model import Tariff, _compile, _Compiled
+from tariffs.model import TariffLike, _compile, _Compiled
 from tariffs.periods import ChargingPeriod, _Period, _periods
 from tariffs.pricing import _validity_note
 from tariffs.results import PriceBreakdown
@@ -41,7 +41,7 @@ class LiveCost:
 
 @_exact
 def price_live(
-    tariff: Tariff | Mapping[str, Any] | _Compiled,
+    tariff: TariffLike,
     periods: Sequence[ChargingPeriod | Mapping[str, Any]],
     *,
     time_zone: str,

@@ -361,17 +361,23 @@ _cache_lock = threading.Lock()
 
 
 def _cache_key(tariff: Any) -> tuple[Any, ...] | None:
+    # The form is part of the key: a dict and the model read from it never compare equal,
+    # and would otherwise push each other out of the cache.
     if type(tariff) is dict:
-        key = (tariff.get("country_code"), tariff.get("party_id"), tariff.get("id"),
+        key = ("dict", tariff.get("country_code"), tariff.get("party_id"), tariff.get("id"),
                tariff.get("last_updated"))
     elif isinstance(tariff, Tariff):
-        key = (tariff.country_code, tariff.party_id, tariff.id, tariff.last_updated)
+        key = ("model", tariff.country_code, tariff.party_id, tariff.id, tariff.last_updated)
     else:
         return None
     return key if all(type(k) in (str, datetime) for k in key) else None
 
 
-def _compile(tariff: Tariff | Mapping[str, Any] | _Compiled) -> _Compiled:
+# What every pricing function takes as its tariff.
+TariffLike = Tariff | Mapping[str, Any] | _Compiled
+
+
+def _compile(tariff: TariffLike) -> _Compiled:
     """The tariff compiled for pricing, once per version of it.
 
     The key alone is not trusted: the cached source must equal the one given (a deep
@@ -398,7 +404,7 @@ def _compile(tariff: Tariff | Mapping[str, Any] | _Compiled) -> _Compiled:
     return compiled
 
 
-def compile_tariff(tariff: Tariff | Mapping[str, Any]) -> _Compiled:
+def compile_tariff(tariff: TariffLike) -> _Compiled:
     """The tariff read, checked and compiled for pricing (cached per version): every
     pricing function takes the result in place of the tariff, for a loop that prices
     often with one tariff."""
