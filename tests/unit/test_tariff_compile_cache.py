@@ -13,7 +13,8 @@ from tariffs import compile_tariff, hold_for, price_session
 from tariffs import model as tariff_model
 
 D = Decimal
-TARIFF: dict[str, Any] = {"country_code": "SE", "party_id": "SCA", "id": "cached", "currency": "SEK",
+TARIFF: dict[str, Any] = {
+          "country_code": "SE", "party_id": "SCA", "id": "cached", "currency": "SEK",
           "last_updated": "2024-01-01T00:00:00Z",
           "elements": [{"price_components": [{"type": "ENERGY", "price": D("3.00"),
                                               "vat": D(25), "step_size": 1}]}]}
