@@ -33,7 +33,10 @@ def _aware(value: datetime) -> datetime:
 
 def _secs(value: datetime) -> Decimal:
     delta = _aware(value) - _EPOCH
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+    # Whole microseconds, scaled: always six decimal places, as whole seconds plus
+    # microseconds would be, in one Decimal instead of three.
+    return Decimal((delta.days * 86400 + delta.seconds) * 1_000_000
+                   + delta.microseconds).scaleb(-6)
 
 
 def _dt(seconds: Decimal) -> datetime:

@@ -95,15 +95,18 @@ class _Run:
         tariff = p.tariff
         cumulative = self.cumulative
         fractions: set[Decimal] = set()
+        # Most spans cross no cut: nothing is built for them beyond these comparisons.
         if tariff is not None and b > a:
-            instants: list[Decimal] = []
             if tariff.has_local:
                 cuts = self._local_cuts(tariff, p.start, p.end)
-                instants += cuts[bisect_right(cuts, a):bisect_left(cuts, b)]
-            base = self.origin if kind == RESERVATION else self.charging_origin
-            instants += [base + d for d in tariff.durations if a < base + d < b]
-            fractions.update((x - a) / (b - a) for x in instants)
-        if tariff is not None and energy > 0:
+                low, high = bisect_right(cuts, a), bisect_left(cuts, b)
+                if low < high:
+                    fractions.update((x - a) / (b - a) for x in cuts[low:high])
+            if tariff.durations:
+                base = self.origin if kind == RESERVATION else self.charging_origin
+                fractions.update((base + d - a) / (b - a) for d in tariff.durations
+                                 if a < base + d < b)
+        if tariff is not None and energy > 0 and tariff.kwh_marks:
             fractions.update((k - cumulative) / energy for k in tariff.kwh_marks
                              if cumulative < k < cumulative + energy)
         if not fractions:  # the usual piece: the whole span (the same arithmetic as below)
