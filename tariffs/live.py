@@ -61,21 +61,23 @@ def price_live(
     compiled = _compile(tariff)
     zone = _zone(time_zone)
     start = _secs(session_start) if session_start is not None else None
-    key = [compiled.id, compiled.source.last_updated.isoformat(), time_zone,
-           None if start is None else str(start)]
-    if state is not None and (state.get("v") != _VERSION or state.get("key") != key
-                              or not periods):
-        return None
-    fed = state["run"]["fed"] if state is not None else 0
+    source = compiled.source
+    key = [source.country_code, source.party_id, compiled.id,
+           source.last_updated.isoformat(), time_zone, None if start is None else str(start)]
+    run: _Run | None = None
+    if state is not None:
+        run = _restore(state, key, compiled, zone)
+        if run is None or not periods:
+            return None
+    done = run.fed if run is not None else 0
     notes: list[str] = []
     marks: list[int] = []
     normalized = _periods(periods, session_end, session_start, lambda _cp, _i: compiled,
-                          notes, fed, marks)
+                          notes, done, marks)
     # Sorted (out of order) means priced as price_session would and nothing carried.
-    ordered = bool(periods) and all(p.index == fed + i for i, p in enumerate(normalized))
-    if state is None:
+    ordered = bool(periods) and all(p.index == done + i for i, p in enumerate(normalized))
+    if run is None or state is None:
         return _first(compiled, zone, normalized, notes, marks, key, start, ordered)
-    run = _Run.from_state(state["run"], compiled, zone)
     if not ordered or (run.last_start is not None and normalized[0].start < run.last_start):
         return None
     _, charging_origin, expired = _carried_origins(
@@ -84,6 +86,20 @@ def price_live(
         return None  # priced so far with origins that no longer hold
     return _onward(run, compiled, normalized, notes, marks, key,
                    _summary(normalized[:-1], state["summary"]), Decimal(state["first_start"]))
+
+
+def _restore(state: dict[str, Any], key: list[Any], compiled: _Compiled, zone: Any
+             ) -> _Run | None:
+    """The run a state describes, if it was made for this tariff version, zone and start
+    (and is whole: a damaged one is priced again, not trusted)."""
+    if not isinstance(state, dict) or state.get("v") != _VERSION or state.get("key") != key:
+        return None
+    try:
+        Decimal(state["first_start"])
+        _carried_origins(Decimal(0), state["summary"])
+        return _Run.from_state(state["run"], compiled, zone)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
 
 
 def fed(state: dict[str, Any]) -> int:

@@ -100,3 +100,18 @@ def test_a_period_before_the_ones_already_priced_is_refused() -> None:
     assert price_live(case.tariff, [earlier, case.periods[3]], time_zone=case.time_zone,
                       session_start=case.session_start, session_end=case.session_end,
                       state=first.state) is None
+
+
+def test_a_damaged_state_is_refused_not_trusted() -> None:
+    case = next(c for c in CASES if len(c.periods) > 3)
+    first = price_live(case.tariff, case.periods[:3], time_zone=case.time_zone,
+                       session_start=case.session_start, session_end=case.session_end)
+    assert first is not None and first.state is not None
+    damaged = json.loads(json.dumps(first.state))
+    damaged["run"]["cumulative"] = "not a number"
+    missing = json.loads(json.dumps(first.state))
+    del missing["summary"]
+    for state in (damaged, missing, {"v": 1}):
+        assert price_live(case.tariff, case.periods[2:], time_zone=case.time_zone,
+                          session_start=case.session_start, session_end=case.session_end,
+                          state=state) is None
