@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from tariffs.clock import _dt
 from tariffs.model import RESERVATION, _Compiled, _Component, _Restrictions
 
 
@@ -33,6 +35,15 @@ class _Context:
     kind: str
     expired: bool
     unknown: set[str]
+    # The local time made only when a restriction reads it (local is None until then).
+    at: Decimal | None = None
+    zone: ZoneInfo | None = None
+
+    def local_time(self) -> datetime:
+        if self.local is None:
+            assert self.at is not None and self.zone is not None
+            self.local = _dt(self.at).astimezone(self.zone)
+        return self.local
 
 
 def _holds(r: _Restrictions | None, c: _Context) -> bool:
@@ -64,7 +75,7 @@ def _checks_of(r: _Restrictions) -> tuple[_Check, ...]:
     else:
         checks.append(lambda c: c.kind == RESERVATION)
     if r.local:
-        checks.append(lambda c: _local_holds(r, c.local))  # type: ignore[arg-type]
+        checks.append(lambda c: _local_holds(r, c.local_time()))
     for low, high, what in ((r.min_kwh, r.max_kwh, "kwh"),
                             (r.min_duration, r.max_duration, "duration")):
         if low is not None or high is not None:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tariffs.clock import _dt, _local_cuts
+from tariffs.clock import _local_cuts
 from tariffs.decimals import _HOUR, _ONE, _ZERO
 from tariffs.model import _BUCKETS, CHARGING, DIMENSIONS, PARKING, RESERVATION, _Compiled
 from tariffs.periods import _Period, _Piece, _spans
@@ -136,10 +136,10 @@ class _Run:
 
     def _context(self, piece: _Piece, tariff: _Compiled, at: Decimal, kwh: Decimal,
                  origin: Decimal) -> _Context:
-        local = _dt(at).astimezone(self.zone) if tariff.has_local else None
-        return _Context(local=local, duration=max(at - origin, _ZERO), kwh=kwh,
+        return _Context(local=None, duration=max(at - origin, _ZERO), kwh=kwh,
                         power=piece.period.power, current=piece.period.current,
-                        kind=piece.kind, expired=self.expired, unknown=self.unknown)
+                        kind=piece.kind, expired=self.expired, unknown=self.unknown,
+                        at=at, zone=self.zone if tariff.has_local else None)
 
     def _match(self, piece: _Piece) -> None:
         self.any_pieces = True
