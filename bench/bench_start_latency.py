@@ -36,8 +36,8 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
-REDIS_QUEUE = "redis://127.0.0.1:6379/13"
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench")
+REDIS_QUEUE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 def _settings(database: str, queue: str) -> dict[str, str]:
@@ -102,8 +102,8 @@ def run(mode: str, charges: int, idle: float) -> list[float]:
                             OcpiEvse.location_pk == location.pk,
                             OcpiEvse.evse_uid == e["uid"].upper())) == "AVAILABLE"]
             db.session.remove()
-        return [_one(server.url, app, evse_ids[i % len(evse_ids)], idle)
-                for i in range(charges)]
+        return [_one(server.url, app, evse_ids[i % len(evse_ids):] + evse_ids[:i % len(evse_ids)],
+                     idle) for i in range(charges)]
     finally:
         if mode == "embedded":
             worker.stop()
@@ -118,14 +118,28 @@ def run(mode: str, charges: int, idle: float) -> list[float]:
             db.engine.dispose()
 
 
-def _one(base: str, app: Any, evse_id: str, idle: float) -> float:
+def _one(base: str, app: Any, evse_ids: list[str], idle: float) -> float:
+    """One driver pays at the first of `evse_ids` not in use (a charger still busy with an
+    earlier driver answers 409), and stops once the start was sent, freeing the charger."""
+    time.sleep(idle)  # the queue idles, as between two drivers
+    for evse_id in evse_ids:
+        answer = requests.post(f"{base}/api/v1/charges", timeout=30,
+                               json={"evse_id": evse_id, "language": "en"})
+        if answer.status_code != 409:
+            break
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    try:
+        return _latency(base, app, created)
+    finally:
+        requests.post(f"{base}/api/v1/charges/{created['id']}/stop", timeout=30)
+
+
+def _latency(base: str, app: Any, created: dict[str, Any]) -> float:
     from charging.models import Charge, ChargeEvent
     from extensions import db
     from ocpi.models import OcpiMessage
 
-    time.sleep(idle)  # the queue idles, as between two drivers
-    created = requests.post(f"{base}/api/v1/charges", timeout=30,
-                            json={"evse_id": evse_id, "language": "en"}).json()
     payment = created["payment"]
     confirmed = requests.post(f"{base}/payments/demo/confirm", timeout=30, json={
         "payment_intent": payment["payment_intent"], "client_secret": payment["client_secret"],

@@ -1,17 +1,30 @@
 """How fast the tariff engine prices sessions: a standalone benchmark (not a pytest test).
 
-    python bench/bench_tariffs.py [--seconds 3] [--rounds 6]
+    python bench/bench_tariffs.py [--seconds 3] [--rounds 6] [--before REV] [--pairs 3]
 
-Prints sessions priced per second for a simple and a complex tariff, from JSON-like dicts
-(as stored) and from the engine's parsed models (as the pricing loop sees them after parsing
-once), plus plans and the driver's text, and the peak memory one pricing allocates.
+1. The 330-case reference workload (tests/tariff_reference.py: 11 tariffs x 30 sessions,
+   tariffs and periods as stored dicts, each session's total read): sessions per second
+   with the engine as it was at REV (default: before issue 14's work on it, taken from git
+   into a temporary folder) and as it is, measured in turns in separate processes (before,
+   after, before, ...; the best of each), and the ratio. Turns matter on a shared machine:
+   other load slows both alike.
+2. Sessions per second for a simple and a complex tariff, from JSON-like dicts (as stored)
+   and from parsed models, plus plans and the driver's text, and the peak memory one
+   pricing allocates.
+3. The live cost per Session update (tariffs.price_live, the carried state passed through
+   JSON as it is stored) with 0, 100 and 1,000 periods already priced, against pricing the
+   whole session again as every update did before.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -23,6 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+if __name__ == "__main__" and "--engine" in sys.argv:  # the engine to time, before tariffs
+    sys.path.insert(0, sys.argv[sys.argv.index("--engine") + 1])
 
 from tariffs import (  # noqa: E402
     ChargingPeriod,
@@ -130,12 +146,107 @@ def peak_kib(fn: Callable[[], Any]) -> float:
     return peak / 1024
 
 
+# The commit before issue 14's changes to the engine: today's engine is measured against it.
+BEFORE = "8182942"
+
+
+def workload_rate(seconds: float) -> float:
+    """Reference sessions priced per second (each total read), best of three rounds."""
+    from tests.tariff_reference import cases
+
+    workload = cases()
+
+    def price_all() -> None:
+        for case in workload:
+            case.price().total  # noqa: B018 - what the live cost and the hold read
+
+    return rate(price_all, seconds, 3) * len(workload)
+
+
+def engine_of(rev: str, folder: Path) -> Path:
+    """The tariff engine at git revision `rev`, unpacked into folder/tariffs."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "tariffs"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def compare(before: str, pairs: int, seconds: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="tariffs-before-") as tmp:
+        try:
+            old = engine_of(before, Path(tmp))
+        except (OSError, subprocess.CalledProcessError):
+            print(f"reference workload: no engine at {before} to compare with (not a git "
+                  f"checkout with that revision); after only: {workload_rate(seconds):,.0f}/s")
+            return
+        best = {"before": 0.0, "after": 0.0}
+        for _ in range(pairs):
+            for which, extra in (("before", ["--engine", str(old)]), ("after", [])):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--workload-only", "--seconds", str(seconds),
+                     *extra], check=True, capture_output=True, text=True,
+                    env={**os.environ, "PYTHONHASHSEED": "0"}).stdout
+                best[which] = max(best[which], json.loads(out)["per_second"])
+    print(f"reference workload (330 sessions): before ({before}) {best['before']:,.0f}/s, "
+          f"after {best['after']:,.0f}/s, ratio {best['after'] / best['before']:.1f}x "
+          f"(best of {pairs} turns each)")
+
+
+def live_periods(count: int) -> list[dict[str, Any]]:
+    """count periods of 15 min at 40 kW (10 kWh each), as a CPO sends them."""
+    return [{"start_date_time": (START + timedelta(minutes=15 * i)).isoformat(),
+             "dimensions": [{"type": "ENERGY", "volume": D(10)},
+                            {"type": "MAX_CURRENT", "volume": D(60)},
+                            {"type": "MIN_CURRENT", "volume": D(40)}]}
+            for i in range(count)]
+
+
+def live_cost(seconds: float) -> None:
+    from tariffs import price_live
+    from tariffs.live import fed
+
+    print("live cost per Session update (complex tariff, one new period each):")
+    figures = {}
+    for done in (0, 100, 1000):
+        periods = live_periods(done + 2)
+        end = START + timedelta(minutes=15 * (done + 1) + 5)
+        first = price_live(COMPLEX, periods[:done + 1], time_zone=ZONE, session_end=end)
+        assert first is not None and first.state is not None
+        stored = json.dumps(first.state)
+        later = end + timedelta(minutes=15)
+
+        def update(stored: str = stored, periods: list[dict[str, Any]] = periods,
+                   later: datetime = later) -> None:
+            state = json.loads(stored)
+            live = price_live(COMPLEX, periods[fed(state):], time_zone=ZONE, session_end=later,
+                              state=state)
+            assert live is not None and live.state is not None
+            json.dumps(live.state)
+
+        def again(periods: list[dict[str, Any]] = periods, later: datetime = later) -> None:
+            price_session(COMPLEX, periods, time_zone=ZONE, session_end=later).total  # noqa: B018
+
+        figures[done] = 1e6 / rate(update, seconds, 6)
+        whole = 1e6 / rate(again, seconds, 3)
+        print(f"  {done:>5} periods priced: carried {figures[done]:>8,.0f} us, "
+              f"whole session again {whole:>9,.0f} us")
+    print(f"  carried at 1,000 / at 0: {figures[1000] / figures[0]:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per case")
     parser.add_argument("--rounds", type=int, default=6, help="rounds per case (best wins)")
+    parser.add_argument("--before", default=BEFORE, help="git revision of the engine before")
+    parser.add_argument("--pairs", type=int, default=3, help="turns of before and after")
+    parser.add_argument("--workload-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.workload_only:
+        print(json.dumps({"per_second": workload_rate(args.seconds)}))
+        return
 
+    compare(args.before, args.pairs, args.seconds)
     simple_periods, simple_end = periods(1, parking=False)
     complex_periods, complex_end = periods(16, parking=True)  # 16:00-20:45 local
     simple_t = read(Tariff, SIMPLE)
@@ -175,6 +286,7 @@ def main() -> None:
     check = price_session(complex_t, complex_p, time_zone=ZONE, session_end=complex_end)
     print(f"(complex session: {len(check.lines)} priced lines, total {check.total.incl_vat} "
           f"{check.currency} incl. VAT)")
+    live_cost(args.seconds)
 
 
 if __name__ == "__main__":

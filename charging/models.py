@@ -93,6 +93,10 @@ class Charge(Model):
     # Live figures from the CPO's Session pushes.
     energy_kwh: Mapped[Decimal] = mapped_column(db.Numeric(12, 4), default=Decimal(0))
     cost_incl_vat: Mapped[Decimal | None] = mapped_column(db.Numeric(18, 4))
+    # The live cost's priced state after the Session's closed periods (JSON, tariffs.live),
+    # so each Session update prices only its new periods (charging/pricing.py). Deferred:
+    # only the Session receiver reads it.
+    live_cost_state: Mapped[str | None] = mapped_column(Text, deferred=True)
     session_started_at: Mapped[datetime | None]
     session_ended_at: Mapped[datetime | None]
 

@@ -3,8 +3,12 @@ tariff, and when the cost comes near the hold."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
@@ -17,6 +21,9 @@ from ocpi.models import OcpiCdr, OcpiSession
 from ocpi.transport import json_dumps, parse_datetime
 from payments.money import to_minor
 
+if TYPE_CHECKING:
+    from tariffs import LiveCost
+
 log = logging.getLogger(__name__)
 
 
@@ -27,24 +34,92 @@ def cdr_total(cdr: OcpiCdr) -> Decimal:
 
 
 def estimate_cost(charge: Charge, session_pk: int) -> Decimal | None:
-    """The cost so far incl. VAT, priced from the Session's charging periods."""
-    from tariffs import TariffError, price_session
+    """The cost so far incl. VAT, priced from the Session's charging periods: on from the
+    state carried from its last update (charges.live_cost_state), so an update costs its
+    new periods and not the whole session; from the first period when there is no state
+    or it does not fit (another tariff version, the periods replaced, out of order)."""
+    from tariffs import TariffError
 
     tariff = tariff_of(charge)
     row = db.session.get_one(OcpiSession, session_pk)
     session = row.data
-    periods = ocpi_store.charging_periods(row)
     end = session.get("end_date_time") or session.get("last_updated")
-    if tariff is None or not periods or not end:
+    if tariff is None or not end:
         return None
     try:
-        breakdown = price_session(tariff, periods, time_zone=time_zone_of(charge),
-                                  session_start=parse_datetime(session["start_date_time"]),
-                                  session_end=parse_datetime(end))
+        live = _price_on(charge, row, tariff, start=parse_datetime(session["start_date_time"]),
+                         end=parse_datetime(end))
     except (TariffError, ValueError) as exc:
+        charge.live_cost_state = None
         log.warning("charge %s: cost not estimated: %s", charge.public_id, exc)
         return None
-    return breakdown.total.incl_vat
+    return live.breakdown.total.incl_vat if live is not None else None
+
+
+def _price_on(charge: Charge, row: OcpiSession, tariff: dict[str, Any], *, start: datetime,
+              end: datetime) -> LiveCost | None:
+    from tariffs import price_live
+    from tariffs.live import fed
+
+    zone = time_zone_of(charge)
+    carried = _carried(charge, row.pk)
+    if carried is not None:
+        done = fed(carried["engine"])
+        # One period more than the new ones: the last already priced, to see it is still
+        # the one priced (a PUT or a 2.1.1 PATCH can replace the periods).
+        periods = ocpi_store.charging_periods(row, start=max(done - 1, 0))
+        if done > 0 and (not periods or _fingerprint(periods[0]) != carried["boundary"]):
+            periods = []
+        new = periods[1:] if done > 0 else periods
+        if new:
+            live = price_live(tariff, new, time_zone=zone, session_start=start,
+                              session_end=end, state=carried["engine"])
+            if live is not None:
+                _carry(charge, row.pk, live, new, done, carried["boundary"])
+                return live
+    periods = ocpi_store.charging_periods(row)
+    if not periods:
+        charge.live_cost_state = None
+        return None
+    live = price_live(tariff, periods, time_zone=zone, session_start=start, session_end=end)
+    if live is not None:
+        _carry(charge, row.pk, live, periods, 0, None)
+    return live
+
+
+def _carried(charge: Charge, session_pk: int) -> dict[str, Any] | None:
+    """The state carried from this Session's last update, if any and for this Session."""
+    if not charge.live_cost_state:
+        return None
+    try:
+        carried = json.loads(charge.live_cost_state)
+    except ValueError:
+        return None
+    if not isinstance(carried, dict) or carried.get("session_pk") != session_pk \
+            or not isinstance(carried.get("engine"), dict):
+        return None
+    return carried
+
+
+def _carry(charge: Charge, session_pk: int, live: LiveCost, periods: list[dict[str, Any]],
+           first: int, boundary: str | None) -> None:
+    """Keep the engine's state with a fingerprint of the last period it priced; `periods`
+    are the Session's from index `first` on."""
+    from tariffs.live import fed
+
+    if live.state is None:
+        charge.live_cost_state = None
+        return
+    last_closed = fed(live.state) - 1 - first
+    if last_closed >= 0:
+        boundary = _fingerprint(periods[last_closed])
+    charge.live_cost_state = json.dumps(
+        {"session_pk": session_pk, "boundary": boundary, "engine": live.state},
+        separators=(",", ":"))
+
+
+def _fingerprint(period: dict[str, Any]) -> str:
+    return hashlib.sha256(json_dumps(period).encode()).hexdigest()[:32]
 
 
 def near_the_hold(charge: Charge) -> bool:

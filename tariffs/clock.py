@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,7 +33,10 @@ def _aware(value: datetime) -> datetime:
 
 def _secs(value: datetime) -> Decimal:
     delta = _aware(value) - _EPOCH
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+    # Whole microseconds, scaled: always six decimal places, as whole seconds plus
+    # microseconds would be, in one Decimal instead of three.
+    return Decimal((delta.days * 86400 + delta.seconds) * 1_000_000
+                   + delta.microseconds).scaleb(-6)
 
 
 def _dt(seconds: Decimal) -> datetime:
@@ -53,29 +57,38 @@ def _local_cuts(zone: ZoneInfo, times_of_day: Sequence[time], a: Decimal, b: Dec
     last = _dt(b).astimezone(zone).date() + timedelta(days=1)
     if (last - first).days > _MAX_SPAN_DAYS:
         raise TariffError("a session spanning more than ten years cannot be priced")
+    tods = tuple(times_of_day)
     cuts: list[Decimal] = []
     day = first
     while day <= last:
-        for tod in times_of_day:
-            for fold in (0, 1):
-                wall = datetime.combine(day, tod, tzinfo=zone).replace(fold=fold)
-                x = _secs(wall)
-                # A wall time the clock skips does not round-trip; the switch covers it.
-                if a < x < b and _dt(x).astimezone(zone).replace(tzinfo=None) == \
-                        wall.replace(tzinfo=None) and x not in cuts:
-                    cuts.append(x)
-        lo = int(_secs(datetime.combine(day, _MIDNIGHT, tzinfo=zone)))
-        hi = int(_secs(datetime.combine(day + timedelta(days=1), _MIDNIGHT, tzinfo=zone)))
-        before = _offset_at(zone, lo)
-        if before != _offset_at(zone, hi):
-            while hi - lo > 1:  # the first second on the new offset
-                mid = (lo + hi) // 2
-                if _offset_at(zone, mid) == before:
-                    lo = mid
-                else:
-                    hi = mid
-            x = Decimal(hi)
-            if a < x < b:
-                cuts.append(x)
+        cuts.extend(x for x in _day_cuts(zone, tods, day) if a < x < b)
         day += timedelta(days=1)
     return cuts
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_cuts(zone: ZoneInfo, times_of_day: tuple[time, ...], day: date
+              ) -> tuple[Decimal, ...]:
+    """One local day's cut instants, whatever the session: computed once per zone, tariff
+    times and day (the same days recur in every session of a day)."""
+    cuts: list[Decimal] = []
+    for tod in times_of_day:
+        for fold in (0, 1):
+            wall = datetime.combine(day, tod, tzinfo=zone).replace(fold=fold)
+            x = _secs(wall)
+            # A wall time the clock skips does not round-trip; the switch covers it.
+            if _dt(x).astimezone(zone).replace(tzinfo=None) == wall.replace(tzinfo=None) \
+                    and x not in cuts:
+                cuts.append(x)
+    lo = int(_secs(datetime.combine(day, _MIDNIGHT, tzinfo=zone)))
+    hi = int(_secs(datetime.combine(day + timedelta(days=1), _MIDNIGHT, tzinfo=zone)))
+    before = _offset_at(zone, lo)
+    if before != _offset_at(zone, hi):
+        while hi - lo > 1:  # the first second on the new offset
+            mid = (lo + hi) // 2
+            if _offset_at(zone, mid) == before:
+                lo = mid
+            else:
+                hi = mid
+        cuts.append(Decimal(hi))
+    return tuple(cuts)

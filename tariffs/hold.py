@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from payments.money import to_minor
 from tariffs.clock import _aware
 from tariffs.decimals import _HOUR, _exact
-from tariffs.model import Tariff, TariffError, _compile, _Compiled
+from tariffs.model import TariffError, TariffLike, _compile, _Compiled
 from tariffs.pricing import price_plan
 from tariffs.vat import _vat_ratio
 
@@ -25,7 +23,7 @@ def _preauthorize_amount(tariff: _Compiled) -> Decimal | None:
 
 @_exact
 def hold_for(
-    tariff: Tariff | Mapping[str, Any],
+    tariff: TariffLike,
     *,
     power_kw: Decimal,
     max_session: timedelta,
@@ -51,7 +49,7 @@ def hold_for(
         power = Decimal(power_kw)
         hours = Decimal(max_session.days * 86400 + max_session.seconds) / _HOUR
         start = _aware(at) if at is not None else datetime.now(UTC)
-        plan = price_plan(compiled.source, start=start, energy_kwh=power * hours,
+        plan = price_plan(compiled, start=start, energy_kwh=power * hours,
                           duration=max_session, power_kw=power, time_zone=time_zone)
         hold = to_minor(plan.total.incl_vat, currency)
     minimum = compiled.source.min_price
@@ -73,7 +71,7 @@ _ENERGY_CEILING = Decimal(2000)
 def _plan_minor(compiled: _Compiled, energy: Decimal, power: Decimal, start: datetime,
                 time_zone: str, currency: str) -> int:
     seconds = energy * _HOUR / power
-    plan = price_plan(compiled.source, start=start, energy_kwh=energy,
+    plan = price_plan(compiled, start=start, energy_kwh=energy,
                       duration=timedelta(microseconds=int(seconds * 1_000_000)),
                       power_kw=power, time_zone=time_zone)
     return to_minor(plan.total.incl_vat, currency)
@@ -81,7 +79,7 @@ def _plan_minor(compiled: _Compiled, energy: Decimal, power: Decimal, start: dat
 
 @_exact
 def energy_for(
-    tariff: Tariff | Mapping[str, Any],
+    tariff: TariffLike,
     amount_minor: int,
     *,
     power_kw: Decimal,
@@ -119,7 +117,7 @@ def energy_for(
 
 @_exact
 def meaningful_minimum(
-    tariff: Tariff | Mapping[str, Any],
+    tariff: TariffLike,
     *,
     power_kw: Decimal,
     currency: str,

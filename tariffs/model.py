@@ -9,7 +9,11 @@ numbers, enumerations it prices by). Whether an object is valid OCPI in every ot
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -242,13 +246,17 @@ class _Restrictions:
     max_duration: Decimal | None
     days: frozenset[int] | None
     reservation: str | None
+    # Whether any restriction reads the local clock: worked out once, as every piece of
+    # every session checks it.
+    local: bool = dataclasses.field(init=False, default=False)
+    # The restrictions as checks (tariffs.restrictions), made on first use.
+    checks: tuple[Any, ...] | None = dataclasses.field(init=False, default=None,
+                                                        compare=False, repr=False)
 
-    @property
-    def local(self) -> bool:
-        return bool(
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local", bool(
             self.start_time or self.end_time or self.start_date or self.end_date
-            or self.days is not None
-        )
+            or self.days is not None))
 
     @property
     def session_bound(self) -> bool:
@@ -281,6 +289,7 @@ class _Compiled:
     durations: tuple[Decimal, ...]
     kwh_marks: tuple[Decimal, ...]
     notes: list[str]
+    vat_ratio: Decimal | None = None  # tariffs.vat, worked out on first use
 
 
 def _as_tariff(tariff: Tariff | Mapping[str, Any]) -> Tariff:
@@ -343,8 +352,66 @@ def _compile_restrictions(r: TariffRestrictions, where: str) -> _Restrictions:
     )
 
 
-def _compile(tariff: Tariff | Mapping[str, Any]) -> _Compiled:
-    source = _as_tariff(tariff)
+# Compiled tariffs by (country_code, party_id, id, last_updated): a CPO sends a new
+# last_updated with every change, so a live session's every update finds its tariff here.
+# Bounded: a process prices with a few hundred tariffs at most at any one time.
+_CACHE_SIZE = 512
+_cache: OrderedDict[tuple[Any, ...], tuple[Any, _Compiled]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cache_key(tariff: Any) -> tuple[Any, ...] | None:
+    # The form is part of the key: a dict and the model read from it never compare equal,
+    # and would otherwise push each other out of the cache.
+    if type(tariff) is dict:
+        key = ("dict", tariff.get("country_code"), tariff.get("party_id"), tariff.get("id"),
+               tariff.get("last_updated"))
+    elif isinstance(tariff, Tariff):
+        key = ("model", tariff.country_code, tariff.party_id, tariff.id, tariff.last_updated)
+    else:
+        return None
+    return key if all(type(k) in (str, datetime) for k in key) else None
+
+
+# What every pricing function takes as its tariff.
+TariffLike = Tariff | Mapping[str, Any] | _Compiled
+
+
+def _compile(tariff: TariffLike) -> _Compiled:
+    """The tariff compiled for pricing, once per version of it.
+
+    The key alone is not trusted: the cached source must equal the one given (a deep
+    comparison in C, microseconds), so a caller that changes a tariff without changing its
+    last_updated (a test, a hand-written file) still gets what it gave."""
+    if isinstance(tariff, _Compiled):
+        return tariff
+    key = _cache_key(tariff)
+    if key is not None:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None and hit[0] == tariff:
+                _cache.move_to_end(key)
+                return hit[1]
+    compiled = _compile_source(_as_tariff(tariff))
+    if key is not None:
+        # A copy: the caller's dict may be changed after this call.
+        kept = copy.deepcopy(tariff)
+        with _cache_lock:
+            _cache[key] = (kept, compiled)
+            _cache.move_to_end(key)
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return compiled
+
+
+def compile_tariff(tariff: TariffLike) -> _Compiled:
+    """The tariff read, checked and compiled for pricing (cached per version): every
+    pricing function takes the result in place of the tariff, for a loop that prices
+    often with one tariff."""
+    return _compile(tariff)
+
+
+def _compile_source(source: Tariff) -> _Compiled:
     notes: list[str] = []
     elements: list[_Element] = []
     by_dimension: dict[str, list[_Element]] = {d: [] for d in DIMENSIONS}

@@ -1,21 +1,21 @@
-"""A session's charging periods as the engine reads them, and cut into pieces wherever a
-restriction could change its answer."""
+"""A session's charging periods as the engine reads them (stored JSON read without a model
+instance), and each period's spans of reservation, charging and parking time."""
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from tariffs.clock import _local_cuts, _secs
-from tariffs.decimals import _HOUR, _MICRO, _ONE, _ZERO, _q
+from tariffs.clock import _secs
+from tariffs.decimals import _HOUR, _MICRO, _ZERO, _q
 from tariffs.model import (
+    _MAX_NUMBER,
+    _MAX_PLACES,
     CHARGING,
     PARKING,
     RESERVATION,
@@ -23,6 +23,8 @@ from tariffs.model import (
     OcpiObject,
     TariffError,
     _Compiled,
+    _json_number,
+    parse_datetime,
     read,
 )
 
@@ -70,15 +72,15 @@ def _midpoint(low: Decimal | None, high: Decimal | None) -> Decimal | None:
     return low if low is not None else high
 
 
-def _period_values(cp: ChargingPeriod, index: int, start: Decimal, end: Decimal,
+def _period_values(cp: _Read, index: int, start: Decimal, end: Decimal,
                    tariff: _Compiled | None, notes: list[str]) -> _Period:
     dims: dict[str, Decimal] = {}
-    for d in cp.dimensions:
-        kind = str(d.type).upper()
+    for kind_given, volume in cp.dimensions:
+        kind = str(kind_given).upper()
         if kind in dims:
             notes.append(f"period {index}: {kind} given twice; the first value is used")
             continue
-        dims[kind] = d.volume
+        dims[kind] = volume
     elapsed = end - start
 
     energy = dims.get("ENERGY", dims.get("ENERGY_IMPORT"))
@@ -139,6 +141,10 @@ class _Piece:
 
 def _spans(p: _Period) -> list[tuple[str, Decimal, Decimal, Decimal, Decimal]]:
     """(kind, from, to, seconds, energy) in the order reservation, charging, parking."""
+    if p.reservation <= 0 and p.parking <= 0:  # the usual period: charging only
+        if p.charging > 0 or p.energy > 0:
+            return [(CHARGING, p.start, p.end, p.charging, p.energy)]
+        return [(CHARGING, p.start, p.end, _ZERO, _ZERO)]
     elapsed = p.end - p.start
     volumes = [(RESERVATION, p.reservation), (CHARGING, p.charging), (PARKING, p.parking)]
     total = p.reservation + p.charging + p.parking
@@ -159,65 +165,73 @@ def _spans(p: _Period) -> list[tuple[str, Decimal, Decimal, Decimal, Decimal]]:
     return spans
 
 
-def _cut(periods: list[_Period], zone: ZoneInfo, origin: Decimal, charging_origin: Decimal
-         ) -> list[_Piece]:
-    pieces: list[_Piece] = []
-    cumulative = _ZERO
-    # Local-time cuts once per tariff over the whole session, then picked per span.
-    local_cuts: dict[int, list[Decimal]] = {}
-    for p in periods:
-        t = p.tariff
-        if t is not None and t.has_local and id(t) not in local_cuts:
-            mine = [q for q in periods if q.tariff is t]
-            local_cuts[id(t)] = sorted(_local_cuts(
-                zone, t.times_of_day, min(q.start for q in mine) - 1,
-                max(q.end for q in mine) + 1))
-    for p in periods:
-        tariff = p.tariff
-        for kind, a, b, volume, energy in _spans(p):
-            fractions: set[Decimal] = set()
-            if tariff is not None and b > a:
-                instants: list[Decimal] = []
-                if tariff.has_local:
-                    cuts = local_cuts[id(tariff)]
-                    instants += cuts[bisect_right(cuts, a):bisect_left(cuts, b)]
-                base = origin if kind == RESERVATION else charging_origin
-                instants += [base + d for d in tariff.durations if a < base + d < b]
-                fractions.update((x - a) / (b - a) for x in instants)
-            if tariff is not None and energy > 0:
-                fractions.update((k - cumulative) / energy for k in tariff.kwh_marks
-                                 if cumulative < k < cumulative + energy)
-            bounds = [_ZERO, *sorted(f for f in fractions if _ZERO < f < _ONE), _ONE]
-            used_seconds = used_energy = _ZERO
-            t_prev = a
-            for i in range(len(bounds) - 1):
-                fa, fb = bounds[i], bounds[i + 1]
-                last = i == len(bounds) - 2
-                t1 = b if last else a + (b - a) * fb
-                secs = volume - used_seconds if last else volume * (fb - fa)
-                kwh = energy - used_energy if last else energy * (fb - fa)
-                fm = (fa + fb) / 2
-                pieces.append(_Piece(
-                    period=p, kind=kind, t0=t_prev, t1=t1, seconds=secs, energy=kwh,
-                    kwh_start=cumulative + used_energy,
-                    mid=a + (b - a) * fm, kwh_mid=cumulative + energy * fm,
-                ))
-                used_seconds += secs
-                used_energy += kwh
-                t_prev = t1
-            cumulative += energy
-    return pieces
+@dataclass(slots=True)
+class _Read:
+    """A charging period as read: what pricing needs of it, without a model instance."""
+
+    start: Decimal
+    dimensions: list[tuple[str, Decimal]]
+    tariff_id: str | None
+
+
+def _read_fast(data: Any) -> _Read | None:
+    """A period given as plain JSON data (the usual case: a stored Session) read without
+    pydantic; None for anything else, which the model then reads (and explains if it is
+    wrong), so both ways accept exactly the same periods."""
+    if type(data) is not dict:
+        return None
+    when = data.get("start_date_time")
+    dims = data.get("dimensions")
+    tariff_id = data.get("tariff_id")
+    if type(when) is not str or len(when) > 64 or type(dims) is not list or not dims \
+            or not (tariff_id is None or type(tariff_id) is str):
+        return None
+    out = []
+    for d in dims:
+        if type(d) is not dict:
+            return None
+        kind, volume = d.get("type"), d.get("volume")
+        if type(kind) is not str:
+            return None
+        if type(volume) is Decimal:
+            # model._json_number's checks, inline: this runs for every number of every period
+            if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER) \
+                    or volume.as_tuple().exponent < -_MAX_PLACES:  # type: ignore[operator]
+                return None
+        elif type(volume) is int:
+            try:
+                volume = _json_number(volume)
+            except ValueError:
+                return None
+        else:
+            return None
+        out.append((kind, volume))
+    try:
+        start = _secs(parse_datetime(when))
+    except (ValueError, OverflowError):
+        return None
+    return _Read(start, out, tariff_id)
+
+
+def _read(period: ChargingPeriod | Mapping[str, Any], index: int) -> _Read:
+    fast = _read_fast(period)
+    if fast is not None:
+        return fast
+    cp = _as_period(period, index)
+    return _Read(_secs(cp.start_date_time), [(d.type, d.volume) for d in cp.dimensions],
+                 cp.tariff_id)
 
 
 def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: datetime,
-             session_start: datetime | None, tariff_for: Any, notes: list[str]
-             ) -> list[_Period]:
-    parsed = [_as_period(p, i) for i, p in enumerate(raw)]
-    indexed = list(enumerate(parsed))
-    if any(indexed[i][1].start_date_time > indexed[i + 1][1].start_date_time
-           for i in range(len(indexed) - 1)):
+             session_start: datetime | None, tariff_for: Any, notes: list[str],
+             first_index: int = 0, marks: list[int] | None = None) -> list[_Period]:
+    """The periods as the engine prices them; indexes count from first_index (a later
+    part of a session priced on from where it was left). `marks` gets the number of notes
+    after each period, so a caller can tell which period said what."""
+    indexed = [(first_index + i, _read(p, first_index + i)) for i, p in enumerate(raw)]
+    if any(indexed[i][1].start > indexed[i + 1][1].start for i in range(len(indexed) - 1)):
         notes.append("charging periods were out of order; priced in order of start")
-        indexed.sort(key=lambda item: item[1].start_date_time)
+        indexed.sort(key=lambda item: item[1].start)
     end = _secs(session_end)
     if not indexed:
         # No period yet (a session that just started): one empty period, so a start fee
@@ -227,10 +241,12 @@ def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: dat
                         _ZERO, None, None, tariff_for(None, 0))]
     out = []
     for n, (index, cp) in enumerate(indexed):
-        start = _secs(cp.start_date_time)
-        stop = _secs(indexed[n + 1][1].start_date_time) if n + 1 < len(indexed) else end
+        start = cp.start
+        stop = indexed[n + 1][1].start if n + 1 < len(indexed) else end
         if stop < start:
             notes.append(f"period {index} starts after the session ends; taken as empty")
             stop = start
         out.append(_period_values(cp, index, start, stop, tariff_for(cp, index), notes))
+        if marks is not None:
+            marks.append(len(notes))
     return out

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from tariffs.clock import _dt, _secs, _zone
 from tariffs.decimals import _HOUR, _MICRO, _THOUSAND, _ZERO, _exact, _q
-from tariffs.model import OcpiObject, Tariff, TariffError, _compile, _Compiled, read
+from tariffs.model import OcpiObject, Tariff, TariffError, TariffLike, _compile, _Compiled, read
 from tariffs.periods import ChargingPeriod, _Period, _periods
 from tariffs.results import PriceBreakdown
 from tariffs.session import _price
@@ -38,7 +38,7 @@ class Cdr(OcpiObject):
 
 @_exact
 def price_session(
-    tariff: Tariff | Mapping[str, Any],
+    tariff: TariffLike,
     periods: Sequence[ChargingPeriod | Mapping[str, Any]],
     *,
     time_zone: str,
@@ -79,7 +79,7 @@ def price_cdr(
     cdr: Cdr | Mapping[str, Any],
     *,
     time_zone: str,
-    tariffs: Sequence[Tariff | Mapping[str, Any]] | None = None,
+    tariffs: Sequence[TariffLike] | None = None,
 ) -> PriceBreakdown:
     """Price a CDR from its charging periods: with `tariffs` when given (one tariff prices
     every period), else with the CDR's own tariffs, chosen per period by tariff_id."""
@@ -132,7 +132,7 @@ def price_cdr(
 
 @_exact
 def price_plan(
-    tariff: Tariff | Mapping[str, Any],
+    tariff: TariffLike,
     *,
     start: datetime,
     energy_kwh: Decimal,

@@ -3,12 +3,14 @@ money rounding rule."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any, overload
 
-from payments.money import from_minor, to_minor
+from payments.money import exponent, from_minor, to_minor
 from tariffs.decimals import _CTX, _GUARD, _HOURS_Q, _q
 
 
@@ -72,6 +74,49 @@ class PeriodLine:
         return out
 
 
+class Lines(Sequence[PeriodLine]):
+    """A breakdown's priced lines, made when first read: the live cost, the hold and the
+    price display never read them, and making them is a sixth of pricing a session. Reads
+    as the tuple of lines it stands for (and equals it)."""
+
+    __slots__ = ("_made", "_make")
+
+    def __init__(self, make: Callable[[], tuple[PeriodLine, ...]]) -> None:
+        self._make: Callable[[], tuple[PeriodLine, ...]] | None = make
+        self._made: tuple[PeriodLine, ...] = ()
+
+    def _lines(self) -> tuple[PeriodLine, ...]:
+        if self._make is not None:
+            with localcontext(_CTX):  # made later, but with the engine's exact arithmetic
+                self._made, self._make = self._make(), None
+        return self._made
+
+    @overload
+    def __getitem__(self, index: int) -> PeriodLine: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[PeriodLine, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> PeriodLine | tuple[PeriodLine, ...]:
+        return self._lines()[index]
+
+    def __len__(self) -> int:
+        return len(self._lines())
+
+    def __iter__(self) -> Iterator[PeriodLine]:
+        return iter(self._lines())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Lines):
+            other = other._lines()
+        return self._lines() == other
+
+    def __hash__(self) -> int:
+        return hash(self._lines())
+
+    def __repr__(self) -> str:
+        return repr(self._lines())
+
+
 @dataclass(frozen=True)
 class PriceBreakdown:
     currency: str
@@ -89,7 +134,7 @@ class PriceBreakdown:
     charging_hours: Decimal
     parking_hours: Decimal
     reservation_hours: Decimal
-    lines: tuple[PeriodLine, ...] = ()
+    lines: Sequence[PeriodLine] = ()
     unpriced: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -150,5 +195,24 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     the engine's only inexact steps (dividing by 3600 s/h, splitting a period in proportion)
     so that an amount that is exactly on a half (0.125) rounds up as it should.
     """
+    if not amount:  # most of a session's dimensions cost nothing
+        return _zero_of(currency)
     guarded = amount.quantize(_GUARD, context=_CTX)
-    return from_minor(to_minor(guarded, currency), currency)
+    places = _places(currency)
+    # payments.money.to_minor then from_minor, with the exponent looked up once.
+    minor = int(guarded.scaleb(places).quantize(_UNIT, rounding=ROUND_HALF_UP))
+    return Decimal(minor).scaleb(-places)
+
+
+@functools.lru_cache(maxsize=64)
+def _places(currency: str) -> int:
+    return exponent(currency)
+
+
+@functools.lru_cache(maxsize=64)
+def _zero_of(currency: str) -> Decimal:
+    return from_minor(to_minor(_ZERO_AMOUNT, currency), currency)
+
+
+_UNIT = Decimal(1)
+_ZERO_AMOUNT = Decimal(0)

@@ -25,92 +25,42 @@ How a session is priced
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
+import functools
+from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
 from tariffs.clock import _dt
-from tariffs.decimals import _HOUR, _HOURS_Q, _LINE_Q, _ONE, _ZERO, _q
-from tariffs.model import (
-    _BUCKETS,
-    CHARGING,
-    DIMENSIONS,
-    PARKING,
-    RESERVATION,
-    TariffError,
-    _Compiled,
+from tariffs.decimals import _HOUR, _HOURS_Q, _LINE_Q, _ONE, _STEP_GUARD, _THOUSAND, _ZERO, _q
+from tariffs.model import _BUCKETS, TariffError, _Compiled
+from tariffs.periods import _Period
+from tariffs.results import (
+    DimensionCost,
+    Lines,
+    Money2,
+    PeriodLine,
+    PriceBreakdown,
+    round_money,
 )
-from tariffs.periods import _cut, _Period, _Piece
-from tariffs.restrictions import _choose, _Context
-from tariffs.results import DimensionCost, Money2, PeriodLine, PriceBreakdown, round_money
-from tariffs.steps import _apply_step_sizes, _Line
+from tariffs.running import _TIMED, _Run
+from tariffs.steps import _Line
 from tariffs.vat import _apply_limits
-
-
-def _context(piece: _Piece, zone: ZoneInfo, at: Decimal, kwh: Decimal, origin: Decimal,
-             expired: bool, unknown: set[str]) -> _Context:
-    tariff = piece.period.tariff
-    local = _dt(at).astimezone(zone) if tariff is not None and tariff.has_local else None
-    return _Context(local=local, duration=max(at - origin, _ZERO), kwh=kwh,
-                    power=piece.period.power, current=piece.period.current, kind=piece.kind,
-                    expired=expired, unknown=unknown)
 
 
 def _price(periods: list[_Period], *, zone: ZoneInfo, session_start: Decimal | None,
            expired: bool | None, limits_from: _Compiled | None, notes: list[str]
            ) -> PriceBreakdown:
-    tariffs, currency = _tariffs_of(periods, limits_from, notes)
+    """A whole session priced: every period fed to one run, which is then finished."""
+    tariffs, currency = _tariffs_of(periods, limits_from)
     origin, charging_origin, expired = _origins(periods, session_start, expired)
-    pieces = _cut(periods, zone, origin, charging_origin)
-    matched = _match(pieces, tariffs, zone, origin, charging_origin, expired)
-    _apply_step_sizes(matched.lines, notes)
-    sums, out_lines = _sum(matched.lines)
-    exact_excl = (sum(sums.excl_direct.values(), _ZERO)
-                  + sum(sums.excl_time.values(), _ZERO) / _HOUR)
-    exact_incl = (sum(sums.incl_direct.values(), _ZERO)
-                  + sum(sums.incl_time.values(), _ZERO) / _HOUR)
-    dims = _dimension_costs(sums, currency)
-
-    before = Money2(round_money(exact_excl, currency), round_money(exact_incl, currency))
-    limits = limits_from or next(iter(tariffs.values()))
-    final_excl, final_incl, min_applied, max_applied = _apply_limits(
-        limits, exact_excl, exact_incl, notes)
-    total = Money2(round_money(final_excl, currency), round_money(final_incl, currency))
-
-    unpriced = _unpriced_notes(matched, bool(pieces))
-    for what in sorted(matched.unknown):
-        notes.append(f"a restriction on {what} could not be checked: the charging periods "
-                     f"give no {what}; the element was taken as not applying")
-
-    return PriceBreakdown(
-        currency=currency,
-        total=total,
-        energy=dims["ENERGY"],
-        flat=dims["FLAT"],
-        time=dims["TIME"],
-        parking_time=dims["PARKING_TIME"],
-        reservation=dims["RESERVATION"],
-        total_before_limits=before,
-        min_price_applied=min_applied,
-        max_price_applied=max_applied,
-        energy_kwh=sum((p.energy for p in periods), _ZERO),
-        charging_hours=_hours(sum((p.charging for p in periods), _ZERO)),
-        parking_hours=_hours(sum((p.parking for p in periods), _ZERO)),
-        reservation_hours=_hours(sum((p.reservation for p in periods), _ZERO)),
-        lines=tuple(out_lines),
-        unpriced=tuple(unpriced),
-        notes=tuple(notes),
-    )
+    run = _Run(tariffs, zone, origin, charging_origin, expired, keep_lines=True)
+    for p in periods:
+        run.feed(p)
+    return _finish(run, currency, limits_from, notes)
 
 
-def _hours(seconds: Decimal) -> Decimal:
-    return _q(seconds / _HOUR, _HOURS_Q)
-
-
-def _tariffs_of(periods: list[_Period], limits_from: _Compiled | None, notes: list[str]
+def _tariffs_of(periods: list[_Period], limits_from: _Compiled | None
                 ) -> tuple[dict[int, _Compiled], str]:
-    """The session's tariffs by identity and its one currency; their notes join the
-    session's."""
+    """The session's tariffs by identity and its one currency."""
     tariffs = {id(p.tariff): p.tariff for p in periods if p.tariff is not None}
     currencies = {t.currency for t in tariffs.values()}
     if len(currencies) > 1:
@@ -119,8 +69,6 @@ def _tariffs_of(periods: list[_Period], limits_from: _Compiled | None, notes: li
     if limits_from is None and not tariffs:
         raise TariffError("no tariff to price with")
     currency = (limits_from.currency if limits_from else next(iter(currencies)))
-    for t in tariffs.values():
-        notes.extend(n for n in t.notes if n not in notes)
     return tariffs, currency
 
 
@@ -142,110 +90,102 @@ def _origins(periods: list[_Period], session_start: Decimal | None, expired: boo
     return origin, charging_origin, expired
 
 
-@dataclass(slots=True)
-class _Matched:
-    """The session's pieces matched to tariff components, and what matched none."""
+def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list[str]
+            ) -> PriceBreakdown:
+    """What the session fed to `run` comes to: step sizes, totals, limits, rounding.
+    `notes` are the session's own so far (its periods', the tariff's validity)."""
+    for t in run.tariffs.values():
+        notes.extend(n for n in t.notes if n not in notes)
+    _apply_step_sizes(run, notes)
+    exact_excl = (sum(run.excl_direct.values(), _ZERO)
+                  + sum(run.excl_time.values(), _ZERO) / _HOUR)
+    exact_incl = (sum(run.incl_direct.values(), _ZERO)
+                  + sum(run.incl_time.values(), _ZERO) / _HOUR)
+    dims = _dimension_costs(run, currency)
 
-    lines: list[_Line] = field(default_factory=list)
-    unknown: set[str] = field(default_factory=set)  # what a restriction asked, unanswered
-    unpriced: dict[str, Decimal] = field(default_factory=dict)  # volume by dimension
-    no_tariff: set[int] = field(default_factory=set)  # period indexes
+    before = Money2(round_money(exact_excl, currency), round_money(exact_incl, currency))
+    limits = limits_from or next(iter(run.tariffs.values()))
+    final_excl, final_incl, min_applied, max_applied = _apply_limits(
+        limits, exact_excl, exact_incl, notes)
+    total = Money2(round_money(final_excl, currency), round_money(final_incl, currency))
+
+    unpriced = _unpriced_notes(run)
+    run_lines = run.lines or []
+    for what in sorted(run.unknown):
+        notes.append(f"a restriction on {what} could not be checked: the charging periods "
+                     f"give no {what}; the element was taken as not applying")
+
+    return PriceBreakdown(
+        currency=currency,
+        total=total,
+        energy=dims["ENERGY"],
+        flat=dims["FLAT"],
+        time=dims["TIME"],
+        parking_time=dims["PARKING_TIME"],
+        reservation=dims["RESERVATION"],
+        total_before_limits=before,
+        min_price_applied=min_applied,
+        max_price_applied=max_applied,
+        energy_kwh=run.energy,
+        charging_hours=_hours(run.charging),
+        parking_hours=_hours(run.parking),
+        reservation_hours=_hours(run.reservation),
+        lines=Lines(lambda: tuple(_period_line(line) for line in run_lines)),
+        unpriced=tuple(unpriced),
+        notes=tuple(notes),
+    )
 
 
-def _match(pieces: list[_Piece], tariffs: dict[int, _Compiled], zone: ZoneInfo,
-           origin: Decimal, charging_origin: Decimal, expired: bool) -> _Matched:
-    matched = _Matched()
-    tariff_dims = {d for t in tariffs.values() for d in DIMENSIONS if t.by_dimension[d]}
-    flat_done: set[str] = set()
-    for piece in pieces:
-        tariff = piece.period.tariff
-        phase = RESERVATION if piece.kind == RESERVATION else CHARGING
-        if tariff is None:
-            if piece.seconds > 0 or piece.energy > 0:
-                matched.no_tariff.add(piece.period.index)
-            flat_done.add(phase)
+def _hours(seconds: Decimal) -> Decimal:
+    return _q(seconds / _HOUR, _HOURS_Q)
+
+
+def _apply_step_sizes(run: _Run, notes: list[str]) -> None:
+    """mod_cdrs step_size: once per session on the total of ENERGY, once on TIME and
+    PARKING_TIME combined, with the step_size of the last relevant component, the extra
+    billed at that component. Reservation time is its own group (it is a separate phase
+    that the spec's reservation examples round on its own)."""
+    # Billed is priced volume plus the extra: the same sums as the run's volumes (a volume
+    # divided by one, as billed was once summed, is that volume to the digit).
+    run.billed = dict(run.volume)
+    for group in ("ENERGY", "TIME", "RESERVATION"):
+        last = run.step_last.get(group)
+        if last is None:
             continue
-        base = origin if piece.kind == RESERVATION else charging_origin
-        c = _context(piece, zone, piece.mid, piece.kwh_mid, base, expired, matched.unknown)
-        _match_volumes(matched, piece, tariff, c, tariff_dims)
-        if phase not in flat_done:
-            # FLAT is a fee per session (a start fee), so it is looked up once: at the start
-            # of the charging session, and once more at the start of a reservation.
-            flat_done.add(phase)
-            start_c = _context(piece, zone, piece.t0, piece.kwh_start, base, expired,
-                               matched.unknown)
-            component = _choose(tariff, "FLAT", start_c, {})
-            if component is not None:
-                bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
-                matched.lines.append(
-                    _Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE))
-    return matched
-
-
-def _wanted(piece: _Piece) -> list[tuple[str, Decimal, str, str]]:
-    """What a piece is priced by: (dimension, volume, bucket, step_size group)."""
-    if piece.kind == CHARGING:
-        return [("ENERGY", piece.energy, "ENERGY", "ENERGY"),
-                ("TIME", piece.seconds, "TIME", "TIME")]
-    if piece.kind == PARKING:
-        return [("PARKING_TIME", piece.seconds, "PARKING_TIME", "TIME")]
-    # A reservation only has FLAT and TIME (mod_tariffs: reservation).
-    return [("TIME", piece.seconds, "RESERVATION", "RESERVATION")]
-
-
-def _match_volumes(matched: _Matched, piece: _Piece, tariff: _Compiled, c: _Context,
-                   tariff_dims: set[str]) -> None:
-    cache: dict[int, bool] = {}
-    for dimension, volume, bucket, group in _wanted(piece):
-        if volume <= 0:
+        tariff_key, element, dimension, bucket = last
+        component = run.tariffs[tariff_key].elements[element].components[dimension]
+        step = component.step_size
+        if step <= 0:
+            notes.append(f"{dimension} step_size {step} taken as no rounding")
             continue
-        component = _choose(tariff, dimension, c, cache)
-        if component is None:
-            if dimension in tariff_dims:
-                key = "RESERVATION_TIME" if piece.kind == RESERVATION else dimension
-                matched.unpriced[key] = matched.unpriced.get(key, _ZERO) + volume
-            continue
-        matched.lines.append(_Line(piece, dimension, bucket, group, component, tariff.id,
-                                   volume))
-
-
-@dataclass(slots=True)
-class _Sums:
-    """Exact sums per bucket: direct amounts (energy, flat) and time numerators (seconds x
-    price per hour), divided by 3600 once so that the only inexact step happens once."""
-
-    excl_direct: dict[str, Decimal]
-    incl_direct: dict[str, Decimal]
-    excl_time: dict[str, Decimal]
-    incl_time: dict[str, Decimal]
-    volume: dict[str, Decimal]
-    billed: dict[str, Decimal]
-
-
-def _sum(lines: list[_Line]) -> tuple[_Sums, list[PeriodLine]]:
-    sums = _Sums(*(dict.fromkeys(_BUCKETS, _ZERO) for _ in range(6)))
-    out_lines: list[PeriodLine] = []
-    for line in lines:
-        comp = line.component
-        amount = (line.volume + line.extra) * comp.price
-        timed = line.dimension in ("TIME", "PARKING_TIME")
+        # Only the last piece's dimension is rounded: when charging is followed by
+        # parking, charging time is not rounded (mod_cdrs' 21 + 16 minutes example).
+        total = run.step_volume[(group, dimension)]
+        units = total * _THOUSAND if group == "ENERGY" else total
+        # The guard absorbs proportional-split noise so 1000.000...01 Wh is 1000 Wh.
+        steps = (units.quantize(_STEP_GUARD) / step).to_integral_value(ROUND_CEILING)
+        rounded = steps * step
+        if group == "ENERGY":
+            rounded = rounded / _THOUSAND
+        extra = rounded - total
+        amount = extra * component.price
+        timed = dimension in _TIMED
         if timed:
-            sums.excl_time[line.bucket] += amount
-            sums.incl_time[line.bucket] += amount * comp.factor
-            line_excl = amount / _HOUR
+            run.excl_time[bucket] += amount
+            run.incl_time[bucket] += amount * component.factor
         else:
-            sums.excl_direct[line.bucket] += amount
-            sums.incl_direct[line.bucket] += amount * comp.factor
-            line_excl = amount
-        if line.dimension != "FLAT" or line.bucket == "FLAT":  # reservation volume: hours
-            sums.volume[line.bucket] += line.volume if not timed else line.volume / _HOUR
-            sums.billed[line.bucket] += (line.volume + line.extra) / (_HOUR if timed else _ONE)
-        out_lines.append(_period_line(line, line_excl, timed))
-    return sums, out_lines
+            run.excl_direct[bucket] += amount
+            run.incl_direct[bucket] += amount * component.factor
+        run.billed[bucket] += extra / (_HOUR if timed else _ONE)
+        if group in run.last_line:
+            run.last_line[group].extra = extra
 
 
-def _period_line(line: _Line, line_excl: Decimal, timed: bool) -> PeriodLine:
+def _period_line(line: _Line) -> PeriodLine:
     comp = line.component
+    timed = line.dimension in _TIMED
+    amount = (line.volume + line.extra) * comp.price
+    line_excl = amount / _HOUR if timed else amount
     unit_q = _HOURS_Q if timed else None
     return PeriodLine(
         period_index=line.piece.period.index,
@@ -265,13 +205,18 @@ def _period_line(line: _Line, line_excl: Decimal, timed: bool) -> PeriodLine:
     )
 
 
-def _dimension_costs(sums: _Sums, currency: str) -> dict[str, DimensionCost]:
+def _dimension_costs(run: _Run, currency: str) -> dict[str, DimensionCost]:
     dims: dict[str, DimensionCost] = {}
     for bucket in _BUCKETS:
-        e = sums.excl_direct[bucket] + sums.excl_time[bucket] / _HOUR
-        i = sums.incl_direct[bucket] + sums.incl_time[bucket] / _HOUR
+        if (run.excl_direct[bucket] is _ZERO and run.excl_time[bucket] is _ZERO
+                and run.incl_direct[bucket] is _ZERO and run.incl_time[bucket] is _ZERO
+                and run.volume[bucket] is _ZERO and run.billed[bucket] is _ZERO):
+            dims[bucket] = _nothing(bucket, currency)  # never priced: the same every time
+            continue
+        e = run.excl_direct[bucket] + run.excl_time[bucket] / _HOUR
+        i = run.incl_direct[bucket] + run.incl_time[bucket] / _HOUR
         timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
-        volume, billed = sums.volume[bucket], sums.billed[bucket]
+        volume, billed = run.volume[bucket], run.billed[bucket]
         dims[bucket] = DimensionCost(
             dimension=bucket,
             cost=Money2(round_money(e, currency), round_money(i, currency)),
@@ -281,13 +226,24 @@ def _dimension_costs(sums: _Sums, currency: str) -> dict[str, DimensionCost]:
     return dims
 
 
-def _unpriced_notes(matched: _Matched, any_pieces: bool) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def _nothing(bucket: str, currency: str) -> DimensionCost:
+    """A dimension nothing was priced in, as the arithmetic below makes it."""
+    timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
+    zero = _ZERO + _ZERO / _HOUR
+    cost = round_money(zero, currency)
+    return DimensionCost(dimension=bucket, cost=Money2(cost, cost),
+                         volume=_q(_ZERO, _HOURS_Q) if timed_bucket else _ZERO,
+                         billed_volume=_q(_ZERO, _HOURS_Q) if timed_bucket else _ZERO)
+
+
+def _unpriced_notes(run: _Run) -> list[str]:
     notes = []
-    for dim, amount in matched.unpriced.items():
+    for dim, amount in run.unpriced.items():
         what = f"{amount} kWh" if dim == "ENERGY" else f"{_q(amount / _HOUR, _HOURS_Q)} h"
         notes.append(f"{dim}: {what} matched no tariff element and costs nothing")
-    for index in sorted(matched.no_tariff):
+    for index in sorted(run.no_tariff):
         notes.append(f"period {index}: no tariff applies to it; not priced")
-    if not matched.lines and any_pieces and not matched.no_tariff:
+    if not run.line_count and run.any_pieces and not run.no_tariff:
         notes.append("no tariff element matched this session")
     return notes

@@ -13,8 +13,10 @@ def _vat_ratio(tariff: _Compiled) -> Decimal:
     components agree on one, else the lowest of them (the driver is not charged VAT the
     tariff may not mean). One figure per tariff, not the session's own mix, so that a
     bigger session never meets a lower limit."""
-    factors = {c.factor for el in tariff.elements for c in el.components.values()}
-    return min(factors) if factors else _ONE
+    if tariff.vat_ratio is None:
+        factors = {c.factor for el in tariff.elements for c in el.components.values()}
+        tariff.vat_ratio = min(factors) if factors else _ONE
+    return tariff.vat_ratio
 
 
 def _apply_limits(tariff: _Compiled, excl: Decimal, incl: Decimal, notes: list[str]

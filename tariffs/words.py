@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
-from typing import Any
 
 from i18n import LANGUAGES, Texts, format_money, format_number, texts
 from tariffs.clock import _aware, _zone
 from tariffs.decimals import _CTX, _HOUR, _LINE_Q, _MICRO, _ONE, _ZERO, _exact, _q
 from tariffs.model import (
     CHARGING,
-    Tariff,
     TariffError,
+    TariffLike,
     _compile,
     _Compiled,
     _Component,
@@ -192,7 +190,7 @@ def _dimension_name(dimension: str, t: Texts) -> str:
 
 @_exact
 def describe(
-    tariff: Tariff | Mapping[str, Any],
+    tariff: TariffLike,
     *,
     language: str,
     at: datetime,
@@ -278,7 +276,7 @@ def _example(compiled: _Compiled, at: datetime, time_zone: str, power_kw: Decima
     if not (power_kw and power_kw > 0 and example_kwh > 0):
         return None, ()
     seconds = _q(Decimal(example_kwh) * _HOUR / power_kw, _MICRO)
-    plan = price_plan(compiled.source, start=_aware(at), energy_kwh=Decimal(example_kwh),
+    plan = price_plan(compiled, start=_aware(at), energy_kwh=Decimal(example_kwh),
                       duration=timedelta(microseconds=int(seconds * 1_000_000)),
                       power_kw=power_kw, time_zone=time_zone)
     whole = plan.total.incl_vat.quantize(_ONE, rounding=ROUND_HALF_UP)

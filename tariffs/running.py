@@ -1,0 +1,264 @@
+"""A session priced period by period: the running totals after the periods priced so far.
+
+Whole-session pricing (tariffs.session) feeds every period to one `_Run` and finishes it;
+the live cost (tariffs.live) keeps the run's state after a Session's closed periods and, on
+the next update, feeds only the periods that came since. Both are the same code on the
+same additions in the same order, so they come to the same answer by construction; step
+sizes, limits and rounding happen once, when the run is finished.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tariffs.clock import _local_cuts
+from tariffs.decimals import _HOUR, _ONE, _ZERO
+from tariffs.model import _BUCKETS, CHARGING, DIMENSIONS, PARKING, RESERVATION, _Compiled
+from tariffs.periods import _Period, _Piece, _spans
+from tariffs.restrictions import _choose, _Context
+from tariffs.steps import _Line
+
+_GROUP_DIMENSIONS = {"ENERGY": ("ENERGY",), "TIME": ("TIME", "PARKING_TIME"),
+                     "RESERVATION": ("TIME",)}
+_TIMED = ("TIME", "PARKING_TIME")
+# Local-time cuts are worked out for this much beyond a period at once, so a session's
+# periods of one day share one look-up.
+_CUTS_AHEAD = Decimal(2 * 86400)
+
+
+class _Run:
+    """The priced state of a session after the periods fed so far."""
+
+    def __init__(self, tariffs: dict[int, _Compiled], zone: ZoneInfo, origin: Decimal,
+                 charging_origin: Decimal, expired: bool, *, keep_lines: bool) -> None:
+        self.tariffs = tariffs
+        self.zone = zone
+        self.origin = origin
+        self.charging_origin = charging_origin
+        self.expired = expired
+        self.tariff_dims = {d for t in tariffs.values() for d in DIMENSIONS if t.by_dimension[d]}
+        self.lines: list[_Line] | None = [] if keep_lines else None
+        self.cumulative = _ZERO  # energy before the next piece, for min/max_kwh
+        self.flat_done: set[str] = set()
+        # Exact sums per bucket without step_size's extra (added when finished): direct
+        # amounts (energy, flat) and time numerators (seconds x price per hour).
+        self.excl_direct = dict.fromkeys(_BUCKETS, _ZERO)
+        self.incl_direct = dict.fromkeys(_BUCKETS, _ZERO)
+        self.excl_time = dict.fromkeys(_BUCKETS, _ZERO)
+        self.incl_time = dict.fromkeys(_BUCKETS, _ZERO)
+        self.volume = dict.fromkeys(_BUCKETS, _ZERO)
+        self.billed: dict[str, Decimal] = {}  # when finished
+        # step_size: per group, the last priced line's component and its bucket, and the
+        # volume priced per (group, dimension).
+        self.step_last: dict[str, tuple[int, int, str, str]] = {}  # tariff, element, dim, bucket
+        self.step_volume: dict[tuple[str, str], Decimal] = {}
+        self.last_line: dict[str, _Line] = {}
+        self.unknown: set[str] = set()
+        self.unpriced: dict[str, Decimal] = {}
+        self.no_tariff: set[int] = set()
+        self.line_count = 0
+        self.any_pieces = False
+        self.energy = self.charging = self.parking = self.reservation = _ZERO
+        self.period_notes: list[str] = []
+        self.fed = 0
+        self.last_start: Decimal | None = None
+        self._cuts: dict[int, tuple[Decimal, Decimal, list[Decimal]]] = {}
+
+    # --- Feeding periods ------------------------------------------------------------------
+
+    def feed(self, p: _Period) -> None:
+        self.energy += p.energy
+        self.charging += p.charging
+        self.parking += p.parking
+        self.reservation += p.reservation
+        self.fed += 1
+        self.last_start = p.start
+        for kind, a, b, volume, energy in _spans(p):
+            for piece in self._cut(p, kind, a, b, volume, energy):
+                self._match(piece)
+            self.cumulative += energy
+
+    def _local_cuts(self, tariff: _Compiled, a: Decimal, b: Decimal) -> list[Decimal]:
+        known = self._cuts.get(id(tariff))
+        if known is None or not (known[0] <= a and b <= known[1]):
+            low, high = a - 1, b + 1 + _CUTS_AHEAD
+            known = (low, high, sorted(_local_cuts(self.zone, tariff.times_of_day, low, high)))
+            self._cuts[id(tariff)] = known
+        return known[2]
+
+    def _cut(self, p: _Period, kind: str, a: Decimal, b: Decimal, volume: Decimal,
+             energy: Decimal) -> list[_Piece]:
+        """One span cut wherever a restriction could change its answer."""
+        tariff = p.tariff
+        cumulative = self.cumulative
+        fractions: set[Decimal] = set()
+        # Most spans cross no cut: nothing is built for them beyond these comparisons.
+        if tariff is not None and b > a:
+            if tariff.has_local:
+                cuts = self._local_cuts(tariff, p.start, p.end)
+                low, high = bisect_right(cuts, a), bisect_left(cuts, b)
+                if low < high:
+                    fractions.update((x - a) / (b - a) for x in cuts[low:high])
+            if tariff.durations:
+                base = self.origin if kind == RESERVATION else self.charging_origin
+                fractions.update((base + d - a) / (b - a) for d in tariff.durations
+                                 if a < base + d < b)
+        if tariff is not None and energy > 0 and tariff.kwh_marks:
+            fractions.update((k - cumulative) / energy for k in tariff.kwh_marks
+                             if cumulative < k < cumulative + energy)
+        if not fractions:  # the usual piece: the whole span (the same arithmetic as below)
+            return [_Piece(period=p, kind=kind, t0=a, t1=b, seconds=volume - _ZERO,
+                           energy=energy - _ZERO, kwh_start=cumulative + _ZERO,
+                           mid=a + (b - a) * _HALF, kwh_mid=cumulative + energy * _HALF)]
+        bounds = [_ZERO, *sorted(f for f in fractions if _ZERO < f < _ONE), _ONE]
+        pieces = []
+        used_seconds = used_energy = _ZERO
+        t_prev = a
+        for i in range(len(bounds) - 1):
+            fa, fb = bounds[i], bounds[i + 1]
+            last = i == len(bounds) - 2
+            t1 = b if last else a + (b - a) * fb
+            secs = volume - used_seconds if last else volume * (fb - fa)
+            kwh = energy - used_energy if last else energy * (fb - fa)
+            fm = (fa + fb) / 2
+            pieces.append(_Piece(
+                period=p, kind=kind, t0=t_prev, t1=t1, seconds=secs, energy=kwh,
+                kwh_start=cumulative + used_energy,
+                mid=a + (b - a) * fm, kwh_mid=cumulative + energy * fm,
+            ))
+            used_seconds += secs
+            used_energy += kwh
+            t_prev = t1
+        return pieces
+
+    def _context(self, piece: _Piece, tariff: _Compiled, at: Decimal, kwh: Decimal,
+                 origin: Decimal) -> _Context:
+        return _Context(local=None, duration=max(at - origin, _ZERO), kwh=kwh,
+                        power=piece.period.power, current=piece.period.current,
+                        kind=piece.kind, expired=self.expired, unknown=self.unknown,
+                        at=at, zone=self.zone if tariff.has_local else None)
+
+    def _match(self, piece: _Piece) -> None:
+        self.any_pieces = True
+        tariff = piece.period.tariff
+        phase = RESERVATION if piece.kind == RESERVATION else CHARGING
+        if tariff is None:
+            if piece.seconds > 0 or piece.energy > 0:
+                self.no_tariff.add(piece.period.index)
+            self.flat_done.add(phase)
+            return
+        base = self.origin if piece.kind == RESERVATION else self.charging_origin
+        c = self._context(piece, tariff, piece.mid, piece.kwh_mid, base)
+        cache: dict[int, bool] = {}
+        for dimension, volume, bucket, group in _wanted(piece):
+            if volume <= 0:
+                continue
+            component = _choose(tariff, dimension, c, cache)
+            if component is None:
+                if dimension in self.tariff_dims:
+                    key = "RESERVATION_TIME" if piece.kind == RESERVATION else dimension
+                    self.unpriced[key] = self.unpriced.get(key, _ZERO) + volume
+                continue
+            self._add(_Line(piece, dimension, bucket, group, component, tariff.id, volume),
+                      tariff)
+        if phase not in self.flat_done:
+            # FLAT is a fee per session (a start fee), so it is looked up once: at the start
+            # of the charging session, and once more at the start of a reservation.
+            self.flat_done.add(phase)
+            start_c = self._context(piece, tariff, piece.t0, piece.kwh_start, base)
+            component = _choose(tariff, "FLAT", start_c, {})
+            if component is not None:
+                bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
+                self._add(_Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE),
+                          tariff)
+
+    def _add(self, line: _Line, tariff: _Compiled) -> None:
+        comp = line.component
+        bucket, volume = line.bucket, line.volume
+        amount = volume * comp.price
+        timed = line.dimension in _TIMED
+        if timed:
+            self.excl_time[bucket] += amount
+            self.incl_time[bucket] += amount * comp.factor
+        else:
+            self.excl_direct[bucket] += amount
+            self.incl_direct[bucket] += amount * comp.factor
+        if line.dimension != "FLAT" or bucket == "FLAT":  # reservation volume: hours
+            # What is billed is this until step_size adds its extra (tariffs.session).
+            self.volume[bucket] += volume / _HOUR if timed else volume
+        if line.group in _GROUP_DIMENSIONS and volume > 0:
+            self.step_last[line.group] = (id(tariff), comp.element, line.dimension, bucket)
+            key = (line.group, line.dimension)
+            self.step_volume[key] = self.step_volume.get(key, _ZERO) + volume
+            if self.lines is not None:
+                self.last_line[line.group] = line
+        self.line_count += 1
+        if self.lines is not None:
+            self.lines.append(line)
+
+    # --- The run's state, to carry it from one update of a Session to the next ----------
+
+    def state(self) -> dict[str, Any]:
+        """Everything the run knows, as JSON-like data (Decimals as exact strings)."""
+        (tariff,) = self.tariffs.values()
+        return {
+            "origin": str(self.origin), "charging_origin": str(self.charging_origin),
+            "expired": self.expired, "cumulative": str(self.cumulative),
+            "flat_done": sorted(self.flat_done),
+            "sums": {name: [str(v) for v in getattr(self, name).values()]
+                     for name in _SUM_NAMES},
+            "step_last": {g: [element, dim, bucket]
+                          for g, (_, element, dim, bucket) in self.step_last.items()},
+            "step_volume": [[g, d, str(v)] for (g, d), v in self.step_volume.items()],
+            "unknown": sorted(self.unknown),
+            "unpriced": [[k, str(v)] for k, v in self.unpriced.items()],
+            "no_tariff": sorted(self.no_tariff), "line_count": self.line_count,
+            "any_pieces": self.any_pieces,
+            "consumed": [str(self.energy), str(self.charging), str(self.parking),
+                         str(self.reservation)],
+            "period_notes": list(self.period_notes), "fed": self.fed,
+            "last_start": None if self.last_start is None else str(self.last_start),
+            "tariff": tariff.id,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], tariff: _Compiled, zone: ZoneInfo) -> _Run:
+        run = cls({id(tariff): tariff}, zone, Decimal(state["origin"]),
+                  Decimal(state["charging_origin"]), bool(state["expired"]), keep_lines=False)
+        run.cumulative = Decimal(state["cumulative"])
+        run.flat_done = set(state["flat_done"])
+        for name in _SUM_NAMES:
+            setattr(run, name, dict(zip(_BUCKETS, map(Decimal, state["sums"][name]),
+                                        strict=True)))
+        run.step_last = {g: (id(tariff), int(element), dim, bucket)
+                         for g, (element, dim, bucket) in state["step_last"].items()}
+        run.step_volume = {(g, d): Decimal(v) for g, d, v in state["step_volume"]}
+        run.unknown = set(state["unknown"])
+        run.unpriced = {k: Decimal(v) for k, v in state["unpriced"]}
+        run.no_tariff = set(state["no_tariff"])
+        run.line_count = int(state["line_count"])
+        run.any_pieces = bool(state["any_pieces"])
+        run.energy, run.charging, run.parking, run.reservation = map(Decimal,
+                                                                      state["consumed"])
+        run.period_notes = list(state["period_notes"])
+        run.fed = int(state["fed"])
+        run.last_start = None if state["last_start"] is None else Decimal(state["last_start"])
+        return run
+
+
+_HALF = Decimal("0.5")
+_SUM_NAMES = ("excl_direct", "incl_direct", "excl_time", "incl_time", "volume")
+
+
+def _wanted(piece: _Piece) -> tuple[tuple[str, Decimal, str, str], ...]:
+    """What a piece is priced by: (dimension, volume, bucket, step_size group)."""
+    if piece.kind == CHARGING:
+        return (("ENERGY", piece.energy, "ENERGY", "ENERGY"),
+                ("TIME", piece.seconds, "TIME", "TIME"))
+    if piece.kind == PARKING:
+        return (("PARKING_TIME", piece.seconds, "PARKING_TIME", "TIME"),)
+    # A reservation only has FLAT and TIME (mod_tariffs: reservation).
+    return (("TIME", piece.seconds, "RESERVATION", "RESERVATION"),)
