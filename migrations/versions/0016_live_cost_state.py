@@ -1,8 +1,8 @@
 """The live cost carried from one Session update to the next: the tariff engine's priced
 state after the Session's closed charging periods (charges.live_cost_state, JSON text)
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-04 02:00:00.000000
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0011'
-down_revision = '0010'
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
