@@ -27,7 +27,7 @@ from i18n import LANGUAGES, format_money, format_number, texts
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "translations"
 NBSP = "\u00a0"
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
 def _po(language: str) -> Catalog:
