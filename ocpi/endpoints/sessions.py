@@ -49,7 +49,7 @@ def session_endpoint(
         row = store.find_session(country_code, party_id, session_id)
         if row is None:
             raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown Session", http_status=404)
-        return ocpi_response(row.data)
+        return ocpi_response(store.session_json(row))
     body = json_body()
     require_match(body, country_code, party_id, "id", session_id)
     # Locked only once the body is known to be JSON for this Session: what is refused
