@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, request
 
-from extensions import db
+from extensions import db, shared_transaction
 from ocpi import signals, store
 from ocpi.endpoints.blueprint import (
     VERSION,
@@ -74,12 +74,14 @@ def receive_session(party: Party, row: OcpiSession | None, body: dict[str, Any],
                 StatusCode.CLIENT_ERROR, "Unknown Session: PUT it first", http_status=404
             )
         store.patch_session(row, body, append_periods=append_periods)
+    db.session.flush()
+    with shared_transaction():  # the domain acts in this request's one transaction
+        signals.session_updated.send(
+            "ocpi",
+            session_pk=row.pk,
+            status=row.status,
+            authorization_reference=row.authorization_reference,
+            token_uid=row.token_uid,
+        )
     db.session.commit()
-    signals.session_updated.send(
-        "ocpi",
-        session_pk=row.pk,
-        status=row.status,
-        authorization_reference=row.authorization_reference,
-        token_uid=row.token_uid,
-    )
     return ocpi_response(http_status=201 if created else 200)
