@@ -51,9 +51,10 @@ class Kind(enum.Enum):
     # Receivers must not touch the database session, only hand work to the queue.
     AFTER_COMMIT = "after the commit, with the signal's arguments; enqueues work"
     # The OCPI object is already stored and answered for; the CPO is not asked again.
-    OCPI = ("in its own unit of work after the OCPI object is stored: a savepoint of the "
-            "request's one transaction; a failure rolls back its savepoint only, is logged, "
-            "and the sweeper re-drives the charge")
+    OCPI = ("in its own unit of work once the OCPI object is stored (a pushed Session or "
+            "CDR: a savepoint of the request's one transaction; else after the commit); a "
+            "failure rolls back that unit only, is logged, and the sweeper re-drives the "
+            "charge")
 
 
 @dataclass(frozen=True)

@@ -180,8 +180,9 @@ def prepare_scancharge(url: str, queue: str) -> None:
                  for n in range(CDR_CHARGES)]
         with db.engine.begin() as conn:
             for start in range(0, len(rows), 5000):
-                conn.execute(insert(Charge.__table__), rows[start:start + 5000])
+                conn.execute(insert(Charge), rows[start:start + 5000])
         client = app.test_client()
+        from ocpi import messages
         for n in range(1, SESSIONS + 1):
             put = client.put(f"{V}/sessions/SE/CPO/S{n}", json=session_body(n),
                              headers={"Authorization": AUTH})
@@ -190,6 +191,7 @@ def prepare_scancharge(url: str, queue: str) -> None:
             put = client.put(f"{V}/sessions/SE/CPO/S{n}", json=session_body(n, periods),
                              headers={"Authorization": AUTH})
             assert put.status_code in (200, 201), put.get_data(as_text=True)[:300]
+        messages.flush()
         db.engine.dispose()
 
 
@@ -222,7 +224,9 @@ class Gunicorn:
         self.process.wait(timeout=30)
 
 
-def wrk(port: int, script: str, seconds: int, connections: int, env: dict[str, str]) -> float:
+def wrk(port: int, script: str, seconds: int, connections: int,
+        env: dict[str, str]) -> tuple[float, int]:
+    """Requests per second, and how many requests were answered."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     out = subprocess.run(
@@ -234,10 +238,14 @@ def wrk(port: int, script: str, seconds: int, connections: int, env: dict[str, s
     os.unlink(handle.name)
     if "Non-2xx" in out:
         raise RuntimeError(f"errors under load:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    return rate, int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
 
 
-def patch_latency(port: int, n: int, count: int = 200) -> tuple[float, float]:
+LATENCY_PATCHES = 200
+
+
+def patch_latency(port: int, n: int, count: int = LATENCY_PATCHES) -> tuple[float, float]:
     timings = []
     with requests.Session() as http:
         for i in range(count):
@@ -254,6 +262,39 @@ def patch_latency(port: int, n: int, count: int = 200) -> tuple[float, float]:
     return statistics.median(timings), timings[int(len(timings) * 0.95)]
 
 
+def _stored(url: str) -> tuple[int, int, int]:
+    """Messages logged, periods of the wrk sessions, periods of the latency sessions."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        logged = conn.scalar(text("select count(*) from ocpi_messages"))
+        counts = dict(conn.execute(text("select session_id, period_count from ocpi_sessions")
+                                   ).tuples().all())
+    engine.dispose()
+    wrk_sessions = sum(counts.get(f"S{n}", 0) for n in range(1, SESSIONS + 1))
+    latency_sessions = sum(counts.get(f"S{n}", 0) for n in range(SESSIONS + 1, SESSIONS + 4))
+    return logged or 0, wrk_sessions, latency_sessions
+
+
+def nothing_lost(before: tuple[int, int, int], after: tuple[int, int, int],
+                 answered: dict[str, int], connections: int) -> str:
+    """Every answered PATCH's period stored, every request logged (after the server's clean
+    stop); wrk may leave up to one request per connection unanswered but served."""
+    logged, periods, latency = (b - a for a, b in zip(before, after, strict=True))
+    requests = answered["patch"] + answered["cdr"] + answered["latency"]
+    problems = []
+    if not answered["patch"] <= periods <= answered["patch"] + connections:
+        problems.append(f"{periods} periods stored for {answered['patch']} PATCHes answered")
+    if latency != answered["latency"]:
+        problems.append(f"{latency} periods stored for {answered['latency']} PATCHes")
+    # + the start-up probe (GET /ocpi/versions) and what wrk cut off at each run's end
+    if not requests <= logged <= requests + 1 + 2 * connections:
+        problems.append(f"{logged} messages logged for {requests} requests answered")
+    if problems:
+        raise RuntimeError("lost: " + "; ".join(problems))
+    return (f"nothing lost: {periods} periods for {answered['patch']} PATCHes answered, "
+            f"{latency} of {answered['latency']}; {logged} messages for {requests} requests")
+
+
 def run(db: str, args: argparse.Namespace) -> None:
     if db == "postgres":
         url, queue = PG_URL, REDIS_QUEUE
@@ -268,21 +309,26 @@ def run(db: str, args: argparse.Namespace) -> None:
     prepare(ceiling_url, AUTH.removeprefix("Token "), [f"S{n}" for n in range(1, SESSIONS + 1)])
     load_env = {"BENCH_SESSIONS": str(SESSIONS), "BENCH_AUTH": AUTH, "BENCH_CDR": cdr_template()}
     figures: dict[str, float] = {}
+    answered = {"latency": 3 * LATENCY_PATCHES}
+    before = _stored(url)
     for name, target, env in (
         ("scancharge", "app:create_app()", _settings(url, queue)),
         ("ceiling", "bench.ceiling:create()", {"CEILING_DATABASE_URL": ceiling_url}),
     ):
         server = Gunicorn(target, env, args.workers)
         try:
-            figures[f"{name} patch"] = wrk(server.port, WRK_PATCH, args.seconds,
-                                           args.connections, load_env)
-            figures[f"{name} cdr"] = wrk(server.port, WRK_CDR, args.seconds,
-                                         args.connections, load_env)
+            for kind, script in (("patch", WRK_PATCH), ("cdr", WRK_CDR)):
+                figures[f"{name} {kind}"], count = wrk(server.port, script, args.seconds,
+                                                       args.connections, load_env)
+                if name == "scancharge":
+                    answered[kind] = count
             if name == "scancharge":
                 latency = {periods: patch_latency(server.port, n) for n, periods in
                            zip(range(SESSIONS + 1, SESSIONS + 4), (0, 100, 1000), strict=True)}
         finally:
-            server.stop()
+            server.stop()  # a clean stop: the message log's writers write what waits
+        if name == "scancharge":
+            lost = nothing_lost(before, _stored(url), answered, args.connections)
     print(f"\n== {db}: gunicorn -w {args.workers} (sync), wrk -c {args.connections}, "
           f"{args.seconds} s each ==")
     for kind in ("patch", "cdr"):
@@ -293,6 +339,7 @@ def run(db: str, args: argparse.Namespace) -> None:
     for periods, (median, p95) in latency.items():
         print(f"PATCH at {periods:>4} periods: median {median:6.2f} ms, p95 {p95:6.2f} ms")
     print(f"PATCH at 1000 / at 0 periods: {latency[1000][0] / latency[0][0]:.2f}")
+    print(lost)
 
 
 def main(argv: list[str] | None = None) -> int:
