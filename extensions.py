@@ -103,6 +103,8 @@ def after_commit(callback) -> None:
 
 @event.listens_for(OrmSession, "after_commit")
 def _run_after_commit(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released (SQLAlchemy says "commit"): nothing is durable yet
     callbacks = session.info.pop("after_commit", [])
     for callback in callbacks:
         callback()

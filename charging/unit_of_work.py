@@ -46,7 +46,7 @@ def unit_of_work() -> Iterator[None]:
     units: list[bool] = db.session.info.setdefault(_OPEN, [])
     if units:
         raise NestedUnitOfWork("a unit of work is already open in this session")
-    if in_shared_transaction():
+    if in_shared_transaction() and _caller_transaction_open():
         with _savepoint_unit(units):
             yield
         return
@@ -65,6 +65,19 @@ def unit_of_work() -> Iterator[None]:
     except BaseException:
         db.session.rollback()  # a failed flush leaves the session unusable until then
         raise
+
+
+def _caller_transaction_open() -> bool:
+    """Has the caller's transaction begun on the database? Always on PostgreSQL. pysqlite
+    begins one only at the first write, and a SAVEPOINT outside one is a transaction of
+    its own that its RELEASE commits: there the caller's writes are already committed, and
+    a savepoint unit would read first and take the write lock only later, which SQLite
+    refuses at once ("database is locked") when another writer came in between. Such a
+    unit is an ordinary one."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return True
+    dbapi = db.session.connection().connection.dbapi_connection
+    return bool(getattr(dbapi, "in_transaction", False))
 
 
 @contextmanager
@@ -126,15 +139,15 @@ def lock_charge(charge_pk: int) -> Charge:
     """The charge, re-read under a row lock held until the transaction ends, its
     lock_version counted up (written with the handler's own changes, in one UPDATE).
 
-    On PostgreSQL the read takes the row lock (FOR UPDATE); SQLite has none, so an UPDATE
-    of lock_version takes its database write lock first. Either way concurrent handlers of
+    On PostgreSQL the read takes the row lock (FOR UPDATE); SQLite has none, so a no-op
+    UPDATE of lock_version takes its database write lock first. Either way concurrent handlers of
     the same charge queue here. Handlers take it through locked_charge; payment receivers,
     already inside the payment event's unit of work, take it directly.
     """
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(
             update(Charge).where(Charge.pk == charge_pk)
-            .values(lock_version=Charge.lock_version + 1))
+            .values(lock_version=Charge.lock_version))
     charge = db.session.scalars(
         select(Charge).where(Charge.pk == charge_pk).with_for_update()
         .execution_options(populate_existing=True)
