@@ -1,5 +1,6 @@
 """The Sessions Receiver (mod_sessions.asciidoc): a CPO pushes a Session whole (PUT) or
-in part (PATCH), announced after commit (ocpi.signals.session_updated)."""
+in part (PATCH), announced once stored (ocpi.signals.session_updated) and committed
+together with what the domain does with it."""
 
 from __future__ import annotations
 
