@@ -189,6 +189,15 @@ class Config:
     OCPI_MESSAGE_RETENTION_DAYS = _int("OCPI_MESSAGE_RETENTION_DAYS", 90)
     # ...and removes older ones this often (seconds).
     OCPI_MESSAGE_PRUNE_INTERVAL = _int("OCPI_MESSAGE_PRUNE_INTERVAL", 86400)
+    # The message log is written by a background thread per process, in batches of up to
+    # OCPI_MESSAGE_LOG_BATCH rows at most OCPI_MESSAGE_LOG_FLUSH_MS after the first waits;
+    # a crash loses at most what waits (docs/performance.md). Off: each request writes its
+    # own row in its own transaction, as the tests do.
+    OCPI_MESSAGE_LOG_BACKGROUND = _bool("OCPI_MESSAGE_LOG_BACKGROUND", True)
+    # The longest a row waits for its batch (milliseconds): the loss window on a crash.
+    OCPI_MESSAGE_LOG_FLUSH_MS = _int("OCPI_MESSAGE_LOG_FLUSH_MS", 200)
+    # The most rows one batch (one INSERT, one transaction) writes.
+    OCPI_MESSAGE_LOG_BATCH = _int("OCPI_MESSAGE_LOG_BATCH", 200)
 
     # The built-in CPO simulator (embedded default only). Off by default in production,
     # which refuses it: its fake chargers would be offered to drivers as real ones.
@@ -262,6 +271,8 @@ class TestConfig(Config):
     SMTP_HOST = ""  # tests that e-mail start their own SMTP server
     SIMULATOR_ENABLED = False
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    # Tests read the message log right after a request: each row written before it ends.
+    OCPI_MESSAGE_LOG_BACKGROUND = False
     # The live-stack tests run the CPO simulator and stub peers on loopback; the tests of
     # the refusals themselves set this to "".
     OCPI_ALLOWED_PRIVATE_TARGETS = "127.0.0.1,localhost"

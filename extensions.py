@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -101,6 +103,8 @@ def after_commit(callback) -> None:
 
 @event.listens_for(OrmSession, "after_commit")
 def _run_after_commit(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released (SQLAlchemy says "commit"): nothing is durable yet
     callbacks = session.info.pop("after_commit", [])
     for callback in callbacks:
         callback()
@@ -109,3 +113,24 @@ def _run_after_commit(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_rollback")
 def _forget_after_commit(session: OrmSession) -> None:
     session.info.pop("after_commit", None)
+
+
+_SHARED = "shared_transaction"  # db.session.info: units of work join the caller's transaction
+
+
+@contextmanager
+def shared_transaction() -> Iterator[None]:
+    """Units of work opened in the block (charging.unit_of_work) join the current
+    transaction, each as a savepoint, instead of committing their own: an OCPI receiver
+    stores what a CPO sent and lets the domain act on it in one transaction, committed
+    once by the caller. A unit that fails rolls back to its savepoint only."""
+    db.session.info[_SHARED] = True
+    try:
+        yield
+    finally:
+        db.session.info.pop(_SHARED, None)
+
+
+def in_shared_transaction() -> bool:
+    return bool(db.session.info.get(_SHARED))
+

@@ -29,7 +29,7 @@ from charging.payment_events import (
 from charging.sessions import on_session_updated
 from charging.tasks import TASKS as CHARGING_TASKS
 from charging.tokens import on_token_authorization
-from extensions import db
+from extensions import db, in_shared_transaction
 from jobs import Task
 from ocpi import answers as ocpi_answers
 from ocpi import messages as ocpi_messages
@@ -51,8 +51,10 @@ class Kind(enum.Enum):
     # Receivers must not touch the database session, only hand work to the queue.
     AFTER_COMMIT = "after the commit, with the signal's arguments; enqueues work"
     # The OCPI object is already stored and answered for; the CPO is not asked again.
-    OCPI = ("in its own unit of work after the OCPI object is committed; a failure is "
-            "logged and the sweeper re-drives the charge")
+    OCPI = ("in its own unit of work once the OCPI object is stored (a pushed Session or "
+            "CDR: a savepoint of the request's one transaction; else after the commit); a "
+            "failure rolls back that unit only, is logged, and the sweeper re-drives the "
+            "charge")
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def _ocpi(handler: Callable[..., Any]) -> Callable[..., Any]:
         try:
             handler(**kw)
         except Exception:
-            db.session.rollback()
+            if not in_shared_transaction():
+                db.session.rollback()
+            # else its unit rolled back to its savepoint: what the edge stored is kept
             log.exception("%s failed for %s", handler.__name__, kw)
 
     return receive

@@ -13,8 +13,11 @@ under gunicorn with the same settings (`--workers` sync workers), and wrk drives
 - CDR POST: each a new CDR for one of ScanCharge's CHARGING charges.
 
 It prints requests per second for both and their ratio, then PATCH latency at 0, 100 and
-1,000 stored charging periods (one connection, median and p95 of 200 PATCHes) and the ratio
-of 1,000 to 0. Needs gunicorn and wrk (Debian: apt-get install wrk) and, for --db postgres,
+1,000 stored charging periods (one connection, the three sessions in turn; median and p95
+of 100 PATCHes each without total_cost, which ScanCharge prices itself, then 100 with the
+CPO's) and the ratio of 1,000 to 0; then checks that nothing was lost (every answered
+PATCH's period stored, every request in the message log, after the server's clean stop).
+Needs gunicorn and wrk (Debian: apt-get install wrk) and, for --db postgres,
 the PostgreSQL of docs/performance.md (database `bench`, emptied) and Redis (db 13) for the
 queue, as in a scaled-out deployment.
 """
@@ -180,8 +183,9 @@ def prepare_scancharge(url: str, queue: str) -> None:
                  for n in range(CDR_CHARGES)]
         with db.engine.begin() as conn:
             for start in range(0, len(rows), 5000):
-                conn.execute(insert(Charge.__table__), rows[start:start + 5000])
+                conn.execute(insert(Charge), rows[start:start + 5000])
         client = app.test_client()
+        from ocpi import messages
         for n in range(1, SESSIONS + 1):
             put = client.put(f"{V}/sessions/SE/CPO/S{n}", json=session_body(n),
                              headers={"Authorization": AUTH})
@@ -190,6 +194,7 @@ def prepare_scancharge(url: str, queue: str) -> None:
             put = client.put(f"{V}/sessions/SE/CPO/S{n}", json=session_body(n, periods),
                              headers={"Authorization": AUTH})
             assert put.status_code in (200, 201), put.get_data(as_text=True)[:300]
+        messages.flush()
         db.engine.dispose()
 
 
@@ -222,7 +227,9 @@ class Gunicorn:
         self.process.wait(timeout=30)
 
 
-def wrk(port: int, script: str, seconds: int, connections: int, env: dict[str, str]) -> float:
+def wrk(port: int, script: str, seconds: int, connections: int,
+        env: dict[str, str]) -> tuple[float, int]:
+    """Requests per second, and how many requests were answered."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     out = subprocess.run(
@@ -234,24 +241,72 @@ def wrk(port: int, script: str, seconds: int, connections: int, env: dict[str, s
     os.unlink(handle.name)
     if "Non-2xx" in out:
         raise RuntimeError(f"errors under load:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    return rate, int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
 
 
-def patch_latency(port: int, n: int, count: int = 200) -> tuple[float, float]:
-    timings = []
+LATENCY_PATCHES = 200
+
+
+def patch_latencies(port: int, sessions: dict[int, int], with_cost: bool,
+                    count: int = LATENCY_PATCHES // 2) -> dict[int, tuple[float, float]]:
+    """Median and p95 per stored-period count, the sessions PATCHed in turn (so the
+    machine's load, which drifts, weighs on each alike). Without total_cost ScanCharge
+    prices the periods itself (charging.pricing.estimate_cost)."""
+    timings: dict[int, list[float]] = {periods: [] for periods in sessions.values()}
+    offset = count if with_cost else 0
     with requests.Session() as http:
-        for i in range(count):
+        for i in range(offset, offset + count):
             at = _iso(START + timedelta(days=1, seconds=30 * i))
-            body = {"kwh": i, "charging_periods": [
+            body: dict[str, Any] = {"kwh": i, "charging_periods": [
                 {"start_date_time": at, "dimensions": [{"type": "ENERGY", "volume": 0.25}]}],
                 "last_updated": at}
-            started = time.perf_counter()
-            answer = http.patch(f"http://127.0.0.1:{port}{V}/sessions/SE/CPO/S{n}", json=body,
-                                headers={"Authorization": AUTH})
-            timings.append((time.perf_counter() - started) * 1000)
-            assert answer.status_code == 200, answer.text[:300]
-    timings.sort()
-    return statistics.median(timings), timings[int(len(timings) * 0.95)]
+            if with_cost:
+                body["total_cost"] = {"excl_vat": i, "incl_vat": i}
+            for n, periods in sessions.items():
+                started = time.perf_counter()
+                answer = http.patch(f"http://127.0.0.1:{port}{V}/sessions/SE/CPO/S{n}",
+                                    json=body, headers={"Authorization": AUTH})
+                timings[periods].append((time.perf_counter() - started) * 1000)
+                assert answer.status_code == 200, answer.text[:300]
+    figures = {}
+    for periods, times in timings.items():
+        times.sort()
+        figures[periods] = statistics.median(times), times[int(len(times) * 0.95)]
+    return figures
+
+
+def _stored(url: str) -> tuple[int, int, int]:
+    """Messages logged, periods of the wrk sessions, periods of the latency sessions."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        logged = conn.scalar(text("select count(*) from ocpi_messages"))
+        counts = dict(conn.execute(text("select session_id, period_count from ocpi_sessions")
+                                   ).tuples().all())
+    engine.dispose()
+    wrk_sessions = sum(counts.get(f"S{n}", 0) for n in range(1, SESSIONS + 1))
+    latency_sessions = sum(counts.get(f"S{n}", 0) for n in range(SESSIONS + 1, SESSIONS + 4))
+    return logged or 0, wrk_sessions, latency_sessions
+
+
+def nothing_lost(before: tuple[int, int, int], after: tuple[int, int, int],
+                 answered: dict[str, int], connections: int) -> str:
+    """Every answered PATCH's period stored, every request logged (after the server's clean
+    stop); wrk may leave up to one request per connection unanswered but served."""
+    logged, periods, latency = (b - a for a, b in zip(before, after, strict=True))
+    requests = answered["patch"] + answered["cdr"] + answered["latency"]
+    problems = []
+    if not answered["patch"] <= periods <= answered["patch"] + connections:
+        problems.append(f"{periods} periods stored for {answered['patch']} PATCHes answered")
+    if latency != answered["latency"]:
+        problems.append(f"{latency} periods stored for {answered['latency']} PATCHes")
+    # + the start-up probe (GET /ocpi/versions) and what wrk cut off at each run's end
+    if not requests <= logged <= requests + 1 + 2 * connections:
+        problems.append(f"{logged} messages logged for {requests} requests answered")
+    if problems:
+        raise RuntimeError("lost: " + "; ".join(problems))
+    return (f"nothing lost: {periods} periods for {answered['patch']} PATCHes answered, "
+            f"{latency} of {answered['latency']}; {logged} messages for {requests} requests")
 
 
 def run(db: str, args: argparse.Namespace) -> None:
@@ -268,21 +323,29 @@ def run(db: str, args: argparse.Namespace) -> None:
     prepare(ceiling_url, AUTH.removeprefix("Token "), [f"S{n}" for n in range(1, SESSIONS + 1)])
     load_env = {"BENCH_SESSIONS": str(SESSIONS), "BENCH_AUTH": AUTH, "BENCH_CDR": cdr_template()}
     figures: dict[str, float] = {}
+    answered = {"latency": 3 * 2 * (LATENCY_PATCHES // 2)}
+    before = _stored(url)
     for name, target, env in (
         ("scancharge", "app:create_app()", _settings(url, queue)),
         ("ceiling", "bench.ceiling:create()", {"CEILING_DATABASE_URL": ceiling_url}),
     ):
         server = Gunicorn(target, env, args.workers)
         try:
-            figures[f"{name} patch"] = wrk(server.port, WRK_PATCH, args.seconds,
-                                           args.connections, load_env)
-            figures[f"{name} cdr"] = wrk(server.port, WRK_CDR, args.seconds,
-                                         args.connections, load_env)
+            for kind, script in (("patch", WRK_PATCH), ("cdr", WRK_CDR)):
+                figures[f"{name} {kind}"], count = wrk(server.port, script, args.seconds,
+                                                       args.connections, load_env)
+                if name == "scancharge":
+                    answered[kind] = count
             if name == "scancharge":
-                latency = {periods: patch_latency(server.port, n) for n, periods in
-                           zip(range(SESSIONS + 1, SESSIONS + 4), (0, 100, 1000), strict=True)}
+                latency_sessions = dict(zip(range(SESSIONS + 1, SESSIONS + 4), (0, 100, 1000),
+                                            strict=True))
+                latency = {with_cost: patch_latencies(server.port, latency_sessions, with_cost)
+                           for with_cost in (False, True)}  # priced by us first: the
+                # Session keeps the CPO's total_cost once sent, and ScanCharge then uses it
         finally:
-            server.stop()
+            server.stop()  # a clean stop: the message log's writers write what waits
+        if name == "scancharge":
+            lost = nothing_lost(before, _stored(url), answered, args.connections)
     print(f"\n== {db}: gunicorn -w {args.workers} (sync), wrk -c {args.connections}, "
           f"{args.seconds} s each ==")
     for kind in ("patch", "cdr"):
@@ -290,9 +353,14 @@ def run(db: str, args: argparse.Namespace) -> None:
         label = "Session PATCH" if kind == "patch" else "CDR POST"
         print(f"{label:<14} ScanCharge {ours:8.1f} req/s   ceiling {ceiling:8.1f} req/s   "
               f"ratio {ours / ceiling:.2f}")
-    for periods, (median, p95) in latency.items():
-        print(f"PATCH at {periods:>4} periods: median {median:6.2f} ms, p95 {p95:6.2f} ms")
-    print(f"PATCH at 1000 / at 0 periods: {latency[1000][0] / latency[0][0]:.2f}")
+    for with_cost, figures_by in latency.items():
+        label = "with total_cost" if with_cost else "without total_cost (ScanCharge prices)"
+        for periods, (median, p95) in figures_by.items():
+            print(f"PATCH {label}, at {periods:>4} periods: median {median:6.2f} ms, "
+                  f"p95 {p95:6.2f} ms")
+        print(f"PATCH {label}, at 1000 / at 0 periods: "
+              f"{figures_by[1000][0] / figures_by[0][0]:.2f}")
+    print(lost)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from charging.states import ChargeStatus as S
 from charging.states import Event, can
 from charging.stopping import STOP_GIVEN_UP
 from charging.timeline import Cause, fail, fire, note
-from charging.unit_of_work import locked_charge, unit_of_work
+from charging.unit_of_work import lock_charge, locked_charge, unit_of_work
 from extensions import db
 from ocpi.models import OcpiCdr
 
@@ -26,13 +26,15 @@ log = logging.getLogger(__name__)
 def on_cdr_received(
     cdr_pk: int, authorization_reference: str | None, token_uid: str | None, session_id: str | None
 ) -> None:
-    with unit_of_work():  # a foreign CDR is flagged for the operator in this unit
+    # One unit: the charge found, locked and updated once (a foreign CDR is flagged for
+    # the operator in it).
+    with unit_of_work():
         stored = db.session.get(OcpiCdr, cdr_pk)
         pk = charge_for_object(stored) if stored is not None else None
-    if pk is None:
-        log.warning("CDR %s matches no charge of its sender", cdr_pk)
-        return
-    with locked_charge(pk) as charge:
+        if pk is None:
+            log.warning("CDR %s matches no charge of its sender", cdr_pk)
+            return
+        charge = lock_charge(pk)
         cdr = db.session.get_one(OcpiCdr, cdr_pk)
         if cdr.data.get("credit"):
             _on_credit_cdr(charge, cdr)

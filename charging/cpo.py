@@ -60,16 +60,19 @@ def ocpi_commands() -> ModuleType:  # imported late: it needs an app context for
     return commands
 
 
-def charge_for(authorization_reference: str | None, token_uid: str | None) -> int | None:
-    """The charge our authorization_reference or one-time token uid names, if any."""
+def _naming(authorization_reference: str | None, token_uid: str | None) -> Any:
     conditions = []
     if authorization_reference:
         conditions.append(Charge.authorization_reference == authorization_reference.upper())
     if token_uid:
         conditions.append(Charge.token_uid == token_uid.upper())
-    if not conditions:
-        return None
-    return db.session.scalar(select(Charge.pk).where(or_(*conditions)))
+    return or_(*conditions) if conditions else None
+
+
+def charge_for(authorization_reference: str | None, token_uid: str | None) -> int | None:
+    """The charge our authorization_reference or one-time token uid names, if any."""
+    naming = _naming(authorization_reference, token_uid)
+    return None if naming is None else db.session.scalar(select(Charge.pk).where(naming))
 
 
 def charge_for_object(row: OcpiSession | OcpiCdr) -> int | None:
@@ -80,12 +83,12 @@ def charge_for_object(row: OcpiSession | OcpiCdr) -> int | None:
     (another CPO could otherwise end, or capture, a charge it never ran) and is flagged for
     the operator as a suspected misuse, in the caller's unit of work.
     """
-    pk = charge_for(row.authorization_reference, row.token_uid)
-    if pk is None:
+    naming = _naming(row.authorization_reference, row.token_uid)
+    charge = None if naming is None else db.session.scalar(select(Charge).where(naming))
+    if charge is None:
         return None
-    charge = db.session.get_one(Charge, pk)
     if owned_by(charge, row.party_pk, row.country_code, row.party_id):
-        return pk
+        return charge.pk
     kind = "Session" if isinstance(row, OcpiSession) else "CDR"
     object_id = row.session_id if isinstance(row, OcpiSession) else row.cdr_id
     ocpi_notices.record(

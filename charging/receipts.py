@@ -15,6 +15,7 @@ from sqlalchemy import select
 from charging.cpo import location_of, tariff_of, time_zone_of
 from charging.models import Charge
 from extensions import db
+from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr, OcpiSession
 from payments import receipt_lines
 from payments.models import Receipt
@@ -142,7 +143,7 @@ def issue_without_cdr(charge: Charge) -> Receipt:
     receipt that does not exist and the operator sees what the amount rests on."""
     captured = charge.captured_minor or 0
     session = _last_session(charge)
-    data: dict[str, Any] = session.data if session is not None else {}
+    data: dict[str, Any] = ocpi_store.session_json(session) if session is not None else {}
     total = data.get("total_cost") or {}
     tariff = tariff_of(charge)
     rate: Decimal | None = None

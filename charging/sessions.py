@@ -21,7 +21,7 @@ from charging.states import ChargeStatus as S
 from charging.states import Event, can
 from charging.stopping import begin_stopping, send_stop, stop_unpaid_session
 from charging.timeline import Cause, fail, fire, money, note
-from charging.unit_of_work import locked_charge, unit_of_work
+from charging.unit_of_work import lock_charge, unit_of_work
 from extensions import db
 from ocpi import store as ocpi_store
 from ocpi.models import OcpiSession
@@ -107,13 +107,15 @@ def _apply(charge: Charge, status: str, session_id: str, first_id: bool) -> None
 def on_session_updated(
     session_pk: int, status: str, authorization_reference: str | None, token_uid: str | None
 ) -> None:
-    with unit_of_work():  # a foreign Session is flagged for the operator in this unit
+    # One unit: the charge found, locked and updated once (a foreign Session is flagged
+    # for the operator in it).
+    with unit_of_work():
         stored = db.session.get(OcpiSession, session_pk)
         pk = charge_for_object(stored) if stored is not None else None
-        figures = ocpi_store.session_figures(stored) if stored is not None else {}
-    if pk is None:
-        log.warning("Session %s matches no charge of its sender", session_pk)
-        return
-    with locked_charge(pk) as charge:
+        if stored is None or pk is None:
+            log.warning("Session %s matches no charge of its sender", session_pk)
+            return
+        figures = ocpi_store.session_figures(stored)
+        charge = lock_charge(pk)
         first_id = _take_figures(charge, session_pk, figures)
         _apply(charge, status, figures["session_id"], first_id)

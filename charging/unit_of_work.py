@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from sqlalchemy import select, update
 
 from charging.models import Charge
-from extensions import db
+from extensions import db, in_shared_transaction
 
 _OPEN = "charging.units_of_work"  # db.session.info: one flag per open unit, "leave unchanged"
 
@@ -38,10 +38,18 @@ class NestedUnitOfWork(RuntimeError):
 
 @contextmanager
 def unit_of_work() -> Iterator[None]:
-    """Commit what the block did, or roll it back (and re-raise) if it raised."""
+    """Commit what the block did, or roll it back (and re-raise) if it raised.
+
+    Inside extensions.shared_transaction() (an OCPI receiver's request) the unit is a
+    savepoint of that transaction instead, released or rolled back alone; the caller
+    commits once."""
     units: list[bool] = db.session.info.setdefault(_OPEN, [])
     if units:
         raise NestedUnitOfWork("a unit of work is already open in this session")
+    if in_shared_transaction() and _caller_transaction_open():
+        with _savepoint_unit(units):
+            yield
+        return
     units.append(False)
     try:
         yield
@@ -57,6 +65,42 @@ def unit_of_work() -> Iterator[None]:
     except BaseException:
         db.session.rollback()  # a failed flush leaves the session unusable until then
         raise
+
+
+def _caller_transaction_open() -> bool:
+    """Has the caller's transaction begun on the database? Always on PostgreSQL. pysqlite
+    begins one only at the first write, and a SAVEPOINT outside one is a transaction of
+    its own that its RELEASE commits: there the caller's writes are already committed, and
+    a savepoint unit would read first and take the write lock only later, which SQLite
+    refuses at once ("database is locked") when another writer came in between. Such a
+    unit is an ordinary one."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return True
+    dbapi = db.session.connection().connection.dbapi_connection
+    return bool(getattr(dbapi, "in_transaction", False))
+
+
+@contextmanager
+def _savepoint_unit(units: list[bool]) -> Iterator[None]:
+    # What the unit enqueued after commit goes with its savepoint if that is rolled back.
+    queued = list(db.session.info.get("after_commit", []))
+    savepoint = db.session.begin_nested()
+    units.append(False)
+
+    def undo() -> None:
+        savepoint.rollback()
+        db.session.info["after_commit"] = queued
+
+    try:
+        yield
+    except BaseException:
+        units.pop()
+        undo()
+        raise
+    if units.pop():
+        undo()
+    else:
+        savepoint.commit()
 
 
 @contextmanager
@@ -92,16 +136,21 @@ def locked_charge(charge_pk: int) -> Iterator[Charge]:
 
 
 def lock_charge(charge_pk: int) -> Charge:
-    """The charge, re-read under a row lock held until the transaction ends.
+    """The charge, re-read under a row lock held until the transaction ends, its
+    lock_version counted up (written with the handler's own changes, in one UPDATE).
 
-    The lock is an UPDATE of lock_version: on PostgreSQL a row lock, on SQLite the
-    database write lock; either way concurrent handlers of the same charge queue here.
-    Handlers take it through locked_charge; payment receivers, already inside the payment
-    event's unit of work, take it directly.
+    On PostgreSQL the read takes the row lock (FOR UPDATE); SQLite has none, so a no-op
+    UPDATE of lock_version takes its database write lock first. Either way concurrent handlers of
+    the same charge queue here. Handlers take it through locked_charge; payment receivers,
+    already inside the payment event's unit of work, take it directly.
     """
-    db.session.execute(
-        update(Charge).where(Charge.pk == charge_pk).values(lock_version=Charge.lock_version + 1)
-    )
-    return db.session.scalars(
-        select(Charge).where(Charge.pk == charge_pk).execution_options(populate_existing=True)
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            update(Charge).where(Charge.pk == charge_pk)
+            .values(lock_version=Charge.lock_version))
+    charge = db.session.scalars(
+        select(Charge).where(Charge.pk == charge_pk).with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
+    charge.lock_version += 1  # the handler's write, even of nothing else, touches updated_at
+    return charge

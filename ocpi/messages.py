@@ -2,22 +2,31 @@
 
 Outgoing requests are recorded by OcpiClient.request, incoming ones by hooks in
 ocpi/endpoints/blueprint.py. Rules kept here:
-- A row is written in its own short transaction on its own connection, never through the
-  caller's session: logging neither commits, rolls back nor waits for the work it logs.
+- Rows are written on their own connection, never through the caller's session: logging
+  neither commits, rolls back nor waits for the work it logs. By default a background
+  thread per process writes them in batches (OCPI_MESSAGE_LOG_BACKGROUND, _Writer): a
+  request's log row costs it no transaction; a clean exit writes what waits (atexit), a
+  crash loses at most the last OCPI_MESSAGE_LOG_FLUSH_MS of rows (docs/performance.md);
+  flush() writes them before a read that needs them at once.
+- Written synchronously (tests, or the setting off), a row has its own short transaction.
   SQLite has one writer at a time, so while the caller's own session holds the write lock
   (it flushed and has not ended its transaction) the row waits in the session's info and
   is written as soon as that transaction ends; otherwise it would wait for itself.
 - Logging never breaks OCPI: any failure to build or store a row is logged and dropped.
-- Cheap: one INSERT per message; everything else comes from what the request already has.
+- Cheap: one INSERT row per message; everything else comes from what the request already has.
 - Credentials tokens are never stored: no headers are kept, bodies pass through scrub().
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
+import os
+import queue
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -184,6 +193,10 @@ def _insert(engine: Engine, rows: list[dict[str, Any]]) -> None:
 
 def _store(row: dict[str, Any]) -> None:
     engine = db.engine
+    config = current_app.config
+    if config.get("OCPI_MESSAGE_LOG_BACKGROUND"):
+        _writer(config).put(engine, row)
+        return
     session = db.session()
     if _holds_write_lock(session, engine):
         session.info.setdefault(_PENDING, []).append((engine, row))
@@ -433,3 +446,132 @@ def prune_messages() -> None:
     if removed:
         log.info("OCPI message log: %d messages older than %d days removed", removed, days)
 
+
+
+
+# --- The background writer ----------------------------------------------------------------
+
+_FLUSH = object()  # queued by flush(): write what came before it now
+QUEUE_BOUND = 10_000  # rows waiting; beyond it a request writes its own (nothing dropped)
+
+
+class _Writer:
+    """The process's message-log writer: a thread taking rows from a bounded queue and
+    inserting them in batches, one transaction per batch, so a request adds no transaction
+    of its own for its log row. A full queue makes the request write its row itself."""
+
+    def __init__(self, batch: int, interval_ms: int) -> None:
+        self.batch = max(1, batch)
+        self.interval = max(1, interval_ms) / 1000
+        self.pid = os.getpid()
+        self.rows: queue.Queue[Any] = queue.Queue(QUEUE_BOUND)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ocpi-message-log", daemon=True)
+        self.thread.start()
+
+    def put(self, engine: Engine, row: dict[str, Any]) -> None:
+        try:
+            self.rows.put_nowait((engine, row))
+        except queue.Full:
+            _insert(engine, [row])
+
+    def flush(self) -> None:
+        """Return once everything queued before the call is written."""
+        if self.thread.is_alive():
+            self.rows.put(_FLUSH)
+            self.rows.join()
+        else:
+            self._drain()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.rows.put(_FLUSH)  # the batch being gathered is written now, not at its time
+            self.thread.join(timeout=10)
+        self._drain()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                first = self.rows.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch, taken = ([] if first is _FLUSH else [first]), 1
+            deadline = time.monotonic() + self.interval
+            while first is not _FLUSH and len(batch) < self.batch:
+                try:
+                    item = self.rows.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                taken += 1
+                if item is _FLUSH:
+                    break
+                batch.append(item)
+            _write_batch(batch)
+            for _ in range(taken):
+                self.rows.task_done()
+
+    def _drain(self) -> None:
+        # On the calling thread (shutdown, or a writer that died): what is left.
+        batch = []
+        while True:
+            try:
+                item = self.rows.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _FLUSH:
+                batch.append(item)
+            self.rows.task_done()
+        _write_batch(batch)
+
+
+def _write_batch(batch: list[tuple[Engine, dict[str, Any]]]) -> None:
+    by_engine: dict[Engine, list[dict[str, Any]]] = {}
+    for engine, row in batch:
+        by_engine.setdefault(engine, []).append(row)
+    for engine, rows in by_engine.items():
+        try:
+            _insert(engine, rows)
+        except Exception:
+            # One bad row must not take the batch with it: the rest row by row.
+            for row in rows:
+                try:
+                    _insert(engine, [row])
+                except Exception:
+                    log.warning("OCPI message log: could not store %s %s", row.get("method"),
+                                row.get("url"), exc_info=True)
+
+
+_writers: dict[int, _Writer] = {}
+_writers_lock = threading.Lock()
+
+
+def _writer(config: Any) -> _Writer:
+    """This process's writer, started on first use (after a fork, the child's own)."""
+    pid = os.getpid()
+    writer = _writers.get(pid)
+    if writer is None:
+        with _writers_lock:
+            writer = _writers.get(pid)
+            if writer is None:
+                writer = _Writer(config["OCPI_MESSAGE_LOG_BATCH"],
+                                 config["OCPI_MESSAGE_LOG_FLUSH_MS"])
+                _writers.clear()  # a parent's writer is not this process's thread
+                _writers[pid] = writer
+    return writer
+
+
+def flush() -> None:
+    """Write every message still waiting in this process's writer (none when each request
+    writes its own): before reading the log right after a request."""
+    writer = _writers.get(os.getpid())
+    if writer is not None:
+        writer.flush()
+
+
+@atexit.register
+def shutdown() -> None:
+    """A clean exit (a gunicorn worker stopping, Ctrl-C) writes what waits first."""
+    writer = _writers.pop(os.getpid(), None)
+    if writer is not None:
+        writer.stop()

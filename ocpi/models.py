@@ -274,12 +274,31 @@ class OcpiSession(Model):
     authorization_reference: Mapped[str | None] = mapped_column(String(36))
     token_uid: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(16))
+    # The Session's own JSON without its charging periods, which are rows of
+    # ocpi_session_periods (a PATCH appends without rewriting them): `charging_periods` is
+    # kept here as [] when the CPO sent a list, null or absent as it sent it, so the whole
+    # can be given back as sent (ocpi.store.session_json).
     raw: Mapped[str] = mapped_column(Text)
     last_updated: Mapped[datetime]
+    # How many periods are stored: the next one's seq, without reading them.
+    period_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def data(self) -> dict[str, Any]:
+        """The Session's own fields; its periods are read with ocpi.store.charging_periods."""
         return load_json(self.raw)
+
+
+class OcpiSessionPeriod(Model):
+    """One charging period of a stored Session, numbered from 0 in the order received."""
+
+    __tablename__ = "ocpi_session_periods"
+
+    session_pk: Mapped[int] = mapped_column(
+        ForeignKey("ocpi_sessions.pk", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    start_date_time: Mapped[datetime]
+    raw: Mapped[str] = mapped_column(Text)  # the period as sent, numbers exact
 
 
 class OcpiCdr(Model):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeGuard, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -22,11 +22,12 @@ from ocpi.models import (
     OcpiEvseStatusChange,
     OcpiLocation,
     OcpiSession,
+    OcpiSessionPeriod,
     OcpiTariff,
     Party,
     load_json,
 )
-from ocpi.modules.cdrs import Cdr
+from ocpi.modules.cdrs import Cdr, ChargingPeriod
 from ocpi.modules.common import parse
 from ocpi.modules.locations import Location
 from ocpi.modules.sessions import Session
@@ -215,17 +216,19 @@ def lock_session(country_code: str, party_id: str, session_id: str) -> OcpiSessi
     """The stored Session under a row lock held until the transaction ends, re-read.
 
     A PUT or PATCH reads, merges and writes the Session: without the lock, two PATCHes of
-    one Session in flight at once would each merge into the same old version and one's
-    charging periods would be lost. The lock is a no-op UPDATE taken before the read: on
-    PostgreSQL a row lock, on SQLite the database write lock (pysqlite opens the
-    transaction at the first write), so concurrent requests for one Session queue here.
+    one Session in flight at once would each merge into the same old version (and number
+    their periods alike). On PostgreSQL the read itself takes the lock (FOR UPDATE); SQLite
+    has none, so a no-op UPDATE takes its database write lock first (pysqlite opens the
+    transaction at the first write); either way concurrent requests for one Session queue
+    here.
     """
     keys = (OcpiSession.country_code == _key(country_code),
             OcpiSession.party_id == _key(party_id),
             OcpiSession.session_id == _key(session_id))
-    db.session.execute(update(OcpiSession).where(*keys).values(
-        last_updated=OcpiSession.last_updated))
-    return db.session.scalar(select(OcpiSession).where(*keys)
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(OcpiSession).where(*keys).values(
+            last_updated=OcpiSession.last_updated))
+    return db.session.scalar(select(OcpiSession).where(*keys).with_for_update()
                              .execution_options(populate_existing=True))
 
 
@@ -240,37 +243,94 @@ def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:
             country_code=_key(session.country_code),
             party_id=_key(session.party_id),
             session_id=_key(session.id),
+            period_count=0,
         )
         db.session.add(row)
-    _fill_session(row, session, data)
-    db.session.flush()
+    else:
+        _forget_periods(row)
+    sent = data.get("charging_periods")
+    _fill_session(row, session, {**data, "charging_periods": []}
+                  if isinstance(sent, list) else data)
+    db.session.flush()  # a new row's pk, for its periods
+    if isinstance(sent, list):
+        _add_periods(row, sent, session.charging_periods or [])
     return row, created
 
 
 def patch_session(row: OcpiSession, patch: dict[str, Any], *, append_periods: bool = True) -> None:
     """Merge a PATCH: charging_periods are appended (2.2.1; replaced when append_periods is
-    False, as 2.1.1 reads a PATCH), every other field replaced."""
+    False, as 2.1.1 reads a PATCH), every other field replaced.
+
+    What is validated and written does not grow with the Session: its own fields and the
+    new periods only; the stored periods are neither read nor rewritten (a replacing PATCH
+    deletes them)."""
     if "last_updated" not in patch:
         raise OcpiError(StatusCode.INVALID_PARAMETERS, "PATCH must contain last_updated")
     data = row.data
+    periods: Any = None  # the PATCH's periods, when they change anything
     for field, value in patch.items():
         if field == "charging_periods":
             if not append_periods:
-                data["charging_periods"] = value or []
+                periods = value or []
             elif value:
-                data["charging_periods"] = [*(data.get("charging_periods") or []), *value]
+                periods = value
         elif field in {"id", "country_code", "party_id"}:
             if str(value).upper() != str(data.get(field, "")).upper():
                 raise OcpiError(StatusCode.INVALID_PARAMETERS, f"PATCH may not change {field}")
         else:
             data[field] = value
-    _fill_session(row, parse(Session, data), data)
+    if periods is None:
+        _fill_session(row, parse(Session, data), data)
+        return
+    # Numbered as if the stored ones were there, so an error names the period as the CPO
+    # counts them.
+    offset = row.period_count if append_periods else 0
+    session = parse(Session, {**data, "charging_periods": periods},
+                    offsets={"charging_periods": offset})
+    if not append_periods:
+        _forget_periods(row)
+    _add_periods(row, periods, session.charging_periods or [])
+    data["charging_periods"] = []
+    _fill_session(row, session, data)
+
+
+def _forget_periods(row: OcpiSession) -> None:
+    if row.period_count:
+        db.session.execute(delete(OcpiSessionPeriod)
+                           .where(OcpiSessionPeriod.session_pk == row.pk))
+    row.period_count = 0
+
+
+def _add_periods(row: OcpiSession, sent: list[dict[str, Any]],
+                 parsed: list[ChargingPeriod]) -> None:
+    """Append the periods as sent (numbers exact), numbered on from the stored ones."""
+    if not sent:
+        return
+    first = row.period_count
+    db.session.execute(insert(OcpiSessionPeriod), [
+        {"session_pk": row.pk, "seq": first + n, "start_date_time": period.start_date_time,
+         "raw": json_dumps(raw)}
+        for n, (raw, period) in enumerate(zip(sent, parsed, strict=True))])
+    row.period_count = first + len(sent)
 
 
 def charging_periods(row: OcpiSession, start: int = 0) -> list[dict[str, Any]]:
     """The Session's charging periods from the `start`-th on, in the order received: how the
     domain reads periods (so a reader of only the new ones need not load the old)."""
-    return list((row.data.get("charging_periods") or [])[start:])
+    if not row.period_count or start >= row.period_count:
+        return []
+    return [load_json(raw) for raw in db.session.scalars(
+        select(OcpiSessionPeriod.raw)
+        .where(OcpiSessionPeriod.session_pk == row.pk, OcpiSessionPeriod.seq >= start)
+        .order_by(OcpiSessionPeriod.seq))]
+
+
+def session_json(row: OcpiSession) -> dict[str, Any]:
+    """The whole Session as the CPO sent it, its periods put back (a GET, a full copy)."""
+    data = row.data
+    if isinstance(data.get("charging_periods"), list):
+        data["charging_periods"] = charging_periods(row)
+    return data
 
 
 def _fill_session(row: OcpiSession, session: Session, data: dict[str, Any]) -> None:

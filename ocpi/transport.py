@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import uuid
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
 
 
 class StatusCode(IntEnum):
@@ -197,17 +200,57 @@ def json_dumps(value: Any) -> str:
 
     json.dumps cannot do that (a Decimal becomes a float first, losing digits), and Flask's
     default provider writes a Decimal as a string, which no OCPI number field may be.
+    Written by orjson (compiled: the stored and answered JSON of every OCPI request passes
+    here), each Decimal handed over as the JSON text of its digits; what orjson refuses (an
+    integer beyond 64 bits) is written by the pure-Python writer instead.
     """
+    try:
+        text = orjson.dumps(value, default=_orjson_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _json_dumps_pure(value)
+    if b"null" in text and _has_nonfinite_float(value):
+        # orjson writes NaN and Infinity as null; JSON has no such numbers: refuse them.
+        raise ValueError("NaN or Infinity has no JSON representation")
+    return text.decode("utf-8")
+
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} has no JSON representation")
+        return orjson.Fragment(format(value, "f"))
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _has_nonfinite_float(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def _json_dumps_pure(value: Any) -> str:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} has no JSON representation")
         return format(value, "f")
     if isinstance(value, dict):
-        members = (f"{json.dumps(str(k), ensure_ascii=False)}:{json_dumps(v)}"
+        members = (f"{json.dumps(str(k), ensure_ascii=False)}:{_json_dumps_pure(v)}"
                    for k, v in value.items())
         return "{" + ",".join(members) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(json_dumps(v) for v in value) + "]"
+        return "[" + ",".join(_json_dumps_pure(v) for v in value) + "]"
     if isinstance(value, datetime):
         return json.dumps(format_datetime(value))
     return json.dumps(value, ensure_ascii=False, allow_nan=False)

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, g, request
 from flask import typing as ft
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from extensions import db
@@ -134,6 +135,7 @@ def _log_start() -> None:
         # Tests share one app context between requests, and with it `g`: the party logged
         # must be the one this request authenticated, or none.
         g.pop("party", None)
+        g.pop("party_routing", None)
         messages.incoming_started()
 
 
@@ -163,9 +165,11 @@ def _authenticate() -> None:
     header = request.headers.get("Authorization")
     party = None
     for index, candidate in enumerate(token_candidates(header)):
-        party = db.session.scalar(
-            select(Party).where(Party.incoming_token_hash == token_hash(candidate))
-        )
+        # The party and its grants in one statement: found once per request.
+        party = db.session.scalars(
+            select(Party).options(joinedload(Party.grants))
+            .where(Party.incoming_token_hash == token_hash(candidate))
+        ).unique().first()
         if party is not None:
             # Remember how this peer encodes its token, so we can tell operators.
             encoding = "base64" if index == 0 and len(token_candidates(header)) > 1 else "plain"
@@ -185,6 +189,8 @@ def _authenticate() -> None:
             http_status=401,
         )
     g.party = party
+    # Read again after the request's commit (routing headers), when the row is expired.
+    g.party_routing = (party.country_code, party.party_id)
     too_large = (request.content_length or 0) > MAX_BODY_BYTES
     if request.method in {"POST", "PUT", "PATCH"} and too_large:
         raise OcpiError(StatusCode.CLIENT_ERROR, "Request body too large", http_status=413)
@@ -220,16 +226,17 @@ def _correlation(response: Response) -> Response:
     # Echo the peer's request id, or give the response one of its own.
     response.headers["X-Request-ID"] = request.headers.get("X-Request-ID") or new_request_id()
     response.headers["X-Correlation-ID"] = request.headers.get("X-Correlation-ID", "")
-    party: Party | None = g.get("party")
+    # As authenticated (not g.party, which a commit has expired: no second look-up).
+    country_code, party_id = g.get("party_routing") or (None, None)
     routed = request.endpoint not in CONFIGURATION_ENDPOINTS and "/2.1.1/" not in request.path
-    if party is not None and party.country_code and routed:  # 2.1.1 has no routing headers
+    if country_code and routed:  # 2.1.1 has no routing headers
         response.headers["OCPI-from-country-code"] = current_app.config["OCPI_COUNTRY_CODE"]
         response.headers["OCPI-from-party-id"] = current_app.config["OCPI_PARTY_ID"]
         response.headers["OCPI-to-country-code"] = request.headers.get(
-            "OCPI-from-country-code", party.country_code
+            "OCPI-from-country-code", country_code
         )
         response.headers["OCPI-to-party-id"] = request.headers.get(
-            "OCPI-from-party-id", party.party_id or ""
+            "OCPI-from-party-id", party_id or ""
         )
     return response
 

@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 
 from flask import Response, current_app, g, request, url_for
 
-from extensions import db
+from extensions import db, shared_transaction
 from ocpi import notices, signals, store
 from ocpi.endpoints.blueprint import (
     MAX_BODY_BYTES,
@@ -124,16 +124,18 @@ def refuse_cdr(party: Party, reason: str, owner: tuple[str, str] | None = None) 
 def receive_cdr(party: Party, body: dict[str, Any]) -> Response:
     """Store a pushed CDR (once), answer where it can be read back, and announce it."""
     row, created = store.store_cdr(party, body)
-    db.session.commit()
+    db.session.flush()
     location = url_for("ocpi.cdr", cdr_pk=row.pk, _external=False)
     location = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + location
-    signals.cdr_received.send(
-        "ocpi",
-        cdr_pk=row.pk,
-        authorization_reference=row.authorization_reference,
-        token_uid=row.token_uid,
-        session_id=row.session_id,
-    )
+    with shared_transaction():  # the domain acts in this request's one transaction
+        signals.cdr_received.send(
+            "ocpi",
+            cdr_pk=row.pk,
+            authorization_reference=row.authorization_reference,
+            token_uid=row.token_uid,
+            session_id=row.session_id,
+        )
+    db.session.commit()
     return ocpi_response(http_status=201 if created else 200, headers={"Location": location})
 
 

@@ -1,5 +1,6 @@
 """The Sessions Receiver (mod_sessions.asciidoc): a CPO pushes a Session whole (PUT) or
-in part (PATCH), announced after commit (ocpi.signals.session_updated)."""
+in part (PATCH), announced once stored (ocpi.signals.session_updated) and committed
+together with what the domain does with it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from flask import Response, request
 
-from extensions import db
+from extensions import db, shared_transaction
 from ocpi import signals, store
 from ocpi.endpoints.blueprint import (
     VERSION,
@@ -49,7 +50,7 @@ def session_endpoint(
         row = store.find_session(country_code, party_id, session_id)
         if row is None:
             raise OcpiError(StatusCode.CLIENT_ERROR, "Unknown Session", http_status=404)
-        return ocpi_response(row.data)
+        return ocpi_response(store.session_json(row))
     body = json_body()
     require_match(body, country_code, party_id, "id", session_id)
     # Locked only once the body is known to be JSON for this Session: what is refused
@@ -74,12 +75,14 @@ def receive_session(party: Party, row: OcpiSession | None, body: dict[str, Any],
                 StatusCode.CLIENT_ERROR, "Unknown Session: PUT it first", http_status=404
             )
         store.patch_session(row, body, append_periods=append_periods)
+    db.session.flush()
+    with shared_transaction():  # the domain acts in this request's one transaction
+        signals.session_updated.send(
+            "ocpi",
+            session_pk=row.pk,
+            status=row.status,
+            authorization_reference=row.authorization_reference,
+            token_uid=row.token_uid,
+        )
     db.session.commit()
-    signals.session_updated.send(
-        "ocpi",
-        session_pk=row.pk,
-        status=row.status,
-        authorization_reference=row.authorization_reference,
-        token_uid=row.token_uid,
-    )
     return ocpi_response(http_status=201 if created else 200)

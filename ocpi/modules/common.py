@@ -18,6 +18,7 @@ Strict where it matters (docs/ocpi.md, "What ScanCharge refuses and what it tole
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -221,8 +222,11 @@ class Price(OcpiModel):
 M = TypeVar("M", bound=OcpiModel)
 
 
-def parse(model: type[M], data: Any) -> M:
-    """Validate `data` as `model`, or raise OcpiError 2001 naming the offending fields."""
+def parse(model: type[M], data: Any, offsets: Mapping[str, int] | None = None) -> M:
+    """Validate `data` as `model`, or raise OcpiError 2001 naming the offending fields.
+
+    `offsets`: list fields that hold only the items after that many already stored (a
+    PATCH's new charging periods), so an error numbers an item as the whole list would."""
     if not isinstance(data, dict):
         raise OcpiError(StatusCode.INVALID_PARAMETERS, f"expected a {model.__name__} object")
     check_tree(data)  # also for what is pulled from a CPO, which never passes json_body
@@ -231,7 +235,10 @@ def parse(model: type[M], data: Any) -> M:
     except ValidationError as exc:
         problems = []
         for error in exc.errors()[:5]:
-            where = ".".join(str(p) for p in error["loc"]) or model.__name__
+            loc = list(error["loc"])
+            if offsets and len(loc) > 1 and isinstance(loc[1], int):
+                loc[1] += offsets.get(str(loc[0]), 0)
+            where = ".".join(str(p) for p in loc) or model.__name__
             problems.append(f"{where}: {error['msg']}")
         raise OcpiError(
             StatusCode.INVALID_PARAMETERS, f"Invalid {model.__name__}: " + "; ".join(problems)

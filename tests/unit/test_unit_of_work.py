@@ -58,3 +58,26 @@ def test_units_do_not_nest_and_no_network_call_runs_inside_one(app: Any) -> None
         locked.failure_code = "AFTER"
     db.session.expire_all()
     assert db.session.get_one(Charge, pk).failure_code == "AFTER"
+
+
+def test_inside_a_shared_transaction_a_unit_is_a_savepoint_of_it(app: Any) -> None:
+    from extensions import after_commit, shared_transaction
+
+    pk = ended_charge().pk
+    ran: list[str] = []
+    db.session.get_one(Charge, pk).failure_detail = "the caller's own work"
+    db.session.flush()
+    with shared_transaction():
+        with locked_charge(pk) as locked:
+            locked.failure_code = "KEPT"
+            after_commit(lambda: ran.append("kept"))
+        with pytest.raises(RuntimeError), locked_charge(pk) as locked:
+            locked.failure_code = "LOST"
+            after_commit(lambda: ran.append("lost"))
+            raise RuntimeError("handler failed")
+    assert ran == [], "a unit committed the caller's transaction"
+    db.session.commit()
+    db.session.expire_all()
+    after = db.session.get_one(Charge, pk)
+    assert (after.failure_detail, after.failure_code) == ("the caller's own work", "KEPT")
+    assert ran == ["kept"]
