@@ -2,8 +2,9 @@
 reaches a final state, or a person, by a deadline known for its state (docs/reliability.md).
 
 A read model: it computes from the charge, its START_SESSION command and the settings, and
-changes nothing. The sweeper (charging/sweeper.py) acts when these deadlines pass; the
-dashboard shows them, so an operator can see for every open charge what should happen next.
+changes nothing; what a charge waits for is in the operator's language (the dashboard reads
+it). The sweeper (charging/sweeper.py) acts when these deadlines pass; the dashboard shows
+them, so an operator can see for every open charge what should happen next.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from charging.models import Charge
@@ -52,38 +54,42 @@ def waiting_for(charge: Charge,
     """None for a charge that is over (final, and its hold given back). `commands`, the
     START_SESSION commands by uid, spares a list of charges a look-up each (start_commands)."""
     if charge.failure_code in OPERATOR_FLAGS or charge.failure_code == "STOP_UNCONFIRMED":
-        return Waiting(f"a person: flagged {charge.failure_code}", None, by_person=True)
+        return Waiting(gettext("a person: flagged %(code)s", code=charge.failure_code), None,
+                       by_person=True)
     state = charge.state
     grace = _seconds("SWEEP_GRACE_SECONDS")
     if state == S.CREATED:
-        return Waiting("the driver's payment", charge.created_at + _seconds("UNPAID_CHARGE_TTL"))
+        return Waiting(gettext("the driver's payment"),
+                       charge.created_at + _seconds("UNPAID_CHARGE_TTL"))
     if state == S.AUTHORIZED:
-        return Waiting("START_SESSION to be sent", charge.updated_at + grace)
+        return Waiting(gettext("START_SESSION to be sent"), charge.updated_at + grace)
     if state == S.STARTING:
         return _starting(charge, grace, commands)
     if state == S.CHARGING:
         heard = charge.session_updated_at or charge.updated_at
-        return Waiting("the CPO's next Session update",
+        return Waiting(gettext("the CPO's next Session update"),
                        min(heard + _seconds("SESSION_SILENCE_SECONDS"), capture_deadline(charge)))
     if state == S.STOPPING:
         if charge.stop_next_at is not None:
-            return Waiting("the charger to confirm the stop (else STOP_SESSION again)",
-                           charge.stop_next_at)
+            return Waiting(
+                gettext("the charger to confirm the stop (else STOP_SESSION again)"),
+                charge.stop_next_at)
         heard = charge.session_updated_at or charge.updated_at
-        return Waiting("the CPO's first Session, to send the stop to",
+        return Waiting(gettext("the CPO's first Session, to send the stop to"),
                        heard + _seconds("SESSION_SILENCE_SECONDS"))
     if state == S.ENDED:
         if charge.cdr_pk is not None:
-            return Waiting("the capture", charge.updated_at + grace)
-        return Waiting("the CDR (pulled from the CPO if late; the last cost is captured at "
-                       "the deadline)",
+            return Waiting(gettext("the capture"), charge.updated_at + grace)
+        return Waiting(gettext("the CDR (pulled from the CPO if late; the last cost is "
+                               "captured at the deadline)"),
                        min(charge.updated_at + _seconds("CDR_WAIT_SECONDS"),
                            capture_deadline(charge)))
     if state == S.START_FAILED:
-        return Waiting("the hold's release (or a late Session)",
+        return Waiting(gettext("the hold's release (or a late Session)"),
                        charge.updated_at + _seconds("LATE_SESSION_GRACE") + grace)
     if state in {S.CANCELLED, S.EXPIRED} and charge.hold_id and charge.hold_released_at is None:
-        return Waiting("the payment provider to confirm the release", charge.updated_at + grace)
+        return Waiting(gettext("the payment provider to confirm the release"),
+                       charge.updated_at + grace)
     return None
 
 
@@ -107,6 +113,7 @@ def _starting(charge: Charge, grace: timedelta,
         ) if charge.start_command_uid else None
     default = _seconds("OCPI_DEFAULT_COMMAND_TIMEOUT")
     if command is None or command.response_result is None:
-        return Waiting("the CPO's answer to START_SESSION", charge.updated_at + default + grace)
-    return Waiting("the Charge Point's CommandResult",
+        return Waiting(gettext("the CPO's answer to START_SESSION"),
+                       charge.updated_at + default + grace)
+    return Waiting(gettext("the Charge Point's CommandResult"),
                    command.deadline or command.created_at + default)

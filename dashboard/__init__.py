@@ -60,6 +60,7 @@ def _helpers() -> dict[str, Any]:
         "fmt_amount": formatting.amount,
         "fmt_clock": formatting.clock,
         "fmt_day": formatting.day,
+        "fmt_stamp": formatting.stamp,
         "operator_zone": formatting.zone_name,
         "can": can,
         "role_name": role_name,

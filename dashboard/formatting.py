@@ -47,6 +47,14 @@ def clock(when: datetime | None) -> str:
     return i18n.format_clock(local(when), i18n.current_language())
 
 
+def stamp(when: datetime | None) -> str:
+    """To the second, in the operator's zone, for logs read side by side with a CPO's
+    ('2026-12-04 03:15:22'): the same in every language, so it sorts and compares."""
+    if when is None:
+        return "—"
+    return local(when).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def day(when: datetime | None) -> str:
     if when is None:
         return "—"
