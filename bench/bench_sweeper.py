@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -140,7 +141,7 @@ def _live(rows: _Rows, count: int) -> None:
             if status == "CREATED":
                 rows.charge("live", status, 30 + i % 600)
             elif status == "AUTHORIZED":
-                rows.charge("live", status, i % 40)
+                rows.charge("live", status, i % 20)
             elif status == "STARTING":
                 rows.command(rows.charge("live", status, i % 30), i % 30, 60)
             elif status == "STOPPING":
@@ -197,9 +198,12 @@ def _history(rows: _Rows, count: int) -> None:
     for i in range(count):
         status = "EXPIRED" if i % 20 == 0 else "CANCELLED" if i % 50 == 1 else "CAPTURED"
         age = 3600 + i * 60
-        rows.charge("old", status, age, session_id=f"S-old-{i}",
-                    hold_released_at=None if status == "CAPTURED"
-                    else rows.now - timedelta(seconds=age - 60))
+        charge = rows.charge("old", status, age, hold_released_at=None
+                             if status == "CAPTURED"
+                             else rows.now - timedelta(seconds=age - 60))
+        if status == "CAPTURED":  # its Session and CDR stay stored
+            rows.session(charge, "COMPLETED")
+            rows.cdr(charge)
 
 
 def _fill(live: int) -> list[dict[str, Any]]:
@@ -217,10 +221,13 @@ def _fill(live: int) -> list[dict[str, Any]]:
     db.session.commit()
     rows = _Rows(party.pk, now_utc())
     _due(rows)
-    due_count = len(rows.charges)
+    due_count, due_cdrs = len(rows.charges), len(rows.cdrs)
     _live(rows, live - due_count)
     _history(rows, live * HISTORY_PER_LIVE)
-    for model, batch in ((OcpiSession, rows.sessions), (OcpiCommand, rows.commands)):
+    history_cdrs = rows.cdrs[due_cdrs:]
+    rows.cdrs = rows.cdrs[:due_cdrs]
+    for model, batch in ((OcpiSession, rows.sessions), (OcpiCommand, rows.commands),
+                         (OcpiCdr, history_cdrs)):
         for start in range(0, len(batch), 5000):
             db.session.execute(insert(model), batch[start:start + 5000])
     cdr_pks = []
@@ -248,7 +255,7 @@ def _fill(live: int) -> list[dict[str, Any]]:
     stored = [{key: getattr(charge, key) for key in columns} for charge in due]
     db.session.remove()
     print(f"  {live} live charges ({due_count} due), {len(rows.charges) - live} final, "
-          f"{len(rows.sessions)} Sessions, {len(rows.cdrs)} CDRs, "
+          f"{len(rows.sessions)} Sessions, {len(rows.cdrs) + len(history_cdrs)} CDRs, "
           f"{len(rows.commands)} commands")
     return stored
 
@@ -293,7 +300,85 @@ def _one_sweep(app: Any) -> tuple[float, int, dict[str, int], int]:
     return elapsed, len(statements), result, queue.huey(app).pending_count()
 
 
-def bench(url: str, live: int, runs: int) -> bool:
+def _by_step(app: Any) -> None:
+    """Each step of one sweep on its own (as sweep() runs them): where the time goes."""
+    from sqlalchemy import event
+
+    from charging import sweeper
+    from extensions import db
+    from ocpi.transport import now_utc
+
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        now = now_utc()
+        for name, step in sweeper._SWEEP_STEPS:
+            before, started = len(statements), time.perf_counter()
+            done = step(now)
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"    {name:<17} {elapsed:7.1f} ms {len(statements) - before:4} statements"
+                  f" ({done} done)")
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        db.session.remove()
+
+
+def _explain(app: Any, verbose: bool = False) -> None:
+    """PostgreSQL's plan of each distinct SELECT of one sweep, run (EXPLAIN ANALYZE): its
+    time and the scans it does, the slowest first."""
+    from sqlalchemy import event
+
+    from charging import sweeper
+    from extensions import db
+
+    seen: dict[str, Any] = {}
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.setdefault(" ".join(statement.split()), (statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        sweeper.sweep()
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+        db.session.remove()
+    plans = []
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for flat, (statement, parameters) in seen.items():
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+            plan = cursor.fetchone()[0][0]
+            scans = sorted({f"{node['Node Type']} {node.get('Index Name', '')}".strip()
+                            for node in _walk(plan["Plan"]) if "Scan" in node["Node Type"]})
+            plans.append((plan["Execution Time"], ", ".join(scans), flat))
+            if verbose:
+                print(plan["Execution Time"], flat[flat.find(" FROM "):])
+                cursor.execute("EXPLAIN ANALYZE " + statement, parameters)
+                print("\n".join(row[0] for row in cursor.fetchall()))
+        raw.rollback()
+    finally:
+        raw.close()
+    for ms, scans, flat in sorted(plans, reverse=True)[:12]:
+        print(f"    {ms:7.2f} ms  {scans[:70]:<70}  {flat[:100]}")
+
+
+def _walk(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = [plan]
+    for child in plan.get("Plans", []):
+        nodes += _walk(child)
+    return nodes
+
+
+def bench(url: str, live: int, runs: int, by_step: bool = False,
+          explain: bool = False) -> bool:
     app = _app(url)
     with app.app_context():
         started = time.perf_counter()
@@ -306,6 +391,12 @@ def bench(url: str, live: int, runs: int) -> bool:
             elapsed, statements, result, enqueued = _one_sweep(app)
             times.append(elapsed)
             counts.append(statements)
+            _put_back(app, due)
+        if by_step:
+            _by_step(app)
+            _put_back(app, due)
+        if explain and url.startswith("postgresql"):
+            _explain(app, verbose=bool(os.environ.get("BENCH_VERBOSE")))
             _put_back(app, due)
     median, worst = statistics.median(times), max(times)
     done = {name: n for name, n in result.items() if n}
@@ -323,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--charges", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--url", default=POSTGRES_URL, help="the PostgreSQL database")
+    parser.add_argument("--by-step", action="store_true", help="time each step on its own")
+    parser.add_argument("--explain", action="store_true",
+                        help="PostgreSQL: the plan of each SELECT, run (EXPLAIN ANALYZE)")
     args = parser.parse_args(argv)
     urls = []
     if args.db in ("postgres", "both"):
@@ -332,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     met = True
     for url in urls:
         print(url.split(":")[0].split("+")[0] + ":")
-        met = bench(url, args.charges, args.runs) and met
+        met = bench(url, args.charges, args.runs, args.by_step, args.explain) and met
     return 0 if met else 1
 
 
