@@ -11,13 +11,14 @@ or more of each kind of due work; beside them a history of final charges (10 per
 charge, mostly CAPTURED with their stored Session and CDR, some EXPIRED or CANCELLED with
 their hold released) so that a scan of `charges` shows. Then times
 `charging.sweeper.sweep()` `--runs` times in an app context, the due charges put back as
-they were between runs so each sweep does the same work, and counts its SQL statements. Tasks go to the test config's in-memory queue, which nothing
-consumes: no task runs and nothing is sent to a CPO or a gateway. `--by-step` times each
-step on its own; `--explain` (PostgreSQL) prints each SELECT's plan, run, slowest first
-(BENCH_VERBOSE=1: the whole plans). Exits 1 when a target is missed: a median under 100 ms
-and "a few dozen" statements, taken as at most six dozen with this mix of 40 due charges
-(14 are the steps' own queries, the rest the handlers of the charges the sweep moves
-itself; none grows with the live charges: compare --charges 500).
+they were between runs so each sweep does the same work, and counts its SQL statements.
+Tasks go to the test config's in-memory queue, which nothing consumes: no task runs and
+nothing is sent to a CPO or a gateway. `--by-step` times each step on its own; `--explain`
+(PostgreSQL) prints each SELECT's plan, run, slowest first (BENCH_VERBOSE=1: the whole
+plans). Exits 1 when a target is missed: a median under 100 ms and "a few dozen"
+statements, taken as at most six dozen with this mix of 40 due charges (14 are the steps'
+own queries, the rest the handlers of the charges the sweep moves itself; none grows with
+the live charges: compare --charges 500).
 """
 
 from __future__ import annotations
