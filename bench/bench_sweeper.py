@@ -249,6 +249,7 @@ def _fill(live: int) -> list[dict[str, Any]]:
     for start in range(0, len(rows.charges), 5000):
         db.session.execute(insert(Charge), rows.charges[start:start + 5000])
     db.session.commit()
+    _as_of_now(rows, live)
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
@@ -263,6 +264,32 @@ def _fill(live: int) -> list[dict[str, Any]]:
           f"{len(rows.sessions)} Sessions, {len(rows.cdrs) + len(history_cdrs)} CDRs, "
           f"{len(rows.commands)} commands")
     return stored
+
+
+def _as_of_now(rows: _Rows, live: int) -> None:
+    """The live charges' and commands' times moved on by as long as the inserts took, so
+    that what was built not due is still not due when the sweeps run on a slow machine."""
+    from sqlalchemy import select, update
+
+    from charging.models import Charge
+    from extensions import db
+    from ocpi.models import OcpiCommand
+    from ocpi.transport import now_utc
+
+    moved = now_utc() - rows.now
+    pks = dict(db.session.execute(select(Charge.public_id, Charge.pk).where(
+        Charge.public_id.not_like("old-%"))).tuples().all())
+    times = ("created_at", "updated_at", "stop_next_at", "session_updated_at",
+             "session_started_at", "capture_before")
+    db.session.execute(update(Charge), [
+        {"pk": pks[row["public_id"]],
+         **{key: row[key] + moved for key in times if row[key] is not None}}
+        for row in rows.charges[:live]])
+    uids = dict(db.session.execute(select(OcpiCommand.uid, OcpiCommand.pk)).tuples().all())
+    db.session.execute(update(OcpiCommand), [
+        {"pk": uids[row["uid"]], "created_at": row["created_at"] + moved,
+         "deadline": row["deadline"] + moved} for row in rows.commands])
+    db.session.commit()
 
 
 def _put_back(app: Any, due: list[dict[str, Any]]) -> None:
