@@ -25,6 +25,9 @@ class Charge(Model):
     __table_args__ = (
         # The sweeper's due work (status, untouched since) and the dashboard by status.
         Index("ix_charges_status_updated_at", "status", "updated_at"),
+        # The sweeper's holds still to give back: of the many cancelled and expired charges,
+        # the few whose release was never confirmed.
+        Index("ix_charges_status_hold_released_at", "status", "hold_released_at"),
         # What is going on at an EVSE (an unpaid charge already open there).
         Index("ix_charges_evse_uid_status", "evse_uid", "status"),
         # Flagged charges, for the operator.

@@ -66,10 +66,12 @@ def _due_where(now: datetime, older_than: timedelta, *statuses: S,
 
 def _due(now: datetime, older_than: timedelta, *statuses: S,
          proceeding: frozenset[str] = frozenset()) -> list[Charge]:
-    return list(db.session.scalars(
+    """The due charges, oldest first. Sorted here, not by the database: the few that come
+    back are cheap to sort, while an ORDER BY pk tempts PostgreSQL to walk the whole table
+    in pk order (its statistics of updated_at are mostly of long-settled charges)."""
+    return sorted(db.session.scalars(
         select(Charge).where(*_due_where(now, older_than, *statuses, proceeding=proceeding))
-        .order_by(Charge.pk)
-    ))
+    ), key=lambda charge: charge.pk)
 
 
 def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr]) -> Any:
@@ -124,28 +126,31 @@ def _sweep_authorized(now: datetime) -> int:
 
 
 def _sweep_starting(now: datetime) -> int:
+    """Starts whose command's result is in or overdue, and starts never sent. Only those
+    come back (the many starts still waiting for their result stay in the database), read
+    as plain values first: a start failed here commits, which would expire every charge
+    and command still to look at and cost one SELECT each."""
     result_wait = timedelta(seconds=current_app.config["OCPI_DEFAULT_COMMAND_TIMEOUT"])
-    redriven = 0
-    for charge, command in db.session.execute(
-        select(Charge, OcpiCommand)
+    rows = db.session.execute(
+        select(Charge.pk, OcpiCommand.uid)
         .outerjoin(OcpiCommand, OcpiCommand.uid == Charge.start_command_uid)
-        .where(*_due_where(now, timedelta(0), S.STARTING)).order_by(Charge.pk)
-    ).tuples():
-        if command is not None:
-            if command.result is None and (command.deadline
-                                           or command.created_at + result_wait) >= now:
-                continue
-            command_deadline.enqueue(command.uid)
-        elif charge.updated_at < now - result_wait:
+        .where(*_due_where(now, timedelta(0), S.STARTING), or_(
+            OcpiCommand.result.is_not(None),
+            OcpiCommand.deadline < now,
+            OcpiCommand.deadline.is_(None) & (OcpiCommand.created_at < now - result_wait),
             # The start was never sent (a crash between commit and send).
-            with locked_charge(charge.pk) as locked:
-                if can(locked.state, Event.START_FAILED):
-                    fail_start(locked, "CPO_UNREACHABLE", "START_SESSION was never sent",
-                               Cause("system", note="START_SESSION never sent"))
-        else:
+            OcpiCommand.uid.is_(None) & (Charge.updated_at < now - result_wait),
+        )).order_by(Charge.pk)
+    ).tuples().all()
+    for charge_pk, command_uid in rows:
+        if command_uid is not None:
+            command_deadline.enqueue(command_uid)
             continue
-        redriven += 1
-    return redriven
+        with locked_charge(charge_pk) as locked:
+            if can(locked.state, Event.START_FAILED):
+                fail_start(locked, "CPO_UNREACHABLE", "START_SESSION was never sent",
+                           Cause("system", note="START_SESSION never sent"))
+    return len(rows)
 
 
 def _sweep_stops(now: datetime) -> int:
@@ -289,10 +294,14 @@ def _sweep_late_cdrs(now: datetime) -> int:
 
 def _sweep_releases(now: datetime) -> int:
     """Holds still to give back: failed starts, and cancelled or expired charges whose
-    release was never confirmed (a lost task must not keep a driver's money)."""
+    release was never confirmed (a lost task must not keep a driver's money). The
+    cancelled and expired ones released long ago, the many, stay in the database
+    (ix_charges_status_hold_released_at)."""
     charges = _due(now, _grace(), S.START_FAILED)
-    charges += [c for c in _due(now, _grace(), S.CANCELLED, S.EXPIRED)
-                if c.hold_id and c.hold_released_at is None]
+    charges += db.session.scalars(select(Charge).where(
+        *_due_where(now, _grace(), S.CANCELLED, S.EXPIRED),
+        Charge.hold_released_at.is_(None), Charge.hold_id.is_not(None),
+    ).order_by(Charge.pk)).all()
     for charge in charges:
         release_hold.enqueue(charge.pk)
     return len(charges)

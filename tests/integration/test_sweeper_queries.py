@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
 from charging import sweeper
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi.models import OcpiSession, Party, PartyGrant
+from ocpi.models import OcpiCommand, OcpiSession, Party, PartyGrant
 from ocpi.transport import now_utc
 
 OLD = now_utc() - timedelta(hours=1)
@@ -87,3 +87,65 @@ def test_the_sweep_still_finds_the_charge_whose_session_ended(
     db.session.commit()
     _, ended = _statements_of_one_sweep(app, monkeypatch)
     assert [args[2] for args in ended] == ["R7"]
+
+
+def _starting(party: Party, count: int, start: int = 0) -> None:
+    """Starts sent a moment ago, waiting for their command's result: not due."""
+    for n in range(start, start + count):
+        db.session.add(OcpiCommand(uid=f"C{n}", party_pk=party.pk, command="START_SESSION",
+                                   request="{}", deadline=now_utc() + timedelta(minutes=1)))
+        db.session.add(Charge(
+            party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM", location_id="L",
+            evse_uid="E", evse_id="SE*SIM*E1", connector_id="1", currency="SEK",
+            hold_minor=10000, gateway="demo", status=S.STARTING.value, hold_id=f"pi_s{n}",
+            token_uid=f"TS{n}", authorization_reference=f"RS{n}", start_command_uid=f"C{n}"))
+    db.session.commit()
+
+
+def test_starts_waiting_for_their_result_cost_no_statements_beside_one_never_sent(
+    app: Any, party: Party, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start never sent is failed (a commit) while the waiting ones are still to look
+    # at: they must not be read again one by one.
+    db.session.add(Charge(
+        party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM", location_id="L",
+        evse_uid="E", evse_id="SE*SIM*E1", connector_id="1", currency="SEK",
+        hold_minor=10000, gateway="demo", status=S.STARTING.value, hold_id="pi_never",
+        token_uid="TN", authorization_reference="RN", created_at=OLD, updated_at=OLD))
+    _starting(party, 2)
+    few, _ = _statements_of_one_sweep(app, monkeypatch)
+    db.session.execute(update(Charge).where(Charge.token_uid == "TN").values(
+        status=S.STARTING.value, failure_code=None, updated_at=OLD))
+    db.session.commit()
+    _starting(party, 30, start=2)
+    many, _ = _statements_of_one_sweep(app, monkeypatch)
+    assert db.session.scalar(select(Charge.status).where(Charge.token_uid == "TN")) \
+        == S.START_FAILED.value
+    assert many == few
+
+
+def test_holds_released_long_ago_are_not_read_by_the_sweep(
+    app: Any, party: Party, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released: list[Any] = []
+    for n, released_at in enumerate([OLD, OLD, None]):
+        db.session.add(Charge(
+            party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM", location_id="L",
+            evse_uid="E", evse_id="SE*SIM*E1", connector_id="1", currency="SEK",
+            hold_minor=10000, gateway="demo", status=S.EXPIRED.value, hold_id=f"pi_x{n}",
+            token_uid=f"TX{n}", authorization_reference=f"RX{n}",
+            hold_released_at=released_at, created_at=OLD, updated_at=OLD))
+    db.session.commit()
+    loaded: list[Any] = []
+
+    def on_load(target: Charge, context: Any) -> None:
+        loaded.append(target.hold_id)
+
+    event.listen(Charge, "load", on_load)
+    try:
+        monkeypatch.setattr(sweeper.release_hold, "enqueue", released.append)
+        sweeper._sweep_releases(now_utc())
+    finally:
+        event.remove(Charge, "load", on_load)
+    assert loaded == ["pi_x2"]
+    assert len(released) == 1
