@@ -290,6 +290,7 @@ class _Compiled:
     kwh_marks: tuple[Decimal, ...]
     notes: list[str]
     vat_ratio: Decimal | None = None  # tariffs.vat, worked out on first use
+    plan: Any = None  # tariffs.choice._Plan, made on first use
 
 
 def _as_tariff(tariff: Tariff | Mapping[str, Any]) -> Tariff:

@@ -16,9 +16,18 @@ from zoneinfo import ZoneInfo
 
 from tariffs.clock import _local_cuts
 from tariffs.decimals import _HOUR, _ONE, _ZERO
-from tariffs.model import _BUCKETS, CHARGING, DIMENSIONS, PARKING, RESERVATION, _Compiled
+from tariffs.choice import _Plan, choose, class_of, local_answers, plan_of
+from tariffs.model import (
+    _BUCKETS,
+    CHARGING,
+    DIMENSIONS,
+    PARKING,
+    RESERVATION,
+    _Compiled,
+    _Component,
+)
 from tariffs.periods import _Period, _Piece, _spans
-from tariffs.restrictions import _choose, _Context
+from tariffs.restrictions import _Context
 from tariffs.steps import _Line
 
 _GROUP_DIMENSIONS = {"ENERGY": ("ENERGY",), "TIME": ("TIME", "PARKING_TIME"),
@@ -66,6 +75,8 @@ class _Run:
         self.fed = 0
         self.last_start: Decimal | None = None
         self._cuts: dict[int, tuple[Decimal, Decimal, list[Decimal]]] = {}
+        # Each local stretch's answers (tariffs.choice), by the cuts around it.
+        self._answers: dict[tuple[int | Decimal | None, ...], tuple[bool, ...]] = {}
 
     # --- Feeding periods ------------------------------------------------------------------
 
@@ -141,6 +152,33 @@ class _Run:
                         kind=piece.kind, expired=self.expired, unknown=self.unknown,
                         at=at, zone=self.zone if tariff.has_local else None)
 
+    def _class(self, plan: _Plan, tariff: _Compiled, piece: _Piece, at: Decimal,
+               kwh: Decimal, origin: Decimal) -> tuple[object, ...]:
+        """The class of the moment `at` (tariffs.choice): what the choice depends on."""
+        p = piece.period
+        answers = None
+        if plan.local:
+            cuts = self._local_cuts(tariff, p.start, p.end)
+            i = bisect_right(cuts, at)
+            # The stretch between two cuts; with no cut in the window, the window itself.
+            stretch = (id(tariff), cuts[i - 1] if i else None,
+                       cuts[i] if i < len(cuts) else None,
+                       None if cuts else self._cuts[id(tariff)][0])
+            answers = self._answers.get(stretch)
+            if answers is None:
+                answers = self._answers[stretch] = local_answers(plan, self.zone, at)
+        return class_of(plan, piece.kind, self.expired, answers, max(at - origin, _ZERO),
+                        kwh, p.power, p.current)
+
+    def _choice(self, plan: _Plan, tariff: _Compiled, dimension: str, key: tuple[object, ...],
+                piece: _Piece, at: Decimal, kwh: Decimal, origin: Decimal
+                ) -> _Component | None:
+        known = plan.memo.get((dimension, *key))
+        if known is not None and not known[1]:  # the usual: chosen before, nothing noted
+            return known[0]
+        return choose(plan, tariff, dimension, key,
+                      self._context(piece, tariff, at, kwh, origin))
+
     def _match(self, piece: _Piece) -> None:
         self.any_pieces = True
         tariff = piece.period.tariff
@@ -151,16 +189,17 @@ class _Run:
             self.flat_done.add(phase)
             return
         base = self.origin if piece.kind == RESERVATION else self.charging_origin
-        c = self._context(piece, tariff, piece.mid, piece.kwh_mid, base)
-        cache: dict[int, bool] = {}
+        plan = tariff.plan or plan_of(tariff)
+        at, kwh = piece.mid, piece.kwh_mid
+        key = self._class(plan, tariff, piece, at, kwh, base)
         for dimension, volume, bucket, group in _wanted(piece):
             if volume <= 0:
                 continue
-            component = _choose(tariff, dimension, c, cache)
+            component = self._choice(plan, tariff, dimension, key, piece, at, kwh, base)
             if component is None:
                 if dimension in self.tariff_dims:
-                    key = "RESERVATION_TIME" if piece.kind == RESERVATION else dimension
-                    self.unpriced[key] = self.unpriced.get(key, _ZERO) + volume
+                    key_ = "RESERVATION_TIME" if piece.kind == RESERVATION else dimension
+                    self.unpriced[key_] = self.unpriced.get(key_, _ZERO) + volume
                 continue
             self._add(_Line(piece, dimension, bucket, group, component, tariff.id, volume),
                       tariff)
@@ -168,8 +207,9 @@ class _Run:
             # FLAT is a fee per session (a start fee), so it is looked up once: at the start
             # of the charging session, and once more at the start of a reservation.
             self.flat_done.add(phase)
-            start_c = self._context(piece, tariff, piece.t0, piece.kwh_start, base)
-            component = _choose(tariff, "FLAT", start_c, {})
+            start_key = self._class(plan, tariff, piece, piece.t0, piece.kwh_start, base)
+            component = self._choice(plan, tariff, "FLAT", start_key, piece, piece.t0,
+                                     piece.kwh_start, base)
             if component is not None:
                 bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
                 self._add(_Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE),
