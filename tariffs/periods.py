@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from tariffs.clock import _secs
+from tariffs.clock import _secs, _secs_of_text
 from tariffs.decimals import _HOUR, _MICRO, _ZERO, _q
 from tariffs.model import (
     _MAX_NUMBER,
@@ -24,7 +24,6 @@ from tariffs.model import (
     TariffError,
     _Compiled,
     _json_number,
-    parse_datetime,
     read,
 )
 
@@ -74,32 +73,35 @@ def _midpoint(low: Decimal | None, high: Decimal | None) -> Decimal | None:
 
 def _period_values(cp: _Read, index: int, start: Decimal, end: Decimal,
                    tariff: _Compiled | None, notes: list[str]) -> _Period:
+    # Runs for every period of every session: written out without helpers or closures.
     dims: dict[str, Decimal] = {}
     for kind_given, volume in cp.dimensions:
-        kind = str(kind_given).upper()
+        kind = kind_given.upper()
         if kind in dims:
             notes.append(f"period {index}: {kind} given twice; the first value is used")
             continue
         dims[kind] = volume
+    get = dims.get
     elapsed = end - start
 
-    energy = dims.get("ENERGY", dims.get("ENERGY_IMPORT"))
+    energy = get("ENERGY")
+    if energy is None:
+        energy = get("ENERGY_IMPORT")
     if energy is not None and energy < 0:
         notes.append(f"period {index}: negative energy {energy} kWh (fed to the grid) is not "
                      "priced; tariffs have no price for it")
         energy = _ZERO
 
-    def seconds(kind: str) -> Decimal | None:
-        hours = dims.get(kind)
-        if hours is None:
-            return None
-        if hours < 0:
-            notes.append(f"period {index}: negative {kind} taken as zero")
-            return _ZERO
-        return _q(hours * _HOUR, _MICRO)
-
-    charging, parking, reserved = seconds("TIME"), seconds("PARKING_TIME"), seconds(
-        "RESERVATION_TIME")
+    # Hours given for a time dimension, as exact seconds (in this order: notes say so).
+    charging = get("TIME")
+    if charging is not None:
+        charging = _seconds(charging, "TIME", index, notes)
+    parking = get("PARKING_TIME")
+    if parking is not None:
+        parking = _seconds(parking, "PARKING_TIME", index, notes)
+    reserved = get("RESERVATION_TIME")
+    if reserved is not None:
+        reserved = _seconds(reserved, "RESERVATION_TIME", index, notes)
     if charging is None and parking is None and reserved is None:
         # No time dimension: the period's own length is the time. Zero energy reported means
         # the vehicle took none: parking (mod_cdrs' PARKING_TIME); otherwise charging.
@@ -111,16 +113,23 @@ def _period_values(cp: _Read, index: int, start: Decimal, end: Decimal,
     parking = parking or _ZERO
     reserved = reserved or _ZERO
 
-    power = dims.get("POWER")
+    power = get("POWER")
     if power is None and energy is not None and energy > 0 and charging > 0:
         power = energy * _HOUR / charging
     if power is None:
-        power = _midpoint(dims.get("MIN_POWER"), dims.get("MAX_POWER"))
-    current = dims.get("CURRENT")
+        power = _midpoint(get("MIN_POWER"), get("MAX_POWER"))
+    current = get("CURRENT")
     if current is None:
-        current = _midpoint(dims.get("MIN_CURRENT"), dims.get("MAX_CURRENT"))
+        current = _midpoint(get("MIN_CURRENT"), get("MAX_CURRENT"))
     return _Period(index, start, end, energy or _ZERO, charging, parking, reserved, power,
                    current, tariff)
+
+
+def _seconds(hours: Decimal, kind: str, index: int, notes: list[str]) -> Decimal:
+    if hours < 0:
+        notes.append(f"period {index}: negative {kind} taken as zero")
+        return _ZERO
+    return _q(hours * _HOUR, _MICRO)
 
 
 # --- Pieces: periods cut where a restriction may change ---------------------------------
@@ -207,7 +216,7 @@ def _read_fast(data: Any) -> _Read | None:
             return None
         out.append((kind, volume))
     try:
-        start = _secs(parse_datetime(when))
+        start = _secs_of_text(when)
     except (ValueError, OverflowError):
         return None
     return _Read(start, out, tariff_id)

@@ -87,10 +87,57 @@ class _Run:
         self.reservation += p.reservation
         self.fed += 1
         self.last_start = p.start
+        if p.reservation <= 0 and p.parking <= 0 and p.tariff is not None \
+                and self._whole(p, p.tariff):
+            return
         for kind, a, b, volume, energy in _spans(p):
             for piece in self._cut(p, kind, a, b, volume, energy):
                 self._match(piece)
             self.cumulative += energy
+
+    def _whole(self, p: _Period, tariff: _Compiled) -> bool:
+        """The usual period, charging only and crossing no cut, priced as one piece: what
+        _spans, _cut and _match do for it, written out in one place (it is most of the
+        engine's work). False, having changed nothing, for any other period."""
+        a, b = p.start, p.end
+        volume, energy = (p.charging, p.energy) if p.charging > 0 or p.energy > 0 \
+            else (_ZERO, _ZERO)
+        cumulative = self.cumulative
+        if b > a:  # the same tests as _cut's, without working out where the cuts fall
+            if tariff.has_local:
+                cuts = self._local_cuts(tariff, a, b)
+                i = bisect_right(cuts, a)
+                if i < len(cuts) and cuts[i] < b:
+                    return False
+            base = self.charging_origin
+            for d in tariff.durations:
+                if a < base + d < b:
+                    return False
+        if energy > 0:
+            for k in tariff.kwh_marks:
+                if cumulative < k < cumulative + energy:
+                    return False
+        piece = _Piece(p, CHARGING, a, b, volume - _ZERO, energy - _ZERO, cumulative + _ZERO,
+                       a + (b - a) * _HALF, cumulative + energy * _HALF)
+        self.any_pieces = True
+        base = self.charging_origin
+        plan = tariff.plan or plan_of(tariff)
+        at, kwh = piece.mid, piece.kwh_mid
+        key = self._class(plan, tariff, piece, at, kwh, base)
+        for dimension, amount in (("ENERGY", piece.energy), ("TIME", piece.seconds)):
+            if amount <= 0:
+                continue
+            component = self._choice(plan, tariff, dimension, key, piece, at, kwh, base)
+            if component is None:
+                if dimension in self.tariff_dims:
+                    self.unpriced[dimension] = self.unpriced.get(dimension, _ZERO) + amount
+                continue
+            self._add(_Line(piece, dimension, dimension, dimension, component, tariff.id,
+                            amount), tariff)
+        if CHARGING not in self.flat_done:
+            self._flat(piece, tariff, plan, CHARGING, base)
+        self.cumulative += energy
+        return True
 
     def _local_cuts(self, tariff: _Compiled, a: Decimal, b: Decimal) -> list[Decimal]:
         known = self._cuts.get(id(tariff))
@@ -204,16 +251,20 @@ class _Run:
             self._add(_Line(piece, dimension, bucket, group, component, tariff.id, volume),
                       tariff)
         if phase not in self.flat_done:
-            # FLAT is a fee per session (a start fee), so it is looked up once: at the start
-            # of the charging session, and once more at the start of a reservation.
-            self.flat_done.add(phase)
-            start_key = self._class(plan, tariff, piece, piece.t0, piece.kwh_start, base)
-            component = self._choice(plan, tariff, "FLAT", start_key, piece, piece.t0,
-                                     piece.kwh_start, base)
-            if component is not None:
-                bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
-                self._add(_Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE),
-                          tariff)
+            self._flat(piece, tariff, plan, phase, base)
+
+    def _flat(self, piece: _Piece, tariff: _Compiled, plan: _Plan, phase: str,
+              base: Decimal) -> None:
+        # FLAT is a fee per session (a start fee), so it is looked up once: at the start
+        # of the charging session, and once more at the start of a reservation.
+        self.flat_done.add(phase)
+        start_key = self._class(plan, tariff, piece, piece.t0, piece.kwh_start, base)
+        component = self._choice(plan, tariff, "FLAT", start_key, piece, piece.t0,
+                                 piece.kwh_start, base)
+        if component is not None:
+            bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
+            self._add(_Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE),
+                      tariff)
 
     def _add(self, line: _Line, tariff: _Compiled) -> None:
         comp = line.component
