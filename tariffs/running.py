@@ -97,19 +97,20 @@ class _Run:
 
     def _whole(self, p: _Period, tariff: _Compiled) -> bool:
         """The usual period, charging only and crossing no cut, priced as one piece: what
-        _spans, _cut and _match do for it, written out in one place (it is most of the
-        engine's work). False, having changed nothing, for any other period."""
+        _spans, _cut and _match do for it (the same arithmetic in the same order), written
+        out in one place without making the piece, as it is most of the engine's work.
+        False, having changed nothing, for any other period."""
         a, b = p.start, p.end
         volume, energy = (p.charging, p.energy) if p.charging > 0 or p.energy > 0 \
             else (_ZERO, _ZERO)
         cumulative = self.cumulative
+        base = self.charging_origin
         if b > a:  # the same tests as _cut's, without working out where the cuts fall
             if tariff.has_local:
                 cuts = self._local_cuts(tariff, a, b)
                 i = bisect_right(cuts, a)
                 if i < len(cuts) and cuts[i] < b:
                     return False
-            base = self.charging_origin
             for d in tariff.durations:
                 if a < base + d < b:
                     return False
@@ -117,25 +118,26 @@ class _Run:
             for k in tariff.kwh_marks:
                 if cumulative < k < cumulative + energy:
                     return False
-        piece = _Piece(p, CHARGING, a, b, volume - _ZERO, energy - _ZERO, cumulative + _ZERO,
-                       a + (b - a) * _HALF, cumulative + energy * _HALF)
+        seconds, kwh_used = volume - _ZERO, energy - _ZERO
+        at, kwh = a + (b - a) * _HALF, cumulative + energy * _HALF
         self.any_pieces = True
-        base = self.charging_origin
         plan = tariff.plan or plan_of(tariff)
-        at, kwh = piece.mid, piece.kwh_mid
-        key = self._class(plan, tariff, piece, at, kwh, base)
-        for dimension, amount in (("ENERGY", piece.energy), ("TIME", piece.seconds)):
+        key = self._class(plan, tariff, p, CHARGING, at, kwh, base)
+        memo = plan.memo
+        for dimension, amount in (("ENERGY", kwh_used), ("TIME", seconds)):
             if amount <= 0:
                 continue
-            component = self._choice(plan, tariff, dimension, key, piece, at, kwh, base)
+            known = memo.get((dimension, *key))
+            component = known[0] if known is not None and not known[1] else self._chosen(
+                plan, tariff, dimension, key, p, CHARGING, at, kwh, base)
             if component is None:
                 if dimension in self.tariff_dims:
                     self.unpriced[dimension] = self.unpriced.get(dimension, _ZERO) + amount
                 continue
-            self._add(_Line(piece, dimension, dimension, dimension, component, tariff.id,
-                            amount), tariff)
+            self._add(_Line(p.index, CHARGING, a, b, dimension, dimension, dimension,
+                            component, tariff.id, amount), tariff)
         if CHARGING not in self.flat_done:
-            self._flat(piece, tariff, plan, CHARGING, base)
+            self._flat(p, CHARGING, a, cumulative + _ZERO, tariff, plan, CHARGING, base)
         self.cumulative += energy
         return True
 
@@ -192,17 +194,16 @@ class _Run:
             t_prev = t1
         return pieces
 
-    def _context(self, piece: _Piece, tariff: _Compiled, at: Decimal, kwh: Decimal,
+    def _context(self, p: _Period, kind: str, tariff: _Compiled, at: Decimal, kwh: Decimal,
                  origin: Decimal) -> _Context:
         return _Context(local=None, duration=max(at - origin, _ZERO), kwh=kwh,
-                        power=piece.period.power, current=piece.period.current,
-                        kind=piece.kind, expired=self.expired, unknown=self.unknown,
-                        at=at, zone=self.zone if tariff.has_local else None)
+                        power=p.power, current=p.current, kind=kind, expired=self.expired,
+                        unknown=self.unknown, at=at,
+                        zone=self.zone if tariff.has_local else None)
 
-    def _class(self, plan: _Plan, tariff: _Compiled, piece: _Piece, at: Decimal,
+    def _class(self, plan: _Plan, tariff: _Compiled, p: _Period, kind: str, at: Decimal,
                kwh: Decimal, origin: Decimal) -> tuple[object, ...]:
         """The class of the moment `at` (tariffs.choice): what the choice depends on."""
-        p = piece.period
         answers = None
         if plan.local:
             cuts = self._local_cuts(tariff, p.start, p.end)
@@ -214,57 +215,60 @@ class _Run:
             answers = self._answers.get(stretch)
             if answers is None:
                 answers = self._answers[stretch] = local_answers(plan, self.zone, at)
-        return class_of(plan, piece.kind, self.expired, answers, max(at - origin, _ZERO),
+        return class_of(plan, kind, self.expired, answers, max(at - origin, _ZERO),
                         kwh, p.power, p.current)
 
-    def _choice(self, plan: _Plan, tariff: _Compiled, dimension: str, key: tuple[object, ...],
-                piece: _Piece, at: Decimal, kwh: Decimal, origin: Decimal
+    def _chosen(self, plan: _Plan, tariff: _Compiled, dimension: str, key: tuple[object, ...],
+                p: _Period, kind: str, at: Decimal, kwh: Decimal, origin: Decimal
                 ) -> _Component | None:
         known = plan.memo.get((dimension, *key))
         if known is not None and not known[1]:  # the usual: chosen before, nothing noted
             return known[0]
         return choose(plan, tariff, dimension, key,
-                      self._context(piece, tariff, at, kwh, origin))
+                      self._context(p, kind, tariff, at, kwh, origin))
 
     def _match(self, piece: _Piece) -> None:
         self.any_pieces = True
-        tariff = piece.period.tariff
-        phase = RESERVATION if piece.kind == RESERVATION else CHARGING
+        p = piece.period
+        tariff = p.tariff
+        kind = piece.kind
+        phase = RESERVATION if kind == RESERVATION else CHARGING
         if tariff is None:
             if piece.seconds > 0 or piece.energy > 0:
-                self.no_tariff.add(piece.period.index)
+                self.no_tariff.add(p.index)
             self.flat_done.add(phase)
             return
-        base = self.origin if piece.kind == RESERVATION else self.charging_origin
+        base = self.origin if kind == RESERVATION else self.charging_origin
         plan = tariff.plan or plan_of(tariff)
         at, kwh = piece.mid, piece.kwh_mid
-        key = self._class(plan, tariff, piece, at, kwh, base)
+        key = self._class(plan, tariff, p, kind, at, kwh, base)
         for dimension, volume, bucket, group in _wanted(piece):
             if volume <= 0:
                 continue
-            component = self._choice(plan, tariff, dimension, key, piece, at, kwh, base)
+            component = self._chosen(plan, tariff, dimension, key, p, kind, at, kwh, base)
             if component is None:
                 if dimension in self.tariff_dims:
-                    key_ = "RESERVATION_TIME" if piece.kind == RESERVATION else dimension
+                    key_ = "RESERVATION_TIME" if kind == RESERVATION else dimension
                     self.unpriced[key_] = self.unpriced.get(key_, _ZERO) + volume
                 continue
-            self._add(_Line(piece, dimension, bucket, group, component, tariff.id, volume),
-                      tariff)
+            self._add(_Line(p.index, kind, piece.t0, piece.t1, dimension, bucket, group,
+                            component, tariff.id, volume), tariff)
         if phase not in self.flat_done:
-            self._flat(piece, tariff, plan, phase, base)
+            self._flat(p, kind, piece.t0, piece.kwh_start, tariff, plan, phase, base)
 
-    def _flat(self, piece: _Piece, tariff: _Compiled, plan: _Plan, phase: str,
-              base: Decimal) -> None:
+    def _flat(self, p: _Period, kind: str, t0: Decimal, kwh_start: Decimal,
+              tariff: _Compiled, plan: _Plan, phase: str, base: Decimal) -> None:
         # FLAT is a fee per session (a start fee), so it is looked up once: at the start
         # of the charging session, and once more at the start of a reservation.
         self.flat_done.add(phase)
-        start_key = self._class(plan, tariff, piece, piece.t0, piece.kwh_start, base)
-        component = self._choice(plan, tariff, "FLAT", start_key, piece, piece.t0,
-                                 piece.kwh_start, base)
+        start_key = self._class(plan, tariff, p, kind, t0, kwh_start, base)
+        component = self._chosen(plan, tariff, "FLAT", start_key, p, kind, t0, kwh_start,
+                                 base)
         if component is not None:
             bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
-            self._add(_Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE),
-                      tariff)
+            # A flat fee is charged at a moment: its line starts and ends at t0.
+            self._add(_Line(p.index, kind, t0, t0, "FLAT", bucket, "FLAT", component,
+                            tariff.id, _ONE), tariff)
 
     def _add(self, line: _Line, tariff: _Compiled) -> None:
         comp = line.component

@@ -39,6 +39,7 @@ from tariffs.results import (
     Money2,
     PeriodLine,
     PriceBreakdown,
+    _round_in_engine,
     round_money,
 )
 from tariffs.running import _TIMED, _Run
@@ -103,11 +104,13 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
                   + sum(run.incl_time.values(), _ZERO) / _HOUR)
     dims = _dimension_costs(run, currency)
 
-    before = Money2(round_money(exact_excl, currency), round_money(exact_incl, currency))
+    before = Money2(_round_in_engine(exact_excl, currency),
+                    _round_in_engine(exact_incl, currency))
     limits = limits_from or next(iter(run.tariffs.values()))
     final_excl, final_incl, min_applied, max_applied = _apply_limits(
         limits, exact_excl, exact_incl, notes)
-    total = Money2(round_money(final_excl, currency), round_money(final_incl, currency))
+    total = Money2(_round_in_engine(final_excl, currency),
+                   _round_in_engine(final_incl, currency))
 
     unpriced = _unpriced_notes(run)
     run_lines = run.lines or []
@@ -188,12 +191,12 @@ def _period_line(line: _Line) -> PeriodLine:
     line_excl = amount / _HOUR if timed else amount
     unit_q = _HOURS_Q if timed else None
     return PeriodLine(
-        period_index=line.piece.period.index,
-        kind=line.piece.kind,
+        period_index=line.period_index,
+        kind=line.kind,
         dimension=line.dimension,
-        start=_dt(line.piece.t0),
+        start=_dt(line.t0),
         # A flat fee is charged at a moment, not over the piece.
-        end=_dt(line.piece.t0 if line.dimension == "FLAT" else line.piece.t1),
+        end=_dt(line.t0 if line.dimension == "FLAT" else line.t1),
         tariff_id=line.tariff_id,
         element_index=comp.element,
         price=comp.price,
@@ -219,7 +222,7 @@ def _dimension_costs(run: _Run, currency: str) -> dict[str, DimensionCost]:
         volume, billed = run.volume[bucket], run.billed[bucket]
         dims[bucket] = DimensionCost(
             dimension=bucket,
-            cost=Money2(round_money(e, currency), round_money(i, currency)),
+            cost=Money2(_round_in_engine(e, currency), _round_in_engine(i, currency)),
             volume=_q(volume, _HOURS_Q) if timed_bucket else volume,
             billed_volume=_q(billed, _HOURS_Q) if timed_bucket else billed,
         )
