@@ -49,7 +49,8 @@ class _Plan:
         self.kwh = _bounds(restrictions, "min_kwh", "max_kwh")
         self.power = _bounds(restrictions, "min_power", "max_power")
         self.current = _bounds(restrictions, "min_current", "max_current")
-        self.memo: dict[_Key, tuple[_Component | None, frozenset[str]]] = {}
+        # Per class, per dimension: the component and what choosing it noted.
+        self.memo: dict[_Key, dict[str, tuple[_Component | None, frozenset[str]]]] = {}
 
 
 def _bounds(restrictions: list[_Restrictions], low: str, high: str) -> tuple[Decimal, ...]:
@@ -88,8 +89,12 @@ def choose(plan: _Plan, tariff: _Compiled, dimension: str, key: _Key, c: _Contex
     """The component for `dimension` in class `key`; `c` is the piece's own context, read
     only the first time the class is met. Unknown powers and currents are noted in
     c.unknown as `_choose` would have noted them."""
-    memo_key = (dimension, *key)
-    known = plan.memo.get(memo_key)
+    chosen = plan.memo.get(key)
+    if chosen is None:
+        if len(plan.memo) >= _MEMO_LIMIT:
+            plan.memo.clear()
+        chosen = plan.memo[key] = {}
+    known = chosen.get(dimension)
     if known is None:
         noted: set[str] = set()
         real = c.unknown
@@ -98,9 +103,7 @@ def choose(plan: _Plan, tariff: _Compiled, dimension: str, key: _Key, c: _Contex
             component = _choose(tariff, dimension, c, {})
         finally:
             c.unknown = real
-        if len(plan.memo) >= _MEMO_LIMIT:
-            plan.memo.clear()
-        known = plan.memo[memo_key] = (component, frozenset(noted))
+        known = chosen[dimension] = (component, frozenset(noted))
     component, noted_then = known
     if noted_then:
         c.unknown.update(noted_then)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation, Rounded
 from typing import Any
 
 from pydantic import Field
@@ -74,14 +74,9 @@ def _midpoint(low: Decimal | None, high: Decimal | None) -> Decimal | None:
 def _period_values(cp: _Read, index: int, start: Decimal, end: Decimal,
                    tariff: _Compiled | None, notes: list[str]) -> _Period:
     # Runs for every period of every session: written out without helpers or closures.
-    dims: dict[str, Decimal] = {}
-    for kind_given, volume in cp.dimensions:
-        kind = kind_given.upper()
-        if kind in dims:
-            notes.append(f"period {index}: {kind} given twice; the first value is used")
-            continue
-        dims[kind] = volume
-    get = dims.get
+    for kind in cp.repeated:
+        notes.append(f"period {index}: {kind} given twice; the first value is used")
+    get = cp.dimensions.get
     elapsed = end - start
 
     energy = get("ENERGY")
@@ -179,8 +174,15 @@ class _Read:
     """A charging period as read: what pricing needs of it, without a model instance."""
 
     start: Decimal
-    dimensions: list[tuple[str, Decimal]]
+    dimensions: dict[str, Decimal]  # by type in upper case, the first of each
+    repeated: list[str]  # types given again (noted, not used)
     tariff_id: str | None
+
+
+# model._json_number's limit on decimal places, as a quantize that signals when it would
+# drop a digit (cheaper than reading the exponent from as_tuple(), which makes a tuple).
+_PLACES = Decimal(1).scaleb(-_MAX_PLACES)
+_PLACES_CTX = Context(prec=2 * _MAX_PLACES, traps=[Rounded, InvalidOperation])
 
 
 def _read_fast(data: Any) -> _Read | None:
@@ -195,7 +197,8 @@ def _read_fast(data: Any) -> _Read | None:
     if type(when) is not str or len(when) > 64 or type(dims) is not list or not dims \
             or not (tariff_id is None or type(tariff_id) is str):
         return None
-    out = []
+    out: dict[str, Decimal] = {}
+    repeated: list[str] = []
     for d in dims:
         if type(d) is not dict:
             return None
@@ -204,9 +207,15 @@ def _read_fast(data: Any) -> _Read | None:
             return None
         if type(volume) is Decimal:
             # model._json_number's checks, inline: this runs for every number of every period
-            if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER) \
-                    or volume.as_tuple().exponent < -_MAX_PLACES:  # type: ignore[operator]
+            if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER):
                 return None
+            if volume:
+                try:
+                    volume.quantize(_PLACES, context=_PLACES_CTX)
+                except (Rounded, InvalidOperation):
+                    return None
+            elif volume.as_tuple().exponent < -_MAX_PLACES:  # type: ignore[operator]
+                return None  # a zero drops no digit, so its places are counted
         elif type(volume) is int:
             try:
                 volume = _json_number(volume)
@@ -214,12 +223,16 @@ def _read_fast(data: Any) -> _Read | None:
                 return None
         else:
             return None
-        out.append((kind, volume))
+        kind = kind.upper()
+        if kind in out:
+            repeated.append(kind)
+        else:
+            out[kind] = volume
     try:
         start = _secs_of_text(when)
     except (ValueError, OverflowError):
         return None
-    return _Read(start, out, tariff_id)
+    return _Read(start, out, repeated, tariff_id)
 
 
 def _read(period: ChargingPeriod | Mapping[str, Any], index: int) -> _Read:
@@ -227,8 +240,15 @@ def _read(period: ChargingPeriod | Mapping[str, Any], index: int) -> _Read:
     if fast is not None:
         return fast
     cp = _as_period(period, index)
-    return _Read(_secs(cp.start_date_time), [(d.type, d.volume) for d in cp.dimensions],
-                 cp.tariff_id)
+    dims: dict[str, Decimal] = {}
+    repeated: list[str] = []
+    for d in cp.dimensions:
+        kind = str(d.type).upper()
+        if kind in dims:
+            repeated.append(kind)
+        else:
+            dims[kind] = d.volume
+    return _Read(_secs(cp.start_date_time), dims, repeated, cp.tariff_id)
 
 
 def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: datetime,

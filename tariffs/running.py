@@ -105,12 +105,17 @@ class _Run:
             else (_ZERO, _ZERO)
         cumulative = self.cumulative
         base = self.charging_origin
-        if b > a:  # the same tests as _cut's, without working out where the cuts fall
-            if tariff.has_local:
-                cuts = self._local_cuts(tariff, a, b)
-                i = bisect_right(cuts, a)
-                if i < len(cuts) and cuts[i] < b:
-                    return False
+        plan = tariff.plan or plan_of(tariff)
+        # The same tests as _cut's, without working out where the cuts fall.
+        answers = None
+        if plan.local:
+            cuts = self._local_cuts(tariff, a, b)
+            i = bisect_right(cuts, a)
+            if b > a and i < len(cuts) and cuts[i] < b:
+                return False
+            # No cut inside: the middle is in the stretch that holds the start.
+            answers = self._local_answers(plan, tariff, cuts, i, a + (b - a) * _HALF)
+        if b > a:
             for d in tariff.durations:
                 if a < base + d < b:
                     return False
@@ -121,21 +126,39 @@ class _Run:
         seconds, kwh_used = volume - _ZERO, energy - _ZERO
         at, kwh = a + (b - a) * _HALF, cumulative + energy * _HALF
         self.any_pieces = True
-        plan = tariff.plan or plan_of(tariff)
-        key = self._class(plan, tariff, p, CHARGING, at, kwh, base)
-        memo = plan.memo
+        key = class_of(plan, CHARGING, self.expired, answers, max(at - base, _ZERO), kwh,
+                       p.power, p.current)
+        chosen = plan.memo.get(key) or {}
         for dimension, amount in (("ENERGY", kwh_used), ("TIME", seconds)):
             if amount <= 0:
                 continue
-            known = memo.get((dimension, *key))
-            component = known[0] if known is not None and not known[1] else self._chosen(
-                plan, tariff, dimension, key, p, CHARGING, at, kwh, base)
+            known = chosen.get(dimension)
+            component = known[0] if known is not None and not known[1] else choose(
+                plan, tariff, dimension, key, self._context(p, CHARGING, tariff, at, kwh, base))
             if component is None:
                 if dimension in self.tariff_dims:
                     self.unpriced[dimension] = self.unpriced.get(dimension, _ZERO) + amount
                 continue
-            self._add(_Line(p.index, CHARGING, a, b, dimension, dimension, dimension,
-                            component, tariff.id, amount), tariff)
+            # _add for a charging piece's ENERGY or TIME (bucket and group are the
+            # dimension), inline: the same additions to the same sums.
+            price = amount * component.price
+            if dimension == "ENERGY":
+                self.excl_direct["ENERGY"] += price
+                self.incl_direct["ENERGY"] += price * component.factor
+                self.volume["ENERGY"] += amount
+            else:
+                self.excl_time["TIME"] += price
+                self.incl_time["TIME"] += price * component.factor
+                self.volume["TIME"] += amount / _HOUR
+            self.step_last[dimension] = (id(tariff), component.element, dimension, dimension)
+            step_key = (dimension, dimension)
+            self.step_volume[step_key] = self.step_volume.get(step_key, _ZERO) + amount
+            self.line_count += 1
+            if self.lines is not None:
+                line = _Line(p.index, CHARGING, a, b, dimension, dimension, dimension,
+                             component, tariff.id, amount)
+                self.last_line[dimension] = line
+                self.lines.append(line)
         if CHARGING not in self.flat_done:
             self._flat(p, CHARGING, a, cumulative + _ZERO, tariff, plan, CHARGING, base)
         self.cumulative += energy
@@ -201,27 +224,31 @@ class _Run:
                         unknown=self.unknown, at=at,
                         zone=self.zone if tariff.has_local else None)
 
+    def _local_answers(self, plan: _Plan, tariff: _Compiled, cuts: list[Decimal], i: int,
+                       at: Decimal) -> tuple[bool, ...]:
+        """The local restrictions' answers in the stretch cuts[i - 1] <= at < cuts[i]."""
+        # Keyed by the cuts around it; with no cut in the window, by the window itself.
+        stretch = (id(tariff), cuts[i - 1] if i else None, cuts[i] if i < len(cuts) else None,
+                   None if cuts else self._cuts[id(tariff)][0])
+        answers = self._answers.get(stretch)
+        if answers is None:
+            answers = self._answers[stretch] = local_answers(plan, self.zone, at)
+        return answers
+
     def _class(self, plan: _Plan, tariff: _Compiled, p: _Period, kind: str, at: Decimal,
                kwh: Decimal, origin: Decimal) -> tuple[object, ...]:
         """The class of the moment `at` (tariffs.choice): what the choice depends on."""
         answers = None
         if plan.local:
             cuts = self._local_cuts(tariff, p.start, p.end)
-            i = bisect_right(cuts, at)
-            # The stretch between two cuts; with no cut in the window, the window itself.
-            stretch = (id(tariff), cuts[i - 1] if i else None,
-                       cuts[i] if i < len(cuts) else None,
-                       None if cuts else self._cuts[id(tariff)][0])
-            answers = self._answers.get(stretch)
-            if answers is None:
-                answers = self._answers[stretch] = local_answers(plan, self.zone, at)
+            answers = self._local_answers(plan, tariff, cuts, bisect_right(cuts, at), at)
         return class_of(plan, kind, self.expired, answers, max(at - origin, _ZERO),
                         kwh, p.power, p.current)
 
     def _chosen(self, plan: _Plan, tariff: _Compiled, dimension: str, key: tuple[object, ...],
                 p: _Period, kind: str, at: Decimal, kwh: Decimal, origin: Decimal
                 ) -> _Component | None:
-        known = plan.memo.get((dimension, *key))
+        known = plan.memo.get(key, {}).get(dimension)
         if known is not None and not known[1]:  # the usual: chosen before, nothing noted
             return known[0]
         return choose(plan, tariff, dimension, key,
