@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Context, Decimal, InvalidOperation, Rounded
+from decimal import Decimal
 from typing import Any
 
 from pydantic import Field
@@ -179,12 +179,6 @@ class _Read:
     tariff_id: str | None
 
 
-# model._json_number's limit on decimal places, as a quantize that signals when it would
-# drop a digit (cheaper than reading the exponent from as_tuple(), which makes a tuple).
-_PLACES = Decimal(1).scaleb(-_MAX_PLACES)
-_PLACES_CTX = Context(prec=2 * _MAX_PLACES, traps=[Rounded, InvalidOperation])
-
-
 def _read_fast(data: Any) -> _Read | None:
     """A period given as plain JSON data (the usual case: a stored Session) read without
     pydantic; None for anything else, which the model then reads (and explains if it is
@@ -207,15 +201,9 @@ def _read_fast(data: Any) -> _Read | None:
             return None
         if type(volume) is Decimal:
             # model._json_number's checks, inline: this runs for every number of every period
-            if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER):
+            if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER) \
+                    or volume.as_tuple().exponent < -_MAX_PLACES:  # type: ignore[operator]
                 return None
-            if volume:
-                try:
-                    volume.quantize(_PLACES, context=_PLACES_CTX)
-                except (Rounded, InvalidOperation):
-                    return None
-            elif volume.as_tuple().exponent < -_MAX_PLACES:  # type: ignore[operator]
-                return None  # a zero drops no digit, so its places are counted
         elif type(volume) is int:
             try:
                 volume = _json_number(volume)
