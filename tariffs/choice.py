@@ -63,7 +63,7 @@ def plan_of(tariff: _Compiled) -> _Plan:
     plan = tariff.plan
     if plan is None:
         plan = tariff.plan = _Plan(tariff)
-    return plan  # type: ignore[no-any-return]
+    return plan
 
 
 def local_answers(plan: _Plan, zone: ZoneInfo, at: Decimal) -> tuple[bool, ...]:

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tariffs.choice import _Plan, choose, class_of, local_answers, plan_of
 from tariffs.clock import _local_cuts
 from tariffs.decimals import _HOUR, _ONE, _ZERO
-from tariffs.choice import _Plan, choose, class_of, local_answers, plan_of
 from tariffs.model import (
     _BUCKETS,
     CHARGING,
