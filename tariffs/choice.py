@@ -27,7 +27,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from tariffs.clock import _dt
-from tariffs.model import _Compiled, _Component, _Restrictions
+from tariffs.model import DIMENSIONS, _Compiled, _Component, _Restrictions
 from tariffs.restrictions import _choose, _Context, _local_holds
 
 # The classes are few (kinds x stretches' answers x bound positions); this only stops a
@@ -40,9 +40,11 @@ _Key = tuple[object, ...]
 class _Plan:
     """A compiled tariff's bounds, sorted, and the choices made so far per class."""
 
-    __slots__ = ("current", "duration", "kwh", "local", "memo", "power")
+    __slots__ = ("current", "dimensions", "duration", "kwh", "local", "memo", "power")
 
     def __init__(self, tariff: _Compiled) -> None:
+        # The dimensions the tariff prices at all (what a run of it calls unpriced).
+        self.dimensions = frozenset(d for d in DIMENSIONS if tariff.by_dimension[d])
         restrictions = [el.restrictions for el in tariff.elements if el.restrictions is not None]
         self.local: tuple[_Restrictions, ...] = tuple(r for r in restrictions if r.local)
         self.duration = _bounds(restrictions, "min_duration", "max_duration")

@@ -246,9 +246,13 @@ def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: dat
     part of a session priced on from where it was left). `marks` gets the number of notes
     after each period, so a caller can tell which period said what."""
     indexed = [(first_index + i, _read(p, first_index + i)) for i, p in enumerate(raw)]
-    if any(indexed[i][1].start > indexed[i + 1][1].start for i in range(len(indexed) - 1)):
-        notes.append("charging periods were out of order; priced in order of start")
-        indexed.sort(key=lambda item: item[1].start)
+    previous = None
+    for _, cp in indexed:
+        if previous is not None and previous > cp.start:
+            notes.append("charging periods were out of order; priced in order of start")
+            indexed.sort(key=lambda item: item[1].start)
+            break
+        previous = cp.start
     end = _secs(session_end)
     if not indexed:
         # No period yet (a session that just started): one empty period, so a start fee

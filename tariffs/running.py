@@ -10,6 +10,7 @@ sizes, limits and rounding happen once, when the run is finished.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,7 +49,9 @@ class _Run:
         self.origin = origin
         self.charging_origin = charging_origin
         self.expired = expired
-        self.tariff_dims = {d for t in tariffs.values() for d in DIMENSIONS if t.by_dimension[d]}
+        self.tariff_dims: Collection[str] = (plan_of(next(iter(tariffs.values()))).dimensions
+                            if len(tariffs) == 1 else
+                            {d for t in tariffs.values() for d in DIMENSIONS if t.by_dimension[d]})
         self.lines: list[_Line] | None = [] if keep_lines else None
         self.cumulative = _ZERO  # energy before the next piece, for min/max_kwh
         self.flat_done: set[str] = set()

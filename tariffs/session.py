@@ -96,7 +96,8 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
     """What the session fed to `run` comes to: step sizes, totals, limits, rounding.
     `notes` are the session's own so far (its periods', the tariff's validity)."""
     for t in run.tariffs.values():
-        notes.extend(n for n in t.notes if n not in notes)
+        if t.notes:
+            notes.extend(n for n in t.notes if n not in notes)
     _apply_step_sizes(run, notes)
     exact_excl = (sum(run.excl_direct.values(), _ZERO)
                   + sum(run.excl_time.values(), _ZERO) / _HOUR)
