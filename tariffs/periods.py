@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation, Rounded
 from typing import Any
 
 from pydantic import Field
@@ -179,6 +179,25 @@ class _Read:
     tariff_id: str | None
 
 
+# model._json_number's limit of _MAX_PLACES decimal places, told without as_tuple() where
+# it can be (as_tuple makes a tuple of every digit: most of reading a 28-digit volume).
+# A number whose coefficient fits in _FEW digits (+ under a context of that precision
+# drops no digit, which it signals even for a dropped zero) and whose first digit is at
+# 10**(_FEW - _MAX_PLACES - 1) or above has its last digit at 10**-_MAX_PLACES or above.
+_FEW = 38
+_FEW_DIGITS = Context(prec=_FEW, traps=[Rounded, InvalidOperation])
+
+
+def _places_ok(volume: Decimal) -> bool:
+    if volume.adjusted() >= _FEW - _MAX_PLACES - 1:
+        try:
+            _FEW_DIGITS.plus(volume)
+            return True
+        except Rounded:
+            pass
+    return volume.as_tuple().exponent >= -_MAX_PLACES  # type: ignore[operator]
+
+
 def _read_fast(data: Any) -> _Read | None:
     """A period given as plain JSON data (the usual case: a stored Session) read without
     pydantic; None for anything else, which the model then reads (and explains if it is
@@ -202,7 +221,7 @@ def _read_fast(data: Any) -> _Read | None:
         if type(volume) is Decimal:
             # model._json_number's checks, inline: this runs for every number of every period
             if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER) \
-                    or volume.as_tuple().exponent < -_MAX_PLACES:  # type: ignore[operator]
+                    or not _places_ok(volume):
                 return None
         elif type(volume) is int:
             try:
