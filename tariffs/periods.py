@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
+from tariffs.choice import plan_of
 from tariffs.clock import _secs, _secs_of_text
 from tariffs.decimals import _HOUR, _MICRO, _ZERO, _q
 from tariffs.model import (
@@ -108,14 +109,20 @@ def _period_values(cp: _Read, index: int, start: Decimal, end: Decimal,
     parking = parking or _ZERO
     reserved = reserved or _ZERO
 
-    power = get("POWER")
-    if power is None and energy is not None and energy > 0 and charging > 0:
-        power = energy * _HOUR / charging
-    if power is None:
-        power = _midpoint(get("MIN_POWER"), get("MAX_POWER"))
-    current = get("CURRENT")
-    if current is None:
-        current = _midpoint(get("MIN_CURRENT"), get("MAX_CURRENT"))
+    # Power and current are read only by power and current restrictions: not worked out
+    # (a 50-digit division) for a tariff that has none.
+    plan = plan_of(tariff) if tariff is not None else None
+    power = current = None
+    if plan is not None and plan.power:
+        power = get("POWER")
+        if power is None and energy is not None and energy > 0 and charging > 0:
+            power = energy * _HOUR / charging
+        if power is None:
+            power = _midpoint(get("MIN_POWER"), get("MAX_POWER"))
+    if plan is not None and plan.current:
+        current = get("CURRENT")
+        if current is None:
+            current = _midpoint(get("MIN_CURRENT"), get("MAX_CURRENT"))
     return _Period(index, start, end, energy or _ZERO, charging, parking, reserved, power,
                    current, tariff)
 
