@@ -217,8 +217,8 @@ def _dimension_costs(run: _Run, currency: str) -> dict[str, DimensionCost]:
                 and run.volume[bucket] is _ZERO and run.billed[bucket] is _ZERO):
             dims[bucket] = _nothing(bucket, currency)  # never priced: the same every time
             continue
-        e = run.excl_direct[bucket] + run.excl_time[bucket] / _HOUR
-        i = run.incl_direct[bucket] + run.incl_time[bucket] / _HOUR
+        e = run.excl_direct[bucket] + _per_hour(run.excl_time[bucket])
+        i = run.incl_direct[bucket] + _per_hour(run.incl_time[bucket])
         timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
         volume, billed = run.volume[bucket], run.billed[bucket]
         dims[bucket] = DimensionCost(
@@ -228,6 +228,14 @@ def _dimension_costs(run: _Run, currency: str) -> dict[str, DimensionCost]:
             billed_volume=_q(billed, _HOURS_Q) if timed_bucket else billed,
         )
     return dims
+
+
+_ZERO_PER_HOUR = _ZERO / _HOUR
+
+
+def _per_hour(amount: Decimal) -> Decimal:
+    # A sum never added to (energy's and flat fees' time sums) divided once, not each time.
+    return _ZERO_PER_HOUR if amount is _ZERO else amount / _HOUR
 
 
 @functools.lru_cache(maxsize=256)
