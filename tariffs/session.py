@@ -110,8 +110,11 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
     limits = limits_from or next(iter(run.tariffs.values()))
     final_excl, final_incl, min_applied, max_applied = _apply_limits(
         limits, exact_excl, exact_incl, notes)
-    total = Money2(_round_in_engine(final_excl, currency),
-                   _round_in_engine(final_incl, currency))
+    # Mostly no limit applied: the same amounts, already rounded once.
+    total = Money2(before.excl_vat if final_excl is exact_excl
+                   else _round_in_engine(final_excl, currency),
+                   before.incl_vat if final_incl is exact_incl
+                   else _round_in_engine(final_incl, currency))
 
     unpriced = _unpriced_notes(run)
     run_lines = run.lines or []
@@ -141,7 +144,12 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
 
 
 def _hours(seconds: Decimal) -> Decimal:
+    if seconds.is_zero() and not seconds.is_signed():
+        return _NO_HOURS  # parking and reservation, mostly: what the line below makes of 0
     return _q(seconds / _HOUR, _HOURS_Q)
+
+
+_NO_HOURS = _q(_ZERO / _HOUR, _HOURS_Q)
 
 
 def _apply_step_sizes(run: _Run, notes: list[str]) -> None:
