@@ -39,6 +39,20 @@ def _secs(value: datetime) -> Decimal:
                    + delta.microseconds).scaleb(-6)
 
 
+def _secs_of_text(value: str) -> Decimal:
+    """_secs(model.parse_datetime(value)) in one step: an aware time less the epoch is the
+    same instant whatever its offset, so it is not converted to UTC first."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if not 1 < parsed.year < 9999:  # where converting to UTC could overflow: as it does
+        parsed = parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed
+    delta = (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)) - _EPOCH
+    return Decimal((delta.days * 86400 + delta.seconds) * 1_000_000
+                   + delta.microseconds).scaleb(-6)
+
+
 def _dt(seconds: Decimal) -> datetime:
     micro = math.floor(seconds * 1_000_000)  # down to the microsecond a datetime holds
     return _EPOCH + timedelta(microseconds=micro)

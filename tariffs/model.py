@@ -290,6 +290,8 @@ class _Compiled:
     kwh_marks: tuple[Decimal, ...]
     notes: list[str]
     vat_ratio: Decimal | None = None  # tariffs.vat, worked out on first use
+    # tariffs.choice._Plan (its bounds and remembered choices), made on first use.
+    plan: Any = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def _as_tariff(tariff: Tariff | Mapping[str, Any]) -> Tariff:

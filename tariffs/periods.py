@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation, Rounded
 from typing import Any
 
 from pydantic import Field
 
-from tariffs.clock import _secs
+from tariffs.choice import plan_of
+from tariffs.clock import _secs, _secs_of_text
 from tariffs.decimals import _HOUR, _MICRO, _ZERO, _q
 from tariffs.model import (
     _MAX_NUMBER,
@@ -24,7 +25,6 @@ from tariffs.model import (
     TariffError,
     _Compiled,
     _json_number,
-    parse_datetime,
     read,
 )
 
@@ -74,32 +74,30 @@ def _midpoint(low: Decimal | None, high: Decimal | None) -> Decimal | None:
 
 def _period_values(cp: _Read, index: int, start: Decimal, end: Decimal,
                    tariff: _Compiled | None, notes: list[str]) -> _Period:
-    dims: dict[str, Decimal] = {}
-    for kind_given, volume in cp.dimensions:
-        kind = str(kind_given).upper()
-        if kind in dims:
-            notes.append(f"period {index}: {kind} given twice; the first value is used")
-            continue
-        dims[kind] = volume
+    # Runs for every period of every session: written out without helpers or closures.
+    for kind in cp.repeated:
+        notes.append(f"period {index}: {kind} given twice; the first value is used")
+    get = cp.dimensions.get
     elapsed = end - start
 
-    energy = dims.get("ENERGY", dims.get("ENERGY_IMPORT"))
+    energy = get("ENERGY")
+    if energy is None:
+        energy = get("ENERGY_IMPORT")
     if energy is not None and energy < 0:
         notes.append(f"period {index}: negative energy {energy} kWh (fed to the grid) is not "
                      "priced; tariffs have no price for it")
         energy = _ZERO
 
-    def seconds(kind: str) -> Decimal | None:
-        hours = dims.get(kind)
-        if hours is None:
-            return None
-        if hours < 0:
-            notes.append(f"period {index}: negative {kind} taken as zero")
-            return _ZERO
-        return _q(hours * _HOUR, _MICRO)
-
-    charging, parking, reserved = seconds("TIME"), seconds("PARKING_TIME"), seconds(
-        "RESERVATION_TIME")
+    # Hours given for a time dimension, as exact seconds (in this order: notes say so).
+    charging = get("TIME")
+    if charging is not None:
+        charging = _seconds(charging, "TIME", index, notes)
+    parking = get("PARKING_TIME")
+    if parking is not None:
+        parking = _seconds(parking, "PARKING_TIME", index, notes)
+    reserved = get("RESERVATION_TIME")
+    if reserved is not None:
+        reserved = _seconds(reserved, "RESERVATION_TIME", index, notes)
     if charging is None and parking is None and reserved is None:
         # No time dimension: the period's own length is the time. Zero energy reported means
         # the vehicle took none: parking (mod_cdrs' PARKING_TIME); otherwise charging.
@@ -111,16 +109,29 @@ def _period_values(cp: _Read, index: int, start: Decimal, end: Decimal,
     parking = parking or _ZERO
     reserved = reserved or _ZERO
 
-    power = dims.get("POWER")
-    if power is None and energy is not None and energy > 0 and charging > 0:
-        power = energy * _HOUR / charging
-    if power is None:
-        power = _midpoint(dims.get("MIN_POWER"), dims.get("MAX_POWER"))
-    current = dims.get("CURRENT")
-    if current is None:
-        current = _midpoint(dims.get("MIN_CURRENT"), dims.get("MAX_CURRENT"))
+    # Power and current are read only by power and current restrictions: not worked out
+    # (a 50-digit division) for a tariff that has none.
+    plan = plan_of(tariff) if tariff is not None else None
+    power = current = None
+    if plan is not None and plan.power:
+        power = get("POWER")
+        if power is None and energy is not None and energy > 0 and charging > 0:
+            power = energy * _HOUR / charging
+        if power is None:
+            power = _midpoint(get("MIN_POWER"), get("MAX_POWER"))
+    if plan is not None and plan.current:
+        current = get("CURRENT")
+        if current is None:
+            current = _midpoint(get("MIN_CURRENT"), get("MAX_CURRENT"))
     return _Period(index, start, end, energy or _ZERO, charging, parking, reserved, power,
                    current, tariff)
+
+
+def _seconds(hours: Decimal, kind: str, index: int, notes: list[str]) -> Decimal:
+    if hours < 0:
+        notes.append(f"period {index}: negative {kind} taken as zero")
+        return _ZERO
+    return _q(hours * _HOUR, _MICRO)
 
 
 # --- Pieces: periods cut where a restriction may change ---------------------------------
@@ -170,8 +181,28 @@ class _Read:
     """A charging period as read: what pricing needs of it, without a model instance."""
 
     start: Decimal
-    dimensions: list[tuple[str, Decimal]]
+    dimensions: dict[str, Decimal]  # by type in upper case, the first of each
+    repeated: list[str]  # types given again (noted, not used)
     tariff_id: str | None
+
+
+# model._json_number's limit of _MAX_PLACES decimal places, told without as_tuple() where
+# it can be (as_tuple makes a tuple of every digit: most of reading a 28-digit volume).
+# A number whose coefficient fits in _FEW digits (+ under a context of that precision
+# drops no digit, which it signals even for a dropped zero) and whose first digit is at
+# 10**(_FEW - _MAX_PLACES - 1) or above has its last digit at 10**-_MAX_PLACES or above.
+_FEW = 38
+_FEW_DIGITS = Context(prec=_FEW, traps=[Rounded, InvalidOperation])
+
+
+def _places_ok(volume: Decimal) -> bool:
+    if volume.adjusted() >= _FEW - _MAX_PLACES - 1:
+        try:
+            _FEW_DIGITS.plus(volume)
+            return True
+        except Rounded:
+            pass
+    return volume.as_tuple().exponent >= -_MAX_PLACES  # type: ignore[operator]
 
 
 def _read_fast(data: Any) -> _Read | None:
@@ -186,7 +217,8 @@ def _read_fast(data: Any) -> _Read | None:
     if type(when) is not str or len(when) > 64 or type(dims) is not list or not dims \
             or not (tariff_id is None or type(tariff_id) is str):
         return None
-    out = []
+    out: dict[str, Decimal] = {}
+    repeated: list[str] = []
     for d in dims:
         if type(d) is not dict:
             return None
@@ -196,7 +228,7 @@ def _read_fast(data: Any) -> _Read | None:
         if type(volume) is Decimal:
             # model._json_number's checks, inline: this runs for every number of every period
             if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER) \
-                    or volume.as_tuple().exponent < -_MAX_PLACES:  # type: ignore[operator]
+                    or not _places_ok(volume):
                 return None
         elif type(volume) is int:
             try:
@@ -205,12 +237,16 @@ def _read_fast(data: Any) -> _Read | None:
                 return None
         else:
             return None
-        out.append((kind, volume))
+        kind = kind.upper()
+        if kind in out:
+            repeated.append(kind)
+        else:
+            out[kind] = volume
     try:
-        start = _secs(parse_datetime(when))
+        start = _secs_of_text(when)
     except (ValueError, OverflowError):
         return None
-    return _Read(start, out, tariff_id)
+    return _Read(start, out, repeated, tariff_id)
 
 
 def _read(period: ChargingPeriod | Mapping[str, Any], index: int) -> _Read:
@@ -218,8 +254,15 @@ def _read(period: ChargingPeriod | Mapping[str, Any], index: int) -> _Read:
     if fast is not None:
         return fast
     cp = _as_period(period, index)
-    return _Read(_secs(cp.start_date_time), [(d.type, d.volume) for d in cp.dimensions],
-                 cp.tariff_id)
+    dims: dict[str, Decimal] = {}
+    repeated: list[str] = []
+    for d in cp.dimensions:
+        kind = str(d.type).upper()
+        if kind in dims:
+            repeated.append(kind)
+        else:
+            dims[kind] = d.volume
+    return _Read(_secs(cp.start_date_time), dims, repeated, cp.tariff_id)
 
 
 def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: datetime,
@@ -229,9 +272,13 @@ def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: dat
     part of a session priced on from where it was left). `marks` gets the number of notes
     after each period, so a caller can tell which period said what."""
     indexed = [(first_index + i, _read(p, first_index + i)) for i, p in enumerate(raw)]
-    if any(indexed[i][1].start > indexed[i + 1][1].start for i in range(len(indexed) - 1)):
-        notes.append("charging periods were out of order; priced in order of start")
-        indexed.sort(key=lambda item: item[1].start)
+    previous = None
+    for _, cp in indexed:
+        if previous is not None and previous > cp.start:
+            notes.append("charging periods were out of order; priced in order of start")
+            indexed.sort(key=lambda item: item[1].start)
+            break
+        previous = cp.start
     end = _secs(session_end)
     if not indexed:
         # No period yet (a session that just started): one empty period, so a start fee

@@ -66,8 +66,10 @@ def price_session(
 def _validity_note(t: _Compiled, session_start: Decimal, notes: list[str]) -> None:
     """The driver accepts the tariff valid when the session starts (mod_tariffs note on
     start_date_time); a session outside that window is still priced, and said so."""
-    start = _dt(session_start)
     src = t.source
+    if src.start_date_time is None and src.end_date_time is None:
+        return  # valid whenever: the usual tariff
+    start = _dt(session_start)
     if src.start_date_time is not None and start < src.start_date_time:
         notes.append(f"tariff {t.id} is valid only from {src.start_date_time.isoformat()}")
     if src.end_date_time is not None and start > src.end_date_time:

@@ -204,6 +204,23 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-places)
 
 
+def _round_in_engine(amount: Decimal, currency: str) -> Decimal:
+    """round_money as the engine calls it (under its 50-digit context, tariffs.decimals),
+    in two quantizes: the same two roundings to the same digits, without going through
+    minor units, and zero always unsigned as from_minor makes it."""
+    if not amount:
+        return _zero_of(currency)
+    places = _places(currency)
+    rounded = amount.quantize(_GUARD, context=_CTX).quantize(
+        _quantum(places), rounding=ROUND_HALF_UP, context=_CTX)
+    return rounded if rounded else _zero_of(currency)
+
+
+@functools.lru_cache(maxsize=16)
+def _quantum(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
+
+
 @functools.lru_cache(maxsize=64)
 def _places(currency: str) -> int:
     return exponent(currency)

@@ -10,15 +10,25 @@ sizes, limits and rounding happen once, when the run is finished.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tariffs.choice import _Plan, choose, class_of, local_answers, plan_of
 from tariffs.clock import _local_cuts
 from tariffs.decimals import _HOUR, _ONE, _ZERO
-from tariffs.model import _BUCKETS, CHARGING, DIMENSIONS, PARKING, RESERVATION, _Compiled
+from tariffs.model import (
+    _BUCKETS,
+    CHARGING,
+    DIMENSIONS,
+    PARKING,
+    RESERVATION,
+    _Compiled,
+    _Component,
+)
 from tariffs.periods import _Period, _Piece, _spans
-from tariffs.restrictions import _choose, _Context
+from tariffs.restrictions import _Context
 from tariffs.steps import _Line
 
 _GROUP_DIMENSIONS = {"ENERGY": ("ENERGY",), "TIME": ("TIME", "PARKING_TIME"),
@@ -39,7 +49,9 @@ class _Run:
         self.origin = origin
         self.charging_origin = charging_origin
         self.expired = expired
-        self.tariff_dims = {d for t in tariffs.values() for d in DIMENSIONS if t.by_dimension[d]}
+        self.tariff_dims: Collection[str] = (plan_of(next(iter(tariffs.values()))).dimensions
+                            if len(tariffs) == 1 else
+                            {d for t in tariffs.values() for d in DIMENSIONS if t.by_dimension[d]})
         self.lines: list[_Line] | None = [] if keep_lines else None
         self.cumulative = _ZERO  # energy before the next piece, for min/max_kwh
         self.flat_done: set[str] = set()
@@ -66,6 +78,8 @@ class _Run:
         self.fed = 0
         self.last_start: Decimal | None = None
         self._cuts: dict[int, tuple[Decimal, Decimal, list[Decimal]]] = {}
+        # Each local stretch's answers (tariffs.choice), by the cuts around it.
+        self._answers: dict[tuple[int | Decimal | None, ...], tuple[bool, ...]] = {}
 
     # --- Feeding periods ------------------------------------------------------------------
 
@@ -76,10 +90,82 @@ class _Run:
         self.reservation += p.reservation
         self.fed += 1
         self.last_start = p.start
+        if p.reservation <= 0 and p.parking <= 0 and p.tariff is not None \
+                and self._whole(p, p.tariff):
+            return
         for kind, a, b, volume, energy in _spans(p):
             for piece in self._cut(p, kind, a, b, volume, energy):
                 self._match(piece)
             self.cumulative += energy
+
+    def _whole(self, p: _Period, tariff: _Compiled) -> bool:
+        """The usual period, charging only and crossing no cut, priced as one piece: what
+        _spans, _cut and _match do for it (the same arithmetic in the same order), written
+        out in one place without making the piece, as it is most of the engine's work.
+        False, having changed nothing, for any other period."""
+        a, b = p.start, p.end
+        volume, energy = (p.charging, p.energy) if p.charging > 0 or p.energy > 0 \
+            else (_ZERO, _ZERO)
+        cumulative = self.cumulative
+        base = self.charging_origin
+        plan = tariff.plan or plan_of(tariff)
+        # The same tests as _cut's, without working out where the cuts fall.
+        answers = None
+        if plan.local:
+            cuts = self._local_cuts(tariff, a, b)
+            i = bisect_right(cuts, a)
+            if b > a and i < len(cuts) and cuts[i] < b:
+                return False
+            # No cut inside: the middle is in the stretch that holds the start.
+            answers = self._local_answers(plan, tariff, cuts, i, a + (b - a) * _HALF)
+        if b > a:
+            for d in tariff.durations:
+                if a < base + d < b:
+                    return False
+        if energy > 0:
+            for k in tariff.kwh_marks:
+                if cumulative < k < cumulative + energy:
+                    return False
+        seconds, kwh_used = volume - _ZERO, energy - _ZERO
+        at, kwh = a + (b - a) * _HALF, cumulative + energy * _HALF
+        self.any_pieces = True
+        key = class_of(plan, CHARGING, self.expired, answers, max(at - base, _ZERO), kwh,
+                       p.power, p.current)
+        chosen = plan.memo.get(key) or {}
+        for dimension, amount in (("ENERGY", kwh_used), ("TIME", seconds)):
+            if amount <= 0:
+                continue
+            known = chosen.get(dimension)
+            component = known[0] if known is not None and not known[1] else choose(
+                plan, tariff, dimension, key, self._context(p, CHARGING, tariff, at, kwh, base))
+            if component is None:
+                if dimension in self.tariff_dims:
+                    self.unpriced[dimension] = self.unpriced.get(dimension, _ZERO) + amount
+                continue
+            # _add for a charging piece's ENERGY or TIME (bucket and group are the
+            # dimension), inline: the same additions to the same sums.
+            price = amount * component.price
+            if dimension == "ENERGY":
+                self.excl_direct["ENERGY"] += price
+                self.incl_direct["ENERGY"] += price * component.factor
+                self.volume["ENERGY"] += amount
+            else:
+                self.excl_time["TIME"] += price
+                self.incl_time["TIME"] += price * component.factor
+                self.volume["TIME"] += amount / _HOUR
+            self.step_last[dimension] = (id(tariff), component.element, dimension, dimension)
+            step_key = (dimension, dimension)
+            self.step_volume[step_key] = self.step_volume.get(step_key, _ZERO) + amount
+            self.line_count += 1
+            if self.lines is not None:
+                line = _Line(p.index, CHARGING, a, b, dimension, dimension, dimension,
+                             component, tariff.id, amount)
+                self.last_line[dimension] = line
+                self.lines.append(line)
+        if CHARGING not in self.flat_done:
+            self._flat(p, CHARGING, a, cumulative + _ZERO, tariff, plan, CHARGING, base)
+        self.cumulative += energy
+        return True
 
     def _local_cuts(self, tariff: _Compiled, a: Decimal, b: Decimal) -> list[Decimal]:
         known = self._cuts.get(id(tariff))
@@ -134,46 +220,85 @@ class _Run:
             t_prev = t1
         return pieces
 
-    def _context(self, piece: _Piece, tariff: _Compiled, at: Decimal, kwh: Decimal,
+    def _context(self, p: _Period, kind: str, tariff: _Compiled, at: Decimal, kwh: Decimal,
                  origin: Decimal) -> _Context:
         return _Context(local=None, duration=max(at - origin, _ZERO), kwh=kwh,
-                        power=piece.period.power, current=piece.period.current,
-                        kind=piece.kind, expired=self.expired, unknown=self.unknown,
-                        at=at, zone=self.zone if tariff.has_local else None)
+                        power=p.power, current=p.current, kind=kind, expired=self.expired,
+                        unknown=self.unknown, at=at,
+                        zone=self.zone if tariff.has_local else None)
+
+    def _local_answers(self, plan: _Plan, tariff: _Compiled, cuts: list[Decimal], i: int,
+                       at: Decimal) -> tuple[bool, ...]:
+        """The local restrictions' answers in the stretch cuts[i - 1] <= at < cuts[i]."""
+        # Keyed by the cuts around it; with no cut in the window, by the window itself.
+        stretch = (id(tariff), cuts[i - 1] if i else None, cuts[i] if i < len(cuts) else None,
+                   None if cuts else self._cuts[id(tariff)][0])
+        answers = self._answers.get(stretch)
+        if answers is None:
+            answers = self._answers[stretch] = local_answers(plan, self.zone, at)
+        return answers
+
+    def _class(self, plan: _Plan, tariff: _Compiled, p: _Period, kind: str, at: Decimal,
+               kwh: Decimal, origin: Decimal) -> tuple[object, ...]:
+        """The class of the moment `at` (tariffs.choice): what the choice depends on."""
+        answers = None
+        if plan.local:
+            cuts = self._local_cuts(tariff, p.start, p.end)
+            answers = self._local_answers(plan, tariff, cuts, bisect_right(cuts, at), at)
+        return class_of(plan, kind, self.expired, answers, max(at - origin, _ZERO),
+                        kwh, p.power, p.current)
+
+    def _chosen(self, plan: _Plan, tariff: _Compiled, dimension: str, key: tuple[object, ...],
+                p: _Period, kind: str, at: Decimal, kwh: Decimal, origin: Decimal
+                ) -> _Component | None:
+        known = plan.memo.get(key, {}).get(dimension)
+        if known is not None and not known[1]:  # the usual: chosen before, nothing noted
+            return known[0]
+        return choose(plan, tariff, dimension, key,
+                      self._context(p, kind, tariff, at, kwh, origin))
 
     def _match(self, piece: _Piece) -> None:
         self.any_pieces = True
-        tariff = piece.period.tariff
-        phase = RESERVATION if piece.kind == RESERVATION else CHARGING
+        p = piece.period
+        tariff = p.tariff
+        kind = piece.kind
+        phase = RESERVATION if kind == RESERVATION else CHARGING
         if tariff is None:
             if piece.seconds > 0 or piece.energy > 0:
-                self.no_tariff.add(piece.period.index)
+                self.no_tariff.add(p.index)
             self.flat_done.add(phase)
             return
-        base = self.origin if piece.kind == RESERVATION else self.charging_origin
-        c = self._context(piece, tariff, piece.mid, piece.kwh_mid, base)
-        cache: dict[int, bool] = {}
+        base = self.origin if kind == RESERVATION else self.charging_origin
+        plan = tariff.plan or plan_of(tariff)
+        at, kwh = piece.mid, piece.kwh_mid
+        key = self._class(plan, tariff, p, kind, at, kwh, base)
         for dimension, volume, bucket, group in _wanted(piece):
             if volume <= 0:
                 continue
-            component = _choose(tariff, dimension, c, cache)
+            component = self._chosen(plan, tariff, dimension, key, p, kind, at, kwh, base)
             if component is None:
                 if dimension in self.tariff_dims:
-                    key = "RESERVATION_TIME" if piece.kind == RESERVATION else dimension
-                    self.unpriced[key] = self.unpriced.get(key, _ZERO) + volume
+                    key_ = "RESERVATION_TIME" if kind == RESERVATION else dimension
+                    self.unpriced[key_] = self.unpriced.get(key_, _ZERO) + volume
                 continue
-            self._add(_Line(piece, dimension, bucket, group, component, tariff.id, volume),
-                      tariff)
+            self._add(_Line(p.index, kind, piece.t0, piece.t1, dimension, bucket, group,
+                            component, tariff.id, volume), tariff)
         if phase not in self.flat_done:
-            # FLAT is a fee per session (a start fee), so it is looked up once: at the start
-            # of the charging session, and once more at the start of a reservation.
-            self.flat_done.add(phase)
-            start_c = self._context(piece, tariff, piece.t0, piece.kwh_start, base)
-            component = _choose(tariff, "FLAT", start_c, {})
-            if component is not None:
-                bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
-                self._add(_Line(piece, "FLAT", bucket, "FLAT", component, tariff.id, _ONE),
-                          tariff)
+            self._flat(p, kind, piece.t0, piece.kwh_start, tariff, plan, phase, base)
+
+    def _flat(self, p: _Period, kind: str, t0: Decimal, kwh_start: Decimal,
+              tariff: _Compiled, plan: _Plan, phase: str, base: Decimal) -> None:
+        # FLAT is a fee per session (a start fee), so it is looked up once: at the start
+        # of the charging session, and once more at the start of a reservation.
+        self.flat_done.add(phase)
+        start_key = self._class(plan, tariff, p, kind, t0, kwh_start, base)
+        component = self._chosen(plan, tariff, "FLAT", start_key, p, kind, t0, kwh_start,
+                                 base)
+        if component is not None:
+            bucket = "RESERVATION" if phase == RESERVATION else "FLAT"
+            # A flat fee is charged at a moment: its line starts and ends at t0.
+            self._add(_Line(p.index, kind, t0, t0, "FLAT", bucket, "FLAT", component,
+                            tariff.id, _ONE), tariff)
 
     def _add(self, line: _Line, tariff: _Compiled) -> None:
         comp = line.component

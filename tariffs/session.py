@@ -39,6 +39,7 @@ from tariffs.results import (
     Money2,
     PeriodLine,
     PriceBreakdown,
+    _round_in_engine,
     round_money,
 )
 from tariffs.running import _TIMED, _Run
@@ -95,7 +96,8 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
     """What the session fed to `run` comes to: step sizes, totals, limits, rounding.
     `notes` are the session's own so far (its periods', the tariff's validity)."""
     for t in run.tariffs.values():
-        notes.extend(n for n in t.notes if n not in notes)
+        if t.notes:
+            notes.extend(n for n in t.notes if n not in notes)
     _apply_step_sizes(run, notes)
     exact_excl = (sum(run.excl_direct.values(), _ZERO)
                   + sum(run.excl_time.values(), _ZERO) / _HOUR)
@@ -103,11 +105,16 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
                   + sum(run.incl_time.values(), _ZERO) / _HOUR)
     dims = _dimension_costs(run, currency)
 
-    before = Money2(round_money(exact_excl, currency), round_money(exact_incl, currency))
+    before = Money2(_round_in_engine(exact_excl, currency),
+                    _round_in_engine(exact_incl, currency))
     limits = limits_from or next(iter(run.tariffs.values()))
     final_excl, final_incl, min_applied, max_applied = _apply_limits(
         limits, exact_excl, exact_incl, notes)
-    total = Money2(round_money(final_excl, currency), round_money(final_incl, currency))
+    # Mostly no limit applied: the same amounts, already rounded once.
+    total = Money2(before.excl_vat if final_excl is exact_excl
+                   else _round_in_engine(final_excl, currency),
+                   before.incl_vat if final_incl is exact_incl
+                   else _round_in_engine(final_incl, currency))
 
     unpriced = _unpriced_notes(run)
     run_lines = run.lines or []
@@ -137,7 +144,12 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
 
 
 def _hours(seconds: Decimal) -> Decimal:
+    if seconds.is_zero() and not seconds.is_signed():
+        return _NO_HOURS  # parking and reservation, mostly: what the line below makes of 0
     return _q(seconds / _HOUR, _HOURS_Q)
+
+
+_NO_HOURS = _q(_ZERO / _HOUR, _HOURS_Q)
 
 
 def _apply_step_sizes(run: _Run, notes: list[str]) -> None:
@@ -188,12 +200,12 @@ def _period_line(line: _Line) -> PeriodLine:
     line_excl = amount / _HOUR if timed else amount
     unit_q = _HOURS_Q if timed else None
     return PeriodLine(
-        period_index=line.piece.period.index,
-        kind=line.piece.kind,
+        period_index=line.period_index,
+        kind=line.kind,
         dimension=line.dimension,
-        start=_dt(line.piece.t0),
+        start=_dt(line.t0),
         # A flat fee is charged at a moment, not over the piece.
-        end=_dt(line.piece.t0 if line.dimension == "FLAT" else line.piece.t1),
+        end=_dt(line.t0 if line.dimension == "FLAT" else line.t1),
         tariff_id=line.tariff_id,
         element_index=comp.element,
         price=comp.price,
@@ -213,17 +225,25 @@ def _dimension_costs(run: _Run, currency: str) -> dict[str, DimensionCost]:
                 and run.volume[bucket] is _ZERO and run.billed[bucket] is _ZERO):
             dims[bucket] = _nothing(bucket, currency)  # never priced: the same every time
             continue
-        e = run.excl_direct[bucket] + run.excl_time[bucket] / _HOUR
-        i = run.incl_direct[bucket] + run.incl_time[bucket] / _HOUR
+        e = run.excl_direct[bucket] + _per_hour(run.excl_time[bucket])
+        i = run.incl_direct[bucket] + _per_hour(run.incl_time[bucket])
         timed_bucket = bucket in ("TIME", "PARKING_TIME", "RESERVATION")
         volume, billed = run.volume[bucket], run.billed[bucket]
         dims[bucket] = DimensionCost(
             dimension=bucket,
-            cost=Money2(round_money(e, currency), round_money(i, currency)),
+            cost=Money2(_round_in_engine(e, currency), _round_in_engine(i, currency)),
             volume=_q(volume, _HOURS_Q) if timed_bucket else volume,
             billed_volume=_q(billed, _HOURS_Q) if timed_bucket else billed,
         )
     return dims
+
+
+_ZERO_PER_HOUR = _ZERO / _HOUR
+
+
+def _per_hour(amount: Decimal) -> Decimal:
+    # A sum never added to (energy's and flat fees' time sums) divided once, not each time.
+    return _ZERO_PER_HOUR if amount is _ZERO else amount / _HOUR
 
 
 @functools.lru_cache(maxsize=256)

@@ -8,12 +8,16 @@ from decimal import Decimal
 
 from tariffs.decimals import _ZERO
 from tariffs.model import _Component
-from tariffs.periods import _Piece
 
 
 @dataclass(slots=True)
 class _Line:
-    piece: _Piece
+    # The piece priced, as a line shows it (not the piece itself: the usual period is
+    # priced without making one, tariffs.running._Run._whole).
+    period_index: int
+    kind: str
+    t0: Decimal
+    t1: Decimal
     dimension: str
     bucket: str
     group: str
