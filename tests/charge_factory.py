@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from charging import settlement
 from charging.models import Charge
@@ -18,6 +18,9 @@ from charging.states import ChargeStatus
 from extensions import db
 from ocpi.models import OcpiCdr, OcpiLocation, Party, PartyGrant, dump_json
 from payments.setup import current_gateway
+
+if TYPE_CHECKING:
+    from stripe_standin import StripeStandin
 
 CDR: dict[str, Any] = {
     "country_code": "SE", "party_id": "SIM", "id": "CDR-1",
@@ -110,6 +113,12 @@ def captured_charge(**kwargs: Any) -> Charge:
     charge = db.session.get(Charge, charge.pk)
     assert charge.status == "CAPTURED", charge.status
     return charge
+
+
+def stripe_captured(standin: StripeStandin, **kwargs: Any) -> Charge:
+    """captured_charge() through the Stripe gateway, its hold confirmed at the stand-in
+    with the card that succeeds."""
+    return captured_charge(confirm=lambda pi: standin.confirm(pi, "4242424242424242"), **kwargs)
 
 
 # --- The in-memory queue, as tests drive it (no worker runs) ------------------------------
