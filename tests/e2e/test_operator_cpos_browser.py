@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from charge_factory import seed_chargers
-from operator_browser import PASSWORD, screenshot, screenshot_dir, signed_in
+from operator_browser import PASSWORD, screenshot, screenshot_dir, served, signed_in
 from pdf_codes import decode, rasterise
 from test_driver_browser import CHROMIUM, browser  # noqa: F401 (the browser fixture)
 
@@ -115,18 +115,9 @@ def test_invite_and_connect_a_cpo(browser: Any, with_simulator: Any) -> None:  #
 @pytest.fixture
 def chargers_site(make_app: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
     """ScanCharge served with the simulator's sites stored and a public base URL."""
-    from servers import ServerThread
-
     app = make_app(PUBLIC_BASE_URL=PUBLIC)
-    with app.app_context():
-        set_operator(ADMIN, PASSWORD)
-        seed_chargers()
-        db.session.commit()
-        db.session.remove()
-    with ServerThread(app) as server:
-        yield app, server.url
-    with app.app_context():
-        db.engine.dispose()
+    with served(app, seed_chargers) as base:
+        yield app, base
 
 
 def failed_start(evse: tuple[str, str, str], n: int) -> None:
