@@ -121,6 +121,31 @@ def stripe_captured(standin: StripeStandin, **kwargs: Any) -> Charge:
     return captured_charge(confirm=lambda pi: standin.confirm(pi, "4242424242424242"), **kwargs)
 
 
+def charging_under(tariff: dict[str, Any], hold_minor: int) -> Charge:
+    """A charge CHARGING at the Sim CPO's LOC1 (Europe/Stockholm), EVSE1, priced by
+    `tariff` (stored first, as if pushed by the CPO), with a demo hold of `hold_minor` SEK."""
+    from ocpi import store
+    from ocpi.transport import now_utc
+
+    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
+    db.session.add(party)
+    db.session.flush()
+    db.session.add(OcpiLocation(party_pk=party.pk, country_code="SE", party_id="SIM",
+                                location_id="LOC1", time_zone="Europe/Stockholm", raw="{}",
+                                last_updated=now_utc()))
+    store.upsert_tariff(party, tariff)
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1", evse_id="SE*SIM*E00001",
+                    connector_id="1", tariff_id=tariff["id"], currency="SEK",
+                    hold_minor=hold_minor, gateway="demo", hold_id="pi_demo_1",
+                    token_uid="TOK1", authorization_reference="REF1",
+                    status=ChargeStatus.CHARGING.value)
+    db.session.add(charge)
+    db.session.commit()
+    return charge
+
+
 # --- The in-memory queue, as tests drive it (no worker runs) ------------------------------
 
 
