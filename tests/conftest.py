@@ -171,6 +171,44 @@ class LiveStack:
         )
 
 
+@dataclass
+class SimulatorBeside:
+    app: Any
+    base: str
+    simulator: Any
+    simulator_url: str
+    token_a: str
+
+
+@contextmanager
+def simulator_beside(make_app: Callable[..., Any], **simulator: Any) -> Iterator[SimulatorBeside]:
+    """ScanCharge (at its real address as PUBLIC_BASE_URL, with one queue worker) and the
+    simulator (SimulatorSettings `simulator`) on real sockets, not connected: a test invites
+    and connects the CPO itself."""
+    from cpo_simulator import SimulatorSettings, create_simulator
+    from jobs import EmbeddedWorker
+    from servers import ServerThread
+
+    token_a = secrets.token_urlsafe(16)
+    cpo = create_simulator(SimulatorSettings(base_url="", token_a=token_a, **simulator))
+    sim_server = ServerThread(cpo.app).start()
+    application = make_app(QUEUE_MAX_POLL_DELAY=0.05)
+    server = ServerThread(application)
+    # The CPO fetches our versions with token B during the handshake: at our real address.
+    application.config["PUBLIC_BASE_URL"] = server.url
+    server.start()
+    worker = EmbeddedWorker(application, workers=1).start()
+    try:
+        yield SimulatorBeside(application, server.url, cpo, sim_server.url, token_a)
+    finally:
+        worker.stop()
+        cpo.shutdown()
+        server.stop()
+        sim_server.stop()
+        with application.app_context():
+            db.engine.dispose()
+
+
 @contextmanager
 def running_stack(make_app: Callable[..., Any], **overrides: Any) -> Iterator[LiveStack]:
     """ScanCharge and the simulator on real sockets, connected by the real handshake."""
