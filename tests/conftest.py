@@ -5,6 +5,7 @@ HTTP servers on 127.0.0.1, with queue workers) for end-to-end tests."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -169,6 +170,30 @@ class LiveStack:
             lambda: (c := self.charge_status(public_id))["status"] in statuses and c,
             timeout, f"charge {public_id} to reach {statuses}",
         )
+
+
+# --- An operator signed in through the test client -------------------------------------
+
+
+def csrf(client: Any, path: str) -> str:
+    """The CSRF token of the form on the page at `path`, read as a browser would."""
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, f"no CSRF field on {path}"
+    return found.group(1)
+
+
+def operator_client(app: Any, email: str, role: str, password: str) -> Any:
+    """A test client signed in through the login form as a new operator `email` of `role`."""
+    from dashboard.models import set_operator
+
+    set_operator(email, password, role=role)
+    db.session.commit()
+    client = app.test_client()
+    answer = client.post("/dashboard/login", data={
+        "email": email, "password": password, "csrf": csrf(client, "/dashboard/login")})
+    assert answer.status_code == 302
+    return client
 
 
 @dataclass
