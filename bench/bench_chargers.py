@@ -17,34 +17,17 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from common import migrated_test_app  # noqa: E402
+
 EVSES = [("SIM-STO", "SIM-STO-1"), ("SIM-STO", "SIM-STO-2"), ("SIM-MMO", "SIM-MMO-1"),
          ("SIM-GBG", "SIM-GBG-1")]
 TIMELINE = ("CREATED", "AUTHORIZED", "STARTING", "CHARGING", "ENDED", "CAPTURED")
-
-
-def _app(url: str) -> Any:
-    from sqlalchemy import create_engine, text
-
-    from app import create_app, upgrade_database
-    from config import TestConfig
-
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
-    app = create_app({**settings, "SQLALCHEMY_DATABASE_URI": url})
-    upgrade_database(app)
-    return app
 
 
 def _fill(charges: int) -> None:
@@ -97,7 +80,7 @@ def main() -> int:
     parser.add_argument("--limit", type=float, default=2.0)
     args = parser.parse_args()
     url = args.url or f"sqlite:///{tempfile.mkdtemp()}/bench_chargers.db"
-    app = _app(url)
+    app = migrated_test_app(url)
     slow = False
     with app.app_context():
         from dashboard.chargers import charge_figures, outage_figures

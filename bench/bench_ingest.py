@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
+from common import empty_postgres  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
@@ -148,12 +149,7 @@ def prepare_scancharge(url: str, queue: str) -> None:
     os.environ.update(_settings(url, queue))
     from app import create_app, upgrade_database
 
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+    empty_postgres(url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "QUEUE_URL": queue})
     upgrade_database(app)
     with app.app_context():

@@ -38,28 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import migrated_test_app  # noqa: E402
+
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 TARGET_MS = 100.0
 TARGET_STATEMENTS = 72  # "a few dozen": at most six
 HISTORY_PER_LIVE = 10
-
-
-def _app(url: str) -> Any:
-    from sqlalchemy import create_engine, text
-
-    from app import create_app, upgrade_database
-    from config import TestConfig
-
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
-    app = create_app({**settings, "SQLALCHEMY_DATABASE_URI": url})
-    upgrade_database(app)
-    return app
 
 
 class _Rows:
@@ -411,7 +395,7 @@ def _walk(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 def bench(url: str, live: int, runs: int, by_step: bool = False,
           explain: bool = False) -> bool:
-    app = _app(url)
+    app = migrated_test_app(url)
     with app.app_context():
         started = time.perf_counter()
         due = _fill(live)

@@ -300,17 +300,22 @@ class _Run:
             self._add(_Line(p.index, kind, t0, t0, "FLAT", bucket, "FLAT", component,
                             tariff.id, _ONE), tariff)
 
+    def add_amount(self, bucket: str, amount: Decimal, factor: Decimal, *, timed: bool) -> None:
+        """A priced volume into the bucket's sums, excluding and including VAT (`factor`).
+        Timed amounts (seconds at a price per hour) are summed apart and turned into money
+        once, when the run is finished, so no rounding happens on the way."""
+        if timed:
+            self.excl_time[bucket] += amount
+            self.incl_time[bucket] += amount * factor
+        else:
+            self.excl_direct[bucket] += amount
+            self.incl_direct[bucket] += amount * factor
+
     def _add(self, line: _Line, tariff: _Compiled) -> None:
         comp = line.component
         bucket, volume = line.bucket, line.volume
-        amount = volume * comp.price
         timed = line.dimension in _TIMED
-        if timed:
-            self.excl_time[bucket] += amount
-            self.incl_time[bucket] += amount * comp.factor
-        else:
-            self.excl_direct[bucket] += amount
-            self.incl_direct[bucket] += amount * comp.factor
+        self.add_amount(bucket, volume * comp.price, comp.factor, timed=timed)
         if line.dimension != "FLAT" or bucket == "FLAT":  # reservation volume: hours
             # What is billed is this until step_size adds its extra (tariffs.session).
             self.volume[bucket] += volume / _HOUR if timed else volume

@@ -180,14 +180,8 @@ def _apply_step_sizes(run: _Run, notes: list[str]) -> None:
         if group == "ENERGY":
             rounded = rounded / _THOUSAND
         extra = rounded - total
-        amount = extra * component.price
         timed = dimension in _TIMED
-        if timed:
-            run.excl_time[bucket] += amount
-            run.incl_time[bucket] += amount * component.factor
-        else:
-            run.excl_direct[bucket] += amount
-            run.incl_direct[bucket] += amount * component.factor
+        run.add_amount(bucket, extra * component.price, component.factor, timed=timed)
         run.billed[bucket] += extra / (_HOUR if timed else _ONE)
         if group in run.last_line:
             run.last_line[group].extra = extra

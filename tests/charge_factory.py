@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from charging import settlement
 from charging.models import Charge
@@ -18,6 +18,9 @@ from charging.states import ChargeStatus
 from extensions import db
 from ocpi.models import OcpiCdr, OcpiLocation, Party, PartyGrant, dump_json
 from payments.setup import current_gateway
+
+if TYPE_CHECKING:
+    from stripe_standin import StripeStandin
 
 CDR: dict[str, Any] = {
     "country_code": "SE", "party_id": "SIM", "id": "CDR-1",
@@ -109,6 +112,37 @@ def captured_charge(**kwargs: Any) -> Charge:
     db.session.expire_all()
     charge = db.session.get(Charge, charge.pk)
     assert charge.status == "CAPTURED", charge.status
+    return charge
+
+
+def stripe_captured(standin: StripeStandin, **kwargs: Any) -> Charge:
+    """captured_charge() through the Stripe gateway, its hold confirmed at the stand-in
+    with the card that succeeds."""
+    return captured_charge(confirm=lambda pi: standin.confirm(pi, "4242424242424242"), **kwargs)
+
+
+def charging_under(tariff: dict[str, Any], hold_minor: int) -> Charge:
+    """A charge CHARGING at the Sim CPO's LOC1 (Europe/Stockholm), EVSE1, priced by
+    `tariff` (stored first, as if pushed by the CPO), with a demo hold of `hold_minor` SEK."""
+    from ocpi import store
+    from ocpi.transport import now_utc
+
+    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
+    db.session.add(party)
+    db.session.flush()
+    db.session.add(OcpiLocation(party_pk=party.pk, country_code="SE", party_id="SIM",
+                                location_id="LOC1", time_zone="Europe/Stockholm", raw="{}",
+                                last_updated=now_utc()))
+    store.upsert_tariff(party, tariff)
+    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
+                    location_id="LOC1", evse_uid="EVSE1", evse_id="SE*SIM*E00001",
+                    connector_id="1", tariff_id=tariff["id"], currency="SEK",
+                    hold_minor=hold_minor, gateway="demo", hold_id="pi_demo_1",
+                    token_uid="TOK1", authorization_reference="REF1",
+                    status=ChargeStatus.CHARGING.value)
+    db.session.add(charge)
+    db.session.commit()
     return charge
 
 

@@ -5,6 +5,7 @@ HTTP servers on 127.0.0.1, with queue workers) for end-to-end tests."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -169,6 +170,68 @@ class LiveStack:
             lambda: (c := self.charge_status(public_id))["status"] in statuses and c,
             timeout, f"charge {public_id} to reach {statuses}",
         )
+
+
+# --- An operator signed in through the test client -------------------------------------
+
+
+def csrf(client: Any, path: str) -> str:
+    """The CSRF token of the form on the page at `path`, read as a browser would."""
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, f"no CSRF field on {path}"
+    return found.group(1)
+
+
+def operator_client(app: Any, email: str, role: str, password: str) -> Any:
+    """A test client signed in through the login form as a new operator `email` of `role`."""
+    from dashboard.models import set_operator
+
+    set_operator(email, password, role=role)
+    db.session.commit()
+    client = app.test_client()
+    answer = client.post("/dashboard/login", data={
+        "email": email, "password": password, "csrf": csrf(client, "/dashboard/login")})
+    assert answer.status_code == 302
+    return client
+
+
+@dataclass
+class SimulatorBeside:
+    app: Any
+    base: str
+    simulator: Any
+    simulator_url: str
+    token_a: str
+
+
+@contextmanager
+def simulator_beside(make_app: Callable[..., Any], **simulator: Any) -> Iterator[SimulatorBeside]:
+    """ScanCharge (at its real address as PUBLIC_BASE_URL, with one queue worker) and the
+    simulator (SimulatorSettings `simulator`) on real sockets, not connected: a test invites
+    and connects the CPO itself."""
+    from cpo_simulator import SimulatorSettings, create_simulator
+    from jobs import EmbeddedWorker
+    from servers import ServerThread
+
+    token_a = secrets.token_urlsafe(16)
+    cpo = create_simulator(SimulatorSettings(base_url="", token_a=token_a, **simulator))
+    sim_server = ServerThread(cpo.app).start()
+    application = make_app(QUEUE_MAX_POLL_DELAY=0.05)
+    server = ServerThread(application)
+    # The CPO fetches our versions with token B during the handshake: at our real address.
+    application.config["PUBLIC_BASE_URL"] = server.url
+    server.start()
+    worker = EmbeddedWorker(application, workers=1).start()
+    try:
+        yield SimulatorBeside(application, server.url, cpo, sim_server.url, token_a)
+    finally:
+        worker.stop()
+        cpo.shutdown()
+        server.stop()
+        sim_server.stop()
+        with application.app_context():
+            db.engine.dispose()
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,24 @@ def add_cpo(name: str = "Sim CPO", party_id: str = "SIM") -> Party:
 def operator_site(make_app: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
     """(app, base URL): ScanCharge over HTTP with the admin ADMIN/PASSWORD. Put what a test
     needs into the database with `with app.app_context():` before opening pages."""
+    app = make_app(LOGIN_LOCKOUT_ATTEMPTS=3)
+    with served(app) as base:
+        yield app, base
+
+
+@contextmanager
+def served(app: Any, prepare: Callable[[], object] = lambda: None) -> Iterator[str]:
+    """`app` over HTTP (its base URL), the admin ADMIN/PASSWORD and what `prepare()` adds
+    stored first; the engine is disposed afterwards so no connection outlives the test."""
     from servers import ServerThread
 
-    app = make_app(LOGIN_LOCKOUT_ATTEMPTS=3)
     with app.app_context():
         set_operator(ADMIN, PASSWORD)
+        prepare()
         db.session.commit()
         db.session.remove()
     with ServerThread(app) as server:
-        yield app, server.url
+        yield server.url
     with app.app_context():
         db.engine.dispose()
 

@@ -8,14 +8,14 @@ Screenshots for docs/operators.md: cpo-connections, chargers, sticker-sheet.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from charge_factory import seed_chargers
-from operator_browser import PASSWORD, screenshot, screenshot_dir, signed_in
+from conftest import simulator_beside
+from operator_browser import PASSWORD, screenshot, screenshot_dir, served, signed_in
 from pdf_codes import decode, rasterise
 from test_driver_browser import CHROMIUM, browser  # noqa: F401 (the browser fixture)
 
@@ -39,31 +39,12 @@ def with_simulator(make_app: Callable[..., Any]) -> Iterator[tuple[Any, str, str
     """(app, base URL, simulator URL, the simulator's token A): ScanCharge served at its
     PUBLIC_BASE_URL (the CPO calls it back during the handshake) with a queue worker, the
     simulator beside it, not connected."""
-    from cpo_simulator import SimulatorSettings, create_simulator
-    from jobs import EmbeddedWorker
-    from servers import ServerThread
-
-    token_a = secrets.token_urlsafe(16)
-    simulator = create_simulator(SimulatorSettings(base_url="", token_a=token_a))
-    sim_server = ServerThread(simulator.app).start()
-    app = make_app(QUEUE_MAX_POLL_DELAY=0.05)
-    server = ServerThread(app)
-    app.config["PUBLIC_BASE_URL"] = server.url
-    server.start()
-    worker = EmbeddedWorker(app, workers=1).start()
-    with app.app_context():
-        set_operator(ADMIN, PASSWORD)
-        db.session.commit()
-        db.session.remove()
-    try:
-        yield app, server.url, sim_server.url, token_a
-    finally:
-        worker.stop()
-        simulator.shutdown()
-        server.stop()
-        sim_server.stop()
-        with app.app_context():
-            db.engine.dispose()
+    with simulator_beside(make_app) as beside:
+        with beside.app.app_context():
+            set_operator(ADMIN, PASSWORD)
+            db.session.commit()
+            db.session.remove()
+        yield beside.app, beside.base, beside.simulator_url, beside.token_a
 
 
 def test_invite_and_connect_a_cpo(browser: Any, with_simulator: Any) -> None:  # noqa: F811
@@ -115,18 +96,9 @@ def test_invite_and_connect_a_cpo(browser: Any, with_simulator: Any) -> None:  #
 @pytest.fixture
 def chargers_site(make_app: Callable[..., Any]) -> Iterator[tuple[Any, str]]:
     """ScanCharge served with the simulator's sites stored and a public base URL."""
-    from servers import ServerThread
-
     app = make_app(PUBLIC_BASE_URL=PUBLIC)
-    with app.app_context():
-        set_operator(ADMIN, PASSWORD)
-        seed_chargers()
-        db.session.commit()
-        db.session.remove()
-    with ServerThread(app) as server:
-        yield app, server.url
-    with app.app_context():
-        db.engine.dispose()
+    with served(app, seed_chargers) as base:
+        yield app, base
 
 
 def failed_start(evse: tuple[str, str, str], n: int) -> None:

@@ -7,15 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from charge_factory import charging_under
 from conftest import LiveStack
 
 from charging import pricing, sessions, unit_of_work
 from charging.models import Charge, ChargeEvent
-from charging.states import ChargeStatus as S
 from extensions import db
 from ocpi import store
-from ocpi.models import OcpiLocation, OcpiTariff, Party, PartyGrant
-from ocpi.transport import now_utc
+from ocpi.models import OcpiTariff, Party
 
 AC_TARIFF = {
     "country_code": "SE", "party_id": "SIM", "id": "AC-ADHOC", "currency": "SEK",
@@ -76,23 +75,7 @@ def test_a_cap_below_the_minimum_price_is_refused(live_stack: LiveStack) -> None
 
 @pytest.fixture
 def charging(app: Any) -> Charge:
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
-    db.session.add(OcpiLocation(party_pk=party.pk, country_code="SE", party_id="SIM",
-                                location_id="LOC1", time_zone="Europe/Stockholm", raw="{}",
-                                last_updated=now_utc()))
-    store.upsert_tariff(party, AC_TARIFF)
-    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
-                    location_id="LOC1", evse_uid="EVSE1",
-                    evse_id="SE*SIM*E00001", connector_id="1", tariff_id="AC-ADHOC",
-                    currency="SEK", hold_minor=5000, gateway="demo", hold_id="pi_demo_1",
-                    token_uid="TOK1", authorization_reference="REF1",
-                    status=S.CHARGING.value)
-    db.session.add(charge)
-    db.session.commit()
-    return charge
+    return charging_under(AC_TARIFF, hold_minor=5000)
 
 
 def _session(kwh: str, periods: list[tuple[str, str]]) -> dict[str, Any]:

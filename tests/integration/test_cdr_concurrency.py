@@ -9,13 +9,12 @@ import threading
 from typing import Any
 
 import requests
-from test_ingest_statements import AUTH, TOKEN, _cdr
+from test_ingest_statements import AUTH, _cdr, charging_at_cpo
 
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi.models import Party, PartyGrant, token_hash
-from ocpi.transport import json_dumps, now_utc
+from ocpi.transport import json_dumps
 from servers import ServerThread
 
 THREADS = 6
@@ -25,20 +24,7 @@ ROUNDS = 4
 def test_concurrent_cdrs_each_end_their_charge(make_app: Any) -> None:
     app = make_app()
     with app.app_context():
-        db.session.add(Party(
-            name="CPO", country_code="SE", party_id="CPO", status="CONNECTED",
-            incoming_token_hash=token_hash(TOKEN), outgoing_token="out", endpoints=[],
-            grants=[PartyGrant(role="CPO", country_code="SE", party_id="CPO")]))
-        db.session.commit()
-        party_pk = db.session.scalar(db.select(Party.pk))
-        for n in range(THREADS * ROUNDS):
-            db.session.add(Charge(
-                party_pk=party_pk, cpo_country_code="SE", cpo_party_id="CPO",
-                location_id="L1", evse_uid="E1", evse_id="SE*CPO*E1", connector_id="1",
-                currency="SEK", hold_minor=10_000, gateway="demo", status=S.CHARGING.value,
-                hold_id=f"pi_{n}", token_uid=f"T{n}", authorization_reference=f"R{n}",
-                session_id=f"S{n}", created_at=now_utc(), updated_at=now_utc()))
-        db.session.commit()
+        charging_at_cpo(range(THREADS * ROUNDS), hold_minor=10_000)
     answers: list[int] = []
     with ServerThread(app) as server:
         barrier = threading.Barrier(THREADS)

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from charge_factory import captured_charge, ended_charge, pending
+from conftest import csrf, operator_client
 
 import wiring
 from charging import settlement
 from charging.models import Charge, ChargeEvent
-from dashboard.models import OperatorAction, set_operator
+from dashboard.models import OperatorAction
 from extensions import db
 from payments.models import DemoRefund, Receipt, RefundRecord
 
@@ -27,21 +28,8 @@ def _receivers() -> None:
     wiring.connect()
 
 
-def csrf(client: Any, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-
-
 def signed_in(app: Any, role: str = "admin") -> Any:
-    email = f"{role}@operator.example"
-    set_operator(email, PASSWORD, role=role)
-    db.session.commit()
-    client = app.test_client()
-    token = csrf(client, "/dashboard/login")
-    answer = client.post("/dashboard/login",
-                         data={"email": email, "password": PASSWORD, "csrf": token})
-    assert answer.status_code == 302
-    return client
+    return operator_client(app, f"{role}@operator.example", role, PASSWORD)
 
 
 def post(client: Any, path: str, page: str, **form: str) -> Any:

@@ -10,11 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from conftest import operator_client
 from sqlalchemy import select
 
 from charging import refunds
 from charging.models import Charge
-from dashboard.models import set_operator
 from extensions import db
 from ocpi.models import OcpiLocation, Party, PartyGrant
 from payments.models import DemoPaymentIntent, Receipt
@@ -24,20 +24,8 @@ from tests.charge_factory import captured_charge, deliver_demo_events
 PASSWORD = "correct horse battery"
 
 
-def csrf(client: Any, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-
-
 def signed_in(app: Any, role: str = "admin") -> Any:
-    email = f"{role}@example.com"
-    set_operator(email, PASSWORD, role=role)
-    db.session.commit()
-    client = app.test_client()
-    answer = client.post("/dashboard/login", data={
-        "email": email, "password": PASSWORD, "csrf": csrf(client, "/dashboard/login")})
-    assert answer.status_code == 302
-    return client
+    return operator_client(app, f"{role}@example.com", role, PASSWORD)
 
 
 def listing(client: Any, **args: Any) -> str:

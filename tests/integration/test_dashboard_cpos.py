@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import SimulatorBeside, simulator_beside
 from sqlalchemy import func, select
 
 from dashboard.models import OperatorAction, set_operator
@@ -27,12 +27,8 @@ ADMIN, SUPPORT, PASSWORD = "admin@example.com", "help@example.com", "correct hor
 
 
 @dataclass
-class Stack:
-    app: Any
-    base: str
-    simulator: Any
-    simulator_url: str
-    token_a: str
+class Stack(SimulatorBeside):
+    """The stack, and what an operator does on it over HTTP."""
 
     def session(self, email: str = ADMIN) -> requests.Session:
         http = requests.Session()
@@ -64,34 +60,18 @@ def text_of(html: str) -> str:
 def stack(make_app: Callable[..., Any]) -> Iterator[Stack]:
     """ScanCharge and the simulator on real sockets, not connected; a queue worker; an admin
     and a support operator."""
-    from cpo_simulator import SimulatorSettings, create_simulator
-    from jobs import EmbeddedWorker
-    from servers import ServerThread
-
-    token_a = secrets.token_urlsafe(16)
-    simulator = create_simulator(SimulatorSettings(base_url="", token_a=token_a,
-                                                   tick_seconds=0.2))
-    sim_server = ServerThread(simulator.app).start()
-    app = make_app(QUEUE_MAX_POLL_DELAY=0.05)
-    server = ServerThread(app)
-    # The CPO fetches our versions with token B during the handshake: at our real address.
-    app.config["PUBLIC_BASE_URL"] = server.url
-    server.start()
-    worker = EmbeddedWorker(app, workers=1).start()
-    with app.app_context():
-        set_operator(ADMIN, PASSWORD)
-        set_operator(SUPPORT, PASSWORD, role="support")
-        db.session.commit()
-        db.session.remove()
-        try:
-            yield Stack(app, server.url, simulator, sim_server.url, token_a)
-        finally:
-            worker.stop()
-            simulator.shutdown()
-            server.stop()
-            sim_server.stop()
+    with simulator_beside(make_app, tick_seconds=0.2) as beside:
+        app = beside.app
+        with app.app_context():
+            set_operator(ADMIN, PASSWORD)
+            set_operator(SUPPORT, PASSWORD, role="support")
+            db.session.commit()
             db.session.remove()
-            db.engine.dispose()
+            try:
+                yield Stack(app, beside.base, beside.simulator, beside.simulator_url,
+                            beside.token_a)
+            finally:
+                db.session.remove()
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:

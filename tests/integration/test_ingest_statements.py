@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,22 +105,28 @@ def _counting(run: Callable[[], Any]) -> Seen:
     return seen
 
 
-@pytest.fixture
-def client(app: Any) -> Any:
+def charging_at_cpo(numbers: Iterable[int], hold_minor: int) -> None:
+    """The CPO (TOKEN its credentials) and, for each n, a charge CHARGING in its session
+    S{n} with token T{n} and authorization R{n}: what _session(n) and _cdr(n) name."""
     db.session.add(Party(
         name="CPO", country_code="SE", party_id="CPO", status="CONNECTED",
         incoming_token_hash=token_hash(TOKEN), outgoing_token="out", endpoints=[],
         grants=[PartyGrant(role="CPO", country_code="SE", party_id="CPO")]))
     db.session.commit()
     party_pk = db.session.scalar(db.select(Party.pk))
-    for n in (1, 2, 3):
+    for n in numbers:
         db.session.add(Charge(
             party_pk=party_pk, cpo_country_code="SE", cpo_party_id="CPO", location_id="L1",
             evse_uid="E1", evse_id="SE*CPO*E1", connector_id="1", currency="SEK",
-            hold_minor=10_000_000, gateway="demo", status=S.CHARGING.value, hold_id=f"pi_{n}",
+            hold_minor=hold_minor, gateway="demo", status=S.CHARGING.value, hold_id=f"pi_{n}",
             token_uid=f"T{n}", authorization_reference=f"R{n}", session_id=f"S{n}",
             created_at=now_utc(), updated_at=now_utc()))
     db.session.commit()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    charging_at_cpo((1, 2, 3), hold_minor=10_000_000)
     test_client = app.test_client()
     for n, periods in ((1, 0), (2, 60)):
         put = test_client.put(f"{V}/sessions/SE/CPO/S{n}", data=json_dumps(_session(n, periods)),

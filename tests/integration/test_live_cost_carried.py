@@ -10,14 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from charge_factory import charging_under
 
 from charging import pricing, sessions
 from charging.models import Charge
-from charging.states import ChargeStatus as S
 from extensions import db
 from ocpi import store
-from ocpi.models import OcpiLocation, OcpiSession, Party, PartyGrant
-from ocpi.transport import now_utc
+from ocpi.models import OcpiSession, Party
 from tariffs import price_session
 
 D = Decimal
@@ -43,22 +42,7 @@ def _tariff(peak: str, last_updated: str = "2026-01-01T00:00:00Z") -> dict[str, 
 
 @pytest.fixture
 def charging(app: Any) -> Charge:
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
-    db.session.add(OcpiLocation(party_pk=party.pk, country_code="SE", party_id="SIM",
-                                location_id="LOC1", time_zone="Europe/Stockholm", raw="{}",
-                                last_updated=now_utc()))
-    store.upsert_tariff(party, _tariff("4.40"))
-    charge = Charge(party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM",
-                    location_id="LOC1", evse_uid="EVSE1", evse_id="SE*SIM*E00001",
-                    connector_id="1", tariff_id="TOD", currency="SEK", hold_minor=500000,
-                    gateway="demo", hold_id="pi_demo_1", token_uid="TOK1",
-                    authorization_reference="REF1", status=S.CHARGING.value)
-    db.session.add(charge)
-    db.session.commit()
-    return charge
+    return charging_under(_tariff("4.40"), hold_minor=500000)
 
 
 def _period(n: int, kwh: str = "5.5") -> dict[str, Any]:

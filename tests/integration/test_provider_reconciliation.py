@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import stripe
-from charge_factory import captured_charge, ended_charge
+from charge_factory import captured_charge, ended_charge, stripe_captured
 from stripe_standin import StripeStandin
 
 import wiring
@@ -56,10 +56,6 @@ def stripe_app(make_app: Callable[..., Any], standin: StripeStandin) -> Iterator
         yield application
         db.session.remove()
         db.engine.dispose()
-
-
-def stripe_captured(standin: StripeStandin, **kwargs: Any) -> Charge:
-    return captured_charge(confirm=lambda pi: standin.confirm(pi, "4242424242424242"), **kwargs)
 
 
 def signed_in(app: Any, role: str = "admin") -> Any:
@@ -107,18 +103,30 @@ def refund_outside(standin: StripeStandin, charge: Charge, amount: int) -> str:
     return str(made.id)
 
 
+def amount_differs(standin: StripeStandin) -> Charge:
+    """Charge 1 captured 150,00 here, while the provider's transaction says 149,00."""
+    wrong = stripe_captured(standin, n=1, excl_vat="120.00", incl_vat="150.00")
+    standin.alter_transaction(standin.transaction_of(wrong.hold_id)["id"], amount=14900)
+    return wrong
+
+
+def three_differences(standin: StripeStandin) -> tuple[Charge, Charge, Charge, str]:
+    """(amount differs, capture the provider lacks, refunded outside, that refund's id):
+    one of each kind of difference today, charges 1, 2 and 3."""
+    wrong = amount_differs(standin)
+    lacking = stripe_captured(standin, n=2)
+    standin.drop_transaction(standin.transaction_of(lacking.hold_id)["id"])
+    outside = stripe_captured(standin, n=3)
+    return wrong, lacking, outside, refund_outside(standin, outside, 1000)
+
+
 # --- Against the Stripe stand-in, with deliberate differences -------------------------------
 
 
 def test_every_difference_is_listed_and_matching_days_say_so(
     stripe_app: Any, standin: StripeStandin
 ) -> None:
-    wrong = stripe_captured(standin, n=1, excl_vat="120.00", incl_vat="150.00")
-    standin.alter_transaction(standin.transaction_of(wrong.hold_id)["id"], amount=14900)
-    lacking = stripe_captured(standin, n=2)
-    standin.drop_transaction(standin.transaction_of(lacking.hold_id)["id"])
-    refunded_outside = stripe_captured(standin, n=3)
-    outside_id = refund_outside(standin, refunded_outside, 1000)
+    wrong, lacking, refunded_outside, outside_id = three_differences(standin)
     refunded_here = stripe_captured(standin, n=4)
     refunds.refund(refunded_here.public_id, 500, "the connector was faulty", "anna@example.com")
     earlier = stripe_captured(standin, n=5)
@@ -173,12 +181,7 @@ def test_a_capture_the_provider_made_and_scancharge_never_recorded_links_its_cha
 def test_the_page_lists_each_difference_with_a_link_to_its_charge(
     stripe_app: Any, standin: StripeStandin
 ) -> None:
-    wrong = stripe_captured(standin, n=1, excl_vat="120.00", incl_vat="150.00")
-    standin.alter_transaction(standin.transaction_of(wrong.hold_id)["id"], amount=14900)
-    lacking = stripe_captured(standin, n=2)
-    standin.drop_transaction(standin.transaction_of(lacking.hold_id)["id"])
-    outside = stripe_captured(standin, n=3)
-    refund_outside(standin, outside, 1000)
+    wrong, lacking, outside, _ = three_differences(standin)
     client = signed_in(stripe_app)
 
     answer = client.get("/dashboard/reconciliation")
@@ -203,8 +206,7 @@ def test_the_page_lists_each_difference_with_a_link_to_its_charge(
 def test_the_differences_csv_reads_back_and_is_audited(
     stripe_app: Any, standin: StripeStandin
 ) -> None:
-    wrong = stripe_captured(standin, n=1, excl_vat="120.00", incl_vat="150.00")
-    standin.alter_transaction(standin.transaction_of(wrong.hold_id)["id"], amount=14900)
+    wrong = amount_differs(standin)
     client = signed_in(stripe_app, "accounting")
     first, last = today() - timedelta(days=2), today()
 

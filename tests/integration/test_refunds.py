@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import stripe
-from charge_factory import captured_charge, ended_charge
+from charge_factory import captured_charge, ended_charge, stripe_captured
 from stripe_standin import StripeStandin, event_payload, sign_webhook
 
 import wiring
@@ -299,10 +299,6 @@ def stripe_app(make_app: Callable[..., Any], standin: StripeStandin) -> Iterator
         yield application
         db.session.remove()
         db.engine.dispose()
-
-
-def stripe_captured(standin: StripeStandin, **kwargs: Any) -> Charge:
-    return captured_charge(confirm=lambda pi: standin.confirm(pi, "4242424242424242"), **kwargs)
 
 
 def deliver(app: Any, event_type: str, obj: dict[str, Any]) -> Any:
