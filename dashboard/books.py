@@ -43,9 +43,7 @@ def receipts() -> str:
 def _document(pk: int) -> tuple[Receipt, Receipt]:
     """(the document asked for, the receipt it is printed on): a credit note is printed on
     the receipt it credits, as the driver sees it."""
-    document = db.session.get(Receipt, pk)
-    if document is None:
-        abort(404)
+    document = db.get_or_404(Receipt, pk)
     printed = db.session.get(Receipt, document.credits_pk) if document.is_credit_note \
         else document
     if printed is None:

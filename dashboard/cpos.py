@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import case, func, select
@@ -187,17 +187,10 @@ def connect_cpo() -> ResponseReturnValue:
     return redirect(url_for("dashboard.cpos"))
 
 
-def _party(pk: int) -> Party:
-    party = db.session.get(Party, pk)
-    if party is None:
-        abort(404)
-    return party
-
-
 @bp.post("/cpos/<int:pk>/sync")
 @requires("manage_cpos")
 def sync_cpo(pk: int) -> ResponseReturnValue:
-    party = _party(pk)
+    party = db.get_or_404(Party, pk)
     if party.status != "CONNECTED":
         flash(gettext("%(name)s is not connected: nothing to pull.", name=party.name))
         return redirect(url_for("dashboard.cpos"))
@@ -215,7 +208,7 @@ def sync_cpo(pk: int) -> ResponseReturnValue:
 def disconnect_cpo(pk: int) -> ResponseReturnValue:
     """GET: what disconnecting means, and the button; POST: unregister (credentials DELETE)
     and stop accepting the CPO's requests, even when it cannot be told."""
-    party = _party(pk)
+    party = db.get_or_404(Party, pk)
     if request.method == "GET":
         return render_template("dashboard/cpo_disconnect.html", party=party)
     told = True
@@ -239,7 +232,7 @@ def disconnect_cpo(pk: int) -> ResponseReturnValue:
 @requires("view")
 def cpo_messages(pk: int) -> str:
     """A party's OCPI messages, newest first; by module, failures only, a page at a time."""
-    party = _party(pk)
+    party = db.get_or_404(Party, pk)
     module = request.args.get("module") or None
     failures = request.args.get("failures") == "1"
     page = max(1, request.args.get("page", 1, type=int))

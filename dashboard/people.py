@@ -116,17 +116,10 @@ def _last_admin(operator: Operator) -> str:
                    email=operator.email)
 
 
-def _person(pk: int) -> Operator:
-    operator = db.session.get(Operator, pk)
-    if operator is None:
-        abort(404)
-    return operator
-
-
 @bp.post("/people/<int:pk>/role")
 @requires("manage_people")
 def change_role(pk: int) -> ResponseReturnValue:
-    operator = _person(pk)
+    operator = db.get_or_404(Operator, pk)
     role = request.form.get("role", "")
     if role not in ROLES:
         abort(400, gettext("Choose one of the roles."))
@@ -146,7 +139,7 @@ def change_role(pk: int) -> ResponseReturnValue:
 @bp.post("/people/<int:pk>/disable")
 @requires("manage_people")
 def disable(pk: int) -> ResponseReturnValue:
-    operator = _person(pk)
+    operator = db.get_or_404(Operator, pk)
     if operator.pk == g.operator.pk:
         flash(gettext("You cannot disable yourself: ask another admin."))
         return _people_page(status=409)
@@ -166,7 +159,7 @@ def disable(pk: int) -> ResponseReturnValue:
 @bp.post("/people/<int:pk>/enable")
 @requires("manage_people")
 def enable(pk: int) -> ResponseReturnValue:
-    operator = _person(pk)
+    operator = db.get_or_404(Operator, pk)
     if operator.disabled_at is not None:
         operator.disabled_at = None
         record("enable", target=operator.email)
@@ -179,7 +172,7 @@ def enable(pk: int) -> ResponseReturnValue:
 @requires("manage_people")
 def reset_two_factor(pk: int) -> ResponseReturnValue:
     """For a lost phone: the operator signs in with the password alone, and enrols again."""
-    operator = _person(pk)
+    operator = db.get_or_404(Operator, pk)
     if operator.totp_secret:
         operator.totp_secret, operator.totp_last_step = None, None
         record("totp_reset", target=operator.email)

@@ -21,9 +21,7 @@ def sheet(pk: int) -> Response:
     size = request.args.get("size", "a4")
     if size not in stickers.SIZES:
         abort(404)
-    location = db.session.get(OcpiLocation, pk)
-    if location is None:
-        abort(404)
+    location = db.get_or_404(OcpiLocation, pk)
     made = stickers.stickers_for_location(location, current_app.config)
     if not made:
         abort(404)
