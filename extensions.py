@@ -118,19 +118,39 @@ def _forget_after_commit(session: OrmSession) -> None:
 _SHARED = "shared_transaction"  # db.session.info: units of work join the caller's transaction
 
 
+class SharedTransaction:
+    """What shared_transaction() tells its caller afterwards: whether a unit of work in it
+    failed or left its charge unchanged, so that the domain's part must be undone."""
+
+    def __init__(self) -> None:
+        self.undo = False
+
+
 @contextmanager
-def shared_transaction() -> Iterator[None]:
+def shared_transaction() -> Iterator[SharedTransaction]:
     """Units of work opened in the block (charging.unit_of_work) join the current
-    transaction, each as a savepoint, instead of committing their own: an OCPI receiver
-    stores what a CPO sent and lets the domain act on it in one transaction, committed
-    once by the caller. A unit that fails rolls back to its savepoint only."""
-    db.session.info[_SHARED] = True
+    transaction instead of committing their own: an OCPI receiver stores what a CPO sent
+    and lets the domain act on it in one transaction, committed once by the caller.
+
+    No savepoint is taken (two round trips on every push, for a failure that is rare): a
+    unit that fails, or ends unchanged, sets `undo`, and the caller then rolls the whole
+    transaction back and stores what it received again, alone (the sweeper re-drives the
+    charge from it)."""
+    shared = SharedTransaction()
+    db.session.info[_SHARED] = shared
     try:
-        yield
+        yield shared
     finally:
         db.session.info.pop(_SHARED, None)
 
 
 def in_shared_transaction() -> bool:
-    return bool(db.session.info.get(_SHARED))
+    return db.session.info.get(_SHARED) is not None
+
+
+def undo_shared_transaction() -> None:
+    """The domain's part of the shared transaction must not be kept (see shared_transaction)."""
+    shared = db.session.info.get(_SHARED)
+    if shared is not None:
+        shared.undo = True
 

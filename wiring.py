@@ -52,9 +52,8 @@ class Kind(enum.Enum):
     AFTER_COMMIT = "after the commit, with the signal's arguments; enqueues work"
     # The OCPI object is already stored and answered for; the CPO is not asked again.
     OCPI = ("in its own unit of work once the OCPI object is stored (a pushed Session or "
-            "CDR: a savepoint of the request's one transaction; else after the commit); a "
-            "failure rolls back that unit only, is logged, and the sweeper re-drives the "
-            "charge")
+            "CDR: in the request's one transaction; else after the commit); a failure is "
+            "logged, undoes the domain's part only, and the sweeper re-drives the charge")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def _ocpi(handler: Callable[..., Any]) -> Callable[..., Any]:
         except Exception:
             if not in_shared_transaction():
                 db.session.rollback()
-            # else its unit rolled back to its savepoint: what the edge stored is kept
+            # else the receiver rolls back and stores what it received again, alone
             log.exception("%s failed for %s", handler.__name__, kw)
 
     return receive

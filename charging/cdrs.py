@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from charging.cpo import charge_for, charge_for_object, owned_by
+from charging.cpo import charge_for, lock_charge_for_object, owned_by
 from charging.models import Charge
 from charging.settlement import settle
 from charging.states import ChargeStatus as S
 from charging.states import Event, can
 from charging.stopping import STOP_GIVEN_UP
 from charging.timeline import Cause, fail, fire, note
-from charging.unit_of_work import lock_charge, locked_charge, unit_of_work
+from charging.unit_of_work import locked_charge, unit_of_work
 from extensions import db
 from ocpi.models import OcpiCdr
 
@@ -30,11 +30,10 @@ def on_cdr_received(
     # the operator in it).
     with unit_of_work():
         stored = db.session.get(OcpiCdr, cdr_pk)
-        pk = charge_for_object(stored) if stored is not None else None
-        if pk is None:
+        charge = lock_charge_for_object(stored) if stored is not None else None
+        if charge is None:
             log.warning("CDR %s matches no charge of its sender", cdr_pk)
             return
-        charge = lock_charge(pk)
         cdr = db.session.get_one(OcpiCdr, cdr_pk)
         if cdr.data.get("credit"):
             _on_credit_cdr(charge, cdr)

@@ -12,7 +12,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from charging.cpo import charge_for_object
+from charging.cpo import lock_charge_for_object
 from charging.models import Charge
 from charging.pricing import estimate_cost, near_the_hold
 from charging.settlement import settle
@@ -21,7 +21,7 @@ from charging.states import ChargeStatus as S
 from charging.states import Event, can
 from charging.stopping import begin_stopping, send_stop, stop_unpaid_session
 from charging.timeline import Cause, fail, fire, money, note
-from charging.unit_of_work import lock_charge, unit_of_work
+from charging.unit_of_work import unit_of_work
 from extensions import db
 from ocpi import store as ocpi_store
 from ocpi.models import OcpiSession
@@ -111,11 +111,10 @@ def on_session_updated(
     # for the operator in it).
     with unit_of_work():
         stored = db.session.get(OcpiSession, session_pk)
-        pk = charge_for_object(stored) if stored is not None else None
-        if stored is None or pk is None:
+        charge = lock_charge_for_object(stored) if stored is not None else None
+        if stored is None or charge is None:
             log.warning("Session %s matches no charge of its sender", session_pk)
             return
         figures = ocpi_store.session_figures(stored)
-        charge = lock_charge(pk)
         first_id = _take_figures(charge, session_pk, figures)
         _apply(charge, status, figures["session_id"], first_id)

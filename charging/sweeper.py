@@ -76,7 +76,7 @@ def _due(now: datetime, older_than: timedelta, *statuses: S,
 
 def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr]) -> Any:
     """Join condition: a stored Session or CDR naming a charge, sent over its connection by
-    its CPO. A candidate filter only: the handler re-checks ownership (charge_for_object)."""
+    its CPO. A candidate filter only: the handler re-checks ownership (lock_charge_for_object)."""
     return and_(
         model.authorization_reference == Charge.authorization_reference,
         model.party_pk == Charge.party_pk,

@@ -24,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.exc import NoResultFound
 
 from charging.models import Charge
-from extensions import db, in_shared_transaction
+from extensions import db, in_shared_transaction, undo_shared_transaction
 
 _OPEN = "charging.units_of_work"  # db.session.info: one flag per open unit, "leave unchanged"
 
@@ -40,14 +41,14 @@ class NestedUnitOfWork(RuntimeError):
 def unit_of_work() -> Iterator[None]:
     """Commit what the block did, or roll it back (and re-raise) if it raised.
 
-    Inside extensions.shared_transaction() (an OCPI receiver's request) the unit is a
-    savepoint of that transaction instead, released or rolled back alone; the caller
-    commits once."""
+    Inside extensions.shared_transaction() (an OCPI receiver's request) the unit joins that
+    transaction instead; the caller commits once, or, when the unit raised or left its
+    charge unchanged, rolls back and keeps only what it received."""
     units: list[bool] = db.session.info.setdefault(_OPEN, [])
     if units:
         raise NestedUnitOfWork("a unit of work is already open in this session")
     if in_shared_transaction() and _caller_transaction_open():
-        with _savepoint_unit(units):
+        with _joined_unit(units):
             yield
         return
     units.append(False)
@@ -81,26 +82,17 @@ def _caller_transaction_open() -> bool:
 
 
 @contextmanager
-def _savepoint_unit(units: list[bool]) -> Iterator[None]:
-    # What the unit enqueued after commit goes with its savepoint if that is rolled back.
-    queued = list(db.session.info.get("after_commit", []))
-    savepoint = db.session.begin_nested()
+def _joined_unit(units: list[bool]) -> Iterator[None]:
+    # In the caller's transaction: what is undone is undone by the caller, whole.
     units.append(False)
-
-    def undo() -> None:
-        savepoint.rollback()
-        db.session.info["after_commit"] = queued
-
     try:
         yield
     except BaseException:
         units.pop()
-        undo()
+        undo_shared_transaction()
         raise
     if units.pop():
-        undo()
-    else:
-        savepoint.commit()
+        undo_shared_transaction()
 
 
 @contextmanager
@@ -144,13 +136,28 @@ def lock_charge(charge_pk: int) -> Charge:
     the same charge queue here. Handlers take it through locked_charge; payment receivers,
     already inside the payment event's unit of work, take it directly.
     """
+    charge = lock_charge_where(Charge.pk == charge_pk)
+    if charge is None:
+        raise NoResultFound(f"no charge {charge_pk}")
+    return charge
+
+
+def lock_charge_where(condition: ColumnElement[bool], *, count: bool = True) -> Charge | None:
+    """The (first) charge `condition` names, found and locked in one read (see
+    lock_charge), or None: an OCPI receiver names its charge by reference, and a look-up
+    then a lock would read the row twice. `count=False` leaves lock_version for the caller
+    to count up (count_lock) once it knows it will change the charge."""
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(
-            update(Charge).where(Charge.pk == charge_pk)
-            .values(lock_version=Charge.lock_version))
+            update(Charge).where(condition).values(lock_version=Charge.lock_version))
     charge = db.session.scalars(
-        select(Charge).where(Charge.pk == charge_pk).with_for_update()
+        select(Charge).where(condition).with_for_update()
         .execution_options(populate_existing=True)
-    ).one()
-    charge.lock_version += 1  # the handler's write, even of nothing else, touches updated_at
+    ).first()
+    if charge is not None and count:
+        count_lock(charge)
     return charge
+
+
+def count_lock(charge: Charge) -> None:
+    charge.lock_version += 1  # the handler's write, even of nothing else, touches updated_at

@@ -133,7 +133,7 @@ def unmatched() -> str:
                    Charge.token_uid == model.token_uid)
 
     def orphans(model: Any) -> list[tuple[Any, bool]]:
-        # Matched as the domain matches (charging.cpo.charge_for_object): by our
+        # Matched as the domain matches (charging.cpo.lock_charge_for_object): by our
         # reference or token uid *and* by its sender being the charge's own CPO.
         own = select(Charge.pk).where(
             names_ours(model), Charge.party_pk == model.party_pk,

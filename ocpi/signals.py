@@ -3,7 +3,8 @@
 Each signal is sent with sender="ocpi" once the object is stored, so a receiver can read
 it from the database: after the commit, or (session_updated, cdr_received) inside the
 request's transaction under extensions.shared_transaction(), where the receiver's units
-of work are savepoints and the request commits once. Receivers must be idempotent: a CPO
+of work join that transaction and the request commits once (or, when the domain's part
+failed, rolls back and stores the object again alone). Receivers must be idempotent: a CPO
 may send anything twice.
 Nothing here waits for an answer: what the edge asks the domain is in ocpi.answers.
 """

@@ -365,12 +365,14 @@ def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
         total_cost_incl_vat=_column(cdr.total_cost.incl_vat),
         raw=json_dumps(data),
     )
+    db.session.add(row)
     try:
-        with db.session.begin_nested():
-            db.session.add(row)
+        db.session.flush()
     except IntegrityError:
         # The same CDR, POSTed again at the same moment, was stored first by the other
-        # request: it is the one, and this delivery changes nothing.
+        # request: it is the one, and this delivery changes nothing. Rolled back whole (no
+        # savepoint: two round trips on every CDR for a race): nothing else is written yet.
+        db.session.rollback()
         stored = _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id)
         if stored is None:  # some other constraint, not this CDR stored twice
             raise

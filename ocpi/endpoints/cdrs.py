@@ -122,12 +122,11 @@ def refuse_cdr(party: Party, reason: str, owner: tuple[str, str] | None = None) 
 
 
 def receive_cdr(party: Party, body: dict[str, Any]) -> Response:
-    """Store a pushed CDR (once), answer where it can be read back, and announce it."""
+    """Store a pushed CDR (once), answer where it can be read back, and announce it, in
+    one transaction with what the domain does with it."""
     row, created = store.store_cdr(party, body)
     db.session.flush()
-    location = url_for("ocpi.cdr", cdr_pk=row.pk, _external=False)
-    location = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + location
-    with shared_transaction():  # the domain acts in this request's one transaction
+    with shared_transaction() as shared:
         signals.cdr_received.send(
             "ocpi",
             cdr_pk=row.pk,
@@ -135,7 +134,14 @@ def receive_cdr(party: Party, body: dict[str, Any]) -> Response:
             token_uid=row.token_uid,
             session_id=row.session_id,
         )
+    if shared.undo:
+        # The domain failed (logged) or changed nothing: the CDR is kept alone.
+        db.session.rollback()
+        row, created = store.store_cdr(party, body)
+    pk = row.pk
     db.session.commit()
+    location = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(
+        "ocpi.cdr", cdr_pk=pk, _external=False)
     return ocpi_response(http_status=201 if created else 200, headers={"Location": location})
 
 

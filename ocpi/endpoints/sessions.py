@@ -19,7 +19,7 @@ from ocpi.endpoints.blueprint import (
     require_match,
     require_owner,
 )
-from ocpi.models import OcpiSession, Party
+from ocpi.models import OcpiSession
 from ocpi.transport import OcpiError, StatusCode
 
 
@@ -53,30 +53,34 @@ def session_endpoint(
         return ocpi_response(store.session_json(row))
     body = json_body()
     require_match(body, country_code, party_id, "id", session_id)
-    # Locked only once the body is known to be JSON for this Session: what is refused
-    # before here holds no lock.
-    row = store.lock_session(country_code, party_id, session_id)
     if request.method == "PUT":
         canonical = put_body(body, country_code, party_id) if put_body else body
-        return receive_session(party, row, canonical, patch=False)
-    canonical = patch_body(body) if patch_body else body
-    return receive_session(party, row, canonical, patch=True, append_periods=append_periods)
-
-
-def receive_session(party: Party, row: OcpiSession | None, body: dict[str, Any], *,
-                    patch: bool, append_periods: bool = True) -> Response:
-    """Store a pushed Session (PUT, or PATCH of the stored `row`) and announce it."""
-    created = False
-    if not patch:
-        row, created = store.put_session(party, body)
     else:
+        canonical = patch_body(body) if patch_body else body
+    patch = request.method == "PATCH"
+
+    def store_it() -> tuple[OcpiSession, bool]:
+        # Locked only once the body is known to be JSON for this Session: what is refused
+        # before here holds no lock.
+        row = store.lock_session(country_code, party_id, session_id)
+        if not patch:
+            return store.put_session(party, canonical)
         if row is None:
             raise OcpiError(
                 StatusCode.CLIENT_ERROR, "Unknown Session: PUT it first", http_status=404
             )
-        store.patch_session(row, body, append_periods=append_periods)
+        store.patch_session(row, canonical, append_periods=append_periods)
+        return row, False
+
+    return receive_session(store_it)
+
+
+def receive_session(store_it: Callable[[], tuple[OcpiSession, bool]]) -> Response:
+    """Store a pushed Session (`store_it`: a PUT, or a PATCH of the stored one, under its
+    lock) and announce it, in one transaction with what the domain does with it."""
+    row, created = store_it()
     db.session.flush()
-    with shared_transaction():  # the domain acts in this request's one transaction
+    with shared_transaction() as shared:
         signals.session_updated.send(
             "ocpi",
             session_pk=row.pk,
@@ -84,5 +88,9 @@ def receive_session(party: Party, row: OcpiSession | None, body: dict[str, Any],
             authorization_reference=row.authorization_reference,
             token_uid=row.token_uid,
         )
+    if shared.undo:
+        # The domain failed (logged) or changed nothing: what the CPO sent is kept alone.
+        db.session.rollback()
+        row, created = store_it()
     db.session.commit()
     return ocpi_response(http_status=201 if created else 200)

@@ -29,7 +29,7 @@ V = "/ocpi/2.2.1"
 # row included: one transaction for the request's own work, one for the log (batched by
 # its writer in production). SQLite locks with an UPDATE where PostgreSQL reads FOR UPDATE
 # (the Session's row, the charge's).
-STATEMENTS = {"postgresql": {"patch": 10, "cdr": 12}, "sqlite": {"patch": 12, "cdr": 13}}
+STATEMENTS = {"postgresql": {"patch": 7, "cdr": 7}, "sqlite": {"patch": 9, "cdr": 8}}
 TRANSACTIONS = 2
 
 
@@ -186,3 +186,42 @@ def test_a_patch_and_a_cdr_post_stay_within_their_round_trips(client: Any) -> No
     assert db.session.query(OcpiMessage).count() == 5  # every request logged
     charge = db.session.scalar(db.select(Charge).where(Charge.session_id == "S3"))
     assert charge is not None and charge.status == S.ENDED.value
+
+
+@pytest.mark.parametrize("kind", ["patch", "cdr"])
+def test_a_failing_domain_keeps_what_the_cpo_sent_and_changes_no_charge(
+    client: Any, kind: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No savepoint guards the domain's part of a push: when it fails, the receiver rolls
+    the request back and stores the object again alone; the CPO gets its 1000."""
+    from charging import cdrs, sessions
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        charge = db.session.scalar(db.select(Charge).where(Charge.session_id == "S1"))
+        assert charge is not None
+        charge.failure_code = "HALF_DONE"  # what the domain changed before it failed
+        db.session.flush()
+        raise RuntimeError("the domain failed")
+
+    monkeypatch.setattr(sessions, "_take_figures", broken)
+    monkeypatch.setattr(cdrs, "_on_cdr", broken)
+    if kind == "patch":
+        answer = client.patch(f"{V}/sessions/SE/CPO/S1", data=json_dumps(_patch(5)),
+                              headers=AUTH)
+    else:
+        answer = client.post(f"{V}/cdrs", data=json_dumps({**_cdr(1), "id": "C1"}),
+                             headers=AUTH)
+    assert answer.status_code in (200, 201), answer.get_data(as_text=True)
+    assert answer.get_json()["status_code"] == 1000
+    assert "the domain failed" in caplog.text
+    db.session.remove()
+    charge = db.session.scalar(db.select(Charge).where(Charge.session_id == "S1"))
+    assert charge is not None and charge.failure_code is None
+    if kind == "patch":
+        row = db.session.scalar(db.select(OcpiSession).where(OcpiSession.session_id == "S1"))
+        assert row is not None and row.period_count == 1
+        assert row.data["kwh"] == _patch(5)["kwh"]
+    else:
+        from ocpi.models import OcpiCdr
+
+        assert db.session.scalar(db.select(OcpiCdr.cdr_id)) == "C1"

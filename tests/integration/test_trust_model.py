@@ -231,14 +231,14 @@ def session_row(party: Party, party_id: str, session_id: str) -> OcpiSession:
 
 def test_a_session_from_its_own_cpo_finds_the_charge(charge_at_a: Charge) -> None:
     a = db.session.get(Party, charge_at_a.party_pk)
-    assert cpo.charge_for_object(session_row(a, "AAA", "S1")) == charge_at_a.pk
+    assert cpo.lock_charge_for_object(session_row(a, "AAA", "S1")) is charge_at_a
 
 
 def test_a_session_from_another_cpo_with_our_references_moves_nothing(
     charge_at_a: Charge
 ) -> None:
     b = connected("B", "tok-b", ("CPO", "SE", "BBB"))
-    assert cpo.charge_for_object(session_row(b, "BBB", "S1")) is None
+    assert cpo.lock_charge_for_object(session_row(b, "BBB", "S1")) is None
     notice = db.session.scalar(select(OcpiNotice))
     assert (notice.party_pk, notice.kind, notice.code, notice.object_key) == (
         b.pk, "MISUSE", "FOREIGN_SESSION", "Session:S1")

@@ -60,24 +60,42 @@ def test_units_do_not_nest_and_no_network_call_runs_inside_one(app: Any) -> None
     assert db.session.get_one(Charge, pk).failure_code == "AFTER"
 
 
-def test_inside_a_shared_transaction_a_unit_is_a_savepoint_of_it(app: Any) -> None:
+def test_inside_a_shared_transaction_a_unit_joins_it_and_a_failure_asks_for_undo(
+    app: Any
+) -> None:
     from extensions import after_commit, shared_transaction
 
     pk = ended_charge().pk
     ran: list[str] = []
     db.session.get_one(Charge, pk).failure_detail = "the caller's own work"
     db.session.flush()
-    with shared_transaction():
-        with locked_charge(pk) as locked:
-            locked.failure_code = "KEPT"
-            after_commit(lambda: ran.append("kept"))
-        with pytest.raises(RuntimeError), locked_charge(pk) as locked:
-            locked.failure_code = "LOST"
-            after_commit(lambda: ran.append("lost"))
-            raise RuntimeError("handler failed")
+    with shared_transaction() as shared, locked_charge(pk) as locked:
+        locked.failure_code = "KEPT"
+        after_commit(lambda: ran.append("kept"))
+    assert not shared.undo
     assert ran == [], "a unit committed the caller's transaction"
     db.session.commit()
     db.session.expire_all()
     after = db.session.get_one(Charge, pk)
     assert (after.failure_detail, after.failure_code) == ("the caller's own work", "KEPT")
     assert ran == ["kept"]
+
+    after.failure_detail = "stored again"  # the caller's write: its transaction is open
+    db.session.flush()
+    with shared_transaction() as shared, pytest.raises(RuntimeError), \
+            locked_charge(pk) as locked:
+        locked.failure_code = "LOST"
+        raise RuntimeError("handler failed")
+    assert shared.undo, "the caller was not told to undo the failed unit"
+
+
+def test_inside_a_shared_transaction_leave_unchanged_asks_for_undo(app: Any) -> None:
+    from charging.unit_of_work import leave_unchanged
+    from extensions import shared_transaction
+
+    pk = ended_charge().pk
+    db.session.get_one(Charge, pk).failure_detail = "the caller's own work"
+    db.session.flush()
+    with shared_transaction() as shared, locked_charge(pk):
+        leave_unchanged()
+    assert shared.undo
