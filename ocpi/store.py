@@ -8,9 +8,9 @@ stored with its numbers exact (json_dumps), so what a CPO sent is what a GET ret
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeGuard, TypeVar, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -307,7 +307,8 @@ def _add_periods(row: OcpiSession, sent: list[dict[str, Any]],
     if not sent:
         return
     first = row.period_count
-    db.session.execute(insert(OcpiSessionPeriod), [
+    # Core, not the ORM's bulk insert: nothing here needs the rows as objects.
+    db.session.execute(insert(cast(Table, OcpiSessionPeriod.__table__)), [
         {"session_pk": row.pk, "seq": first + n, "start_date_time": period.start_date_time,
          "raw": json_dumps(raw)}
         for n, (raw, period) in enumerate(zip(sent, parsed, strict=True))])
@@ -343,9 +344,11 @@ def _fill_session(row: OcpiSession, session: Session, data: dict[str, Any]) -> N
     row.raw = json_dumps(data)
 
 
-def store_cdr(party: Party, data: dict[str, Any]) -> tuple[OcpiCdr, bool]:
-    """Store a new CDR; a CDR already received (same owner and id) is returned unchanged."""
-    cdr = parse(Cdr, data)
+def store_cdr(party: Party, data: dict[str, Any],
+              parsed: Cdr | None = None) -> tuple[OcpiCdr, bool]:
+    """Store a new CDR; a CDR already received (same owner and id) is returned unchanged.
+    `parsed`: `data` already validated as a Cdr by the caller (not validated twice)."""
+    cdr = parsed if parsed is not None else parse(Cdr, data)
     existing = _find(OcpiCdr, OcpiCdr.cdr_id, cdr.country_code, cdr.party_id, cdr.id)
     _check_owner(party, f"CDR {cdr.id}", cdr.country_code, cdr.party_id, existing)
     if existing is not None:

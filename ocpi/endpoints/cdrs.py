@@ -37,7 +37,7 @@ def cdrs() -> Response:
             raise OcpiError(StatusCode.INVALID_PARAMETERS, "CDR must be a JSON object")
         body = store.tolerate_cdr(party, body)
         cdr = parse(Cdr, body)
-        return receive_cdr(require_owner(cdr.country_code, cdr.party_id), body)
+        return receive_cdr(require_owner(cdr.country_code, cdr.party_id), body, cdr)
 
 
 @contextmanager
@@ -121,10 +121,10 @@ def refuse_cdr(party: Party, reason: str, owner: tuple[str, str] | None = None) 
     signals.cdr_refused.send("ocpi", party_pk=party_pk, reason=reason, **keys)
 
 
-def receive_cdr(party: Party, body: dict[str, Any]) -> Response:
+def receive_cdr(party: Party, body: dict[str, Any], parsed: Cdr | None = None) -> Response:
     """Store a pushed CDR (once), answer where it can be read back, and announce it, in
     one transaction with what the domain does with it."""
-    row, created = store.store_cdr(party, body)
+    row, created = store.store_cdr(party, body, parsed)
     db.session.flush()
     with shared_transaction() as shared:
         signals.cdr_received.send(
@@ -137,7 +137,7 @@ def receive_cdr(party: Party, body: dict[str, Any]) -> Response:
     if shared.undo:
         # The domain failed (logged) or changed nothing: the CDR is kept alone.
         db.session.rollback()
-        row, created = store.store_cdr(party, body)
+        row, created = store.store_cdr(party, body, parsed)
     pk = row.pk
     db.session.commit()
     location = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(
