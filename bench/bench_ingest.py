@@ -12,7 +12,11 @@ under gunicorn with the same settings (`--workers` sync workers), and wrk drives
   ACTIVE sessions of CHARGING charges, every session's updates in order;
 - CDR POST: each a new CDR for one of ScanCharge's CHARGING charges.
 
-It prints requests per second for both and their ratio, then PATCH latency at 0, 100 and
+On PostgreSQL a third server, the floor (`bench/floor.py`: ScanCharge's own statements on
+its own tables as plain SQL, no ORM, validation, domain or message log), runs after them:
+how much of the distance to the ceiling is the data model's and how much ScanCharge's code.
+
+It prints requests per second for each and their ratios, then PATCH latency at 0, 100 and
 1,000 stored charging periods (one connection, the three sessions in turn; median and p95
 of 100 PATCHes each without total_cost, which ScanCharge prices itself, then 100 with the
 CPO's) and the ratio of 1,000 to 0; then checks that nothing was lost (every answered
@@ -46,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
-from common import empty_postgres  # noqa: E402
+from common import clone_postgres, empty_postgres  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
@@ -55,6 +59,7 @@ TOKEN = "bench-cpo-token"
 AUTH = f"Token {base64.b64encode(TOKEN.encode()).decode()}"
 SESSIONS = 400
 CDR_CHARGES = 60_000
+ROUND_OFFSET = 10_000  # each turn's PATCH times and CDR ids start past the last turn's
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 V = "/ocpi/2.2.1"
 
@@ -64,13 +69,14 @@ WRK_PATCH = r"""
 local threads, counter, tid = tonumber(os.getenv("BENCH_CONNECTIONS")), 0, 0
 local sessions = tonumber(os.getenv("BENCH_SESSIONS"))
 local auth = os.getenv("BENCH_AUTH")
+local offset = tonumber(os.getenv("BENCH_OFFSET"))
 local id = 0
 setup = function(thread) thread:set("tid", id); id = id + 1 end
 init = function() tid = tonumber(wrk.thread:get("tid")) end
 request = function()
   counter = counter + 1
   local n = ((counter * threads + tid) % sessions) + 1
-  local at = os.date("!%Y-%m-%dT%H:%M:%SZ", 1796112000 + counter * 60)
+  local at = os.date("!%Y-%m-%dT%H:%M:%SZ", 1796112000 + (offset + counter) * 60)
   local body = string.format('{"kwh":%d.25,"charging_periods":[{"start_date_time":"%s",'
     .. '"dimensions":[{"type":"ENERGY","volume":0.25}]}],'
     .. '"total_cost":{"excl_vat":%d.10,"incl_vat":%d.50},"last_updated":"%s"}',
@@ -85,11 +91,12 @@ local counter, tid, id = 0, 0, 0
 local threads = tonumber(os.getenv("BENCH_CONNECTIONS"))
 local auth = os.getenv("BENCH_AUTH")
 local template = os.getenv("BENCH_CDR")
+local offset = tonumber(os.getenv("BENCH_OFFSET"))
 setup = function(thread) thread:set("tid", id); id = id + 1 end
 init = function() tid = tonumber(wrk.thread:get("tid")) end
 request = function()
   counter = counter + 1
-  local n = counter * threads + tid
+  local n = offset + counter * threads + tid
   local body = template:gsub("@N@", tostring(n))
   return wrk.format("POST", "/ocpi/2.2.1/cdrs",
     {["Authorization"] = auth, ["Content-Type"] = "application/json"}, body)
@@ -317,38 +324,59 @@ def run(db: str, args: argparse.Namespace) -> None:
     from bench.ceiling import prepare
 
     prepare(ceiling_url, AUTH.removeprefix("Token "), [f"S{n}" for n in range(1, SESSIONS + 1)])
+    if db == "postgres":  # the floor's own copy of ScanCharge's database, as prepared
+        floor_url = clone_postgres(url, "bench_floor")
     load_env = {"BENCH_SESSIONS": str(SESSIONS), "BENCH_AUTH": AUTH, "BENCH_CDR": cdr_template()}
-    figures: dict[str, float] = {}
-    answered = {"latency": 3 * 2 * (LATENCY_PATCHES // 2)}
+    answered = {"latency": 3 * 2 * (LATENCY_PATCHES // 2), "patch": 0, "cdr": 0}
     before = _stored(url)
-    for name, target, env in (
+    targets = [
         ("scancharge", "app:create_app()", _settings(url, queue)),
         ("ceiling", "bench.ceiling:create()", {"CEILING_DATABASE_URL": ceiling_url}),
-    ):
-        server = Gunicorn(target, env, args.workers)
-        try:
-            for kind, script in (("patch", WRK_PATCH), ("cdr", WRK_CDR)):
-                figures[f"{name} {kind}"], count = wrk(server.port, script, args.seconds,
-                                                       args.connections, load_env)
-                if name == "scancharge":
-                    answered[kind] = count
-            if name == "scancharge":
-                latency_sessions = dict(zip(range(SESSIONS + 1, SESSIONS + 4), (0, 100, 1000),
-                                            strict=True))
-                latency = {with_cost: patch_latencies(server.port, latency_sessions, with_cost)
-                           for with_cost in (False, True)}  # priced by us first: the
-                # Session keeps the CPO's total_cost once sent, and ScanCharge then uses it
-        finally:
+    ]
+    if db == "postgres":  # the floor's plain SQL locks with FOR UPDATE, which SQLite lacks
+        targets.append(("floor", "bench.floor:create()", {"FLOOR_DATABASE_URL": floor_url}))
+    servers = {name: Gunicorn(target, env, args.workers) for name, target, env in targets}
+    counts: dict[str, int] = {}
+    spent: dict[str, float] = {}
+    try:
+        # In turns, a short run each, the order rotated every round: the machine's load
+        # drifts, and would otherwise weigh on whichever ran in a bad moment.
+        for kind, script in (("patch", WRK_PATCH), ("cdr", WRK_CDR)):
+            turn_seconds = max(1, args.seconds // args.rounds)
+            for turn in range(args.rounds):
+                names = list(servers)
+                names = names[turn % len(names):] + names[:turn % len(names)]
+                for name in names:
+                    rate, count = wrk(servers[name].port, script, turn_seconds,
+                                      args.connections,
+                                      {**load_env, "BENCH_OFFSET": str(turn * ROUND_OFFSET)})
+                    key = f"{name} {kind}"
+                    counts[key] = counts.get(key, 0) + count
+                    spent[key] = spent.get(key, 0.0) + count / rate
+                    if name == "scancharge":
+                        answered[kind] += count
+        latency_sessions = dict(zip(range(SESSIONS + 1, SESSIONS + 4), (0, 100, 1000),
+                                    strict=True))
+        latency = {with_cost: patch_latencies(servers["scancharge"].port, latency_sessions,
+                                              with_cost)
+                   for with_cost in (False, True)}  # priced by us first: the Session keeps
+        # the CPO's total_cost once sent, and ScanCharge then uses it
+    finally:
+        for server in servers.values():
             server.stop()  # a clean stop: the message log's writers write what waits
-        if name == "scancharge":
-            lost = nothing_lost(before, _stored(url), answered, args.connections)
+    lost = nothing_lost(before, _stored(url), answered, args.connections * args.rounds)
+    figures = {key: counts[key] / spent[key] for key in counts}
     print(f"\n== {db}: gunicorn -w {args.workers} (sync), wrk -c {args.connections}, "
-          f"{args.seconds} s each ==")
+          f"{args.seconds} s each in {args.rounds} turns ==")
     for kind in ("patch", "cdr"):
         ours, ceiling = figures[f"scancharge {kind}"], figures[f"ceiling {kind}"]
         label = "Session PATCH" if kind == "patch" else "CDR POST"
         print(f"{label:<14} ScanCharge {ours:8.1f} req/s   ceiling {ceiling:8.1f} req/s   "
               f"ratio {ours / ceiling:.2f}")
+        if f"floor {kind}" in figures:
+            floor = figures[f"floor {kind}"]
+            print(f"{'':<14} floor (ScanCharge's statements, plain SQL) {floor:8.1f} req/s: "
+                  f"floor / ceiling {floor / ceiling:.2f}, ScanCharge / floor {ours / floor:.2f}")
     for with_cost, figures_by in latency.items():
         label = "with total_cost" if with_cost else "without total_cost (ScanCharge prices)"
         for periods, (median, p95) in figures_by.items():
@@ -365,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="turns per server and kind, each --seconds/--rounds long")
     args = parser.parse_args(argv)
     for db in ("postgres", "sqlite") if args.db == "both" else (args.db,):
         run(db, args)
