@@ -147,7 +147,8 @@ def lock_charge_where(condition: ColumnElement[bool], *, count: bool = True) -> 
     lock_charge), or None: an OCPI receiver names its charge by reference, and a look-up
     then a lock would read the row twice. `count=False` leaves lock_version for the caller
     to count up (count_lock) once it knows it will change the charge."""
-    if db.session.get_bind().dialect.name == "sqlite":
+    if db.session.get_bind().dialect.name == "sqlite" and not _caller_transaction_open():
+        # (Once this transaction has written, it holds SQLite's one write lock already.)
         db.session.execute(
             update(Charge).where(condition).values(lock_version=Charge.lock_version))
     charge = db.session.scalars(

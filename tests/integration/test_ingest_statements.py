@@ -29,7 +29,7 @@ V = "/ocpi/2.2.1"
 # row included: one transaction for the request's own work, one for the log (batched by
 # its writer in production). SQLite locks with an UPDATE where PostgreSQL reads FOR UPDATE
 # (the Session's row, the charge's).
-STATEMENTS = {"postgresql": {"patch": 7, "cdr": 7}, "sqlite": {"patch": 9, "cdr": 8}}
+STATEMENTS = {"postgresql": {"patch": 7, "cdr": 7}, "sqlite": {"patch": 8, "cdr": 7}}
 TRANSACTIONS = 2
 
 
