@@ -6,10 +6,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from charging.models import Charge
-from charging.unit_of_work import count_lock, lock_charge_where
+from charging.unit_of_work import charge_lock, count_lock, lock_charge_where
 from extensions import db
 from ocpi import notices as ocpi_notices
 from ocpi import store as ocpi_store
@@ -76,6 +76,11 @@ def charge_for(authorization_reference: str | None, token_uid: str | None) -> in
     return None if naming is None else db.session.scalar(select(Charge.pk).where(naming))
 
 
+# Either may be None: "= NULL" matches nothing, so one statement serves both.
+_BY_REFERENCE = charge_lock(or_(Charge.authorization_reference == bindparam("reference"),
+                                Charge.token_uid == bindparam("uid")))
+
+
 def lock_charge_for_object(row: OcpiSession | OcpiCdr) -> Charge | None:
     """The charge a stored Session or CDR is about, locked, if it came from that charge's
     own CPO (for the caller's unit of work).
@@ -86,8 +91,11 @@ def lock_charge_for_object(row: OcpiSession | OcpiCdr) -> Charge | None:
     the operator as a suspected misuse, in the caller's unit of work. Found and locked in
     one read: on the ingest path every round trip counts.
     """
-    naming = _naming(row.authorization_reference, row.token_uid)
-    charge = None if naming is None else lock_charge_where(naming, count=False)
+    if not (row.authorization_reference or row.token_uid):
+        return None
+    charge = lock_charge_where(_BY_REFERENCE, {
+        "reference": row.authorization_reference.upper() if row.authorization_reference else None,
+        "uid": row.token_uid.upper() if row.token_uid else None}, count=False)
     if charge is None:
         return None
     if owned_by(charge, row.party_pk, row.country_code, row.party_id):

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Select, Update, bindparam, select, update
 from sqlalchemy.exc import NoResultFound
 
 from charging.models import Charge
@@ -136,25 +137,41 @@ def lock_charge(charge_pk: int) -> Charge:
     the same charge queue here. Handlers take it through locked_charge; payment receivers,
     already inside the payment event's unit of work, take it directly.
     """
-    charge = lock_charge_where(Charge.pk == charge_pk)
+    charge = lock_charge_where(BY_PK, {"charge_pk": charge_pk})
     if charge is None:
         raise NoResultFound(f"no charge {charge_pk}")
     return charge
 
 
-def lock_charge_where(condition: ColumnElement[bool], *, count: bool = True) -> Charge | None:
-    """The (first) charge `condition` names, found and locked in one read (see
+class ChargeLock(NamedTuple):
+    """A locking read of the charge a condition names, its values as bind parameters:
+    built once (on the ingest path, building and keying a statement costs about a third
+    of what SQLAlchemy spends on it), run by lock_charge_where."""
+
+    touch: Update  # SQLite's no-op UPDATE that takes its write lock first
+    read: Select[tuple[Charge]]
+
+
+def charge_lock(condition: ColumnElement[bool]) -> ChargeLock:
+    return ChargeLock(
+        touch=update(Charge).where(condition).values(lock_version=Charge.lock_version),
+        read=select(Charge).where(condition).with_for_update()
+        .execution_options(populate_existing=True))
+
+
+BY_PK = charge_lock(Charge.pk == bindparam("charge_pk"))
+
+
+def lock_charge_where(lock: ChargeLock, params: dict[str, Any], *,
+                      count: bool = True) -> Charge | None:
+    """The (first) charge `lock` names with `params`, found and locked in one read (see
     lock_charge), or None: an OCPI receiver names its charge by reference, and a look-up
-    then a lock would read the row twice. `count=False` leaves lock_version for the caller
-    to count up (count_lock) once it knows it will change the charge."""
+    then a lock would read the row twice. `count=False` leaves lock_version for the
+    caller to count up (count_lock) once it knows it will change the charge."""
     if db.session.get_bind().dialect.name == "sqlite" and not _caller_transaction_open():
         # (Once this transaction has written, it holds SQLite's one write lock already.)
-        db.session.execute(
-            update(Charge).where(condition).values(lock_version=Charge.lock_version))
-    charge = db.session.scalars(
-        select(Charge).where(condition).with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+        db.session.execute(lock.touch, params)
+    charge = db.session.scalars(lock.read, params).first()
     if charge is not None and count:
         count_lock(charge)
     return charge

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeGuard, TypeVar, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -222,14 +222,21 @@ def lock_session(country_code: str, party_id: str, session_id: str) -> OcpiSessi
     transaction at the first write); either way concurrent requests for one Session queue
     here.
     """
-    keys = (OcpiSession.country_code == _key(country_code),
-            OcpiSession.party_id == _key(party_id),
-            OcpiSession.session_id == _key(session_id))
+    keys = {"key_country_code": _key(country_code), "key_party_id": _key(party_id),
+            "key_session_id": _key(session_id)}
     if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(update(OcpiSession).where(*keys).values(
-            last_updated=OcpiSession.last_updated))
-    return db.session.scalar(select(OcpiSession).where(*keys).with_for_update()
-                             .execution_options(populate_existing=True))
+        db.session.execute(_TOUCH_SESSION, keys)
+    return db.session.scalar(_LOCK_SESSION, keys)
+
+
+# Built once (every PATCH runs them), the keys as bind parameters.
+_SESSION_KEYS = (OcpiSession.country_code == bindparam("key_country_code"),
+                 OcpiSession.party_id == bindparam("key_party_id"),
+                 OcpiSession.session_id == bindparam("key_session_id"))
+_TOUCH_SESSION = update(OcpiSession).where(*_SESSION_KEYS).values(
+    last_updated=OcpiSession.last_updated)
+_LOCK_SESSION = (select(OcpiSession).where(*_SESSION_KEYS).with_for_update()
+                 .execution_options(populate_existing=True))
 
 
 def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from flask import typing as ft
 from flask.blueprints import BlueprintSetupState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -160,6 +160,11 @@ def _check_method() -> None:
         raise MethodNotAllowed(valid_methods=sorted(allowed))
 
 
+# Built once: every OCPI request runs it.
+_PARTY_BY_TOKEN = select(Party).options(joinedload(Party.grants)).where(
+    Party.incoming_token_hash == bindparam("token_hash"))
+
+
 @bp.before_request
 def _authenticate() -> None:
     header = request.headers.get("Authorization")
@@ -167,9 +172,7 @@ def _authenticate() -> None:
     for index, candidate in enumerate(token_candidates(header)):
         # The party and its grants in one statement: found once per request.
         party = db.session.scalars(
-            select(Party).options(joinedload(Party.grants))
-            .where(Party.incoming_token_hash == token_hash(candidate))
-        ).unique().first()
+            _PARTY_BY_TOKEN, {"token_hash": token_hash(candidate)}).unique().first()
         if party is not None:
             # Remember how this peer encodes its token, so we can tell operators.
             encoding = "base64" if index == 0 and len(token_candidates(header)) > 1 else "plain"
