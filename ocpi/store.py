@@ -63,13 +63,18 @@ def _check_owner(party: Party, what: str, country_code: str, party_id: str,
 def _find(model: type[M], id_column: Any, country_code: str, party_id: str,
           object_id: str) -> M | None:
     """A client-owned object by its owner and id, compared as CiStrings."""
-    return db.session.scalar(
-        select(model).where(
-            model.country_code == _key(country_code),
-            model.party_id == _key(party_id),
-            id_column == _key(object_id),
-        )
-    )
+    statement = _FINDING.get((model, id_column.key))
+    if statement is None:  # built once per kind of object, the keys as bind parameters
+        statement = _FINDING[(model, id_column.key)] = select(model).where(
+            model.country_code == bindparam("key_country_code"),
+            model.party_id == bindparam("key_party_id"),
+            id_column == bindparam("key_object_id"))
+    return db.session.scalar(statement, {"key_country_code": _key(country_code),
+                                         "key_party_id": _key(party_id),
+                                         "key_object_id": _key(object_id)})
+
+
+_FINDING: dict[tuple[type[Any], str], Any] = {}
 
 
 def find_location(country_code: str, party_id: str, location_id: str) -> OcpiLocation | None:
