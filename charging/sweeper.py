@@ -32,6 +32,7 @@ from charging.timeline import Cause, fire
 from charging.unit_of_work import locked_charge
 from extensions import db
 from jobs import periodic_task
+from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr, OcpiCommand, OcpiSession
 from ocpi.transport import now_utc
 
@@ -87,11 +88,12 @@ def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr]) -> Any:
 
 
 def _stored_cdrs(due: list[Any], excluding: Collection[int] = ()) -> dict[int, OcpiCdr]:
-    """Each due charge's first stored CDR from its CPO, in one query."""
+    """Each due charge's first stored CDR from its CPO still to apply, in one query: the
+    CDRs already applied, nearly all of them, are not read (ix_ocpi_cdrs_unapplied)."""
     found: dict[int, OcpiCdr] = {}
     for charge_pk, cdr in db.session.execute(
         select(Charge.pk, OcpiCdr).join(OcpiCdr, _from_its_cpo(OcpiCdr))
-        .where(*due).order_by(Charge.pk, OcpiCdr.pk)
+        .where(*due, ocpi_store.still_to_apply(OcpiCdr)).order_by(Charge.pk, OcpiCdr.pk)
     ).tuples():
         if charge_pk not in excluding:
             found.setdefault(charge_pk, cdr)
@@ -171,13 +173,15 @@ def _sweep_stops(now: datetime) -> int:
 
 
 def _sweep_charging(now: datetime) -> int:
-    """CHARGING or STOPPING charges whose end is already stored: a Session COMPLETED, or a
-    CDR, whose receiver failed or whose signal was lost. Two queries whatever the number
-    of live charges: only the charges that did end come back."""
+    """CHARGING or STOPPING charges whose end is already stored: a Session COMPLETED or
+    INVALID, or a CDR, whose receiver failed or whose signal was lost. Two queries
+    whatever the number of live charges, each reading only the stored Sessions and CDRs
+    not yet applied (the receivers mark the rest): its work is what changed, not every
+    Session and CDR ever stored."""
     due = _due_where(now, _grace(), S.CHARGING, S.STOPPING, proceeding=LAPSE_PROCEEDS)
     ended_sessions = db.session.execute(
         select(Charge.pk, OcpiSession).join(OcpiSession, _from_its_cpo(OcpiSession))
-        .where(*due, OcpiSession.status.in_(("COMPLETED", "INVALID"))).order_by(Charge.pk)
+        .where(*due, ocpi_store.still_to_apply(OcpiSession)).order_by(Charge.pk)
     ).tuples().all()
     done: set[int] = set()
     for charge_pk, stored in ended_sessions:
