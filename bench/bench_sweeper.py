@@ -362,8 +362,9 @@ def _by_step(app: Any) -> None:
         db.session.remove()
 
 
-def _explain(app: Any, verbose: bool = False) -> None:
-    """PostgreSQL's plan of each distinct SELECT of one sweep, run (EXPLAIN ANALYZE): its
+def _explain(app: Any, due: list[dict[str, Any]], verbose: bool = False) -> None:
+    """PostgreSQL's plan of each distinct SELECT of one sweep, run (EXPLAIN ANALYZE) on the
+    due charges put back as they were before it (else the queries find nothing to do): its
     time and the scans it does, the slowest first."""
     from sqlalchemy import event
 
@@ -383,6 +384,7 @@ def _explain(app: Any, verbose: bool = False) -> None:
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
         db.session.remove()
+    _put_back(app, due)
     plans: list[tuple[float, str, str]] = []
     raw = db.engine.raw_connection()
     try:
@@ -430,7 +432,7 @@ def bench(url: str, live: int, runs: int, by_step: bool = False,
             _by_step(app)
             _put_back(app, due)
         if explain and url.startswith("postgresql"):
-            _explain(app, verbose=bool(os.environ.get("BENCH_VERBOSE")))
+            _explain(app, due, verbose=bool(os.environ.get("BENCH_VERBOSE")))
             _put_back(app, due)
     median, worst = statistics.median(times), max(times)
     done = {name: n for name, n in result.items() if n}

@@ -10,12 +10,12 @@ change it makes goes through a handler's unit of work.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, false, or_, select
 
 from charging.cdrs import on_cdr_received
 from charging.deadlines import capture_deadline
@@ -70,9 +70,12 @@ def _due(now: datetime, older_than: timedelta, *statuses: S,
     """The due charges, oldest first. Sorted here, not by the database: the few that come
     back are cheap to sort, while an ORDER BY pk tempts PostgreSQL to walk the whole table
     in pk order (its statistics of updated_at are mostly of long-settled charges)."""
-    return sorted(db.session.scalars(
-        select(Charge).where(*_due_where(now, older_than, *statuses, proceeding=proceeding))
-    ), key=lambda charge: charge.pk)
+    return _sorted(db.session.scalars(
+        select(Charge).where(*_due_where(now, older_than, *statuses, proceeding=proceeding))))
+
+
+def _sorted(charges: Iterable[Charge]) -> list[Charge]:
+    return sorted(charges, key=lambda charge: charge.pk)
 
 
 def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr]) -> Any:
@@ -200,15 +203,11 @@ def _sweep_capture_deadline(now: datetime) -> int:
     here and settle from the last known cost (flagged), rather than let the hold lapse
     unpaid, whether the CPO went quiet or keeps pushing a session that never ends; a
     session still running is stopped, since from here no money covers it."""
-    cfg = current_app.config
-    silence = timedelta(seconds=cfg["SESSION_SILENCE_SECONDS"])
-    margin = timedelta(hours=cfg["CAPTURE_SAFETY_MARGIN_HOURS"])
-    deadline = timedelta(hours=cfg["HOLD_CAPTURE_DEADLINE_HOURS"])
+    silence = timedelta(seconds=current_app.config["SESSION_SILENCE_SECONDS"])
     candidates = db.session.scalars(select(Charge.pk).where(
         Charge.status.in_([S.CHARGING.value, S.STOPPING.value]),
         or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(OPERATOR_FLAGS)),
-        or_(Charge.capture_before < now + margin,
-            Charge.capture_before.is_(None) & (Charge.created_at < now - deadline)),
+        _capture_deadline_passed_where(now),
     ).order_by(Charge.pk)).all()
     ended = 0
     for pk in candidates:
@@ -252,6 +251,15 @@ def capture_deadline_passed(charge: Charge, now: datetime) -> bool:
     return capture_deadline(charge) < now
 
 
+def _capture_deadline_passed_where(now: datetime) -> Any:
+    """capture_deadline_passed as a condition, for a query to return only such charges."""
+    cfg = current_app.config
+    margin = timedelta(hours=cfg["CAPTURE_SAFETY_MARGIN_HOURS"])
+    deadline = timedelta(hours=cfg["HOLD_CAPTURE_DEADLINE_HOURS"])
+    return or_(Charge.capture_before < now + margin,
+               Charge.capture_before.is_(None) & (Charge.created_at < now - deadline))
+
+
 def _sweep_unpaid(now: datetime) -> int:
     charges = _due(now, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"]), S.CREATED)
     for charge in charges:
@@ -261,12 +269,14 @@ def _sweep_unpaid(now: datetime) -> int:
 
 def _sweep_ended(now: datetime) -> int:
     """ENDED charges: settle those with their CDR; link a stored CDR; settle without one
-    when the authorisation is about to lapse."""
+    when the authorisation is about to lapse. Only those come back: the many still
+    waiting for their CDR, with nothing to do yet, stay in the database."""
     settled = 0
     due = _due_where(now, _grace(), S.ENDED, proceeding=LAPSE_PROCEEDS)
-    charges = list(db.session.scalars(select(Charge).where(*due).order_by(Charge.pk)))
-    stored = _stored_cdrs([*due, Charge.cdr_pk.is_(None)]) \
-        if any(charge.cdr_pk is None for charge in charges) else {}
+    stored = _stored_cdrs([*due, Charge.cdr_pk.is_(None)])
+    charges = _sorted(db.session.scalars(select(Charge).where(*due, or_(
+        Charge.cdr_pk.is_not(None), _capture_deadline_passed_where(now),
+        Charge.pk.in_(stored) if stored else false()))))
     for charge in charges:
         if charge.cdr_pk is not None:
             settle.enqueue(charge.pk)
@@ -300,15 +310,19 @@ def _sweep_releases(now: datetime) -> int:
     """Holds still to give back: failed starts, and cancelled or expired charges whose
     release was never confirmed (a lost task must not keep a driver's money). The
     cancelled and expired ones released long ago, the many, stay in the database
-    (ix_charges_status_hold_released_at)."""
-    charges = _due(now, _grace(), S.START_FAILED)
-    charges += db.session.scalars(select(Charge).where(
+    (ix_charges_status_hold_released_at). Only their keys are read: PostgreSQL expects
+    thousands of rows here (its statistics cannot tell the captured charges' empty
+    hold_released_at from these), and to sort that many whole rows it planned a parallel
+    scan whose workers' start cost more than the query."""
+    pks = list(db.session.scalars(select(Charge.pk).where(
+        *_due_where(now, _grace(), S.START_FAILED))))
+    pks += db.session.scalars(select(Charge.pk).where(
         *_due_where(now, _grace(), S.CANCELLED, S.EXPIRED),
         Charge.hold_released_at.is_(None), Charge.hold_id.is_not(None),
-    ).order_by(Charge.pk)).all()
-    for charge in charges:
-        release_hold.enqueue(charge.pk)
-    return len(charges)
+    )).all()
+    for pk in sorted(pks):
+        release_hold.enqueue(pk)
+    return len(pks)
 
 
 _SWEEP_STEPS = (
