@@ -2,14 +2,16 @@
 
     python bench/bench_sweeper.py [--db postgres|sqlite|both] [--charges 5000] [--runs 5]
 
-Builds the schema by the migrations (PostgreSQL: database `bench`, emptied first; SQLite: a
-file in a temporary folder), then `--charges` live charges spread over the live states as
-in real life, nearly all of them not due (unpaid charges a few minutes old, starts waiting
-for their command's result, sessions PATCHed within the last two minutes with their stored
-Session, stops to retry later, ended charges waiting for their CDR) and a few dozen due, one
-or more of each kind of due work; beside them a history of final charges (10 per live
-charge, mostly CAPTURED with their stored Session and CDR, some EXPIRED or CANCELLED with
-their hold released) so that a scan of `charges` shows. Then times
+Builds the schema by the migrations (PostgreSQL: database `bench` or `--url`, emptied
+first; SQLite: a file in a temporary folder), then `--charges` live charges spread over the
+live states as in real life, nearly all of them not due (unpaid charges a few minutes old,
+starts waiting for their command's result, sessions PATCHed within the last two minutes with
+their stored Session, stops to retry later, ended charges waiting for their CDR) and a few
+dozen due, one or more of each kind of due work; beside them a history of final charges (10
+per live charge, mostly CAPTURED with their stored Session and CDR, some EXPIRED or
+CANCELLED with their hold released) so that a scan of `charges` shows; the stored Sessions
+and CDRs are applied as their receivers leave them, but for the due ones whose signal was
+lost. Then times
 `charging.sweeper.sweep()` `--runs` times in an app context, the due charges put back as
 they were between runs so each sweep does the same work, and counts its SQL statements.
 Tasks go to the test config's in-memory queue, which nothing consumes: no task runs and
