@@ -274,7 +274,9 @@ class OcpiSession(Model):
         Index("ix_ocpi_sessions_authorization_reference", "authorization_reference"),
         Index("ix_ocpi_sessions_token_uid", "token_uid"),
         # The sweeper's ended Sessions still to apply: the few of them, not every Session
-        # ever stored (charging.sweeper reads them with the same condition, UNAPPLIED_END).
+        # ever stored (its query states the same condition: ocpi.store.still_to_apply).
+        # Alembic does not compare a partial index's condition; a plan test does
+        # (tests/integration/test_sweeper_applied.py).
         Index("ix_ocpi_sessions_unapplied_end", "authorization_reference",
               postgresql_where=text(UNAPPLIED_END_SQL), sqlite_where=text(UNAPPLIED_END_SQL)),
     )
