@@ -79,6 +79,7 @@ TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
     for state in ChargeStatus
 }
 
+
 def _leading_to(event: Event) -> frozenset[ChargeStatus]:
     """The states from which `event` can still happen, now or after other events."""
     states = {state for state, e in EVENT_TRANSITIONS if e == event}

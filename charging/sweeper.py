@@ -276,7 +276,7 @@ def _sweep_ended(now: datetime) -> int:
     stored = _stored_cdrs([*due, Charge.cdr_pk.is_(None)])
     charges = _sorted(db.session.scalars(select(Charge).where(*due, or_(
         Charge.cdr_pk.is_not(None), _capture_deadline_passed_where(now),
-        Charge.pk.in_(stored) if stored else false()))))
+        Charge.pk.in_(list(stored)) if stored else false()))))
     for charge in charges:
         if charge.cdr_pk is not None:
             settle.enqueue(charge.pk)
