@@ -2,14 +2,16 @@
 
     python bench/bench_sweeper.py [--db postgres|sqlite|both] [--charges 5000] [--runs 5]
 
-Builds the schema by the migrations (PostgreSQL: database `bench`, emptied first; SQLite: a
-file in a temporary folder), then `--charges` live charges spread over the live states as
-in real life, nearly all of them not due (unpaid charges a few minutes old, starts waiting
-for their command's result, sessions PATCHed within the last two minutes with their stored
-Session, stops to retry later, ended charges waiting for their CDR) and a few dozen due, one
-or more of each kind of due work; beside them a history of final charges (10 per live
-charge, mostly CAPTURED with their stored Session and CDR, some EXPIRED or CANCELLED with
-their hold released) so that a scan of `charges` shows. Then times
+Builds the schema by the migrations (PostgreSQL: database `bench` or `--url`, emptied
+first; SQLite: a file in a temporary folder), then `--charges` live charges spread over the
+live states as in real life, nearly all of them not due (unpaid charges a few minutes old,
+starts waiting for their command's result, sessions PATCHed within the last two minutes with
+their stored Session, stops to retry later, ended charges waiting for their CDR) and a few
+dozen due, one or more of each kind of due work; beside them a history of final charges (10
+per live charge, mostly CAPTURED with their stored Session and CDR, some EXPIRED or
+CANCELLED with their hold released) so that a scan of `charges` shows; the stored Sessions
+and CDRs are applied as their receivers leave them, but for the due ones whose signal was
+lost. Then times
 `charging.sweeper.sweep()` `--runs` times in an app context, the due charges put back as
 they were between runs so each sweep does the same work, and counts its SQL statements.
 Tasks go to the test config's in-memory queue, which nothing consumes: no task runs and
@@ -84,7 +86,16 @@ class _Rows:
             "authorization_reference": charge["authorization_reference"],
             "token_uid": charge["token_uid"], "raw": json.dumps(self._session_raw(
                 charge, status)),
-            "last_updated": charge["session_updated_at"] or self.now})
+            "last_updated": charge["session_updated_at"] or self.now,
+            "applied_at": self._applied(charge)})
+
+    def _applied(self, charge: dict[str, Any]) -> datetime | None:
+        """As the receivers leave it: a Session or CDR whose charge is past its end is
+        applied; one of a charge whose end is still to come is not (nor is one whose
+        signal was lost, the due ones here)."""
+        from charging.states import END_TO_COME
+
+        return None if charge["status"] in END_TO_COME else charge["updated_at"]
 
     def _session_raw(self, charge: dict[str, Any], status: str) -> dict[str, Any]:
         """The fields the Session receiver reads (a stored Session's figures)."""
@@ -104,7 +115,7 @@ class _Rows:
                "total_cost_excl_vat": 100, "total_cost_incl_vat": 125,
                "raw": json.dumps({"id": f"CDR-{charge['token_uid']}", "currency": "SEK",
                                   "total_cost": {"excl_vat": 100, "incl_vat": 125}}),
-               "received_at": self.now}
+               "received_at": self.now, "applied_at": self._applied(charge)}
         self.cdrs.append(row)
         return row
 
@@ -227,7 +238,8 @@ def _fill(live: int) -> list[dict[str, Any]]:
         if charge["cdr_pk"] == -1:  # a settled one's own CDR, linked already
             rows.cdrs.append({**rows.cdrs[0], "cdr_id": f"CDR-{charge['token_uid']}",
                               "authorization_reference": charge["authorization_reference"],
-                              "token_uid": charge["token_uid"]})
+                              "token_uid": charge["token_uid"],
+                              "applied_at": rows._applied(charge)})
             charge["cdr_pk"] = db.session.execute(
                 insert(OcpiCdr).returning(OcpiCdr.pk), rows.cdrs[-1]).scalar_one()
     for start in range(0, len(rows.charges), 5000):
@@ -277,16 +289,24 @@ def _as_of_now(rows: _Rows, live: int) -> None:
 
 
 def _put_back(app: Any, due: list[dict[str, Any]]) -> None:
-    """The due charges as they were, their timeline rows gone, the queue emptied."""
+    """The due charges as they were, their timeline rows gone, their Sessions and CDRs
+    not applied again (those of the charges whose end is to come: the lost signals), the
+    queue emptied."""
     from sqlalchemy import delete, update
 
     from charging.models import Charge, ChargeEvent
+    from charging.states import END_TO_COME
     from extensions import db
     from jobs import queue
+    from ocpi.models import OcpiCdr, OcpiSession
 
     pks = [row["pk"] for row in due]
     db.session.execute(delete(ChargeEvent).where(ChargeEvent.charge_pk.in_(pks)))
     db.session.execute(update(Charge), due)
+    lost = [row["authorization_reference"] for row in due if row["status"] in END_TO_COME]
+    for model in (OcpiSession, OcpiCdr):
+        db.session.execute(update(model).where(model.authorization_reference.in_(lost))
+                           .values(applied_at=None))
     db.session.commit()
     db.session.remove()
     queue.huey(app).flush()
@@ -344,8 +364,9 @@ def _by_step(app: Any) -> None:
         db.session.remove()
 
 
-def _explain(app: Any, verbose: bool = False) -> None:
-    """PostgreSQL's plan of each distinct SELECT of one sweep, run (EXPLAIN ANALYZE): its
+def _explain(app: Any, due: list[dict[str, Any]], verbose: bool = False) -> None:
+    """PostgreSQL's plan of each distinct SELECT of one sweep, run (EXPLAIN ANALYZE) on the
+    due charges put back as they were before it (else the queries find nothing to do): its
     time and the scans it does, the slowest first."""
     from sqlalchemy import event
 
@@ -365,6 +386,7 @@ def _explain(app: Any, verbose: bool = False) -> None:
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
         db.session.remove()
+    _put_back(app, due)
     plans: list[tuple[float, str, str]] = []
     raw = db.engine.raw_connection()
     try:
@@ -412,7 +434,7 @@ def bench(url: str, live: int, runs: int, by_step: bool = False,
             _by_step(app)
             _put_back(app, due)
         if explain and url.startswith("postgresql"):
-            _explain(app, verbose=bool(os.environ.get("BENCH_VERBOSE")))
+            _explain(app, due, verbose=bool(os.environ.get("BENCH_VERBOSE")))
             _put_back(app, due)
     median, worst = statistics.median(times), max(times)
     done = {name: n for name, n in result.items() if n}

@@ -12,12 +12,13 @@ import logging
 from charging.cpo import charge_for, lock_charge_for_object, owned_by
 from charging.models import Charge
 from charging.settlement import settle
+from charging.states import END_TO_COME, Event, can
 from charging.states import ChargeStatus as S
-from charging.states import Event, can
 from charging.stopping import STOP_GIVEN_UP
 from charging.timeline import Cause, fail, fire, note
 from charging.unit_of_work import locked_charge, unit_of_work
 from extensions import db
+from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,14 @@ def on_cdr_received(
     cdr_pk: int, authorization_reference: str | None, token_uid: str | None, session_id: str | None
 ) -> None:
     # One unit: the charge found, locked and updated once (a foreign CDR is flagged for
-    # the operator in it).
+    # the operator in it), and the CDR marked applied once there is nothing left for the
+    # sweeper to do with it; a failure rolls the mark back with the rest.
     with unit_of_work():
         stored = db.session.get(OcpiCdr, cdr_pk)
         charge = lock_charge_for_object(stored) if stored is not None else None
         if charge is None:
+            if stored is not None:
+                ocpi_store.mark_applied(stored)
             log.warning("CDR %s matches no charge of its sender", cdr_pk)
             return
         cdr = db.session.get_one(OcpiCdr, cdr_pk)
@@ -39,6 +43,10 @@ def on_cdr_received(
             _on_credit_cdr(charge, cdr)
         else:
             _on_cdr(charge, cdr)
+        if charge.state not in END_TO_COME:
+            # Past the end it is linked, or flagged, or a credit that unlinked the CDR it
+            # voids (the settle step then waits for the replacement, not this one).
+            ocpi_store.mark_applied(cdr)
 
 
 def _on_cdr(charge: Charge, cdr: OcpiCdr) -> None:

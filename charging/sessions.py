@@ -17,8 +17,8 @@ from charging.models import Charge
 from charging.pricing import estimate_cost, near_the_hold
 from charging.settlement import settle
 from charging.starting import now_charging
+from charging.states import END_TO_COME, Event, can
 from charging.states import ChargeStatus as S
-from charging.states import Event, can
 from charging.stopping import begin_stopping, send_stop, stop_unpaid_session
 from charging.timeline import Cause, fail, fire, money, note
 from charging.unit_of_work import unit_of_work
@@ -108,13 +108,20 @@ def on_session_updated(
     session_pk: int, status: str, authorization_reference: str | None, token_uid: str | None
 ) -> None:
     # One unit: the charge found, locked and updated once (a foreign Session is flagged
-    # for the operator in it).
+    # for the operator in it), and the Session marked applied once there is nothing left
+    # for the sweeper to do with it; a failure rolls the mark back with the rest.
     with unit_of_work():
         stored = db.session.get(OcpiSession, session_pk)
         charge = lock_charge_for_object(stored) if stored is not None else None
         if stored is None or charge is None:
+            if stored is not None:
+                ocpi_store.mark_applied(stored)
             log.warning("Session %s matches no charge of its sender", session_pk)
             return
         figures = ocpi_store.session_figures(stored)
         first_id = _take_figures(charge, session_pk, figures)
         _apply(charge, status, figures["session_id"], first_id)
+        # Not before: an end stored while the charge is, say, still STARTING must be found
+        # again once the charge is CHARGING (its CommandResult came after the Session).
+        if charge.state not in END_TO_COME:
+            ocpi_store.mark_applied(stored)

@@ -79,6 +79,20 @@ TRANSITIONS: dict[ChargeStatus, frozenset[ChargeStatus]] = {
     for state in ChargeStatus
 }
 
+
+def _leading_to(event: Event) -> frozenset[ChargeStatus]:
+    """The states from which `event` can still happen, now or after other events."""
+    states = {state for state, e in EVENT_TRANSITIONS if e == event}
+    while more := {s for (s, _e), t in EVENT_TRANSITIONS.items() if t in states} - states:
+        states |= more
+    return frozenset(states)
+
+
+# States whose session end is still to come (derived from the table). A stored Session or
+# CDR naming a charge in any other state has done all it can: the sweeper never applies it
+# again (ocpi.store.mark_applied), as no state past the end leads back to one of these.
+END_TO_COME = _leading_to(Event.SESSION_ENDED)
+
 # States in which the driver's money is still held and the charge is not finished.
 OPEN_STATES = frozenset({S.CREATED, S.AUTHORIZED, S.STARTING, S.CHARGING, S.STOPPING, S.ENDED})
 FINAL_STATES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)

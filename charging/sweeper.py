@@ -10,12 +10,12 @@ change it makes goes through a handler's unit of work.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, false, or_, select
 
 from charging.cdrs import on_cdr_received
 from charging.deadlines import capture_deadline
@@ -32,6 +32,7 @@ from charging.timeline import Cause, fire
 from charging.unit_of_work import locked_charge
 from extensions import db
 from jobs import periodic_task
+from ocpi import store as ocpi_store
 from ocpi.models import OcpiCdr, OcpiCommand, OcpiSession
 from ocpi.transport import now_utc
 
@@ -69,9 +70,12 @@ def _due(now: datetime, older_than: timedelta, *statuses: S,
     """The due charges, oldest first. Sorted here, not by the database: the few that come
     back are cheap to sort, while an ORDER BY pk tempts PostgreSQL to walk the whole table
     in pk order (its statistics of updated_at are mostly of long-settled charges)."""
-    return sorted(db.session.scalars(
-        select(Charge).where(*_due_where(now, older_than, *statuses, proceeding=proceeding))
-    ), key=lambda charge: charge.pk)
+    return _sorted(db.session.scalars(
+        select(Charge).where(*_due_where(now, older_than, *statuses, proceeding=proceeding))))
+
+
+def _sorted(charges: Iterable[Charge]) -> list[Charge]:
+    return sorted(charges, key=lambda charge: charge.pk)
 
 
 def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr]) -> Any:
@@ -87,11 +91,12 @@ def _from_its_cpo(model: type[OcpiSession] | type[OcpiCdr]) -> Any:
 
 
 def _stored_cdrs(due: list[Any], excluding: Collection[int] = ()) -> dict[int, OcpiCdr]:
-    """Each due charge's first stored CDR from its CPO, in one query."""
+    """Each due charge's first stored CDR from its CPO still to apply, in one query: the
+    CDRs already applied, nearly all of them, are not read (ix_ocpi_cdrs_unapplied)."""
     found: dict[int, OcpiCdr] = {}
     for charge_pk, cdr in db.session.execute(
         select(Charge.pk, OcpiCdr).join(OcpiCdr, _from_its_cpo(OcpiCdr))
-        .where(*due).order_by(Charge.pk, OcpiCdr.pk)
+        .where(*due, ocpi_store.still_to_apply(OcpiCdr)).order_by(Charge.pk, OcpiCdr.pk)
     ).tuples():
         if charge_pk not in excluding:
             found.setdefault(charge_pk, cdr)
@@ -171,13 +176,15 @@ def _sweep_stops(now: datetime) -> int:
 
 
 def _sweep_charging(now: datetime) -> int:
-    """CHARGING or STOPPING charges whose end is already stored: a Session COMPLETED, or a
-    CDR, whose receiver failed or whose signal was lost. Two queries whatever the number
-    of live charges: only the charges that did end come back."""
+    """CHARGING or STOPPING charges whose end is already stored: a Session COMPLETED or
+    INVALID, or a CDR, whose receiver failed or whose signal was lost. Two queries
+    whatever the number of live charges, each reading only the stored Sessions and CDRs
+    not yet applied (the receivers mark the rest): its work is what changed, not every
+    Session and CDR ever stored."""
     due = _due_where(now, _grace(), S.CHARGING, S.STOPPING, proceeding=LAPSE_PROCEEDS)
     ended_sessions = db.session.execute(
         select(Charge.pk, OcpiSession).join(OcpiSession, _from_its_cpo(OcpiSession))
-        .where(*due, OcpiSession.status.in_(("COMPLETED", "INVALID"))).order_by(Charge.pk)
+        .where(*due, ocpi_store.still_to_apply(OcpiSession)).order_by(Charge.pk)
     ).tuples().all()
     done: set[int] = set()
     for charge_pk, stored in ended_sessions:
@@ -196,15 +203,11 @@ def _sweep_capture_deadline(now: datetime) -> int:
     here and settle from the last known cost (flagged), rather than let the hold lapse
     unpaid, whether the CPO went quiet or keeps pushing a session that never ends; a
     session still running is stopped, since from here no money covers it."""
-    cfg = current_app.config
-    silence = timedelta(seconds=cfg["SESSION_SILENCE_SECONDS"])
-    margin = timedelta(hours=cfg["CAPTURE_SAFETY_MARGIN_HOURS"])
-    deadline = timedelta(hours=cfg["HOLD_CAPTURE_DEADLINE_HOURS"])
+    silence = timedelta(seconds=current_app.config["SESSION_SILENCE_SECONDS"])
     candidates = db.session.scalars(select(Charge.pk).where(
         Charge.status.in_([S.CHARGING.value, S.STOPPING.value]),
         or_(Charge.failure_code.is_(None), Charge.failure_code.not_in(OPERATOR_FLAGS)),
-        or_(Charge.capture_before < now + margin,
-            Charge.capture_before.is_(None) & (Charge.created_at < now - deadline)),
+        _capture_deadline_passed_where(now),
     ).order_by(Charge.pk)).all()
     ended = 0
     for pk in candidates:
@@ -248,6 +251,15 @@ def capture_deadline_passed(charge: Charge, now: datetime) -> bool:
     return capture_deadline(charge) < now
 
 
+def _capture_deadline_passed_where(now: datetime) -> Any:
+    """capture_deadline_passed as a condition, for a query to return only such charges."""
+    cfg = current_app.config
+    margin = timedelta(hours=cfg["CAPTURE_SAFETY_MARGIN_HOURS"])
+    deadline = timedelta(hours=cfg["HOLD_CAPTURE_DEADLINE_HOURS"])
+    return or_(Charge.capture_before < now + margin,
+               Charge.capture_before.is_(None) & (Charge.created_at < now - deadline))
+
+
 def _sweep_unpaid(now: datetime) -> int:
     charges = _due(now, timedelta(seconds=current_app.config["UNPAID_CHARGE_TTL"]), S.CREATED)
     for charge in charges:
@@ -257,12 +269,14 @@ def _sweep_unpaid(now: datetime) -> int:
 
 def _sweep_ended(now: datetime) -> int:
     """ENDED charges: settle those with their CDR; link a stored CDR; settle without one
-    when the authorisation is about to lapse."""
+    when the authorisation is about to lapse. Only those come back: the many still
+    waiting for their CDR, with nothing to do yet, stay in the database."""
     settled = 0
     due = _due_where(now, _grace(), S.ENDED, proceeding=LAPSE_PROCEEDS)
-    charges = list(db.session.scalars(select(Charge).where(*due).order_by(Charge.pk)))
-    stored = _stored_cdrs([*due, Charge.cdr_pk.is_(None)]) \
-        if any(charge.cdr_pk is None for charge in charges) else {}
+    stored = _stored_cdrs([*due, Charge.cdr_pk.is_(None)])
+    charges = _sorted(db.session.scalars(select(Charge).where(*due, or_(
+        Charge.cdr_pk.is_not(None), _capture_deadline_passed_where(now),
+        Charge.pk.in_(list(stored)) if stored else false()))))
     for charge in charges:
         if charge.cdr_pk is not None:
             settle.enqueue(charge.pk)
@@ -296,15 +310,19 @@ def _sweep_releases(now: datetime) -> int:
     """Holds still to give back: failed starts, and cancelled or expired charges whose
     release was never confirmed (a lost task must not keep a driver's money). The
     cancelled and expired ones released long ago, the many, stay in the database
-    (ix_charges_status_hold_released_at)."""
-    charges = _due(now, _grace(), S.START_FAILED)
-    charges += db.session.scalars(select(Charge).where(
+    (ix_charges_status_hold_released_at). Only their keys are read: PostgreSQL expects
+    thousands of rows here (its statistics cannot tell the captured charges' empty
+    hold_released_at from these), and to sort that many whole rows it planned a parallel
+    scan whose workers' start cost more than the query."""
+    pks = list(db.session.scalars(select(Charge.pk).where(
+        *_due_where(now, _grace(), S.START_FAILED))))
+    pks += db.session.scalars(select(Charge.pk).where(
         *_due_where(now, _grace(), S.CANCELLED, S.EXPIRED),
         Charge.hold_released_at.is_(None), Charge.hold_id.is_not(None),
-    ).order_by(Charge.pk)).all()
-    for charge in charges:
-        release_hold.enqueue(charge.pk)
-    return len(charges)
+    )).all()
+    for pk in sorted(pks):
+        release_hold.enqueue(pk)
+    return len(pks)
 
 
 _SWEEP_STEPS = (

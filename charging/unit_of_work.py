@@ -70,12 +70,11 @@ def unit_of_work() -> Iterator[None]:
 
 
 def _caller_transaction_open() -> bool:
-    """Has the caller's transaction begun on the database? Always on PostgreSQL. pysqlite
-    begins one only at the first write, and a SAVEPOINT outside one is a transaction of
-    its own that its RELEASE commits: there the caller's writes are already committed, and
-    a savepoint unit would read first and take the write lock only later, which SQLite
-    refuses at once ("database is locked") when another writer came in between. Such a
-    unit is an ordinary one."""
+    """Has the caller's transaction begun on the database (on SQLite: has it written, and
+    so holds the one write lock)? Always on PostgreSQL. pysqlite begins a transaction only
+    at the first write: before it, a joined unit would read first and take the write lock
+    only later, which SQLite refuses at once ("database is locked") when another writer
+    came in between. Such a unit is an ordinary one."""
     if db.session.get_bind().dialect.name != "sqlite":
         return True
     dbapi = db.session.connection().connection.dbapi_connection

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import Model, db
@@ -258,12 +258,27 @@ class OcpiTariff(Model):
         return load_json(self.raw)
 
 
+# The statuses that end a Session (mod_sessions SessionStatus).
+ENDED_SESSION_STATUSES = ("COMPLETED", "INVALID")
+# The partial indexes' conditions: the stored Sessions that ended, and the CDRs, the domain
+# is not done with (applied_at). ocpi.store.still_to_apply states the same for a query; its
+# values are literals, as a partial index is used only for a condition known when planning.
+UNAPPLIED_SQL = "applied_at IS NULL"
+UNAPPLIED_END_SQL = f"applied_at IS NULL AND status IN {ENDED_SESSION_STATUSES!r}"
+
+
 class OcpiSession(Model):
     __tablename__ = "ocpi_sessions"
     __table_args__ = (
         UniqueConstraint("country_code", "party_id", "session_id"),
         Index("ix_ocpi_sessions_authorization_reference", "authorization_reference"),
         Index("ix_ocpi_sessions_token_uid", "token_uid"),
+        # The sweeper's ended Sessions still to apply: the few of them, not every Session
+        # ever stored (its query states the same condition: ocpi.store.still_to_apply).
+        # Alembic does not compare a partial index's condition; a plan test does
+        # (tests/integration/test_sweeper_applied.py).
+        Index("ix_ocpi_sessions_unapplied_end", "authorization_reference",
+              postgresql_where=text(UNAPPLIED_END_SQL), sqlite_where=text(UNAPPLIED_END_SQL)),
     )
 
     pk: Mapped[int] = mapped_column(primary_key=True)
@@ -282,6 +297,11 @@ class OcpiSession(Model):
     last_updated: Mapped[datetime]
     # How many periods are stored: the next one's seq, without reading them.
     period_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the domain was done with it: its charge is past the session's end (or no charge
+    # of its sender is named), so the sweeper never has to apply it again. Set by the
+    # Session's receiver in its own unit of work (ocpi.store.mark_applied): a receiver that
+    # failed, or a signal lost, leaves it NULL for the sweeper to find.
+    applied_at: Mapped[datetime | None]
 
     @property
     def data(self) -> dict[str, Any]:
@@ -311,6 +331,9 @@ class OcpiCdr(Model):
         Index("ix_ocpi_cdrs_token_uid", "token_uid"),
         # The operator looks a charge up by its CDR's id, whichever CPO sent it.
         Index("ix_ocpi_cdrs_cdr_id", "cdr_id"),
+        # The sweeper's CDRs still to apply: the few, not every CDR ever received.
+        Index("ix_ocpi_cdrs_unapplied", "authorization_reference",
+              postgresql_where=text(UNAPPLIED_SQL), sqlite_where=text(UNAPPLIED_SQL)),
     )
 
     pk: Mapped[int] = mapped_column(primary_key=True)
@@ -326,6 +349,9 @@ class OcpiCdr(Model):
     total_cost_incl_vat: Mapped[Decimal | None] = mapped_column(db.Numeric(18, 4))
     raw: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=now_utc)
+    # As OcpiSession.applied_at: set by the CDR's receiver once its charge is past the
+    # session's end; NULL, the sweeper applies it again.
+    applied_at: Mapped[datetime | None]
 
     @property
     def data(self) -> dict[str, Any]:

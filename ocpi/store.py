@@ -10,12 +10,13 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeGuard, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from ocpi import notices
 from ocpi.models import (
+    ENDED_SESSION_STATUSES,
     EvseIdClaim,
     OcpiCdr,
     OcpiEvse,
@@ -32,7 +33,7 @@ from ocpi.modules.common import parse
 from ocpi.modules.locations import Location
 from ocpi.modules.sessions import Session
 from ocpi.modules.tariffs import Tariff
-from ocpi.transport import OcpiError, StatusCode, json_dumps, parse_datetime
+from ocpi.transport import OcpiError, StatusCode, json_dumps, now_utc, parse_datetime
 
 M = TypeVar("M", OcpiLocation, OcpiTariff, OcpiSession, OcpiCdr)
 
@@ -443,6 +444,25 @@ def tolerate_cdr(party: Party, data: dict[str, Any]) -> dict[str, Any]:
                           f"CDR {cdr_id}: cdr_token without country_code/party_id; taken as "
                           f"the Token of {ours['OCPI_COUNTRY_CODE']}*{ours['OCPI_PARTY_ID']}")
     return data
+
+
+def mark_applied(row: OcpiSession | OcpiCdr) -> None:
+    """The domain is done with this stored Session or CDR (its charge is past the session's
+    end, or no charge of its sender is named): the sweeper will not read it again. Called
+    in the receiver's unit of work, so a receiver that fails leaves it to the sweeper."""
+    if row.applied_at is None:
+        row.applied_at = now_utc()
+
+
+def still_to_apply(model: type[OcpiSession] | type[OcpiCdr]) -> ColumnElement[bool]:
+    """Condition: the stored Sessions that ended, or the CDRs, the domain is not done with
+    (the partial indexes ix_ocpi_sessions_unapplied_end, ix_ocpi_cdrs_unapplied). The
+    statuses are rendered as literals: a partial index serves only a condition the planner
+    can compare with its own, which a bound parameter is not."""
+    if model is OcpiCdr:
+        return OcpiCdr.applied_at.is_(None)
+    return and_(OcpiSession.applied_at.is_(None), OcpiSession.status.in_(bindparam(
+        "ended_statuses", ENDED_SESSION_STATUSES, expanding=True, literal_execute=True)))
 
 
 def session_figures(row: OcpiSession) -> dict[str, Any]:

@@ -28,8 +28,9 @@ V = "/ocpi/2.2.1"
 # What a PATCH and a CDR POST may cost at most (docs/performance.md), the message log's
 # row included: one transaction for the request's own work, one for the log (batched by
 # its writer in production). SQLite locks with an UPDATE where PostgreSQL reads FOR UPDATE
-# (the Session's row, the charge's).
-STATEMENTS = {"postgresql": {"patch": 7, "cdr": 7}, "sqlite": {"patch": 8, "cdr": 7}}
+# (the Session's row, the charge's). A CDR that ends its charge is also marked applied
+# (one UPDATE in the domain's part, so the sweeper never reads it again).
+STATEMENTS = {"postgresql": {"patch": 7, "cdr": 8}, "sqlite": {"patch": 8, "cdr": 8}}
 TRANSACTIONS = 2
 
 

@@ -128,6 +128,7 @@ def test_holds_released_long_ago_are_not_read_by_the_sweep(
     app: Any, party: Party, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     released: list[Any] = []
+    pks = []
     for n, released_at in enumerate([OLD, OLD, None]):
         db.session.add(Charge(
             party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM", location_id="L",
@@ -135,6 +136,8 @@ def test_holds_released_long_ago_are_not_read_by_the_sweep(
             hold_minor=10000, gateway="demo", status=S.EXPIRED.value, hold_id=f"pi_x{n}",
             token_uid=f"TX{n}", authorization_reference=f"RX{n}",
             hold_released_at=released_at, created_at=OLD, updated_at=OLD))
+        db.session.flush()
+        pks.append(db.session.scalar(select(Charge.pk).where(Charge.hold_id == f"pi_x{n}")))
     db.session.commit()
     loaded: list[Any] = []
 
@@ -147,5 +150,48 @@ def test_holds_released_long_ago_are_not_read_by_the_sweep(
         sweeper._sweep_releases(now_utc())
     finally:
         event.remove(Charge, "load", on_load)
-    assert loaded == ["pi_x2"]
-    assert len(released) == 1
+    # Only the one still to release comes back, and as its key only (no Charge loaded).
+    assert loaded == []
+    assert released == [pks[2]]
+
+
+def test_ended_charges_waiting_for_their_cdr_are_not_read_by_the_settle_step(
+    app: Any, party: Party, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ocpi.models import OcpiCdr
+
+    cdr = OcpiCdr(party_pk=party.pk, country_code="SE", party_id="SIM", cdr_id="CDR-S",
+                  authorization_reference="R-stored", token_uid="T-stored", currency="SEK",
+                  total_cost_excl_vat=1, raw="{}")
+    db.session.add(cdr)
+    db.session.flush()
+    lapsing = now_utc() - timedelta(days=30)  # past any capture deadline
+    for name, extra in (("wait1", {}), ("wait2", {}), ("linked", {"cdr_pk": cdr.pk}),
+                        ("stored", {}), ("lapsing", {"created_at": lapsing})):
+        db.session.add(Charge(
+            party_pk=party.pk, cpo_country_code="SE", cpo_party_id="SIM", location_id="L",
+            evse_uid="E", evse_id="SE*SIM*E1", connector_id="1", currency="SEK",
+            hold_minor=10000, gateway="demo", status=S.ENDED.value, hold_id=name,
+            token_uid=f"T-{name}", authorization_reference=f"R-{name}",
+            **{"created_at": OLD, "updated_at": OLD, **extra}))
+    db.session.commit()
+    loaded: list[Any] = []
+    done: list[str] = []
+
+    def on_load(target: Charge, context: Any) -> None:
+        loaded.append(target.hold_id)
+
+    monkeypatch.setattr(sweeper.settle, "enqueue", lambda pk: done.append(f"settle {pk}"))
+    monkeypatch.setattr(sweeper.settle_without_cdr, "enqueue",
+                        lambda pk: done.append(f"without {pk}"))
+    monkeypatch.setattr(sweeper, "on_cdr_received", lambda *args: done.append(f"cdr {args[1]}"))
+    event.listen(Charge, "load", on_load)
+    try:
+        settled = sweeper._sweep_ended(now_utc())
+    finally:
+        event.remove(Charge, "load", on_load)
+    pk = dict(db.session.execute(select(Charge.hold_id, Charge.pk)).tuples().all())
+    assert sorted(loaded) == ["lapsing", "linked", "stored"]
+    assert settled == 1
+    assert sorted(done) == sorted([f"settle {pk['linked']}", "cdr R-stored",
+                                   f"without {pk['lapsing']}"])
