@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tariffs.clock import _dt
@@ -39,6 +40,8 @@ from tariffs.results import (
     Money2,
     PeriodLine,
     PriceBreakdown,
+    _breakdown,
+    _money2,
     _round_in_engine,
     round_money,
 )
@@ -103,15 +106,14 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
                   + sum(run.excl_time.values(), _ZERO) / _HOUR)
     exact_incl = (sum(run.incl_direct.values(), _ZERO)
                   + sum(run.incl_time.values(), _ZERO) / _HOUR)
-    dims = _dimension_costs(run, currency)
 
-    before = Money2(_round_in_engine(exact_excl, currency),
+    before = _money2(_round_in_engine(exact_excl, currency),
                     _round_in_engine(exact_incl, currency))
     limits = limits_from or next(iter(run.tariffs.values()))
     final_excl, final_incl, min_applied, max_applied = _apply_limits(
         limits, exact_excl, exact_incl, notes)
     # Mostly no limit applied: the same amounts, already rounded once.
-    total = Money2(before.excl_vat if final_excl is exact_excl
+    total = _money2(before.excl_vat if final_excl is exact_excl
                    else _round_in_engine(final_excl, currency),
                    before.incl_vat if final_incl is exact_incl
                    else _round_in_engine(final_incl, currency))
@@ -122,21 +124,23 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
         notes.append(f"a restriction on {what} could not be checked: the charging periods "
                      f"give no {what}; the element was taken as not applying")
 
-    return PriceBreakdown(
+    def later() -> dict[str, Any]:
+        # The run is not fed again once finished: its sums are the session's.
+        dims = _dimension_costs(run, currency)
+        return {"energy": dims["ENERGY"], "flat": dims["FLAT"], "time": dims["TIME"],
+                "parking_time": dims["PARKING_TIME"], "reservation": dims["RESERVATION"],
+                "charging_hours": _hours(run.charging), "parking_hours": _hours(run.parking),
+                "reservation_hours": _hours(run.reservation)}
+
+    # In the dataclass's order of fields (a breakdown reads as one made all at once).
+    return _breakdown(
+        later,
         currency=currency,
         total=total,
-        energy=dims["ENERGY"],
-        flat=dims["FLAT"],
-        time=dims["TIME"],
-        parking_time=dims["PARKING_TIME"],
-        reservation=dims["RESERVATION"],
         total_before_limits=before,
         min_price_applied=min_applied,
         max_price_applied=max_applied,
         energy_kwh=run.energy,
-        charging_hours=_hours(run.charging),
-        parking_hours=_hours(run.parking),
-        reservation_hours=_hours(run.reservation),
         lines=Lines(lambda: tuple(_period_line(line) for line in run_lines)),
         unpriced=tuple(unpriced),
         notes=tuple(notes),
