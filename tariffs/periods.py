@@ -186,23 +186,29 @@ class _Read:
     tariff_id: str | None
 
 
-# model._json_number's limit of _MAX_PLACES decimal places, told without as_tuple() where
-# it can be (as_tuple makes a tuple of every digit: most of reading a 28-digit volume).
-# A number whose coefficient fits in _FEW digits (+ under a context of that precision
-# drops no digit, which it signals even for a dropped zero) and whose first digit is at
-# 10**(_FEW - _MAX_PLACES - 1) or above has its last digit at 10**-_MAX_PLACES or above.
-_FEW = 38
-_FEW_DIGITS = Context(prec=_FEW, traps=[Rounded, InvalidOperation])
+# model._json_number's checks of a Decimal (finite, under _MAX_NUMBER in magnitude, at most
+# _MAX_PLACES decimal places) told by one quantize to 10**-_MAX_PLACES under a context that
+# traps: a coefficient of more than _LIMIT_DIGITS digits there (12 before the point, 40
+# after) is InvalidOperation, and so is an infinity or a signalling NaN; a dropped digit,
+# even a zero, is Rounded. What it does not tell: a quiet NaN (is_finite first) and a zero
+# with too many places (quantize drops no digit of it; its adjusted() is its exponent).
+# It replaces is_finite, two comparisons and as_tuple() (which makes a tuple of every digit:
+# most of reading a 28-digit volume); tests/unit/test_tariff_reading.py checks that exactly
+# the model's numbers are refused.
+_LIMIT_DIGITS = _MAX_NUMBER.adjusted() + _MAX_PLACES  # _MAX_NUMBER is a power of ten
+_LIMITS = Context(prec=_LIMIT_DIGITS, traps=[Rounded, InvalidOperation])
+_PLACES_Q = Decimal(1).scaleb(-_MAX_PLACES)
 
 
-def _places_ok(volume: Decimal) -> bool:
-    if volume.adjusted() >= _FEW - _MAX_PLACES - 1:
-        try:
-            _FEW_DIGITS.plus(volume)
-            return True
-        except Rounded:
-            pass
-    return volume.as_tuple().exponent >= -_MAX_PLACES  # type: ignore[operator]
+def _number_ok(volume: Decimal) -> bool:
+    """Whether model._json_number takes this Decimal (what _read_fast tells inline)."""
+    if not volume.is_finite():
+        return False
+    try:
+        _LIMITS.quantize(volume, _PLACES_Q)
+    except (Rounded, InvalidOperation):
+        return False
+    return bool(volume) or volume.adjusted() >= -_MAX_PLACES
 
 
 def _read_fast(data: Any) -> _Read | None:
@@ -219,6 +225,7 @@ def _read_fast(data: Any) -> _Read | None:
         return None
     out: dict[str, Decimal] = {}
     repeated: list[str] = []
+    quantize = _LIMITS.quantize
     for d in dims:
         if type(d) is not dict:
             return None
@@ -226,9 +233,14 @@ def _read_fast(data: Any) -> _Read | None:
         if type(kind) is not str:
             return None
         if type(volume) is Decimal:
-            # model._json_number's checks, inline: this runs for every number of every period
-            if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER) \
-                    or not _places_ok(volume):
+            # _number_ok, inline: this runs for every number of every period
+            if not volume.is_finite():
+                return None
+            try:
+                quantize(volume, _PLACES_Q)
+            except (Rounded, InvalidOperation):
+                return None
+            if not volume and volume.adjusted() < -_MAX_PLACES:
                 return None
         elif type(volume) is int:
             try:
