@@ -107,11 +107,16 @@ class _Run:
         known_cuts = self._cuts
         tariff: _Compiled | None = None
         plan = None
+        priced = False
         for p in periods:
             energy_sum += p.energy
             charging_sum += p.charging
-            parking_sum += p.parking
-            reservation_sum += p.reservation
+            # Mostly the zero itself: adding it would give the same sum to the digit and
+            # exponent (a sum of values with six decimal places, never -0), so it is not.
+            if p.parking is not _ZERO:
+                parking_sum += p.parking
+            if p.reservation is not _ZERO:
+                reservation_sum += p.reservation
             if p.reservation > 0 or p.parking > 0 or p.tariff is None:
                 general(p)
                 continue
@@ -122,15 +127,20 @@ class _Run:
                 by_duration, by_kwh, by_power, by_current = (plan.duration, plan.kwh,
                                                              plan.power, plan.current)
                 memo, tariff_key, tariff_id = plan.memo, id(tariff), tariff.id
+                # Where the charging session reaches each min/max_duration.
+                duration_marks = [base + d for d in durations]
             assert plan is not None
             a, b = p.start, p.end
             volume, energy = (p.charging, p.energy) if p.charging > 0 or p.energy > 0 \
                 else (_ZERO, _ZERO)
             cumulative = self.cumulative
-            at = a + (b - a) * _HALF
+            # The piece's middle, in time and energy: what the choice reads (worked out
+            # only when something reads it, as the same arithmetic).
+            at: Decimal | None = None
             # The same tests as _cut's, without working out where the cuts fall.
             answers = None
             if local:
+                at = a + (b - a) * _HALF
                 cached = known_cuts.get(tariff_key)  # _local_cuts, inline
                 cuts = cached[2] if cached is not None and cached[0] <= a \
                     and b <= cached[1] else self._local_cuts(tariff, a, b)
@@ -142,29 +152,37 @@ class _Run:
                 answers = self._local_answers(plan, tariff, cuts, i, at)
             crossed = False
             if b > a:
-                for d in durations:
-                    if a < base + d < b:
+                for mark in duration_marks:
+                    if a < mark < b:
                         crossed = True
                         break
-            if energy > 0:
+            if energy > 0 and kwh_marks:
+                top = cumulative + energy
                 for k in kwh_marks:
-                    if cumulative < k < cumulative + energy:
+                    if cumulative < k < top:
                         crossed = True
                         break
             if crossed:
                 general(p)
                 continue
             seconds, kwh_used = volume - _ZERO, energy - _ZERO
-            kwh = cumulative + energy * _HALF
-            self.any_pieces = True
+            priced = True
             # choice.class_of for a charging piece, inline.
-            duration = at - base
-            if duration < _ZERO:
-                duration = _ZERO
+            kwh: Decimal | None = None
+            at_kwh = 0
+            if by_kwh:
+                kwh = cumulative + energy * _HALF
+                at_kwh = bisect_right(by_kwh, kwh)
+            at_duration = 0
+            if by_duration:
+                if at is None:
+                    at = a + (b - a) * _HALF
+                duration = at - base
+                if duration < _ZERO:
+                    duration = _ZERO
+                at_duration = bisect_right(by_duration, duration)
             power, current = p.power, p.current
-            key = (CHARGING, expired, answers,
-                   bisect_right(by_duration, duration) if by_duration else 0,
-                   bisect_right(by_kwh, kwh) if by_kwh else 0,
+            key = (CHARGING, expired, answers, at_duration, at_kwh,
                    (-1 if power is None else bisect_right(by_power, power)) if by_power
                    else 0,
                    (-1 if current is None else bisect_right(by_current, current))
@@ -173,8 +191,9 @@ class _Run:
             if kwh_used > 0:
                 known = chosen.get("ENERGY")
                 component = known[0] if known is not None and not known[1] else choose(
-                    plan, tariff, "ENERGY", key,
-                    self._context(p, CHARGING, tariff, at, kwh, base))
+                    plan, tariff, "ENERGY", key, self._context(
+                        p, CHARGING, tariff, a + (b - a) * _HALF if at is None else at,
+                        cumulative + energy * _HALF if kwh is None else kwh, base))
                 if component is None:
                     if "ENERGY" in tariff_dims:
                         unpriced["ENERGY"] = unpriced.get("ENERGY", _ZERO) + kwh_used
@@ -195,8 +214,9 @@ class _Run:
             if seconds > 0:
                 known = chosen.get("TIME")
                 component = known[0] if known is not None and not known[1] else choose(
-                    plan, tariff, "TIME", key,
-                    self._context(p, CHARGING, tariff, at, kwh, base))
+                    plan, tariff, "TIME", key, self._context(
+                        p, CHARGING, tariff, a + (b - a) * _HALF if at is None else at,
+                        cumulative + energy * _HALF if kwh is None else kwh, base))
                 if component is None:
                     if "TIME" in tariff_dims:
                         unpriced["TIME"] = unpriced.get("TIME", _ZERO) + seconds
@@ -216,6 +236,8 @@ class _Run:
             if CHARGING not in flat_done:
                 self._flat(p, CHARGING, a, cumulative + _ZERO, tariff, plan, CHARGING, base)
             self.cumulative = cumulative + energy
+        if priced:
+            self.any_pieces = True
         self.energy, self.charging, self.parking, self.reservation = (
             energy_sum, charging_sum, parking_sum, reservation_sum)
         if periods:
