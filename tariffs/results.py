@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING, Any, overload
 
 from payments.money import exponent, from_minor, to_minor
-from tariffs.decimals import _CTX, _GUARD, _HOURS_Q, _q
+from tariffs.decimals import _CTX, _CTX_HALF_UP, _GUARD, _HOURS_Q, _q
 
 
 @dataclass(frozen=True)
@@ -257,8 +257,9 @@ def _round_in_engine(amount: Decimal, currency: str) -> Decimal:
     if not amount:
         return _zero_of(currency)
     places = _places(currency)
-    rounded = amount.quantize(_GUARD, context=_CTX).quantize(
-        _quantum(places), rounding=ROUND_HALF_UP, context=_CTX)
+    # amount.quantize(_GUARD, context=_CTX).quantize(_quantum(places),
+    # rounding=ROUND_HALF_UP, context=_CTX), by the contexts' methods (no keyword parsing).
+    rounded = _CTX_HALF_UP.quantize(_CTX.quantize(amount, _GUARD), _quantum(places))
     return rounded if rounded else _zero_of(currency)
 
 

@@ -57,11 +57,13 @@ class _Run:
         self.flat_done: set[str] = set()
         # Exact sums per bucket without step_size's extra (added when finished): direct
         # amounts (energy, flat) and time numerators (seconds x price per hour).
-        self.excl_direct = dict.fromkeys(_BUCKETS, _ZERO)
-        self.incl_direct = dict.fromkeys(_BUCKETS, _ZERO)
-        self.excl_time = dict.fromkeys(_BUCKETS, _ZERO)
-        self.incl_time = dict.fromkeys(_BUCKETS, _ZERO)
-        self.volume = dict.fromkeys(_BUCKETS, _ZERO)
+        # (Copies of one dict of zeros: dict.fromkeys is five times slower, five times a
+        # session.)
+        self.excl_direct = _NO_SUMS.copy()
+        self.incl_direct = _NO_SUMS.copy()
+        self.excl_time = _NO_SUMS.copy()
+        self.incl_time = _NO_SUMS.copy()
+        self.volume = _NO_SUMS.copy()
         self.billed: dict[str, Decimal] = {}  # when finished
         # step_size: per group, the last priced line's component and its bucket, and the
         # volume priced per (group, dimension).
@@ -464,6 +466,7 @@ class _Run:
 
 
 _HALF = Decimal("0.5")
+_NO_SUMS = dict.fromkeys(_BUCKETS, _ZERO)
 _ENERGY_KEY, _TIME_KEY = ("ENERGY", "ENERGY"), ("TIME", "TIME")
 _NOTHING_CHOSEN: dict[str, tuple[_Component | None, frozenset[str]]] = {}
 _SUM_NAMES = ("excl_direct", "incl_direct", "excl_time", "incl_time", "volume")
