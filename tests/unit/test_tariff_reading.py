@@ -80,3 +80,22 @@ def test_a_period_with_40_places_or_fewer_is_priced(volume: str) -> None:
     priced = price_session(TARIFF, [period], time_zone="Europe/Stockholm",
                            session_end=datetime(2024, 6, 3, 15, tzinfo=UTC))
     assert priced.energy_kwh == D(volume)
+
+
+@pytest.mark.parametrize("precision", [50, 28, 12])
+def test_a_start_is_the_scaled_microseconds_to_the_digit(precision: int) -> None:
+    """clock._secs/_secs_of_text multiply whole microseconds by 1E-6 instead of scaleb(-6):
+    the same coefficient and exponent, in the engine's context and in coarser ones."""
+    from datetime import timedelta
+    from decimal import Context, localcontext
+
+    from tariffs.clock import _EPOCH, _secs, _secs_of_text
+
+    rng = random.Random(precision)
+    with localcontext(Context(prec=precision)):
+        for _ in range(2_000):
+            micro = rng.randint(-10**16, 2 * 10**17)
+            moment = _EPOCH + timedelta(microseconds=micro)
+            expected = D(micro).scaleb(-6)
+            for got in (_secs(moment), _secs_of_text(moment.isoformat())):
+                assert got.as_tuple() == expected.as_tuple(), (micro, got)
