@@ -127,7 +127,7 @@ class _Read:
 
     start: Decimal
     dimensions: dict[str, Decimal]  # by type in upper case, the first of each
-    repeated: list[str]  # types given again (noted, not used)
+    repeated: list[str] | tuple[()]  # types given again (noted, not used); mostly ()
     tariff_id: str | None
 
 
@@ -198,7 +198,7 @@ def _read_all(raw: Sequence[Any], first_index: int,
                     or not (tariff_id is None or type(tariff_id) is str):
                 break
             values: dict[str, Decimal] = {}
-            repeated: list[str] = []
+            repeated: list[str] | tuple[()] = ()  # a list only when one is repeated
             for d in dims:
                 if type(d) is not dict:
                     break
@@ -227,6 +227,8 @@ def _read_all(raw: Sequence[Any], first_index: int,
                     break
                 kind = _KINDS.get(kind) or kind.upper()
                 if kind in values:
+                    if not repeated:
+                        repeated = []
                     repeated.append(kind)
                 else:
                     values[kind] = volume

@@ -131,10 +131,16 @@ class _Run:
                 memo, tariff_key, tariff_id = plan.memo, id(tariff), tariff.id
                 # Where the charging session reaches each min/max_duration.
                 duration_marks = [base + d for d in durations]
+                # A tariff whose choice reads no clock and no bound has one class of
+                # moments for every charging piece (choice.class_of's key, made once).
+                bounded = local or by_duration or by_kwh or by_power or by_current
+                one_class: tuple[object, ...] | None = None if bounded else (
+                    CHARGING, expired, None, 0, 0, 0, 0)
             assert plan is not None
             a, b = p.start, p.end
-            volume, energy = (p.charging, p.energy) if p.charging > 0 or p.energy > 0 \
-                else (_ZERO, _ZERO)
+            volume, energy = p.charging, p.energy
+            if not (volume > 0 or energy > 0):
+                volume = energy = _ZERO
             cumulative = self.cumulative
             # The piece's middle, in time and energy: what the choice reads (worked out
             # only when something reads it, as the same arithmetic).
@@ -183,12 +189,15 @@ class _Run:
                 if duration < _ZERO:
                     duration = _ZERO
                 at_duration = bisect_right(by_duration, duration)
-            power, current = p.power, p.current
-            key = (CHARGING, expired, answers, at_duration, at_kwh,
-                   (-1 if power is None else bisect_right(by_power, power)) if by_power
-                   else 0,
-                   (-1 if current is None else bisect_right(by_current, current))
-                   if by_current else 0)
+            if one_class is not None:
+                key = one_class
+            else:
+                power, current = p.power, p.current
+                key = (CHARGING, expired, answers, at_duration, at_kwh,
+                       (-1 if power is None else bisect_right(by_power, power)) if by_power
+                       else 0,
+                       (-1 if current is None else bisect_right(by_current, current))
+                       if by_current else 0)
             chosen = memo.get(key) or _NOTHING_CHOSEN
             if kwh_used > 0:
                 known = chosen.get("ENERGY")
