@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation, Rounded
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 
 from tariffs.choice import plan_of
 from tariffs.clock import _secs, _secs_of_text
-from tariffs.decimals import _HOUR, _MICRO, _ZERO, _q
+from tariffs.decimals import _CTX, _HOUR, _MICRO, _ZERO, _q
 from tariffs.model import (
     _MAX_NUMBER,
     _MAX_PLACES,
@@ -121,14 +121,17 @@ def _spans(p: _Period) -> list[tuple[str, Decimal, Decimal, Decimal, Decimal]]:
     return spans
 
 
-@dataclass(slots=True)
-class _Read:
-    """A charging period as read: what pricing needs of it, without a model instance."""
+class _Read(NamedTuple):
+    """A charging period as read: what pricing needs of it, without a model instance.
+    A tuple, made by tuple.__new__ in _read_all (no Python call per period)."""
 
     start: Decimal
     dimensions: dict[str, Decimal]  # by type in upper case, the first of each
     repeated: list[str] | tuple[()]  # types given again (noted, not used); mostly ()
     tariff_id: str | None
+
+
+_tuple_new = tuple.__new__
 
 
 # model._json_number's checks of a Decimal (finite, under _MAX_NUMBER in magnitude, at most
@@ -172,7 +175,7 @@ def _not_by_model(_data: Any, _index: int) -> _Read:
     raise _ForTheModel
 
 
-_BY_MODEL = _Read(Decimal(0), {}, [], None)  # _read_all's mark: read by the model instead
+_BY_MODEL = _Read(Decimal(0), {}, (), None)  # _read_all's mark: read by the model instead
 
 
 def _read_all(raw: Sequence[Any], first_index: int,
@@ -237,7 +240,7 @@ def _read_all(raw: Sequence[Any], first_index: int,
                     start = _secs_of_text(when)
                 except (ValueError, OverflowError):
                     break
-                read = _Read(start, values, repeated, tariff_id)
+                read = _tuple_new(_Read, (start, values, repeated, tariff_id))
         if read is _BY_MODEL:
             read = by_model(data, first_index + len(out))
         out.append(read)
@@ -297,16 +300,16 @@ def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: dat
     for n, cp in enumerate(reads):
         # Runs for every period of every session: written out without helpers.
         index = indexes[n]
-        start = cp.start
-        end_ = reads[n + 1].start if n < last else end
+        start, dimensions, repeated, _ = cp
+        end_ = reads[n + 1][0] if n < last else end
         if end_ < start:
             notes.append(f"period {index} starts after the session ends; taken as empty")
             end_ = start
         period_tariff = tariff if tariff is not None else tariff_for(cp, index)
-        if cp.repeated:
-            for kind in cp.repeated:
+        if repeated:
+            for kind in repeated:
                 notes.append(f"period {index}: {kind} given twice; the first value is used")
-        get = cp.dimensions.get
+        get = dimensions.get
         elapsed = end_ - start
 
         energy = get("ENERGY")
@@ -319,8 +322,12 @@ def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: dat
 
         # Hours given for a time dimension, as exact seconds (in this order: notes say so).
         charging = get("TIME")
-        if charging is not None:
-            charging = _seconds(charging, "TIME", index, notes)
+        if charging is not None:  # _seconds, inline: half the periods give TIME
+            if charging < 0:
+                notes.append(f"period {index}: negative TIME taken as zero")
+                charging = _ZERO
+            else:
+                charging = _CTX.quantize(charging * _HOUR, _MICRO)
         parking = get("PARKING_TIME")
         if parking is not None:
             parking = _seconds(parking, "PARKING_TIME", index, notes)
