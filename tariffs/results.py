@@ -147,9 +147,11 @@ class PriceBreakdown:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute "
                                      f"{name!r}")
             with localcontext(_CTX):  # made later, but with the engine's exact arithmetic
-                self.__dict__.update(later())
-            del self.__dict__["_later"]
-            return self.__dict__[name]
+                made = later()
+            # Two threads reading at once both make the same fields: either may finish first.
+            self.__dict__.update(made)
+            self.__dict__.pop("_later", None)
+            return made[name]
 
     def __getstate__(self) -> dict[str, Any]:
         # Copied whole: every field made, no maker kept.

@@ -66,3 +66,22 @@ def test_other_attributes_are_still_missing() -> None:
     with pytest.raises(AttributeError, match="no attribute 'energie'"):
         breakdown.energie  # noqa: B018
     assert not hasattr(breakdown, "_later_than_that")
+
+
+def test_a_second_reader_finishing_first_is_no_error() -> None:
+    """Two threads reading a field at once both make the fields; the one that finishes
+    second must not fail for the maker being gone (simulated: the first reader's maker lets
+    a second reader in and finish before it returns)."""
+    breakdown = CASE.price()
+    fields = vars(breakdown)
+    make = fields["_later"]
+
+    def first_reader() -> dict[str, object]:
+        fields["_later"] = make
+        assert breakdown.flat is not None  # the second reader, done first
+        assert "_later" not in fields
+        return make()
+
+    fields["_later"] = first_reader
+    assert breakdown.energy == _eager(CASE.price()).energy
+    assert "_later" not in fields
