@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tariffs.model import _MIDNIGHT, TariffError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Microseconds times 1E-6 is what scaleb(-6) makes of them (the same coefficient, exponent
+# -6, rounded alike), without scaleb's keyword parsing: once for every period.
+_MICRO = Decimal("1E-6")
 _MAX_SPAN_DAYS = 3700
 
 
@@ -36,7 +39,7 @@ def _secs(value: datetime) -> Decimal:
     # Whole microseconds, scaled: always six decimal places, as whole seconds plus
     # microseconds would be, in one Decimal instead of three.
     return Decimal((delta.days * 86400 + delta.seconds) * 1_000_000
-                   + delta.microseconds).scaleb(-6)
+                   + delta.microseconds) * _MICRO
 
 
 def _secs_of_text(value: str) -> Decimal:
@@ -50,7 +53,7 @@ def _secs_of_text(value: str) -> Decimal:
         parsed = parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed
     delta = (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)) - _EPOCH
     return Decimal((delta.days * 86400 + delta.seconds) * 1_000_000
-                   + delta.microseconds).scaleb(-6)
+                   + delta.microseconds) * _MICRO
 
 
 def _dt(seconds: Decimal) -> datetime:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any, TypeVar
 
 # 50 significant digits: dividing by 3600 and splitting periods proportionally are the only
 # inexact steps, and their last-digit noise sits far below _GUARD.
 _CTX = Context(prec=50, rounding=ROUND_HALF_EVEN)
+# _CTX but rounding half up: the one money rounding (tariffs.results._round_in_engine).
+_CTX_HALF_UP = Context(prec=50, rounding=ROUND_HALF_UP)
 _GUARD = Decimal("1e-20")
 _STEP_GUARD = Decimal("1e-9")
 _MICRO = Decimal("0.000001")
@@ -33,4 +35,6 @@ def _exact(fn: _F) -> _F:
 
 
 def _q(value: Decimal, quantum: Decimal) -> Decimal:
-    return value.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_CTX)
+    # value.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_CTX), _CTX's own
+    # rounding: the context's method takes its two arguments without keyword parsing.
+    return _CTX.quantize(value, quantum)

@@ -73,7 +73,7 @@ def price_live(
     notes: list[str] = []
     marks: list[int] = []
     normalized = _periods(periods, session_end, session_start, lambda _cp, _i: compiled,
-                          notes, done, marks)
+                          notes, done, marks, tariff=compiled)
     # Sorted (out of order) means priced as price_session would and nothing carried.
     ordered = bool(periods) and all(p.index == done + i for i, p in enumerate(normalized))
     if run is None or state is None:
@@ -115,8 +115,7 @@ def _first(compiled: _Compiled, zone: Any, normalized: list[_Period], notes: lis
     run = _Run({id(compiled): compiled}, zone, origin, charging_origin, expired,
                keep_lines=False)
     if not ordered:  # priced as price_session would, sorted; nothing to carry
-        for p in normalized:
-            run.feed(p)
+        run.feed_all(normalized)
         _validity_note(compiled, start if start is not None else normalized[0].start, notes)
         return LiveCost(_finish(run, compiled.currency, compiled, notes), None)
     summary = _summary(normalized[:-1], None)
@@ -129,8 +128,7 @@ def _onward(run: _Run, compiled: _Compiled, normalized: list[_Period], notes: li
             ) -> LiveCost:
     """Feed the closed periods, keep the state, then feed the open one and finish."""
     closed_notes = marks[-2] if len(marks) > 1 else 0
-    for p in normalized[:-1]:
-        run.feed(p)
+    run.feed_all(normalized[:-1])
     run.period_notes.extend(notes[:closed_notes])
     state = {"v": _VERSION, "key": key, "run": run.state(), "summary": summary,
              "first_start": str(first_start)}

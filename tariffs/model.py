@@ -372,7 +372,10 @@ def _cache_key(tariff: Any) -> tuple[Any, ...] | None:
         key = ("model", tariff.country_code, tariff.party_id, tariff.id, tariff.last_updated)
     else:
         return None
-    return key if all(type(k) in (str, datetime) for k in key) else None
+    for k in key:  # a loop, not all() over a generator: this runs for every price
+        if type(k) is not str and type(k) is not datetime:
+            return None
+    return key
 
 
 # What every pricing function takes as its tariff.

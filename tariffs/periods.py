@@ -3,17 +3,17 @@ instance), and each period's spans of reservation, charging and parking time."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation, Rounded
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 
 from tariffs.choice import plan_of
 from tariffs.clock import _secs, _secs_of_text
-from tariffs.decimals import _HOUR, _MICRO, _ZERO, _q
+from tariffs.decimals import _CTX, _HOUR, _MICRO, _ZERO, _q
 from tariffs.model import (
     _MAX_NUMBER,
     _MAX_PLACES,
@@ -72,61 +72,6 @@ def _midpoint(low: Decimal | None, high: Decimal | None) -> Decimal | None:
     return low if low is not None else high
 
 
-def _period_values(cp: _Read, index: int, start: Decimal, end: Decimal,
-                   tariff: _Compiled | None, notes: list[str]) -> _Period:
-    # Runs for every period of every session: written out without helpers or closures.
-    for kind in cp.repeated:
-        notes.append(f"period {index}: {kind} given twice; the first value is used")
-    get = cp.dimensions.get
-    elapsed = end - start
-
-    energy = get("ENERGY")
-    if energy is None:
-        energy = get("ENERGY_IMPORT")
-    if energy is not None and energy < 0:
-        notes.append(f"period {index}: negative energy {energy} kWh (fed to the grid) is not "
-                     "priced; tariffs have no price for it")
-        energy = _ZERO
-
-    # Hours given for a time dimension, as exact seconds (in this order: notes say so).
-    charging = get("TIME")
-    if charging is not None:
-        charging = _seconds(charging, "TIME", index, notes)
-    parking = get("PARKING_TIME")
-    if parking is not None:
-        parking = _seconds(parking, "PARKING_TIME", index, notes)
-    reserved = get("RESERVATION_TIME")
-    if reserved is not None:
-        reserved = _seconds(reserved, "RESERVATION_TIME", index, notes)
-    if charging is None and parking is None and reserved is None:
-        # No time dimension: the period's own length is the time. Zero energy reported means
-        # the vehicle took none: parking (mod_cdrs' PARKING_TIME); otherwise charging.
-        if energy is not None and energy == 0 and elapsed > 0:
-            parking = elapsed
-        else:
-            charging = elapsed
-    charging = charging or _ZERO
-    parking = parking or _ZERO
-    reserved = reserved or _ZERO
-
-    # Power and current are read only by power and current restrictions: not worked out
-    # (a 50-digit division) for a tariff that has none.
-    plan = plan_of(tariff) if tariff is not None else None
-    power = current = None
-    if plan is not None and plan.power:
-        power = get("POWER")
-        if power is None and energy is not None and energy > 0 and charging > 0:
-            power = energy * _HOUR / charging
-        if power is None:
-            power = _midpoint(get("MIN_POWER"), get("MAX_POWER"))
-    if plan is not None and plan.current:
-        current = get("CURRENT")
-        if current is None:
-            current = _midpoint(get("MIN_CURRENT"), get("MAX_CURRENT"))
-    return _Period(index, start, end, energy or _ZERO, charging, parking, reserved, power,
-                   current, tariff)
-
-
 def _seconds(hours: Decimal, kind: str, index: int, notes: list[str]) -> Decimal:
     if hours < 0:
         notes.append(f"period {index}: negative {kind} taken as zero")
@@ -176,83 +121,142 @@ def _spans(p: _Period) -> list[tuple[str, Decimal, Decimal, Decimal, Decimal]]:
     return spans
 
 
-@dataclass(slots=True)
-class _Read:
-    """A charging period as read: what pricing needs of it, without a model instance."""
+class _Read(NamedTuple):
+    """A charging period as read: what pricing needs of it, without a model instance.
+    A tuple, made by tuple.__new__ in _read_all (no Python call per period)."""
 
     start: Decimal
     dimensions: dict[str, Decimal]  # by type in upper case, the first of each
-    repeated: list[str]  # types given again (noted, not used)
+    repeated: list[str] | tuple[()]  # types given again (noted, not used); mostly ()
     tariff_id: str | None
 
 
-# model._json_number's limit of _MAX_PLACES decimal places, told without as_tuple() where
-# it can be (as_tuple makes a tuple of every digit: most of reading a 28-digit volume).
-# A number whose coefficient fits in _FEW digits (+ under a context of that precision
-# drops no digit, which it signals even for a dropped zero) and whose first digit is at
-# 10**(_FEW - _MAX_PLACES - 1) or above has its last digit at 10**-_MAX_PLACES or above.
-_FEW = 38
-_FEW_DIGITS = Context(prec=_FEW, traps=[Rounded, InvalidOperation])
+_tuple_new = tuple.__new__
 
 
-def _places_ok(volume: Decimal) -> bool:
-    if volume.adjusted() >= _FEW - _MAX_PLACES - 1:
-        try:
-            _FEW_DIGITS.plus(volume)
-            return True
-        except Rounded:
-            pass
-    return volume.as_tuple().exponent >= -_MAX_PLACES  # type: ignore[operator]
+# model._json_number's checks of a Decimal (finite, under _MAX_NUMBER in magnitude, at most
+# _MAX_PLACES decimal places) told by one quantize to 10**-_MAX_PLACES under a context that
+# traps: a coefficient of more than _LIMIT_DIGITS digits there (12 before the point, 40
+# after) is InvalidOperation, and so is an infinity or a signalling NaN; a dropped digit,
+# even a zero, is Rounded. What it does not tell: a quiet NaN (is_finite first) and a zero
+# with too many places (quantize drops no digit of it; its adjusted() is its exponent).
+# It replaces is_finite, two comparisons and as_tuple() (which makes a tuple of every digit:
+# most of reading a 28-digit volume); tests/unit/test_tariff_reading.py checks that exactly
+# the model's numbers are refused.
+_LIMIT_DIGITS = _MAX_NUMBER.adjusted() + _MAX_PLACES  # _MAX_NUMBER is a power of ten
+_LIMITS = Context(prec=_LIMIT_DIGITS, traps=[Rounded, InvalidOperation])
+_PLACES_Q = Decimal(1).scaleb(-_MAX_PLACES)
+
+
+def _number_ok(volume: Decimal) -> bool:
+    """Whether model._json_number takes this Decimal (what _read_fast tells inline)."""
+    if not volume.is_finite():
+        return False
+    try:
+        _LIMITS.quantize(volume, _PLACES_Q)
+    except (Rounded, InvalidOperation):
+        return False
+    return bool(volume) or volume.adjusted() >= -_MAX_PLACES
 
 
 def _read_fast(data: Any) -> _Read | None:
-    """A period given as plain JSON data (the usual case: a stored Session) read without
-    pydantic; None for anything else, which the model then reads (and explains if it is
-    wrong), so both ways accept exactly the same periods."""
-    if type(data) is not dict:
-        return None
-    when = data.get("start_date_time")
-    dims = data.get("dimensions")
-    tariff_id = data.get("tariff_id")
-    if type(when) is not str or len(when) > 64 or type(dims) is not list or not dims \
-            or not (tariff_id is None or type(tariff_id) is str):
-        return None
-    out: dict[str, Decimal] = {}
-    repeated: list[str] = []
-    for d in dims:
-        if type(d) is not dict:
-            return None
-        kind, volume = d.get("type"), d.get("volume")
-        if type(kind) is not str:
-            return None
-        if type(volume) is Decimal:
-            # model._json_number's checks, inline: this runs for every number of every period
-            if not (volume.is_finite() and -_MAX_NUMBER < volume < _MAX_NUMBER) \
-                    or not _places_ok(volume):
-                return None
-        elif type(volume) is int:
-            try:
-                volume = _json_number(volume)
-            except ValueError:
-                return None
-        else:
-            return None
-        kind = kind.upper()
-        if kind in out:
-            repeated.append(kind)
-        else:
-            out[kind] = volume
+    """One period as _read_all reads it without the model (None: for the model to read)."""
     try:
-        start = _secs_of_text(when)
-    except (ValueError, OverflowError):
+        return _read_all([data], 0, _not_by_model)[0]
+    except _ForTheModel:
         return None
-    return _Read(start, out, repeated, tariff_id)
 
 
-def _read(period: ChargingPeriod | Mapping[str, Any], index: int) -> _Read:
-    fast = _read_fast(period)
-    if fast is not None:
-        return fast
+class _ForTheModel(Exception):
+    pass
+
+
+def _not_by_model(_data: Any, _index: int) -> _Read:
+    raise _ForTheModel
+
+
+_BY_MODEL = _Read(Decimal(0), {}, (), None)  # _read_all's mark: read by the model instead
+
+
+def _read_all(raw: Sequence[Any], first_index: int,
+              by_model: Callable[[Any, int], _Read] | None = None) -> list[_Read]:
+    """The periods read, in bulk. A period given as plain JSON data (the usual case: a
+    stored Session) is read here without pydantic; anything else by the model (which
+    explains what is wrong with it), so both ways accept exactly the same periods."""
+    by_model = by_model or _read_by_model
+    out: list[_Read] = []
+    quantize = _LIMITS.quantize
+    places_q = _PLACES_Q
+    decimal_type = Decimal
+    for data in raw:
+        read = _BY_MODEL
+        # A loop run once, left by `break` as soon as the model must read the period.
+        for _ in _ONCE:
+            if type(data) is not dict:
+                break
+            when = data.get("start_date_time")
+            dims = data.get("dimensions")
+            tariff_id = data.get("tariff_id")
+            if type(when) is not str or len(when) > 64 or type(dims) is not list or not dims \
+                    or not (tariff_id is None or type(tariff_id) is str):
+                break
+            values: dict[str, Decimal] = {}
+            repeated: list[str] | tuple[()] = ()  # a list only when one is repeated
+            for d in dims:
+                if type(d) is not dict:
+                    break
+                try:  # a missing field is no str and no number: refused below as it would be
+                    kind, volume = d["type"], d["volume"]
+                except KeyError:
+                    break
+                if type(kind) is not str:
+                    break
+                if type(volume) is decimal_type:
+                    # _number_ok, inline: this runs for every number of every period
+                    if not volume.is_finite():
+                        break
+                    try:
+                        quantize(volume, places_q)
+                    except (Rounded, InvalidOperation):
+                        break
+                    if not volume and volume.adjusted() < -_MAX_PLACES:
+                        break
+                elif type(volume) is int:
+                    try:
+                        volume = _json_number(volume)
+                    except ValueError:
+                        break
+                else:
+                    break
+                kind = _KINDS.get(kind) or kind.upper()
+                if kind in values:
+                    if not repeated:
+                        repeated = []
+                    repeated.append(kind)
+                else:
+                    values[kind] = volume
+            else:
+                try:
+                    start = _secs_of_text(when)
+                except (ValueError, OverflowError):
+                    break
+                read = _tuple_new(_Read, (start, values, repeated, tariff_id))
+        if read is _BY_MODEL:
+            read = by_model(data, first_index + len(out))
+        out.append(read)
+    return out
+
+
+_ONCE = (None,)
+# OCPI 2.2.1's CdrDimensionType values, as most CPOs send them: taken as the engine's own
+# strings (what upper() makes of them, without a new string to make and hash each time).
+_KINDS = {kind: kind for kind in (
+    "CURRENT", "ENERGY", "ENERGY_EXPORT", "ENERGY_IMPORT", "MAX_CURRENT", "MIN_CURRENT",
+    "MAX_POWER", "MIN_POWER", "PARKING_TIME", "POWER", "RESERVATION_TIME", "STATE_OF_CHARGE",
+    "TIME")}
+
+
+def _read_by_model(period: ChargingPeriod | Mapping[str, Any], index: int) -> _Read:
     cp = _as_period(period, index)
     dims: dict[str, Decimal] = {}
     repeated: list[str] = []
@@ -267,33 +271,98 @@ def _read(period: ChargingPeriod | Mapping[str, Any], index: int) -> _Read:
 
 def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: datetime,
              session_start: datetime | None, tariff_for: Any, notes: list[str],
-             first_index: int = 0, marks: list[int] | None = None) -> list[_Period]:
+             first_index: int = 0, marks: list[int] | None = None,
+             tariff: _Compiled | None = None) -> list[_Period]:
     """The periods as the engine prices them; indexes count from first_index (a later
     part of a session priced on from where it was left). `marks` gets the number of notes
-    after each period, so a caller can tell which period said what."""
-    indexed = [(first_index + i, _read(p, first_index + i)) for i, p in enumerate(raw)]
+    after each period, so a caller can tell which period said what. `tariff`: what
+    tariff_for returns for every period, when the caller knows (it is not asked then)."""
+    reads = _read_all(raw, first_index)
+    indexes: list[int] | range = range(first_index, first_index + len(reads))
     previous = None
-    for _, cp in indexed:
+    for cp in reads:
         if previous is not None and previous > cp.start:
             notes.append("charging periods were out of order; priced in order of start")
-            indexed.sort(key=lambda item: item[1].start)
+            indexed = sorted(zip(indexes, reads, strict=True), key=lambda item: item[1].start)
+            indexes, reads = [i for i, _ in indexed], [cp for _, cp in indexed]
             break
         previous = cp.start
     end = _secs(session_end)
-    if not indexed:
+    if not reads:
         # No period yet (a session that just started): one empty period, so a start fee
         # and a minimum price still show.
         start = _secs(session_start) if session_start is not None else end
         return [_Period(0, start, max(start, end), _ZERO, max(end - start, _ZERO), _ZERO,
-                        _ZERO, None, None, tariff_for(None, 0))]
+                        _ZERO, None, None, tariff if tariff is not None
+                        else tariff_for(None, 0))]
     out = []
-    for n, (index, cp) in enumerate(indexed):
-        start = cp.start
-        stop = indexed[n + 1][1].start if n + 1 < len(indexed) else end
-        if stop < start:
+    last = len(reads) - 1
+    for n, cp in enumerate(reads):
+        # Runs for every period of every session: written out without helpers.
+        index = indexes[n]
+        start, dimensions, repeated, _ = cp
+        end_ = reads[n + 1][0] if n < last else end
+        if end_ < start:
             notes.append(f"period {index} starts after the session ends; taken as empty")
-            stop = start
-        out.append(_period_values(cp, index, start, stop, tariff_for(cp, index), notes))
+            end_ = start
+        period_tariff = tariff if tariff is not None else tariff_for(cp, index)
+        if repeated:
+            for kind in repeated:
+                notes.append(f"period {index}: {kind} given twice; the first value is used")
+        get = dimensions.get
+        elapsed = end_ - start
+
+        energy = get("ENERGY")
+        if energy is None:
+            energy = get("ENERGY_IMPORT")
+        if energy is not None and energy < 0:
+            notes.append(f"period {index}: negative energy {energy} kWh (fed to the grid) is "
+                         "not priced; tariffs have no price for it")
+            energy = _ZERO
+
+        # Hours given for a time dimension, as exact seconds (in this order: notes say so).
+        charging = get("TIME")
+        if charging is not None:  # _seconds, inline: half the periods give TIME
+            if charging < 0:
+                notes.append(f"period {index}: negative TIME taken as zero")
+                charging = _ZERO
+            else:
+                charging = _CTX.quantize(charging * _HOUR, _MICRO)
+        parking = get("PARKING_TIME")
+        if parking is not None:
+            parking = _seconds(parking, "PARKING_TIME", index, notes)
+        reserved = get("RESERVATION_TIME")
+        if reserved is not None:
+            reserved = _seconds(reserved, "RESERVATION_TIME", index, notes)
+        if charging is None and parking is None and reserved is None:
+            # No time dimension: the period's own length is the time. Zero energy reported
+            # means the vehicle took none: parking (mod_cdrs' PARKING_TIME); otherwise
+            # charging.
+            if energy is not None and energy == 0 and elapsed > 0:
+                parking = elapsed
+            else:
+                charging = elapsed
+        charging = charging or _ZERO
+        parking = parking or _ZERO
+        reserved = reserved or _ZERO
+
+        # Power and current are read only by power and current restrictions: not worked
+        # out (a 50-digit division) for a tariff that has none.
+        power = current = None
+        if period_tariff is not None:
+            plan = period_tariff.plan or plan_of(period_tariff)
+            if plan.power:
+                power = get("POWER")
+                if power is None and energy is not None and energy > 0 and charging > 0:
+                    power = energy * _HOUR / charging
+                if power is None:
+                    power = _midpoint(get("MIN_POWER"), get("MAX_POWER"))
+            if plan.current:
+                current = get("CURRENT")
+                if current is None:
+                    current = _midpoint(get("MIN_CURRENT"), get("MAX_CURRENT"))
+        out.append(_Period(index, start, end_, energy or _ZERO, charging, parking, reserved,
+                           power, current, period_tariff))
         if marks is not None:
             marks.append(len(notes))
     return out

@@ -56,11 +56,11 @@ def price_session(
     zone = _zone(time_zone)
     notes: list[str] = []
     normalized = _periods(periods, session_end, session_start, lambda _cp, _i: compiled,
-                          notes)
+                          notes, tariff=compiled)
     start = _secs(session_start) if session_start is not None else None
     _validity_note(compiled, start if start is not None else normalized[0].start, notes)
     return _price(normalized, zone=zone, session_start=start, expired=reservation_expired,
-                  limits_from=compiled, notes=notes)
+                  limits_from=compiled, notes=notes, tariff=compiled)
 
 
 def _validity_note(t: _Compiled, session_start: Decimal, notes: list[str]) -> None:
@@ -175,4 +175,4 @@ def price_plan(
         periods.append(_Period(1, begin + charging, begin + total, _ZERO, _ZERO,
                                total - charging, _ZERO, None, None, compiled))
     return _price(periods, zone=zone, session_start=begin, expired=False,
-                  limits_from=compiled, notes=notes)
+                  limits_from=compiled, notes=notes, tariff=compiled)

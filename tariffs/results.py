@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from payments.money import exponent, from_minor, to_minor
-from tariffs.decimals import _CTX, _GUARD, _HOURS_Q, _q
+from tariffs.decimals import _CTX, _CTX_HALF_UP, _GUARD, _HOURS_Q, _q
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,27 @@ class PriceBreakdown:
     unpriced: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
+    if not TYPE_CHECKING:  # mypy keeps checking attribute names
+        def __getattr__(self, name: str) -> Any:
+            # Only reached for a field the engine left to be made when first read
+            # (_breakdown): the dimensions and hours, made all at once, then kept.
+            later = self.__dict__.get("_later")
+            if later is None or name not in _LATER:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute "
+                                     f"{name!r}")
+            with localcontext(_CTX):  # made later, but with the engine's exact arithmetic
+                made = later()
+            # Two threads reading at once both make the same fields: either may finish first.
+            self.__dict__.update(made)
+            self.__dict__.pop("_later", None)
+            return made[name]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Copied whole: every field made, no maker kept.
+        for name in _LATER:
+            getattr(self, name)
+        return self.__dict__
+
     @property
     def dimensions(self) -> dict[str, DimensionCost]:
         return {
@@ -185,6 +206,33 @@ class PriceBreakdown:
         }
 
 
+# The fields of a breakdown the engine makes when first read: the live cost, the hold and
+# the price display read the total only, and the five dimensions' costs and volumes (ten
+# roundings, five objects) and the three hours were a sixth of pricing a session.
+_LATER = frozenset(("energy", "flat", "time", "parking_time", "reservation",
+                    "charging_hours", "parking_hours", "reservation_hours"))
+_new = object.__new__
+
+
+def _breakdown(later: Callable[[], dict[str, Any]], **made: Any) -> PriceBreakdown:
+    """A PriceBreakdown of the fields in `made`, the rest (_LATER) made by `later` when
+    one of them is first read: it equals, hashes, prints and reads as the breakdown of all
+    the fields would."""
+    out = _new(PriceBreakdown)
+    out.__dict__.update(made, _later=later)
+    return out
+
+
+def _money2(excl_vat: Decimal, incl_vat: Decimal) -> Money2:
+    """Money2(excl_vat, incl_vat) as the engine makes it, a few times a session: the same
+    object, without a frozen dataclass's setting of each field through object.__setattr__."""
+    out = _new(Money2)
+    fields = out.__dict__
+    fields["excl_vat"] = excl_vat
+    fields["incl_vat"] = incl_vat
+    return out
+
+
 # --- The rounding rule, written once ----------------------------------------------------
 
 
@@ -211,8 +259,9 @@ def _round_in_engine(amount: Decimal, currency: str) -> Decimal:
     if not amount:
         return _zero_of(currency)
     places = _places(currency)
-    rounded = amount.quantize(_GUARD, context=_CTX).quantize(
-        _quantum(places), rounding=ROUND_HALF_UP, context=_CTX)
+    # amount.quantize(_GUARD, context=_CTX).quantize(_quantum(places),
+    # rounding=ROUND_HALF_UP, context=_CTX), by the contexts' methods (no keyword parsing).
+    rounded = _CTX_HALF_UP.quantize(_CTX.quantize(amount, _GUARD), _quantum(places))
     return rounded if rounded else _zero_of(currency)
 
 

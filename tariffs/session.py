@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tariffs.clock import _dt
@@ -39,6 +40,8 @@ from tariffs.results import (
     Money2,
     PeriodLine,
     PriceBreakdown,
+    _breakdown,
+    _money2,
     _round_in_engine,
     round_money,
 )
@@ -48,14 +51,18 @@ from tariffs.vat import _apply_limits
 
 
 def _price(periods: list[_Period], *, zone: ZoneInfo, session_start: Decimal | None,
-           expired: bool | None, limits_from: _Compiled | None, notes: list[str]
-           ) -> PriceBreakdown:
-    """A whole session priced: every period fed to one run, which is then finished."""
-    tariffs, currency = _tariffs_of(periods, limits_from)
+           expired: bool | None, limits_from: _Compiled | None, notes: list[str],
+           tariff: _Compiled | None = None) -> PriceBreakdown:
+    """A whole session priced: every period fed to one run, which is then finished.
+    `tariff`: the one tariff of every period, when the caller gave one (not read from
+    each period)."""
+    if tariff is not None:
+        tariffs, currency = {id(tariff): tariff}, (limits_from or tariff).currency
+    else:
+        tariffs, currency = _tariffs_of(periods, limits_from)
     origin, charging_origin, expired = _origins(periods, session_start, expired)
     run = _Run(tariffs, zone, origin, charging_origin, expired, keep_lines=True)
-    for p in periods:
-        run.feed(p)
+    run.feed_all(periods)
     return _finish(run, currency, limits_from, notes)
 
 
@@ -78,16 +85,20 @@ def _origins(periods: list[_Period], session_start: Decimal | None, expired: boo
     """Where durations count from (the session's, the charging session's) and whether a
     reservation expired, when not told."""
     origin = session_start if session_start is not None else periods[0].start
+    has_reservation = False
+    for p in periods:  # mostly none: the rest is not looked for
+        if p.reservation > 0:
+            has_reservation = True
+            break
+    if not has_reservation:
+        return origin, origin, False if expired is None else expired
     # Durations of the charging session count from its first non-reservation period; a CDR's
     # start_date_time is the reservation's start when there was one (mod_cdrs).
     first_charging = next((p for p in periods if p.reservation == 0 or p.charging > 0
                            or p.parking > 0), None)
-    has_reservation = any(p.reservation > 0 for p in periods)
-    charging_origin = (first_charging.start if has_reservation and first_charging is not None
-                       else origin)
+    charging_origin = first_charging.start if first_charging is not None else origin
     if expired is None:
-        expired = has_reservation and not any(
-            p.charging > 0 or p.parking > 0 or p.energy > 0 for p in periods)
+        expired = not any(p.charging > 0 or p.parking > 0 or p.energy > 0 for p in periods)
     return origin, charging_origin, expired
 
 
@@ -103,41 +114,43 @@ def _finish(run: _Run, currency: str, limits_from: _Compiled | None, notes: list
                   + sum(run.excl_time.values(), _ZERO) / _HOUR)
     exact_incl = (sum(run.incl_direct.values(), _ZERO)
                   + sum(run.incl_time.values(), _ZERO) / _HOUR)
-    dims = _dimension_costs(run, currency)
 
-    before = Money2(_round_in_engine(exact_excl, currency),
+    before = _money2(_round_in_engine(exact_excl, currency),
                     _round_in_engine(exact_incl, currency))
     limits = limits_from or next(iter(run.tariffs.values()))
     final_excl, final_incl, min_applied, max_applied = _apply_limits(
         limits, exact_excl, exact_incl, notes)
     # Mostly no limit applied: the same amounts, already rounded once.
-    total = Money2(before.excl_vat if final_excl is exact_excl
+    total = _money2(before.excl_vat if final_excl is exact_excl
                    else _round_in_engine(final_excl, currency),
                    before.incl_vat if final_incl is exact_incl
                    else _round_in_engine(final_incl, currency))
 
     unpriced = _unpriced_notes(run)
-    run_lines = run.lines or []
+    run_lines, extras = run.lines or [], run.extras
     for what in sorted(run.unknown):
         notes.append(f"a restriction on {what} could not be checked: the charging periods "
                      f"give no {what}; the element was taken as not applying")
 
-    return PriceBreakdown(
+    def later() -> dict[str, Any]:
+        # The run is not fed again once finished: its sums are the session's.
+        dims = _dimension_costs(run, currency)
+        return {"energy": dims["ENERGY"], "flat": dims["FLAT"], "time": dims["TIME"],
+                "parking_time": dims["PARKING_TIME"], "reservation": dims["RESERVATION"],
+                "charging_hours": _hours(run.charging), "parking_hours": _hours(run.parking),
+                "reservation_hours": _hours(run.reservation)}
+
+    # In the dataclass's order of fields (a breakdown reads as one made all at once).
+    return _breakdown(
+        later,
         currency=currency,
         total=total,
-        energy=dims["ENERGY"],
-        flat=dims["FLAT"],
-        time=dims["TIME"],
-        parking_time=dims["PARKING_TIME"],
-        reservation=dims["RESERVATION"],
         total_before_limits=before,
         min_price_applied=min_applied,
         max_price_applied=max_applied,
         energy_kwh=run.energy,
-        charging_hours=_hours(run.charging),
-        parking_hours=_hours(run.parking),
-        reservation_hours=_hours(run.reservation),
-        lines=Lines(lambda: tuple(_period_line(line) for line in run_lines)),
+        lines=Lines(lambda: tuple(_period_line(line, extras.get(n, _ZERO))
+                                  for n, line in enumerate(run_lines))),
         unpriced=tuple(unpriced),
         notes=tuple(notes),
     )
@@ -184,29 +197,29 @@ def _apply_step_sizes(run: _Run, notes: list[str]) -> None:
         run.add_amount(bucket, extra * component.price, component.factor, timed=timed)
         run.billed[bucket] += extra / (_HOUR if timed else _ONE)
         if group in run.last_line:
-            run.last_line[group].extra = extra
+            run.extras[run.last_line[group]] = extra
 
 
-def _period_line(line: _Line) -> PeriodLine:
-    comp = line.component
-    timed = line.dimension in _TIMED
-    amount = (line.volume + line.extra) * comp.price
+def _period_line(line: _Line, extra: Decimal) -> PeriodLine:
+    period_index, kind, t0, t1, dimension, _, _, comp, tariff_id, volume = line
+    timed = dimension in _TIMED
+    amount = (volume + extra) * comp.price
     line_excl = amount / _HOUR if timed else amount
     unit_q = _HOURS_Q if timed else None
     return PeriodLine(
-        period_index=line.period_index,
-        kind=line.kind,
-        dimension=line.dimension,
-        start=_dt(line.t0),
+        period_index=period_index,
+        kind=kind,
+        dimension=dimension,
+        start=_dt(t0),
         # A flat fee is charged at a moment, not over the piece.
-        end=_dt(line.t0 if line.dimension == "FLAT" else line.t1),
-        tariff_id=line.tariff_id,
+        end=_dt(t0 if dimension == "FLAT" else t1),
+        tariff_id=tariff_id,
         element_index=comp.element,
         price=comp.price,
         vat=comp.vat,
-        volume=_q(line.volume / _HOUR, unit_q) if unit_q else line.volume,
-        billed_volume=(_q((line.volume + line.extra) / _HOUR, unit_q) if unit_q
-                       else line.volume + line.extra),
+        volume=_q(volume / _HOUR, unit_q) if unit_q else volume,
+        billed_volume=(_q((volume + extra) / _HOUR, unit_q) if unit_q
+                       else volume + extra),
         cost=Money2(_q(line_excl, _LINE_Q), _q(line_excl * comp.factor, _LINE_Q)),
     )
 

@@ -3,25 +3,14 @@ tariffs.session)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
-from tariffs.decimals import _ZERO
 from tariffs.model import _Component
 
-
-@dataclass(slots=True)
-class _Line:
-    # The piece priced, as a line shows it (not the piece itself: the usual period is
-    # priced without making one, tariffs.running._Run._whole).
-    period_index: int
-    kind: str
-    t0: Decimal
-    t1: Decimal
-    dimension: str
-    bucket: str
-    group: str
-    component: _Component
-    tariff_id: str
-    volume: Decimal  # kWh, seconds, or 1 for FLAT
-    extra: Decimal = _ZERO
+# The piece priced, as a line shows it (not the piece itself: the usual period is priced
+# without making one, tariffs.running._Run.feed_all): period index, kind, start, end,
+# dimension, bucket, step_size group, component, tariff id, volume (kWh, seconds, or 1 for
+# FLAT). A plain tuple: one is made for every priced dimension of every period, and a
+# class's __init__ is a Python call each time. The extra volume step_size adds to a
+# group's last line is kept apart (_Run.extras, by the line's position).
+_Line = tuple[int, str, Decimal, Decimal, str, str, str, _Component, str, Decimal]
