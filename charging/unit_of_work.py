@@ -87,6 +87,10 @@ def _joined_unit(units: list[bool]) -> Iterator[None]:
     units.append(False)
     try:
         yield
+        if not units[-1]:
+            # Written now, not at the caller's commit: a write the database refuses is
+            # this unit's failure, which the caller undoes, keeping what it received.
+            db.session.flush()
     except BaseException:
         units.pop()
         undo_shared_transaction()

@@ -226,3 +226,28 @@ def test_a_failing_domain_keeps_what_the_cpo_sent_and_changes_no_charge(
         from ocpi.models import OcpiCdr
 
         assert db.session.scalar(db.select(OcpiCdr.cdr_id)) == "C1"
+
+
+def test_a_domain_write_the_database_refuses_keeps_the_session(
+    client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The domain's changes are written inside its unit (not first at the request's
+    commit), so a write the database refuses is undone like any failure of the domain."""
+    from charging import sessions
+
+    real = sessions._apply
+
+    def refused(charge: Charge, *args: Any) -> None:
+        real(charge, *args)
+        charge.public_id = None  # type: ignore[assignment]  # NOT NULL: refused at the write
+
+    monkeypatch.setattr(sessions, "_apply", refused)
+    answer = client.patch(f"{V}/sessions/SE/CPO/S1", data=json_dumps(_patch(7)), headers=AUTH)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["status_code"] == 1000
+    assert "on_session_updated failed" in caplog.text
+    db.session.remove()
+    row = db.session.scalar(db.select(OcpiSession).where(OcpiSession.session_id == "S1"))
+    assert row is not None and row.period_count == 1 and row.data["kwh"] == 7
+    charge = db.session.scalar(db.select(Charge).where(Charge.session_id == "S1"))
+    assert charge is not None and charge.status == S.CHARGING.value
