@@ -22,6 +22,31 @@ from payments.setup import current_gateway
 if TYPE_CHECKING:
     from stripe_standin import StripeStandin
 
+# The Session the simulator's CPO sends for the charge of TOK1 / REF1, ACTIVE.
+SESSION: dict[str, Any] = {
+    "country_code": "SE", "party_id": "SIM", "id": "S1",
+    "start_date_time": "2026-11-21T10:00:00Z", "kwh": 1.5,
+    "cdr_token": {"country_code": "SE", "party_id": "SCN", "uid": "TOK1",
+                  "type": "AD_HOC_USER", "contract_id": "SESCN1"},
+    "auth_method": "COMMAND", "authorization_reference": "REF1",
+    "location_id": "LOC1", "evse_uid": "EVSE1", "connector_id": "1", "currency": "SEK",
+    "total_cost": {"excl_vat": 5.40, "incl_vat": 6.75},
+    "status": "ACTIVE", "last_updated": "2026-11-21T10:05:00Z",
+}
+
+
+def sim_party() -> Party:
+    """The simulator's CPO (SE*SIM) as a connected party with its one grant, added and
+    flushed; the one already stored when there is one."""
+    party = db.session.scalar(db.select(Party).where(Party.party_id == "SIM"))
+    if party is None:
+        party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
+                      grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
+        db.session.add(party)
+        db.session.flush()
+    return party
+
+
 CDR: dict[str, Any] = {
     "country_code": "SE", "party_id": "SIM", "id": "CDR-1",
     "start_date_time": "2026-11-21T16:05:00Z", "end_date_time": "2026-11-21T16:50:00Z",
@@ -62,10 +87,7 @@ def ended_charge(
     (e.g. the Stripe stand-in's Stripe.js) for another gateway."""
     party = db.session.scalar(db.select(Party).where(Party.party_id == "SIM"))
     if party is None:
-        party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-        db.session.add(party)
-        db.session.flush()
+        party = sim_party()
         db.session.add(OcpiLocation(
             party_pk=party.pk, country_code="SE", party_id="SIM", location_id="LOC1",
             time_zone="Europe/Stockholm", raw=json.dumps({"id": "LOC1"}),
@@ -127,10 +149,7 @@ def charging_under(tariff: dict[str, Any], hold_minor: int) -> Charge:
     from ocpi import store
     from ocpi.transport import now_utc
 
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
+    party = sim_party()
     db.session.add(OcpiLocation(party_pk=party.pk, country_code="SE", party_id="SIM",
                                 location_id="LOC1", time_zone="Europe/Stockholm", raw="{}",
                                 last_updated=now_utc()))
@@ -179,12 +198,8 @@ def seed_chargers() -> None:
     from cpo_simulator.demo_data import build_locations, build_tariffs
     from cpo_simulator.jsonio import plain
     from ocpi import store
-    from ocpi.models import Party, PartyGrant
 
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
+    party = sim_party()
     for tariff in build_tariffs():
         store.upsert_tariff(party, plain(tariff.model_dump(mode="python", exclude_none=True)))
     for location in build_locations():

@@ -110,6 +110,16 @@ def app(make_app: Callable[..., Any]) -> Iterator[Any]:
 
 
 @pytest.fixture
+def party(app: Any) -> Any:
+    """The simulator's CPO (SE*SIM), connected with its one grant, committed."""
+    from tests.charge_factory import sim_party
+
+    row = sim_party()
+    db.session.commit()
+    return row
+
+
+@pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
 

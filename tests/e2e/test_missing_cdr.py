@@ -15,6 +15,7 @@ from charging.states import ChargeStatus as S
 from extensions import db
 from payments.demo import DemoGateway
 from payments.models import DemoPaymentIntent
+from tests.charge_factory import sim_party
 
 
 def test_a_cdr_never_pushed_is_pulled_and_settled(make_app: Any) -> None:
@@ -42,12 +43,8 @@ def test_a_cdr_never_pushed_is_pulled_and_settled(make_app: Any) -> None:
 
 
 def _ended(app: Any, cost: str | None) -> Charge:
-    from ocpi.models import Party, PartyGrant
 
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
+    party = sim_party()
     hold = DemoGateway().create_hold(30000, "SEK", description="t", metadata={},
                                      idempotency_key="k1")
     intent = db.session.scalar(db.select(DemoPaymentIntent))

@@ -6,26 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from charging.deadlines import capture_deadline, waiting_for
 from charging.models import Charge
 from charging.states import FINAL_STATES
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi.models import OcpiCommand, Party, PartyGrant
+from ocpi.models import OcpiCommand, Party
 from ocpi.transport import now_utc
 
 NOW = now_utc().replace(microsecond=0)
-
-
-@pytest.fixture
-def party(app: Any) -> Party:
-    row = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(row)
-    db.session.commit()
-    return row
 
 
 def charge(party: Party, status: S, **fields: Any) -> Charge:

@@ -13,18 +13,15 @@ import pytest
 from cpo_simulator.demo_data import build_locations
 from cpo_simulator.jsonio import plain
 from extensions import db
-from ocpi.models import Party, PartyGrant
 from ocpi.store import upsert_location
+from tests.charge_factory import sim_party
 
 
 @pytest.fixture
 def sites(app: Any) -> Iterator[list[dict[str, Any]]]:
     """The simulator's demo sites, stored as a connected CPO sent them: Göteborg has
     SE*SIM*E00004 free and SE*SIM*E00005 out of order."""
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
+    party = sim_party()
     locations = [plain(loc.model_dump(mode="python", exclude_none=True))
                  for loc in build_locations()[:2]]
     for location in locations:
@@ -99,10 +96,7 @@ def test_every_driver_page_names_the_seller_and_the_support(make_app: Any, path:
                    SUPPORT_PHONE="+46 8 123 45 67", SUPPORT_EMAIL="hjalp@laddbolaget.se",
                    TERMS_URL="https://laddbolaget.se/villkor")
     with app.app_context():
-        party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                      grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-        db.session.add(party)
-        db.session.flush()
+        party = sim_party()
         for loc in build_locations()[:2]:
             upsert_location(party, plain(loc.model_dump(mode="python", exclude_none=True)))
         db.session.commit()

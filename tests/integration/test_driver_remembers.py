@@ -23,21 +23,17 @@ from cpo_simulator.demo_data import build_locations
 from cpo_simulator.jsonio import plain
 from driver import remembered
 from extensions import db
-from ocpi.models import OcpiEvse, Party, PartyGrant
+from ocpi.models import OcpiEvse
 from ocpi.store import upsert_location
 from ocpi.transport import now_utc
 from payments.models import Receipt
+from tests.charge_factory import sim_party
 
 EVSE = "SE*SIM*E00001"
 
 
 def add_sites() -> None:
-    party = db.session.scalar(db.select(Party).where(Party.party_id == "SIM"))
-    if party is None:
-        party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                      grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-        db.session.add(party)
-        db.session.flush()
+    party = sim_party()
     for location in build_locations()[:2]:
         upsert_location(party, plain(location.model_dump(mode="python", exclude_none=True)))
     db.session.commit()

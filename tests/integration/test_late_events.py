@@ -12,27 +12,8 @@ from charging.models import Charge, ChargeEvent
 from charging.states import ChargeStatus as S
 from extensions import db
 from ocpi import store
-from ocpi.models import Party, PartyGrant
-
-SESSION = {
-    "country_code": "SE", "party_id": "SIM", "id": "S1",
-    "start_date_time": "2026-11-21T10:00:00Z", "kwh": 1.5,
-    "cdr_token": {"country_code": "SE", "party_id": "SCN", "uid": "TOK1",
-                  "type": "AD_HOC_USER", "contract_id": "SESCN1"},
-    "auth_method": "COMMAND", "authorization_reference": "REF1",
-    "location_id": "LOC1", "evse_uid": "EVSE1", "connector_id": "1", "currency": "SEK",
-    "total_cost": {"excl_vat": 5.40, "incl_vat": 6.75},
-    "status": "ACTIVE", "last_updated": "2026-11-21T10:05:00Z",
-}
-
-
-@pytest.fixture
-def party(app: Any) -> Party:
-    row = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(row)
-    db.session.commit()
-    return row
+from ocpi.models import Party
+from tests.charge_factory import SESSION
 
 
 def make_charge(party: Party, status: S, failure_code: str | None = None) -> Charge:

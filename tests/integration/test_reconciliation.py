@@ -17,9 +17,10 @@ from charging import settlement
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi.models import OcpiCdr, Party, PartyGrant, dump_json
+from ocpi.models import OcpiCdr, dump_json
 from payments.models import Receipt
 from servers import ServerThread
+from tests.charge_factory import sim_party
 
 
 @pytest.fixture
@@ -45,10 +46,7 @@ def stripe_app(make_app: Any, standin: Any) -> Iterator[Any]:
 def ended_stripe_charge(standin: Any) -> Charge:
     from payments.setup import current_gateway
 
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
+    party = sim_party()
     cdr = OcpiCdr(party_pk=party.pk, country_code="SE", party_id="SIM", cdr_id="CDR-1",
                   authorization_reference="REF1", token_uid="TOK1", currency="SEK",
                   total_cost_excl_vat=Decimal("36.00"), total_cost_incl_vat=Decimal("45.00"),

@@ -11,9 +11,10 @@ from charging import settlement
 from charging.models import Charge
 from charging.states import ChargeStatus
 from extensions import db
-from ocpi.models import OcpiCdr, Party, PartyGrant, dump_json
+from ocpi.models import OcpiCdr, dump_json
 from payments.demo import DemoGateway
 from payments.models import DemoPaymentIntent, Receipt, ReceiptSequence
+from tests.charge_factory import sim_party
 
 CDR = {
     "country_code": "SE", "party_id": "SIM", "id": "CDR-1",
@@ -40,10 +41,7 @@ CDR = {
 
 
 def ended_charge(app: Any) -> int:
-    party = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                  grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(party)
-    db.session.flush()
+    party = sim_party()
     cdr = OcpiCdr(party_pk=party.pk, country_code="SE", party_id="SIM", cdr_id="CDR-1",
                   authorization_reference="REF1", token_uid="TOK1", currency="SEK",
                   total_cost_excl_vat=Decimal("36.00"), total_cost_incl_vat=Decimal("45.00"),

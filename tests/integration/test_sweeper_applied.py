@@ -17,29 +17,11 @@ from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
 from ocpi import store
-from ocpi.models import OcpiCdr, OcpiSession, Party, PartyGrant
+from ocpi.models import OcpiCdr, OcpiSession, Party
 from ocpi.transport import now_utc
+from tests.charge_factory import SESSION
 
 OLD = now_utc() - timedelta(hours=1)
-SESSION = {
-    "country_code": "SE", "party_id": "SIM", "id": "S1",
-    "start_date_time": "2026-11-21T10:00:00Z", "kwh": 1.5,
-    "cdr_token": {"country_code": "SE", "party_id": "SCN", "uid": "TOK1",
-                  "type": "AD_HOC_USER", "contract_id": "SESCN1"},
-    "auth_method": "COMMAND", "authorization_reference": "REF1",
-    "location_id": "LOC1", "evse_uid": "EVSE1", "connector_id": "1", "currency": "SEK",
-    "total_cost": {"excl_vat": 5.40, "incl_vat": 6.75},
-    "status": "ACTIVE", "last_updated": "2026-11-21T10:05:00Z",
-}
-
-
-@pytest.fixture
-def party(app: Any) -> Party:
-    row = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(row)
-    db.session.commit()
-    return row
 
 
 def _charge(party: Party, status: S, n: int = 1) -> int:

@@ -14,19 +14,10 @@ from charging import sweeper
 from charging.models import Charge
 from charging.states import ChargeStatus as S
 from extensions import db
-from ocpi.models import OcpiCommand, OcpiSession, Party, PartyGrant
+from ocpi.models import OcpiCommand, OcpiSession, Party
 from ocpi.transport import now_utc
 
 OLD = now_utc() - timedelta(hours=1)
-
-
-@pytest.fixture
-def party(app: Any) -> Party:
-    row = Party(name="Sim", status="CONNECTED", country_code="SE", party_id="SIM",
-                grants=[PartyGrant(role="CPO", country_code="SE", party_id="SIM")])
-    db.session.add(row)
-    db.session.commit()
-    return row
 
 
 def _charging(party: Party, count: int, start: int = 0) -> None:
