@@ -56,7 +56,8 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_ocpi_cdrs_unapplied', table_name='ocpi_cdrs')
     op.drop_index('ix_ocpi_sessions_unapplied_end', table_name='ocpi_sessions')
-    with op.batch_alter_table('ocpi_cdrs', schema=None) as batch_op:
-        batch_op.drop_column('applied_at')
-    with op.batch_alter_table('ocpi_sessions', schema=None) as batch_op:
-        batch_op.drop_column('applied_at')
+    # Not in batch mode: on SQLite that copies the table, and dropping ocpi_sessions would
+    # take every charging period with it (ON DELETE CASCADE, foreign keys on). SQLite 3.35
+    # and later drop a column in place.
+    op.drop_column('ocpi_cdrs', 'applied_at')
+    op.drop_column('ocpi_sessions', 'applied_at')
