@@ -269,6 +269,37 @@ def _read_by_model(period: ChargingPeriod | Mapping[str, Any], index: int) -> _R
     return _Read(_secs(cp.start_date_time), dims, repeated, cp.tariff_id)
 
 
+def _in_order(reads: list[_Read], first_index: int,
+              notes: list[str]) -> tuple[list[int] | range, list[_Read]]:
+    """The periods' indexes and the periods, in order of start (noted when they were not)."""
+    indexes: list[int] | range = range(first_index, first_index + len(reads))
+    previous = None
+    for cp in reads:
+        if previous is not None and previous > cp.start:
+            notes.append("charging periods were out of order; priced in order of start")
+            indexed = sorted(zip(indexes, reads, strict=True), key=lambda item: item[1].start)
+            return [i for i, _ in indexed], [cp for _, cp in indexed]
+        previous = cp.start
+    return indexes, reads
+
+
+def _electric(plan: Any, get: Callable[[str], Decimal | None], energy: Decimal | None,
+              charging: Decimal) -> tuple[Decimal | None, Decimal | None]:
+    """A period's power and current, for a tariff whose restrictions read them."""
+    power = current = None
+    if plan.power:
+        power = get("POWER")
+        if power is None and energy is not None and energy > 0 and charging > 0:
+            power = energy * _HOUR / charging
+        if power is None:
+            power = _midpoint(get("MIN_POWER"), get("MAX_POWER"))
+    if plan.current:
+        current = get("CURRENT")
+        if current is None:
+            current = _midpoint(get("MIN_CURRENT"), get("MAX_CURRENT"))
+    return power, current
+
+
 def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: datetime,
              session_start: datetime | None, tariff_for: Any, notes: list[str],
              first_index: int = 0, marks: list[int] | None = None,
@@ -277,16 +308,7 @@ def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: dat
     part of a session priced on from where it was left). `marks` gets the number of notes
     after each period, so a caller can tell which period said what. `tariff`: what
     tariff_for returns for every period, when the caller knows (it is not asked then)."""
-    reads = _read_all(raw, first_index)
-    indexes: list[int] | range = range(first_index, first_index + len(reads))
-    previous = None
-    for cp in reads:
-        if previous is not None and previous > cp.start:
-            notes.append("charging periods were out of order; priced in order of start")
-            indexed = sorted(zip(indexes, reads, strict=True), key=lambda item: item[1].start)
-            indexes, reads = [i for i, _ in indexed], [cp for _, cp in indexed]
-            break
-        previous = cp.start
+    indexes, reads = _in_order(_read_all(raw, first_index), first_index, notes)
     end = _secs(session_end)
     if not reads:
         # No period yet (a session that just started): one empty period, so a start fee
@@ -351,16 +373,8 @@ def _periods(raw: Sequence[ChargingPeriod | Mapping[str, Any]], session_end: dat
         power = current = None
         if period_tariff is not None:
             plan = period_tariff.plan or plan_of(period_tariff)
-            if plan.power:
-                power = get("POWER")
-                if power is None and energy is not None and energy > 0 and charging > 0:
-                    power = energy * _HOUR / charging
-                if power is None:
-                    power = _midpoint(get("MIN_POWER"), get("MAX_POWER"))
-            if plan.current:
-                current = get("CURRENT")
-                if current is None:
-                    current = _midpoint(get("MIN_CURRENT"), get("MAX_CURRENT"))
+            if plan.power or plan.current:
+                power, current = _electric(plan, get, energy, charging)
         out.append(_Period(index, start, end_, energy or _ZERO, charging, parking, reserved,
                            power, current, period_tariff))
         if marks is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from tariffs.choice import _Plan, choose, class_of, local_answers, plan_of
@@ -93,22 +93,16 @@ class _Run:
 
     def feed_all(self, periods: Sequence[_Period]) -> None:
         """Each period fed in turn. The usual period, charging only and crossing no cut,
-        is priced here as one piece: what _spans, _cut and _match do for it (the same
-        arithmetic in the same order), written out in the loop without making the piece,
-        with what every period reads (the run's sums, the tariff's bounds) looked up once,
-        as this is most of the engine's work. Any other period goes to _general."""
+        is priced as one piece (_usual): what _spans, _cut and _match
+        do for it (the same arithmetic in the same order), without making the piece, with
+        what every period reads of its tariff looked up once (_View), as this is most of
+        the engine's work. Any other period goes to _general."""
         # The consumed sums: no part of pricing reads them, so kept in locals meanwhile.
         energy_sum, charging_sum, parking_sum, reservation_sum = (
             self.energy, self.charging, self.parking, self.reservation)
-        base, expired, general = self.charging_origin, self.expired, self._general
-        excl_direct, incl_direct, excl_time, incl_time, volumes = (
-            self.excl_direct, self.incl_direct, self.excl_time, self.incl_time, self.volume)
-        step_last, step_volume, last_line, lines = (self.step_last, self.step_volume,
-                                                    self.last_line, self.lines)
-        unpriced, tariff_dims, flat_done = self.unpriced, self.tariff_dims, self.flat_done
-        known_cuts = self._cuts
+        general, usual = self._general, self._usual
         tariff: _Compiled | None = None
-        plan = None
+        view: _View | None = None
         priced = False
         for p in periods:
             energy_sum += p.energy
@@ -124,129 +118,12 @@ class _Run:
                 continue
             if p.tariff is not tariff:
                 tariff = p.tariff
-                plan = tariff.plan or plan_of(tariff)
-                local, durations, kwh_marks = plan.local, tariff.durations, tariff.kwh_marks
-                by_duration, by_kwh, by_power, by_current = (plan.duration, plan.kwh,
-                                                             plan.power, plan.current)
-                memo, tariff_key, tariff_id = plan.memo, id(tariff), tariff.id
-                # Where the charging session reaches each min/max_duration.
-                duration_marks = [base + d for d in durations]
-                # A tariff whose choice reads no clock and no bound has one class of
-                # moments for every charging piece (choice.class_of's key, made once).
-                bounded = local or by_duration or by_kwh or by_power or by_current
-                one_class: tuple[object, ...] | None = None if bounded else (
-                    CHARGING, expired, None, 0, 0, 0, 0)
-            assert plan is not None
-            a, b = p.start, p.end
-            volume, energy = p.charging, p.energy
-            if not (volume > 0 or energy > 0):
-                volume = energy = _ZERO
-            cumulative = self.cumulative
-            # The piece's middle, in time and energy: what the choice reads (worked out
-            # only when something reads it, as the same arithmetic).
-            at: Decimal | None = None
-            # The same tests as _cut's, without working out where the cuts fall.
-            answers = None
-            if local:
-                at = a + (b - a) * _HALF
-                cached = known_cuts.get(tariff_key)  # _local_cuts, inline
-                cuts = cached[2] if cached is not None and cached[0] <= a \
-                    and b <= cached[1] else self._local_cuts(tariff, a, b)
-                i = bisect_right(cuts, a)
-                if b > a and i < len(cuts) and cuts[i] < b:
-                    general(p)
-                    continue
-                # No cut inside: the middle is in the stretch that holds the start.
-                answers = self._local_answers(plan, tariff, cuts, i, at)
-            crossed = False
-            if b > a:
-                for mark in duration_marks:
-                    if a < mark < b:
-                        crossed = True
-                        break
-            if energy > 0 and kwh_marks:
-                top = cumulative + energy
-                for k in kwh_marks:
-                    if cumulative < k < top:
-                        crossed = True
-                        break
-            if crossed:
-                general(p)
-                continue
-            seconds, kwh_used = volume - _ZERO, energy - _ZERO
-            priced = True
-            # choice.class_of for a charging piece, inline.
-            kwh: Decimal | None = None
-            at_kwh = 0
-            if by_kwh:
-                kwh = cumulative + energy * _HALF
-                at_kwh = bisect_right(by_kwh, kwh)
-            at_duration = 0
-            if by_duration:
-                if at is None:
-                    at = a + (b - a) * _HALF
-                duration = at - base
-                if duration < _ZERO:
-                    duration = _ZERO
-                at_duration = bisect_right(by_duration, duration)
-            if one_class is not None:
-                key = one_class
+                view = self._view(tariff)
+            assert view is not None
+            if usual(p, view):
+                priced = True
             else:
-                power, current = p.power, p.current
-                key = (CHARGING, expired, answers, at_duration, at_kwh,
-                       (-1 if power is None else bisect_right(by_power, power)) if by_power
-                       else 0,
-                       (-1 if current is None else bisect_right(by_current, current))
-                       if by_current else 0)
-            chosen = memo.get(key) or _NOTHING_CHOSEN
-            if kwh_used > 0:
-                known = chosen.get("ENERGY")
-                component = known[0] if known is not None and not known[1] else choose(
-                    plan, tariff, "ENERGY", key, self._context(
-                        p, CHARGING, tariff, a + (b - a) * _HALF if at is None else at,
-                        cumulative + energy * _HALF if kwh is None else kwh, base))
-                if component is None:
-                    if "ENERGY" in tariff_dims:
-                        unpriced["ENERGY"] = unpriced.get("ENERGY", _ZERO) + kwh_used
-                else:
-                    # _add for a charging piece's ENERGY (bucket and group are the
-                    # dimension), inline: the same additions to the same sums.
-                    price = kwh_used * component.price
-                    excl_direct["ENERGY"] += price
-                    incl_direct["ENERGY"] += price * component.factor
-                    volumes["ENERGY"] += kwh_used
-                    step_last["ENERGY"] = (tariff_key, component.element, "ENERGY", "ENERGY")
-                    step_volume[_ENERGY_KEY] = step_volume.get(_ENERGY_KEY, _ZERO) + kwh_used
-                    self.line_count += 1
-                    if lines is not None:
-                        last_line["ENERGY"] = len(lines)
-                        lines.append((p.index, CHARGING, a, b, "ENERGY", "ENERGY", "ENERGY",
-                                      component, tariff_id, kwh_used))
-            if seconds > 0:
-                known = chosen.get("TIME")
-                component = known[0] if known is not None and not known[1] else choose(
-                    plan, tariff, "TIME", key, self._context(
-                        p, CHARGING, tariff, a + (b - a) * _HALF if at is None else at,
-                        cumulative + energy * _HALF if kwh is None else kwh, base))
-                if component is None:
-                    if "TIME" in tariff_dims:
-                        unpriced["TIME"] = unpriced.get("TIME", _ZERO) + seconds
-                else:
-                    # _add for a charging piece's TIME, inline.
-                    price = seconds * component.price
-                    excl_time["TIME"] += price
-                    incl_time["TIME"] += price * component.factor
-                    volumes["TIME"] += seconds / _HOUR
-                    step_last["TIME"] = (tariff_key, component.element, "TIME", "TIME")
-                    step_volume[_TIME_KEY] = step_volume.get(_TIME_KEY, _ZERO) + seconds
-                    self.line_count += 1
-                    if lines is not None:
-                        last_line["TIME"] = len(lines)
-                        lines.append((p.index, CHARGING, a, b, "TIME", "TIME", "TIME",
-                                      component, tariff_id, seconds))
-            if CHARGING not in flat_done:
-                self._flat(p, CHARGING, a, cumulative + _ZERO, tariff, plan, CHARGING, base)
-            self.cumulative = cumulative + energy
+                general(p)
         if priced:
             self.any_pieces = True
         self.energy, self.charging, self.parking, self.reservation = (
@@ -254,6 +131,134 @@ class _Run:
         if periods:
             self.fed += len(periods)
             self.last_start = periods[-1].start
+
+    def _view(self, tariff: _Compiled) -> _View:
+        plan = tariff.plan or plan_of(tariff)
+        # A tariff whose choice reads no clock and no bound has one class of moments for
+        # every charging piece (choice.class_of's key, made once).
+        bounded = plan.local or plan.duration or plan.kwh or plan.power or plan.current
+        return _View(
+            tariff, plan, id(tariff), tariff.id, tariff.kwh_marks,
+            # Where the charging session reaches each min/max_duration.
+            [self.charging_origin + d for d in tariff.durations],
+            None if bounded else (CHARGING, self.expired, None, 0, 0, 0, 0))
+
+    def _usual(self, p: _Period, view: _View) -> bool:
+        """Price a usual period as one charging piece (choice.class_of and _add, inline:
+        the same arithmetic and sums), or False when it crosses a cut (the general way)."""
+        tariff, plan, tariff_key, tariff_id, kwh_marks, duration_marks, one_class = view
+        a, b, volume, energy = p.start, p.end, p.charging, p.energy
+        if not (volume > 0 or energy > 0):
+            volume = energy = _ZERO
+        cumulative = self.cumulative
+        # The piece's middle in time, when the choice reads it (the same arithmetic).
+        at: Decimal | None = None
+        answers = None  # the same tests as _cut's, without working out where cuts fall
+        if plan.local:
+            at = a + (b - a) * _HALF
+            cached = self._cuts.get(tariff_key)  # _local_cuts, inline
+            cuts = cached[2] if cached is not None and cached[0] <= a \
+                and b <= cached[1] else self._local_cuts(tariff, a, b)
+            i = bisect_right(cuts, a)
+            if b > a and i < len(cuts) and cuts[i] < b:
+                return False
+            # No cut inside: the middle is in the stretch that holds the start.
+            answers = self._local_answers(plan, tariff, cuts, i, at)
+        if b > a:
+            for mark in duration_marks:
+                if a < mark < b:
+                    return False
+        if energy > 0 and kwh_marks:
+            top = cumulative + energy
+            for k in kwh_marks:
+                if cumulative < k < top:
+                    return False
+        kwh: Decimal | None = None
+        if one_class is not None:
+            key = one_class
+        else:
+            key, at, kwh = self._bounded_class(p, plan, at, cumulative, energy, answers)
+        seconds, kwh_used = volume - _ZERO, energy - _ZERO
+        chosen = plan.memo.get(key) or _NOTHING_CHOSEN
+        base, lines = self.charging_origin, self.lines
+        if kwh_used > 0:
+            known = chosen.get("ENERGY")
+            component = known[0] if known is not None and not known[1] else choose(
+                plan, tariff, "ENERGY", key, self._context(
+                    p, CHARGING, tariff, a + (b - a) * _HALF if at is None else at,
+                    cumulative + energy * _HALF if kwh is None else kwh, base))
+            if component is None:
+                self._unpriced("ENERGY", kwh_used)
+            else:
+                price = kwh_used * component.price
+                self.excl_direct["ENERGY"] += price
+                self.incl_direct["ENERGY"] += price * component.factor
+                self.volume["ENERGY"] += kwh_used
+                self.step_last["ENERGY"] = (tariff_key, component.element, "ENERGY", "ENERGY")
+                step = self.step_volume
+                step[_ENERGY_KEY] = step.get(_ENERGY_KEY, _ZERO) + kwh_used
+                self.line_count += 1
+                if lines is not None:
+                    self._usual_line(lines, p, "ENERGY", component, tariff_id, kwh_used)
+        if seconds > 0:
+            known = chosen.get("TIME")
+            component = known[0] if known is not None and not known[1] else choose(
+                plan, tariff, "TIME", key, self._context(
+                    p, CHARGING, tariff, a + (b - a) * _HALF if at is None else at,
+                    cumulative + energy * _HALF if kwh is None else kwh, base))
+            if component is None:
+                self._unpriced("TIME", seconds)
+            else:
+                price = seconds * component.price
+                self.excl_time["TIME"] += price
+                self.incl_time["TIME"] += price * component.factor
+                self.volume["TIME"] += seconds / _HOUR
+                self.step_last["TIME"] = (tariff_key, component.element, "TIME", "TIME")
+                step = self.step_volume
+                step[_TIME_KEY] = step.get(_TIME_KEY, _ZERO) + seconds
+                self.line_count += 1
+                if lines is not None:
+                    self._usual_line(lines, p, "TIME", component, tariff_id, seconds)
+        if CHARGING not in self.flat_done:
+            self._flat(p, CHARGING, a, cumulative + _ZERO, tariff, plan, CHARGING, base)
+        self.cumulative = cumulative + energy
+        return True
+
+    def _bounded_class(self, p: _Period, plan: _Plan, at: Decimal | None,
+                       cumulative: Decimal, energy: Decimal, answers: Any) -> tuple[
+                           tuple[object, ...], Decimal | None, Decimal | None]:
+        """choice.class_of's key for a charging piece of a tariff whose choice reads a
+        bound, with the middle in time and energy it read."""
+        kwh: Decimal | None = None
+        at_kwh = 0
+        if plan.kwh:
+            kwh = cumulative + energy * _HALF
+            at_kwh = bisect_right(plan.kwh, kwh)
+        at_duration = 0
+        if plan.duration:
+            if at is None:
+                at = p.start + (p.end - p.start) * _HALF
+            duration = at - self.charging_origin
+            if duration < _ZERO:
+                duration = _ZERO
+            at_duration = bisect_right(plan.duration, duration)
+        power, current = p.power, p.current
+        key = (CHARGING, self.expired, answers, at_duration, at_kwh,
+               (-1 if power is None else bisect_right(plan.power, power)) if plan.power
+               else 0,
+               (-1 if current is None else bisect_right(plan.current, current))
+               if plan.current else 0)
+        return key, at, kwh
+
+    def _unpriced(self, dimension: str, volume: Decimal) -> None:
+        if dimension in self.tariff_dims:
+            self.unpriced[dimension] = self.unpriced.get(dimension, _ZERO) + volume
+
+    def _usual_line(self, lines: list[_Line], p: _Period, dimension: str,
+                    component: _Component, tariff_id: str, volume: Decimal) -> None:
+        self.last_line[dimension] = len(lines)
+        lines.append((p.index, CHARGING, p.start, p.end, dimension, dimension, dimension,
+                      component, tariff_id, volume))
 
     def _general(self, p: _Period) -> None:
         """Any period: its spans cut wherever a restriction could change, each piece
@@ -477,6 +482,18 @@ class _Run:
 _HALF = Decimal("0.5")
 _NO_SUMS = dict.fromkeys(_BUCKETS, _ZERO)
 _ENERGY_KEY, _TIME_KEY = ("ENERGY", "ENERGY"), ("TIME", "TIME")
+
+
+class _View(NamedTuple):
+    """What pricing a usual period reads of its tariff, looked up once (_Run._view)."""
+
+    tariff: _Compiled
+    plan: _Plan
+    key: int  # the tariff's id(), as step_size's last lines name it
+    tariff_id: str
+    kwh_marks: Sequence[Decimal]
+    duration_marks: list[Decimal]
+    one_class: tuple[object, ...] | None
 _NOTHING_CHOSEN: dict[str, tuple[_Component | None, frozenset[str]]] = {}
 _SUM_NAMES = ("excl_direct", "incl_direct", "excl_time", "incl_time", "volume")
 
