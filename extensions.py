@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask_babel import Babel
 from flask_migrate import Migrate
@@ -116,6 +116,7 @@ def _forget_after_commit(session: OrmSession) -> None:
 
 
 _SHARED = "shared_transaction"  # db.session.info: units of work join the caller's transaction
+T = TypeVar("T")
 
 
 class SharedTransaction:
@@ -142,6 +143,23 @@ def shared_transaction() -> Iterator[SharedTransaction]:
         yield shared
     finally:
         db.session.info.pop(_SHARED, None)
+
+
+def stored_then_applied(store_it: Callable[[], T], announce: Callable[[T], None]) -> T:
+    """What a peer sent stored (`store_it`), announced so that the domain acts on it in the
+    same transaction (`announce`, under shared_transaction), and committed once. When the
+    domain's part must be undone, the transaction is rolled back and `store_it` runs again
+    alone, so what was received is kept whatever the domain did. Returns what the last
+    `store_it` returned."""
+    stored = store_it()
+    db.session.flush()
+    with shared_transaction() as shared:
+        announce(stored)
+    if shared.undo:
+        db.session.rollback()
+        stored = store_it()
+    db.session.commit()
+    return stored
 
 
 def in_shared_transaction() -> bool:

@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 
 from flask import Response, current_app, g, request, url_for
 
-from extensions import db, shared_transaction
+from extensions import db, stored_then_applied
 from ocpi import notices, signals, store
 from ocpi.endpoints.blueprint import (
     MAX_BODY_BYTES,
@@ -124,9 +124,12 @@ def refuse_cdr(party: Party, reason: str, owner: tuple[str, str] | None = None) 
 def receive_cdr(party: Party, body: dict[str, Any], parsed: Cdr | None = None) -> Response:
     """Store a pushed CDR (once), answer where it can be read back, and announce it, in
     one transaction with what the domain does with it."""
-    row, created = store.store_cdr(party, body, parsed)
-    db.session.flush()
-    with shared_transaction() as shared:
+    def store_it() -> tuple[OcpiCdr, bool, int]:
+        row, created = store.store_cdr(party, body, parsed)
+        return row, created, row.pk  # its pk read now: after the commit it is expired
+
+    def announce(stored: tuple[OcpiCdr, bool, int]) -> None:
+        row = stored[0]
         signals.cdr_received.send(
             "ocpi",
             cdr_pk=row.pk,
@@ -134,12 +137,8 @@ def receive_cdr(party: Party, body: dict[str, Any], parsed: Cdr | None = None) -
             token_uid=row.token_uid,
             session_id=row.session_id,
         )
-    if shared.undo:
-        # The domain failed (logged) or changed nothing: the CDR is kept alone.
-        db.session.rollback()
-        row, created = store.store_cdr(party, body, parsed)
-    pk = row.pk
-    db.session.commit()
+
+    _, created, pk = stored_then_applied(store_it, announce)
     location = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(
         "ocpi.cdr", cdr_pk=pk, _external=False)
     return ocpi_response(http_status=201 if created else 200, headers={"Location": location})

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response, request
 
-from extensions import db, shared_transaction
+from extensions import stored_then_applied
 from ocpi import signals, store
 from ocpi.endpoints.blueprint import (
     VERSION,
@@ -78,9 +78,8 @@ def session_endpoint(
 def receive_session(store_it: Callable[[], tuple[OcpiSession, bool]]) -> Response:
     """Store a pushed Session (`store_it`: a PUT, or a PATCH of the stored one, under its
     lock) and announce it, in one transaction with what the domain does with it."""
-    row, created = store_it()
-    db.session.flush()
-    with shared_transaction() as shared:
+    def announce(stored: tuple[OcpiSession, bool]) -> None:
+        row = stored[0]
         signals.session_updated.send(
             "ocpi",
             session_pk=row.pk,
@@ -88,9 +87,6 @@ def receive_session(store_it: Callable[[], tuple[OcpiSession, bool]]) -> Respons
             authorization_reference=row.authorization_reference,
             token_uid=row.token_uid,
         )
-    if shared.undo:
-        # The domain failed (logged) or changed nothing: what the CPO sent is kept alone.
-        db.session.rollback()
-        row, created = store_it()
-    db.session.commit()
+
+    _, created = stored_then_applied(store_it, announce)
     return ocpi_response(http_status=201 if created else 200)
