@@ -23,13 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam
 from sqlalchemy.exc import NoResultFound
 
 from charging.models import Charge
-from extensions import db, in_shared_transaction, undo_shared_transaction
+from extensions import (
+    RowLock,
+    db,
+    holds_write_lock,
+    in_shared_transaction,
+    locked_row,
+    row_lock,
+    undo_shared_transaction,
+)
 
 _OPEN = "charging.units_of_work"  # db.session.info: one flag per open unit, "leave unchanged"
 
@@ -70,15 +78,11 @@ def unit_of_work() -> Iterator[None]:
 
 
 def _caller_transaction_open() -> bool:
-    """Has the caller's transaction begun on the database (on SQLite: has it written, and
-    so holds the one write lock)? Always on PostgreSQL. pysqlite begins a transaction only
-    at the first write: before it, a joined unit would read first and take the write lock
-    only later, which SQLite refuses at once ("database is locked") when another writer
-    came in between. Such a unit is an ordinary one."""
-    if db.session.get_bind().dialect.name != "sqlite":
-        return True
-    dbapi = db.session.connection().connection.dbapi_connection
-    return bool(getattr(dbapi, "in_transaction", False))
+    """Has the caller's transaction begun on the database (extensions.holds_write_lock)?
+    Before it, on SQLite, a joined unit would read first and take the write lock only
+    later, which SQLite refuses at once ("database is locked") when another writer came in
+    between. Such a unit is an ordinary one."""
+    return holds_write_lock()
 
 
 @contextmanager
@@ -146,35 +150,21 @@ def lock_charge(charge_pk: int) -> Charge:
     return charge
 
 
-class ChargeLock(NamedTuple):
-    """A locking read of the charge a condition names, its values as bind parameters:
-    built once (on the ingest path, building and keying a statement costs about a third
-    of what SQLAlchemy spends on it), run by lock_charge_where."""
-
-    touch: Update  # SQLite's no-op UPDATE that takes its write lock first
-    read: Select[tuple[Charge]]
+BY_PK = row_lock(Charge, Charge.pk == bindparam("charge_pk"), Charge.lock_version)
 
 
-def charge_lock(condition: ColumnElement[bool]) -> ChargeLock:
-    return ChargeLock(
-        touch=update(Charge).where(condition).values(lock_version=Charge.lock_version),
-        read=select(Charge).where(condition).with_for_update()
-        .execution_options(populate_existing=True))
+def charge_lock(condition: ColumnElement[bool]) -> RowLock:
+    """The RowLock of the charge `condition` names, for lock_charge_where."""
+    return row_lock(Charge, condition, Charge.lock_version)
 
 
-BY_PK = charge_lock(Charge.pk == bindparam("charge_pk"))
-
-
-def lock_charge_where(lock: ChargeLock, params: dict[str, Any], *,
+def lock_charge_where(lock: RowLock, params: dict[str, Any], *,
                       count: bool = True) -> Charge | None:
     """The (first) charge `lock` names with `params`, found and locked in one read (see
     lock_charge), or None: an OCPI receiver names its charge by reference, and a look-up
     then a lock would read the row twice. `count=False` leaves lock_version for the
     caller to count up (count_lock) once it knows it will change the charge."""
-    if db.session.get_bind().dialect.name == "sqlite" and not _caller_transaction_open():
-        # (Once this transaction has written, it holds SQLite's one write lock already.)
-        db.session.execute(lock.touch, params)
-    charge = db.session.scalars(lock.read, params).first()
+    charge: Charge | None = locked_row(lock, params)
     if charge is not None and count:
         count_lock(charge)
     return charge

@@ -10,10 +10,10 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeGuard, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from extensions import db
+from extensions import db, locked_row, row_lock
 from ocpi import notices
 from ocpi.models import (
     ENDED_SESSION_STATUSES,
@@ -223,26 +223,19 @@ def lock_session(country_code: str, party_id: str, session_id: str) -> OcpiSessi
 
     A PUT or PATCH reads, merges and writes the Session: without the lock, two PATCHes of
     one Session in flight at once would each merge into the same old version (and number
-    their periods alike). On PostgreSQL the read itself takes the lock (FOR UPDATE); SQLite
-    has none, so a no-op UPDATE takes its database write lock first (pysqlite opens the
-    transaction at the first write); either way concurrent requests for one Session queue
-    here.
+    their periods alike). Locked as every row is (extensions.locked_row: FOR UPDATE on
+    PostgreSQL, SQLite's write lock first); concurrent requests for one Session queue here.
     """
-    keys = {"key_country_code": _key(country_code), "key_party_id": _key(party_id),
-            "key_session_id": _key(session_id)}
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(_TOUCH_SESSION, keys)
-    return db.session.scalar(_LOCK_SESSION, keys)
+    row: OcpiSession | None = locked_row(_SESSION_LOCK, {
+        "key_country_code": _key(country_code), "key_party_id": _key(party_id),
+        "key_session_id": _key(session_id)})
+    return row
 
 
-# Built once (every PATCH runs them), the keys as bind parameters.
-_SESSION_KEYS = (OcpiSession.country_code == bindparam("key_country_code"),
-                 OcpiSession.party_id == bindparam("key_party_id"),
-                 OcpiSession.session_id == bindparam("key_session_id"))
-_TOUCH_SESSION = update(OcpiSession).where(*_SESSION_KEYS).values(
-    last_updated=OcpiSession.last_updated)
-_LOCK_SESSION = (select(OcpiSession).where(*_SESSION_KEYS).with_for_update()
-                 .execution_options(populate_existing=True))
+_SESSION_LOCK = row_lock(OcpiSession, and_(
+    OcpiSession.country_code == bindparam("key_country_code"),
+    OcpiSession.party_id == bindparam("key_party_id"),
+    OcpiSession.session_id == bindparam("key_session_id")), OcpiSession.last_updated)
 
 
 def put_session(party: Party, data: dict[str, Any]) -> tuple[OcpiSession, bool]:
