@@ -213,7 +213,10 @@ def test_the_charger_and_charge_pages_in_every_state(
         audit.check("receipt page")
 
         stack.simulator.set_behaviour(start="reject", cdr="send")
-        other_phone.goto(charger_url(stack, lang))
+        # The other phone is still on the charger page, which renders itself again once the
+        # charger is free (driver/charger.js watchCharger): waited for, not raced by a goto
+        # of our own (which that reload would abort).
+        expect(other_phone.locator("#pay-button")).to_be_visible(timeout=SLOW)
         other_phone.locator("#pay-button").click()
         other_phone.wait_for_url(re.compile(r"/charge/"), timeout=SLOW)
         expect(other_phone.locator("#failure")).to_be_visible(timeout=SLOW)
